@@ -1,0 +1,78 @@
+#!/bin/sh
+# ntpservice quick start. Two commands, on a fresh Debian (12 or later) machine, as root:
+#
+#   ./dev.sh daemon [twistd ntp options]   install, then run the daemon in the foreground
+#                                         (built-in default configuration unless /etc/ntp.conf
+#                                         exists or -c FILE is given)
+#   ./dev.sh test [pytest arguments]       install the daemon, its test dependencies and the
+#                                         real peers (chrony, NTPsec, tshark), then run every test
+#
+# Everything Python goes into ./.venv; the peers come from Debian's packages (chrony is unpacked
+# under /opt/ntpservice-peers, because its package conflicts with NTPsec's).
+set -eu
+cd "$(dirname "$0")"
+here=$(pwd)
+venv="$here/.venv"
+peers=/opt/ntpservice-peers
+
+say() { printf 'dev.sh: %s\n' "$*" >&2; }
+
+apt_install() {
+    # Install Debian packages that are missing; apt-get update only once, and only if needed.
+    missing=""
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    say "installing Debian packages:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+python_env() {
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        apt_install python3 python3-venv python3-pip
+    fi
+    if [ ! -x "$venv/bin/python" ]; then
+        say "creating $venv"
+        python3 -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    say "installing ntpservice$1 into $venv"
+    "$venv/bin/python" -m pip install -q "$here$1"
+    # Rebuild Twisted's plugin cache so that 'twistd ntp' is found at once.
+    "$venv/bin/python" -m ntpservice._plugincache >/dev/null
+}
+
+install_peers() {
+    apt_install ntpsec ntpsec-ntpdate tshark iproute2 nftables util-linux
+    if [ ! -x "$peers/usr/sbin/chronyd" ]; then
+        say "unpacking chrony under $peers (it conflicts with ntpsec in apt)"
+        tmp=$(mktemp -d)
+        (cd "$tmp" && chmod 777 . && apt-get download chrony >/dev/null 2>&1 || { apt-get update -qq && apt-get download chrony >/dev/null; })
+        mkdir -p "$peers"
+        dpkg -x "$tmp"/chrony_*.deb "$peers"
+        rm -rf "$tmp"
+    fi
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    daemon)
+        python_env ""
+        exec "$venv/bin/twistd" -n --pidfile= ntp "$@"
+        ;;
+    test)
+        install_peers
+        python_env "[test]"
+        cd "$here"
+        exec "$venv/bin/python" -m pytest "$@"
+        ;;
+    *)
+        sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+        exit 2
+        ;;
+esac

@@ -1,0 +1,76 @@
+# -*- test-case-name: tests.modes.test_server -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+The server side: answer client (mode 3) requests with server (mode 4)
+replies, statelessly (RFC 5905 FXMIT).
+
+The reply is built by the pure core (L{ntpservice.core.server}); this
+module adds what only the shell knows: whether the request came to a
+unicast address, and the transmit timestamp, read from the clock driver as
+the very last step before the datagram goes to the kernel.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from zope.interface import implementer
+
+from ntpservice.core import counters as C
+from ntpservice.core.packet import NTPPacket
+from ntpservice.core.server import buildServerReply, isClientRequest, stampTransmit
+from ntpservice.core.system import SystemVariables
+from ntpservice.core.timestamps import NTPTimestamp
+from ntpservice.interfaces import IDatagramHandler, IReplySender
+from ntpservice.net.udp import ReceivedDatagram
+
+SERVED_MODES = (0, 3)
+"""
+The packet modes the server answers: 3, and 0 for NTPv1 requests (NTPv1 had
+no mode field).
+"""
+
+
+@implementer(IDatagramHandler)
+class ServerMode:
+    """
+    Answer client requests from the current system variables.
+
+    @ivar counters: where drops and replies are counted.
+    """
+
+    def __init__(
+        self, system: Callable[[], SystemVariables], counters: C.PacketCounters
+    ) -> None:
+        """
+        @param system: returns the current L{SystemVariables} (the system
+            process replaces them as it synchronizes).
+        @param counters: the daemon's packet counters.
+        """
+        self._system = system
+        self.counters = counters
+
+    def datagramReceived(
+        self, packet: NTPPacket, datagram: ReceivedDatagram, sender: IReplySender
+    ) -> None:
+        """
+        Answer C{packet} if it is a client request sent to a unicast
+        address; drop and count it otherwise. The reply carries the
+        request's version and is never larger than the request.
+        """
+        if not isClientRequest(packet):
+            self.counters.count(C.BAD_VERSION)
+            return
+        if not datagram.isUnicast:
+            self.counters.count(C.NOT_UNICAST)
+            return
+        rxTime = datagram.rxTime
+        assert rxTime is not None
+        reply = buildServerReply(
+            packet,
+            self._system(),
+            NTPTimestamp.fromUnixNanoseconds(rxTime),
+            rxTime,
+        ).encode()
+        xmt = NTPTimestamp.fromUnixNanoseconds(sender.now())
+        sender.sendReply(datagram, stampTransmit(reply, xmt))

@@ -1,0 +1,243 @@
+# -*- test-case-name: tests.net.test_udp -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+A Twisted UDP port that reads kernel receive timestamps and packet info.
+
+Stock L{twisted.internet.udp.Port} reads with C{recvfrom}, which loses the
+two things an NTP server needs besides the bytes: when the datagram arrived
+(C{SO_TIMESTAMPNS}: the kernel stamps it in the softirq, before any
+scheduling delay of ours) and to which address it was sent (C{IP_PKTINFO},
+C{IPV6_RECVPKTINFO}: on a wildcard socket this tells a unicast request from
+a broadcast one, and which local address to answer from).
+
+L{TimestampingPort} reads with C{recvmsg}, and hands the protocol a
+L{ReceivedDatagram}; it sends with C{sendmsg} and a packet-info control
+message so that a reply leaves from the address its request arrived on.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from twisted.internet import udp
+from ntpservice._log import Logger
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
+IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
+SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+
+_TIMESPEC = struct.Struct("@qq")
+_IN_PKTINFO = struct.Struct("@i4s4s")
+_IN6_PKTINFO = struct.Struct("@16sI")
+_ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) + socket.CMSG_SPACE(
+    max(_IN_PKTINFO.size, _IN6_PKTINFO.size)
+)
+
+_READ_IGNORE = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR}
+_READ_REFUSED = {errno.ECONNREFUSED}
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedDatagram:
+    """
+    One datagram as the kernel delivered it.
+
+    @ivar data: the payload.
+    @ivar source: the sender as C{(host, port)}.
+    @ivar destination: the destination address in the IP header (a
+        broadcast or multicast address for such datagrams), or C{None} when
+        the kernel did not say.
+    @ivar localAddress: the local unicast address to answer from, or
+        C{None} when unknown (the kernel then picks one).
+    @ivar ifindex: the index of the interface the datagram came in on, or 0.
+    @ivar rxTime: the kernel receive timestamp, ns since the Unix epoch in
+        CLOCK_REALTIME; C{None} when the kernel gave none.
+    """
+
+    data: bytes
+    source: tuple[str, int]
+    destination: str | None = None
+    localAddress: str | None = None
+    ifindex: int = 0
+    rxTime: int | None = None
+
+    @property
+    def isUnicast(self) -> bool:
+        """
+        Whether the datagram was sent to one of our unicast addresses (not
+        to a broadcast or multicast address).
+
+        On IPv4 the kernel reports the header destination and the local
+        address it would answer from; they differ for a broadcast. When the
+        kernel gave no packet info the datagram came in on a socket bound to
+        a unicast address, which receives no broadcasts.
+        """
+        if self.destination is None:
+            return True
+        try:
+            address = ipaddress.ip_address(self.destination)
+        except ValueError:
+            return False
+        if address.is_multicast:
+            return False
+        if address.version == 4:
+            if self.destination == "255.255.255.255":
+                return False
+            return self.localAddress is None or self.localAddress == self.destination
+        return True
+
+
+def parseAncillary(
+    ancdata: list[tuple[int, int, bytes]],
+) -> tuple[int | None, str | None, str | None, int]:
+    """
+    Pull the receive timestamp and the packet info out of C{recvmsg}'s
+    ancillary data.
+
+    @return: C{(rxTimeNs, destination, localAddress, ifindex)}.
+    """
+    rxTime = None
+    destination = localAddress = None
+    ifindex = 0
+    for level, kind, value in ancdata:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
+            if len(value) >= _TIMESPEC.size:
+                sec, nsec = _TIMESPEC.unpack_from(value)
+                rxTime = sec * 1_000_000_000 + nsec
+        elif level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+            if len(value) >= _IN_PKTINFO.size:
+                ifindex, specDst, addr = _IN_PKTINFO.unpack_from(value)
+                localAddress = socket.inet_ntop(socket.AF_INET, specDst)
+                destination = socket.inet_ntop(socket.AF_INET, addr)
+        elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO:
+            if len(value) >= _IN6_PKTINFO.size:
+                addr, ifindex = _IN6_PKTINFO.unpack_from(value)
+                destination = socket.inet_ntop(socket.AF_INET6, addr)
+                localAddress = destination
+    return rxTime, destination, localAddress, ifindex
+
+
+def _pktinfoFor(family: int, localAddress: str, ifindex: int) -> list[Any]:
+    """
+    The control message that makes a datagram leave from C{localAddress}.
+    """
+    if family == socket.AF_INET6:
+        info = _IN6_PKTINFO.pack(
+            socket.inet_pton(socket.AF_INET6, localAddress), ifindex
+        )
+        return [(socket.IPPROTO_IPV6, IPV6_PKTINFO, info)]
+    info = _IN_PKTINFO.pack(0, socket.inet_pton(socket.AF_INET, localAddress), b"\0" * 4)
+    return [(socket.IPPROTO_IP, IP_PKTINFO, info)]
+
+
+class TimestampingPort(udp.Port):
+    """
+    A UDP port that delivers L{ReceivedDatagram}s, with kernel receive
+    timestamps and packet info, to C{protocol.datagramReceivedWithInfo}.
+
+    @ivar device: the name of the network interface the socket is bound to
+        with C{SO_BINDTODEVICE}, or C{None}.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        port: int,
+        proto: Any,
+        interface: str = "",
+        maxPacketSize: int = 8192,
+        reactor: Any = None,
+        device: str | None = None,
+    ) -> None:
+        super().__init__(port, proto, interface, maxPacketSize, reactor)
+        self.device = device
+
+    def createInternetSocket(self) -> socket.socket:
+        """
+        Create the socket with timestamping and packet info turned on.
+        """
+        skt: socket.socket = super().createInternetSocket()
+        skt.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        if self.addressFamily == socket.AF_INET6:
+            skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            skt.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+        else:
+            skt.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        if self.device:
+            skt.setsockopt(
+                socket.SOL_SOCKET, SO_BINDTODEVICE, self.device.encode() + b"\0"
+            )
+        return skt
+
+    def doRead(self) -> None:
+        """
+        Read datagrams with their ancillary data until the socket is empty
+        or L{maxThroughput} bytes were read.
+        """
+        read = 0
+        recvmsg: Callable[..., Any] = self.socket.recvmsg
+        deliver = self.protocol.datagramReceivedWithInfo
+        isV6 = self.addressFamily == socket.AF_INET6
+        while read < self.maxThroughput:
+            try:
+                data, ancdata, _flags, addr = recvmsg(
+                    self.maxPacketSize, _ANCILLARY_SIZE
+                )
+            except OSError as se:
+                if se.errno in _READ_IGNORE:
+                    return
+                if se.errno in _READ_REFUSED:
+                    return
+                raise
+            read += len(data)
+            if isV6:
+                addr = addr[:2]
+            rxTime, destination, localAddress, ifindex = parseAncillary(ancdata)
+            try:
+                deliver(
+                    ReceivedDatagram(
+                        data, addr, destination, localAddress, ifindex, rxTime
+                    )
+                )
+            except BaseException:
+                self._log.failure("Unhandled error delivering a datagram")
+
+    def sendFrom(
+        self,
+        datagram: bytes,
+        addr: tuple[str, int],
+        localAddress: str | None = None,
+        ifindex: int = 0,
+    ) -> None:
+        """
+        Send C{datagram} to C{addr}, from C{localAddress} when given (so a
+        reply on a wildcard socket leaves from the address its request came
+        to).
+
+        Errors from the kernel for one datagram (unreachable, no buffer
+        space) are logged and the datagram dropped: they must not close the
+        port.
+        """
+        try:
+            if localAddress is None or self.interface not in ("", "::", "0.0.0.0"):
+                self.socket.sendto(datagram, addr)
+            else:
+                self.socket.sendmsg(
+                    [datagram], _pktinfoFor(self.addressFamily, localAddress, ifindex), 0, addr
+                )
+        except OSError as se:
+            if se.errno == errno.EINTR:
+                self.sendFrom(datagram, addr, localAddress, ifindex)
+                return
+            self._log.debug(
+                "Sending to {addr} failed: {error}", addr=addr, error=se.strerror
+            )

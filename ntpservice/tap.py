@@ -1,0 +1,163 @@
+# -*- test-case-name: tests.test_tap -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+The command line of C{twistd ntp}: ntpd's flags where they make sense.
+
+    twistd [-n] ntp [-c FILE] [-g] [-q] [-u USER[:GROUP]] [-U SECONDS]
+                    [-I IFACE]... [-L] [--no-clock-adjust] [--loglevel LEVEL]
+                    [--port PORT]
+
+The configuration is read and validated here, in L{Options.postOptions},
+before twistd builds the service: a bad file is refused with
+C{FILE:LINE: message} and a non-zero exit before any socket is bound or any
+clock touched.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from twisted.python import usage
+
+from ntpservice import _log
+
+DEFAULT_CONFIG_PATH = "/etc/ntp.conf"
+
+NOT_YET = {
+    "g": "-g (allow a first adjustment beyond the panic threshold) arrives "
+    "with the clock discipline; it is not implemented yet",
+    "q": "-q (set the clock once and exit) arrives with the client "
+    "associations; it is not implemented yet",
+    "u": "-u USER[:GROUP] (drop privileges) is not implemented yet; run the "
+    "daemon as the user you want, with CAP_NET_BIND_SERVICE",
+    "U": "-U SECONDS (interface rescan interval) is not implemented yet; the "
+    "daemon listens on wildcard addresses, which follow address changes",
+    "L": "-L (do not listen on virtual interfaces) is not implemented yet",
+}
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise usage.UsageError(f"--port must be a number, not {value!r}")
+    if not 0 <= port <= 65535:
+        raise usage.UsageError(f"--port must be between 0 and 65535, not {port}")
+    return port
+
+
+class Options(usage.Options):
+    """
+    Options of C{twistd ntp}.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "An NTPv4 daemon (RFC 5905). Without -c it reads /etc/ntp.conf if it "
+        "exists, else a built-in default configuration."
+    )
+
+    optFlags = [
+        ["panicgate", "g", "Allow the first clock adjustment to exceed the panic threshold."],
+        ["quit", "q", "Set the clock once and exit."],
+        ["novirtualips", "L", "Do not listen on virtual interfaces."],
+        [
+            "no-clock-adjust",
+            None,
+            "Never adjust the system clock (the no-adjust clock driver), as "
+            "'disable ntp' does.",
+        ],
+    ]
+
+    optParameters = [
+        ["configfile", "c", None, "The ntp.conf to read.", str],
+        ["user", "u", None, "Drop root privileges to USER[:GROUP] after binding."],
+        ["updateinterval", "U", None, "Interface rescan interval, in seconds."],
+        [
+            "loglevel",
+            None,
+            "info",
+            "Least severe messages logged: debug, info, warn, error, critical.",
+        ],
+        ["port", None, 123, "The UDP port to serve NTP on (ntpd: always 123).", _port],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["interfaces"] = []
+        self["configuration"] = None
+
+    def opt_interface(self, iface: str) -> None:
+        """
+        Listen only on this interface name or address (repeatable).
+        """
+        self["interfaces"].append(iface)
+
+    opt_I = opt_interface
+
+    def postOptions(self) -> None:
+        """
+        Refuse what is not implemented yet, then read and validate the
+        configuration.
+        """
+        for key, flag in (
+            ("panicgate", "g"),
+            ("quit", "q"),
+            ("novirtualips", "L"),
+            ("user", "u"),
+            ("updateinterval", "U"),
+        ):
+            if self[key]:
+                raise usage.UsageError(NOT_YET[flag])
+        level = _log.LEVEL_NAMES.get(str(self["loglevel"]).lower())
+        if level is None:
+            raise usage.UsageError(
+                f"--loglevel must be one of {', '.join(sorted(_log.LEVEL_NAMES))}, "
+                f"not {self['loglevel']!r}"
+            )
+        self["loglevel"] = level
+        self["configuration"] = loadConfiguration(self["configfile"])
+
+    def getSynopsis(self) -> str:
+        return "Usage: twistd [options] ntp [ntp options]"
+
+
+def loadConfiguration(path: str | None) -> Any:
+    """
+    Read the configuration: C{path}, else C{/etc/ntp.conf} if it exists,
+    else the built-in default.
+
+    A configuration error is printed as one line, C{FILE:LINE: message}, on
+    standard error, and the process exits with status 2.
+    """
+    from ntpservice import config
+
+    try:
+        if path is None and not os.path.exists(DEFAULT_CONFIG_PATH):
+            return config.parseString(
+                config.DEFAULT_CONFIGURATION_TEXT, "<built-in default>"
+            )
+        return config.parseFile(path or DEFAULT_CONFIG_PATH)
+    except config.ConfigError as e:
+        sys.stderr.write(f"{e}\n")
+        raise SystemExit(2)
+    except OSError as e:
+        sys.stderr.write(f"{path or DEFAULT_CONFIG_PATH}: {e.strerror}\n")
+        raise SystemExit(2)
+
+
+def makeService(options: Options) -> Any:
+    """
+    Build the daemon's service from parsed options.
+    """
+    from ntpservice.service import makeNTPService
+
+    _log.setLevel(options["loglevel"])
+    return makeNTPService(
+        options["configuration"],
+        port=options["port"],
+        interfaces=tuple(options["interfaces"]),
+        clockAdjust=not options["no-clock-adjust"],
+    )

@@ -1,0 +1,212 @@
+# -*- test-case-name: tests.net.test_multiplexer -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+Tests for L{ntpservice.net.multiplexer}.
+"""
+
+from __future__ import annotations
+
+from zope.interface import implementer
+
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from ntpservice.core import counters as C
+from ntpservice.core.packet import MODE_CLIENT, MODE_SERVER, NTPPacket
+from ntpservice.core.timestamps import NTPTimestamp
+from ntpservice.interfaces import IDatagramHandler
+from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
+from ntpservice.net.udp import ReceivedDatagram
+from tests.helpers import FakeClock
+
+
+@implementer(IDatagramHandler)
+class RecordingHandler:
+    def __init__(self) -> None:
+        self.received: list[tuple[object, ReceivedDatagram]] = []
+
+    def datagramReceived(self, packet, datagram, sender) -> None:  # type: ignore[no-untyped-def]
+        self.received.append((packet, datagram))
+
+
+class FakeDatagramTransport:
+    def __init__(self) -> None:
+        self.written: list[tuple[bytes, object]] = []
+
+    def write(self, data: bytes, addr: object) -> None:
+        self.written.append((data, addr))
+
+
+def makeProtocol(**kw: object) -> tuple[NTPDatagramProtocol, ModeTable, C.PacketCounters]:
+    modes = ModeTable()
+    counters = C.PacketCounters()
+    protocol = NTPDatagramProtocol(modes, counters, FakeClock(), **kw)  # type: ignore[arg-type]
+    return protocol, modes, counters
+
+
+SOURCE = ("192.0.2.1", 123)
+
+
+class ModeTableTests(SynchronousTestCase):
+    """
+    L{ModeTable} routes each mode to at most one handler.
+    """
+
+    def test_duplicate(self) -> None:
+        """
+        Registering a second handler for a mode is an error.
+        """
+        table = ModeTable()
+        table.register(3, RecordingHandler())
+        self.assertRaises(ValueError, table.register, 3, RecordingHandler())
+
+    def test_range(self) -> None:
+        """
+        Modes outside 0-7 are refused.
+        """
+        self.assertRaises(ValueError, ModeTable().register, 8, RecordingHandler())
+
+    def test_verified(self) -> None:
+        """
+        A handler that does not provide L{IDatagramHandler} is refused.
+        """
+        self.assertRaises(Exception, ModeTable().register, 3, object())
+
+    def test_unregister(self) -> None:
+        """
+        An unregistered mode has no handler.
+        """
+        table = ModeTable()
+        table.register(3, RecordingHandler())
+        table.unregister(3)
+        self.assertIsNone(table.get(3))
+
+
+class NTPDatagramProtocolTests(SynchronousTestCase):
+    """
+    L{NTPDatagramProtocol} decodes, counts, drops and dispatches.
+    """
+
+    def test_dispatchByMode(self) -> None:
+        """
+        A well-formed packet reaches the handler of its mode, decoded, with
+        its receive time.
+        """
+        protocol, modes, counters = makeProtocol()
+        client, server = RecordingHandler(), RecordingHandler()
+        modes.register(MODE_CLIENT, client)
+        modes.register(MODE_SERVER, server)
+        request = NTPPacket(mode=MODE_CLIENT, xmt=NTPTimestamp(42))
+        protocol.datagramReceived(request.encode(), SOURCE)
+        self.assertEqual(len(client.received), 1)
+        self.assertEqual(server.received, [])
+        packet, datagram = client.received[0]
+        self.assertEqual(packet, request)
+        self.assertEqual(datagram.source, SOURCE)
+        self.assertEqual(datagram.rxTime, 1_790_000_000 * 10**9)
+        self.assertEqual(counters[C.RECEIVED], 1)
+
+    def test_malformedDroppedAndCounted(self) -> None:
+        """
+        Truncated or garbage datagrams are dropped, counted as malformed,
+        and never reach a handler or raise.
+        """
+        protocol, modes, counters = makeProtocol()
+        handler = RecordingHandler()
+        modes.register(MODE_CLIENT, handler)
+        good = NTPPacket(mode=MODE_CLIENT).encode()
+        for bad in (b"", good[:47], good + b"\x00" * 7, b"\x23" + b"\xff" * 60):
+            protocol.datagramReceived(bad, SOURCE)
+        self.assertEqual(handler.received, [])
+        self.assertEqual(counters[C.MALFORMED], 4)
+
+    def test_noHandler(self) -> None:
+        """
+        A packet of a mode nobody handles is dropped and counted.
+        """
+        protocol, modes, counters = makeProtocol()
+        protocol.datagramReceived(NTPPacket(mode=5).encode(), SOURCE)
+        self.assertEqual(counters[C.NO_HANDLER], 1)
+
+    def test_rawModes(self) -> None:
+        """
+        Mode 6 and 7 datagrams have no NTP header: their handler gets the
+        raw datagram and no packet.
+        """
+        protocol, modes, counters = makeProtocol()
+        handler = RecordingHandler()
+        modes.register(6, handler)
+        protocol.datagramReceived(b"\x16\x01\x00\x01", SOURCE)
+        self.assertEqual(handler.received[0][0], None)
+        self.assertEqual(handler.received[0][1].data, b"\x16\x01\x00\x01")
+
+    def test_acceptFilter(self) -> None:
+        """
+        Datagrams the accept predicate refuses are counted and dropped.
+        """
+        protocol, modes, counters = makeProtocol(accept=lambda d: False)
+        handler = RecordingHandler()
+        modes.register(MODE_CLIENT, handler)
+        protocol.datagramReceived(NTPPacket(mode=MODE_CLIENT).encode(), SOURCE)
+        self.assertEqual(handler.received, [])
+        self.assertEqual(counters[C.INTERFACE_DROP], 1)
+
+    def test_kernelTimestampIgnoredForSimulatedClock(self) -> None:
+        """
+        A clock driver outside the kernel's timescale stamps arrivals with
+        its own time, not the kernel's.
+        """
+        protocol, modes, counters = makeProtocol()
+        handler = RecordingHandler()
+        modes.register(MODE_CLIENT, handler)
+        protocol.datagramReceivedWithInfo(
+            ReceivedDatagram(NTPPacket().encode(), SOURCE, rxTime=5)
+        )
+        self.assertEqual(handler.received[0][1].rxTime, 1_790_000_000 * 10**9)
+
+    def test_sendReplyPlainTransport(self) -> None:
+        """
+        On a transport without C{sendFrom}, replies go through C{write} to
+        the source, and are counted.
+        """
+        protocol, modes, counters = makeProtocol()
+        transport = FakeDatagramTransport()
+        protocol.makeConnection(transport)  # type: ignore[arg-type]
+        protocol.sendReply(ReceivedDatagram(b"", SOURCE), b"reply")
+        self.assertEqual(transport.written, [(b"reply", SOURCE)])
+        self.assertEqual(counters[C.SENT], 1)
+
+
+class ReceivedDatagramTests(SynchronousTestCase):
+    """
+    L{ReceivedDatagram.isUnicast} tells broadcasts and multicasts apart.
+    """
+
+    def test_unicast(self) -> None:
+        """
+        Destination equal to the local address, or unknown, is unicast.
+        """
+        self.assertTrue(ReceivedDatagram(b"", SOURCE).isUnicast)
+        self.assertTrue(
+            ReceivedDatagram(b"", SOURCE, "10.0.0.1", "10.0.0.1").isUnicast
+        )
+        self.assertTrue(ReceivedDatagram(b"", SOURCE, "2001:db8::1", "2001:db8::1").isUnicast)
+
+    def test_broadcast(self) -> None:
+        """
+        A subnet broadcast (destination differs from the local address) and
+        the limited broadcast are not unicast.
+        """
+        self.assertFalse(
+            ReceivedDatagram(b"", SOURCE, "10.0.0.255", "10.0.0.1").isUnicast
+        )
+        self.assertFalse(
+            ReceivedDatagram(b"", SOURCE, "255.255.255.255", "10.0.0.1").isUnicast
+        )
+
+    def test_multicast(self) -> None:
+        """
+        IPv4 and IPv6 multicast destinations are not unicast.
+        """
+        self.assertFalse(ReceivedDatagram(b"", SOURCE, "224.0.1.1", "10.0.0.1").isUnicast)
+        self.assertFalse(ReceivedDatagram(b"", SOURCE, "ff05::101", "ff05::101").isUnicast)
