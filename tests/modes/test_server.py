@@ -1,0 +1,120 @@
+# -*- test-case-name: tests.modes.test_server -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+Tests for L{ntpservice.modes.server}: the server answering through the
+multiplexer, with a fake clock and transport.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from ntpservice.core import counters as C
+from ntpservice.core.packet import MODE_CLIENT, MODE_SERVER, NTPPacket
+from ntpservice.core.system import SystemVariables
+from ntpservice.core.timestamps import NTPTimestamp
+from ntpservice.modes.server import SERVED_MODES, ServerMode
+from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
+from ntpservice.net.udp import ReceivedDatagram
+from tests.helpers import FakeClock
+
+T0 = 1_790_000_000 * 10**9
+CLIENT = ("198.51.100.7", 40000)
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, tuple[str, int], str | None, int]] = []
+
+    def sendFrom(self, data: bytes, addr: tuple[str, int], local: str | None, ifindex: int) -> None:
+        self.sent.append((data, addr, local, ifindex))
+
+
+class ServerModeTests(SynchronousTestCase):
+    """
+    L{ServerMode} answers client requests sent to unicast addresses.
+    """
+
+    def setUp(self) -> None:
+        self.clock = FakeClock(T0, tick=1000)
+        self.clock.kernelTimescale = True  # type: ignore[misc]
+        self.counters = C.PacketCounters()
+        self.system = SystemVariables(leap=0, stratum=2, refid=b"GPS\0", precision=-22)
+        modes = ModeTable()
+        server = ServerMode(lambda: self.system, self.counters)
+        for mode in SERVED_MODES:
+            modes.register(mode, server)
+        self.protocol = NTPDatagramProtocol(modes, self.counters, self.clock)
+        self.transport = Transport()
+        self.protocol.makeConnection(self.transport)  # type: ignore[arg-type]
+
+    def deliver(self, packet: bytes, destination: str = "203.0.113.1", local: str = "203.0.113.1") -> None:
+        self.protocol.datagramReceivedWithInfo(
+            ReceivedDatagram(packet, CLIENT, destination, local, 2, T0 - 5000)
+        )
+
+    def test_reply(self) -> None:
+        """
+        A mode 3 request gets a mode 4 reply from the address it was sent
+        to, with the kernel receive time and a later transmit time.
+        """
+        xmt = NTPTimestamp(0xDEADBEEF_01234567)
+        self.deliver(NTPPacket(mode=MODE_CLIENT, xmt=xmt, poll=6).encode())
+        [(data, addr, local, ifindex)] = self.transport.sent
+        self.assertEqual((addr, local, ifindex), (CLIENT, "203.0.113.1", 2))
+        reply = NTPPacket.decode(data)
+        self.assertEqual(reply.mode, MODE_SERVER)
+        self.assertEqual(reply.org, xmt)
+        self.assertEqual(reply.rec, NTPTimestamp.fromUnixNanoseconds(T0 - 5000))
+        self.assertEqual(reply.xmt, NTPTimestamp.fromUnixNanoseconds(T0))
+        self.assertEqual((reply.stratum, reply.refid, reply.precision), (2, b"GPS\0", -22))
+        self.assertEqual(self.counters[C.SENT], 1)
+
+    def test_replyNotLarger(self) -> None:
+        """
+        A reply is never larger than its request, whatever the request
+        carries.
+        """
+        for request in (
+            NTPPacket(mode=MODE_CLIENT).encode(),
+            NTPPacket(mode=MODE_CLIENT).encode() + b"\x00\x00\x00\x00",
+        ):
+            self.deliver(request)
+            self.assertLessEqual(len(self.transport.sent[-1][0]), len(request))
+
+    def test_versionEchoed(self) -> None:
+        """
+        Versions 1 to 4 are answered with the same version.
+        """
+        for version in (1, 2, 3, 4):
+            self.deliver(NTPPacket(version=version, mode=MODE_CLIENT).encode())
+            self.assertEqual(NTPPacket.decode(self.transport.sent[-1][0]).version, version)
+
+    def test_badVersionDropped(self) -> None:
+        """
+        Versions 5-7 are dropped and counted.
+        """
+        for version in (5, 6, 7):
+            self.deliver(NTPPacket(version=version, mode=MODE_CLIENT).encode())
+        self.assertEqual(self.transport.sent, [])
+        self.assertEqual(self.counters[C.BAD_VERSION], 3)
+
+    def test_broadcastNotAnswered(self) -> None:
+        """
+        A request sent to a broadcast or multicast address is never
+        answered.
+        """
+        request = NTPPacket(mode=MODE_CLIENT).encode()
+        self.deliver(request, "203.0.113.255", "203.0.113.1")
+        self.deliver(request, "255.255.255.255", "203.0.113.1")
+        self.deliver(request, "224.0.1.1", "203.0.113.1")
+        self.assertEqual(self.transport.sent, [])
+        self.assertEqual(self.counters[C.NOT_UNICAST], 3)
+
+    def test_serverPacketsIgnored(self) -> None:
+        """
+        Mode 4 packets arriving with no handler are not answered.
+        """
+        self.deliver(NTPPacket(mode=MODE_SERVER).encode())
+        self.assertEqual(self.transport.sent, [])
+        self.assertEqual(self.counters[C.NO_HANDLER], 1)
