@@ -11,10 +11,10 @@ from twisted.trial.unittest import SynchronousTestCase
 from ntpservice.core.packet import (
     LEAP_NONE,
     LEAP_NOTINSYNC,
+    MODE_ACTIVE,
     MODE_CLIENT,
     MODE_RESERVED,
     MODE_SERVER,
-    MODE_ACTIVE,
     NTPPacket,
 )
 from ntpservice.core.server import buildServerReply, isClientRequest, stampTransmit
@@ -36,9 +36,11 @@ class IsClientRequestTests(SynchronousTestCase):
         """
         for version in range(8):
             self.assertEqual(
-                isClientRequest(NTPPacket(version=version, mode=MODE_CLIENT))
-                if version
-                else False,
+                (
+                    isClientRequest(NTPPacket(version=version, mode=MODE_CLIENT))
+                    if version
+                    else False
+                ),
                 1 <= version <= 4,
                 version,
             )
