@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable
 
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
+from twisted.internet.task import LoopingCall
 
 from ntpservice._log import Logger
 from ntpservice.clock import defaultClockDriver
@@ -29,6 +30,7 @@ from ntpservice.core.system import SystemVariables
 from ntpservice.modes.server import SERVED_MODES, ServerMode
 from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
 from ntpservice.net.udp import ReceivedDatagram, TimestampingPort
+from ntpservice.refclocks.local import UPDATE_INTERVAL, LocalClock, findLocalClock
 
 NTP_PORT = 123
 
@@ -62,93 +64,122 @@ def _isAddress(text: str) -> bool:
     return True
 
 
-def listenSpecs(
-    interfaces: Iterable[str], rules: Iterable[tuple[str, str]] = ()
-) -> list[ListenSpec]:
+def listenSpecs(interfaces: Iterable[str]) -> list[ListenSpec]:
     """
     Decide which sockets to bind.
 
     @param interfaces: the C{-I} arguments: interface names or addresses.
-    @param rules: C{(action, target)} pairs from the configuration's
-        C{interface} lines, in order (action C{listen}, C{ignore} or
-        C{drop}; target C{all}, C{ipv4}, C{ipv6}, C{wildcard}, a name or an
-        address). C{-I} takes precedence over C{interface listen}.
-    @return: the sockets to bind: one per named address, wildcard sockets
-        bound to the device for each named interface, else wildcard sockets
-        for the families not ignored.
+    @return: one socket per named address, wildcard sockets bound to the
+        device for each named interface, or, without C{-I}, one wildcard
+        socket per address family (C{interface} lines then act as a filter:
+        see L{interfaceFilter}).
     """
-    rules = list(rules)
-    targets = list(interfaces) or [
-        target
-        for action, target in rules
-        if action == "listen" and target not in ("all", "ipv4", "ipv6", "wildcard")
-    ]
-    if targets:
-        specs: list[ListenSpec] = []
-        for target in targets:
-            if _isAddress(target.split("/")[0]) and "/" not in target:
-                specs.append(ListenSpec(target))
-            else:
-                specs.append(ListenSpec("0.0.0.0", target))
-                specs.append(ListenSpec("::", target))
+    specs: list[ListenSpec] = []
+    for target in interfaces:
+        if _isAddress(target):
+            specs.append(ListenSpec(target))
+        else:
+            specs.append(ListenSpec("0.0.0.0", target))
+            specs.append(ListenSpec("::", target))
+    if specs:
         return specs
-    ignored = {target for action, target in rules if action == "ignore"}
-    if ignored & {"all", "wildcard"}:
-        return []
-    specs = []
-    if "ipv4" not in ignored:
-        specs.append(ListenSpec("0.0.0.0"))
-    if "ipv6" not in ignored and socket.has_ipv6:
+    specs.append(ListenSpec("0.0.0.0"))
+    if socket.has_ipv6:
         specs.append(ListenSpec("::"))
     return specs
 
 
-def dropFilter(
-    rules: Iterable[tuple[str, str]],
+@dataclass(frozen=True, slots=True)
+class InterfaceRule:
+    """
+    One C{interface}/C{nic} line.
+
+    @ivar action: C{listen}, C{ignore} or C{drop}.
+    @ivar kind: C{all}, C{ipv4}, C{ipv6}, C{wildcard}, C{name} or
+        C{address}.
+    @ivar match: the interface name or the address prefix.
+    @ivar network: the prefix as an L{ipaddress} network, for kind
+        C{address}.
+    """
+
+    action: str
+    kind: str
+    match: str
+    network: Any = None
+
+    @classmethod
+    def make(cls, action: str, kind: str, match: str) -> "InterfaceRule":
+        """
+        A rule, with C{match} parsed once when it is an address prefix.
+        """
+        network = None
+        if kind == "address":
+            network = ipaddress.ip_network(match, strict=False)
+        return cls(action, kind, match, network)
+
+    def matches(self, address: Any, name: Callable[[], str | None]) -> bool:
+        """
+        Whether this rule applies to a datagram that came to C{address} on
+        the interface C{name()}.
+        """
+        kind = self.kind
+        if kind == "all":
+            return True
+        if kind == "ipv4":
+            return address is not None and address.version == 4
+        if kind == "ipv6":
+            return address is not None and address.version == 6
+        if kind == "wildcard":
+            return False
+        if kind == "name":
+            return name() == self.match
+        return (
+            address is not None
+            and address.version == self.network.version
+            and address in self.network
+        )
+
+
+def interfaceFilter(
+    rules: Iterable[InterfaceRule],
     indexToName: Callable[[int], str] = socket.if_indextoname,
 ) -> Callable[[ReceivedDatagram], bool] | None:
     """
-    A predicate refusing datagrams that C{interface drop} (or C{ignore} of
-    one address or name, on a wildcard socket) excludes.
+    The predicate that applies C{interface} lines to arriving datagrams.
 
-    @return: C{None} when nothing is excluded.
+    As in ntpd, the last rule matching a local address decides, and an
+    address no rule matches is listened on. The daemon listens on wildcard
+    sockets, so C{ignore} and C{drop} both drop what arrives at the address
+    (ntpd's C{ignore} would not open a socket for it), and
+    C{interface ignore wildcard} changes nothing for unicast service.
+
+    @return: C{None} when there are no rules.
     """
-    dropped = [
-        target for action, target in rules if action in ("drop", "ignore")
-    ]
-    if not dropped:
+    rules = list(rules)
+    if not rules:
         return None
-    networks = []
-    names = set()
-    families = set()
-    for target in dropped:
-        if target in ("all", "wildcard"):
-            families.update((4, 6))
-        elif target == "ipv4":
-            families.add(4)
-        elif target == "ipv6":
-            families.add(6)
-        else:
-            try:
-                networks.append(ipaddress.ip_network(target, strict=False))
-            except ValueError:
-                names.add(target)
+    names: dict[int, str | None] = {}
 
     def accept(datagram: ReceivedDatagram) -> bool:
         local = datagram.localAddress or datagram.destination
-        if local is not None:
-            address = ipaddress.ip_address(local)
-            if address.version in families:
-                return False
-            if any(address in network for network in networks):
-                return False
-        if names and datagram.ifindex:
-            try:
-                if indexToName(datagram.ifindex) in names:
-                    return False
-            except OSError:
-                pass
-        return True
+        address = ipaddress.ip_address(local) if local is not None else None
+        ifindex = datagram.ifindex
+
+        def name() -> str | None:
+            if ifindex not in names:
+                if len(names) > 1024:
+                    names.clear()
+                try:
+                    names[ifindex] = indexToName(ifindex) if ifindex else None
+                except OSError:
+                    names[ifindex] = None
+            return names[ifindex]
+
+        action = "listen"
+        for rule in rules:
+            if rule.matches(address, name):
+                action = rule.action
+        return action == "listen"
 
     return accept
 
@@ -208,6 +239,7 @@ class NTPService(MultiService):
         port: int = NTP_PORT,
         accept: Callable[[ReceivedDatagram], bool] | None = None,
         driftFile: str | None = None,
+        localClock: LocalClock | None = None,
         reactor: Any = None,
     ) -> None:
         super().__init__()
@@ -218,6 +250,8 @@ class NTPService(MultiService):
         self.driftFile = driftFile
         self._accept = accept
         self._reactor = reactor
+        self.localClock = localClock
+        self._localUpdates: LoopingCall | None = None
         self.counters = PacketCounters()
         self.system = SystemVariables(precision=clock.precision())
         self.modes = ModeTable()
@@ -272,14 +306,36 @@ class NTPService(MultiService):
 
     def startService(self) -> None:
         super().startService()
+        adjust = "" if self.clock.canAdjust else " (the system clock is never adjusted)"
+        if self.localClock is None:
+            self._log.info(
+                "ntpservice started: clock driver {driver}{adjust}; unsynchronized "
+                "(serving stratum 16 until a source is selected)",
+                driver=self.clock.name,
+                adjust=adjust,
+            )
+            return
+        self._localUpdates = LoopingCall(self._updateFromLocalClock)
+        self._localUpdates.clock = self._getReactor()
+        self._localUpdates.start(UPDATE_INTERVAL, now=True)
         self._log.info(
-            "ntpservice started: clock driver {driver}{adjust}; unsynchronized "
-            "(no time source is configured yet: serving stratum 16)",
+            "ntpservice started: clock driver {driver}{adjust}; synchronized to the "
+            "LOCAL clock 127.127.1.{unit}, serving stratum {stratum}",
             driver=self.clock.name,
-            adjust="" if self.clock.canAdjust else " (the system clock is never adjusted)",
+            adjust=adjust,
+            unit=self.localClock.unit,
+            stratum=self.system.stratum,
+        )
+
+    def _updateFromLocalClock(self) -> None:
+        assert self.localClock is not None
+        self.system = self.localClock.systemVariables(
+            self.clock.now(), self.system.precision, self.system
         )
 
     def stopService(self) -> Any:
+        if self._localUpdates is not None and self._localUpdates.running:
+            self._localUpdates.stop()
         for port in self.ports:
             port.stopListening()
         self.ports = []
@@ -319,32 +375,35 @@ def makeNTPService(
     @param clockAdjust: C{False} for C{--no-clock-adjust}; C{disable ntp} in
         the configuration has the same effect.
     """
-    adjust = clockAdjust and getattr(configuration, "clockAdjust", True)
-    rules = interfaceRules(configuration)
+    adjust = clockAdjust and configuration.clockAdjust
     return NTPService(
         configuration,
         defaultClockDriver(adjust),
-        listenSpecs(interfaces, rules),
+        listenSpecs(interfaces),
         port=port,
-        accept=dropFilter(rules),
+        accept=interfaceFilter(interfaceRules(configuration)),
         driftFile=resolveDriftFile(driftFilePath(configuration)),
+        localClock=findLocalClock(configuration.associations, configuration.refclocks),
         reactor=reactor,
     )
 
 
-def interfaceRules(configuration: Any) -> list[tuple[str, str]]:
+def interfaceRules(configuration: Any) -> list[InterfaceRule]:
     """
-    The C{interface}/C{nic} lines of C{configuration} as
-    C{(action, target)} pairs.
+    The C{interface}/C{nic} lines of C{configuration}.
     """
-    return [
-        (rule.action, rule.target) for rule in getattr(configuration, "interfaces", ())
-    ]
+    rules = []
+    for line in configuration.interfaces:
+        match = line.match
+        if line.kind == "address":
+            match = f"{line.address}/{line.prefixLength}"
+        rules.append(InterfaceRule.make(line.action, line.kind, match))
+    return rules
 
 
 def driftFilePath(configuration: Any) -> str | None:
     """
     The C{driftfile} path of C{configuration}, or C{None}.
     """
-    drift = getattr(configuration, "driftfile", None)
-    return getattr(drift, "path", drift)
+    drift = configuration.driftfile
+    return None if drift is None else drift.path

@@ -133,14 +133,18 @@ def loadConfiguration(path: str | None) -> Any:
     standard error, and the process exits with status 2.
     """
     from ntpservice import config
+    from ntpservice.refclocks.local import LocalClockError, findLocalClock
 
     try:
         if path is None and not os.path.exists(DEFAULT_CONFIG_PATH):
-            return config.parseString(
-                config.DEFAULT_CONFIGURATION_TEXT, "<built-in default>"
+            configuration = config.parseString(
+                config.DEFAULT_CONFIGURATION_TEXT, config.DEFAULT_CONFIGURATION_FILENAME
             )
-        return config.parseFile(path or DEFAULT_CONFIG_PATH)
-    except config.ConfigError as e:
+        else:
+            configuration = config.parseFile(path or DEFAULT_CONFIG_PATH)
+        findLocalClock(configuration.associations, configuration.refclocks)
+        return configuration
+    except (config.ConfigError, LocalClockError) as e:
         sys.stderr.write(f"{e}\n")
         raise SystemExit(2)
     except OSError as e:

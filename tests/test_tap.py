@@ -1,0 +1,162 @@
+# -*- test-case-name: tests.test_tap -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+Tests for L{ntpservice.tap}: the command line of C{twistd ntp}.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+from twisted.logger import LogLevel
+from twisted.python.usage import UsageError
+from twisted.trial.unittest import SynchronousTestCase
+
+from ntpservice import _log, tap
+
+
+class OptionsTests(SynchronousTestCase):
+    """
+    L{tap.Options} accepts ntpd's flags, refuses what is not implemented
+    yet, and validates the configuration before anything else happens.
+    """
+
+    def writeConfig(self, text: str) -> str:
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_configFile(self) -> None:
+        """
+        C{-c FILE} reads and validates that file.
+        """
+        path = self.writeConfig("server 192.0.2.1 iburst\ndisable ntp\n")
+        options = tap.Options()
+        options.parseOptions(["-c", path])
+        self.assertEqual(options["configuration"].clockAdjust, False)
+        self.assertEqual(options["configuration"].associations[0].address, "192.0.2.1")
+
+    def test_builtInDefault(self) -> None:
+        """
+        Without C{-c} and without C{/etc/ntp.conf}, the built-in default
+        configuration is used.
+        """
+        self.patch(tap, "DEFAULT_CONFIG_PATH", self.mktemp())
+        options = tap.Options()
+        options.parseOptions([])
+        configuration = options["configuration"]
+        self.assertEqual(configuration.associations[0].directive, "pool")
+        self.assertEqual(configuration.associations[0].address, "pool.ntp.org")
+
+    def test_etcNtpConf(self) -> None:
+        """
+        Without C{-c}, C{/etc/ntp.conf} is read when it exists.
+        """
+        path = self.writeConfig("server 192.0.2.7\n")
+        self.patch(tap, "DEFAULT_CONFIG_PATH", path)
+        options = tap.Options()
+        options.parseOptions([])
+        self.assertEqual(options["configuration"].associations[0].address, "192.0.2.7")
+
+    def test_badConfiguration(self) -> None:
+        """
+        A bad configuration prints C{FILE:LINE: message} on one line and
+        exits with status 2.
+        """
+        path = self.writeConfig("driftfile /tmp/x\nsever 192.0.2.1\n")
+        stderr = io.StringIO()
+        self.patch(sys, "stderr", stderr)
+        exc = self.assertRaises(SystemExit, tap.Options().parseOptions, ["-c", path])
+        self.assertEqual(exc.code, 2)
+        [line] = stderr.getvalue().splitlines()
+        self.assertTrue(line.startswith(f"{path}:2: "), line)
+        self.assertIn("sever", line)
+
+    def test_missingFile(self) -> None:
+        """
+        A configuration file that does not exist is reported in one line.
+        """
+        stderr = io.StringIO()
+        self.patch(sys, "stderr", stderr)
+        path = self.mktemp()
+        exc = self.assertRaises(SystemExit, tap.Options().parseOptions, ["-c", path])
+        self.assertEqual(exc.code, 2)
+        self.assertIn(path, stderr.getvalue())
+
+    def test_notImplementedYet(self) -> None:
+        """
+        ntpd flags not implemented yet are refused with a clear message, not
+        silently ignored.
+        """
+        path = self.writeConfig("")
+        for argv, word in (
+            (["-g"], "-g"),
+            (["-q"], "-q"),
+            (["-L"], "-L"),
+            (["-u", "ntp:ntp"], "-u"),
+            (["-U", "600"], "-U"),
+        ):
+            e = self.assertRaises(
+                UsageError, tap.Options().parseOptions, ["-c", path] + argv
+            )
+            self.assertIn(word, str(e))
+            self.assertIn("not implemented yet", str(e))
+
+    def test_interfacesRepeatable(self) -> None:
+        """
+        C{-I} may be given several times.
+        """
+        options = tap.Options()
+        options.parseOptions(["-c", self.writeConfig(""), "-I", "lo", "-I", "192.0.2.1"])
+        self.assertEqual(options["interfaces"], ["lo", "192.0.2.1"])
+
+    def test_port(self) -> None:
+        """
+        C{--port} takes a port number and refuses anything else.
+        """
+        path = self.writeConfig("")
+        options = tap.Options()
+        options.parseOptions(["-c", path, "--port", "12345"])
+        self.assertEqual(options["port"], 12345)
+        self.assertRaises(UsageError, tap.Options().parseOptions, ["-c", path, "--port", "x"])
+        self.assertRaises(
+            UsageError, tap.Options().parseOptions, ["-c", path, "--port", "70000"]
+        )
+
+    def test_loglevel(self) -> None:
+        """
+        C{--loglevel} takes a level name and sets the level of ntpservice's
+        messages when the service is made.
+        """
+        path = self.writeConfig("")
+        options = tap.Options()
+        options.parseOptions(["-c", path, "--loglevel", "warn", "--no-clock-adjust"])
+        self.assertEqual(options["loglevel"], LogLevel.warn)
+        self.addCleanup(_log.setLevel, _log.getLevel())
+        service = tap.makeService(options)
+        self.assertEqual(_log.getLevel(), LogLevel.warn)
+        self.assertEqual(service.clock.name, "noadjust")
+        self.assertRaises(
+            UsageError, tap.Options().parseOptions, ["-c", path, "--loglevel", "loud"]
+        )
+
+
+class LoggerTests(SynchronousTestCase):
+    """
+    L{_log.Logger} drops events below the level set.
+    """
+
+    def test_filter(self) -> None:
+        """
+        Below the level: dropped; at or above: emitted.
+        """
+        events: list[dict] = []
+        logger = _log.Logger(observer=events.append)
+        self.addCleanup(_log.setLevel, _log.getLevel())
+        _log.setLevel(LogLevel.warn)
+        logger.info("quiet")
+        logger.warn("loud")
+        self.assertEqual([e["log_format"] for e in events], ["loud"])
