@@ -124,10 +124,16 @@ class IReplySender(Interface):
     address the datagram arrived on.
     """
 
-    def sendReply(datagram: "ReceivedDatagram", data: bytes) -> None:
+    def sendReply(
+        datagram: "ReceivedDatagram", data: "bytes | Callable[[], bytes]"
+    ) -> None:
         """
         Send C{data} to C{datagram}'s source, from the local address
         C{datagram} was sent to.
+
+        @param data: the datagram, or a callable that returns it and is
+            called as the last step before the system call (so a transmit
+            timestamp read inside it is as late as it can be).
         """
 
     def now() -> int:

@@ -38,6 +38,19 @@ STATE_DIRECTORY = "/var/lib/ntpservice"
 """Where the built-in default configuration keeps the drift file."""
 
 
+class StartupError(Exception):
+    """
+    The daemon cannot start; the message says why, in one line.
+    """
+
+
+def _isDevNull(fd: int) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(os.devnull))
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class ListenSpec:
     """
@@ -306,6 +319,10 @@ class NTPService(MultiService):
 
     def startService(self) -> None:
         super().startService()
+        files = getattr(self.configuration, "files", ())
+        self._log.info(
+            "Configuration read from {files}", files=", ".join(files) or "(none)"
+        )
         adjust = "" if self.clock.canAdjust else " (the system clock is never adjusted)"
         if self.localClock is None:
             self._log.info(
@@ -354,11 +371,28 @@ class NTPService(MultiService):
         where = spec.address + (f"%{spec.device}" if spec.device else "")
         self._fatal(f"cannot bind UDP port {self.portNumber} on {where}: {reason}{hint}")
 
+    # The parent of a daemonizing twistd shows at most 100 bytes of a
+    # StartupError: the essential part of each message comes first.
+
     def _fatal(self, message: str) -> None:
+        """
+        End the daemon before it runs, with C{message} as one line.
+
+        In the foreground the line goes to the real standard error (twistd
+        has turned C{sys.stderr} into a logger by now); once twistd has
+        daemonized (standard error is C{/dev/null}) a L{StartupError} carries
+        it to the waiting parent, which prints it.
+        """
         for port in self.ports:
             port.stopListening()
-        sys.stderr.write(f"ntpservice: {message}\n")
-        sys.stderr.flush()
+        self.ports = []
+        self._log.error("{message}", message=message)
+        if _isDevNull(2):
+            raise StartupError(message)
+        stream = sys.__stderr__
+        if stream is not None:
+            stream.write(f"ntpservice: {message}\n")
+            stream.flush()
         raise SystemExit(1)
 
 

@@ -18,6 +18,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from ntpservice import config
+from ntpservice import service as service_module
 from ntpservice.core.packet import LEAP_NOTINSYNC, MODE_CLIENT, MODE_SERVER, NTPPacket
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.net.udp import ReceivedDatagram
@@ -118,13 +119,34 @@ class ServiceTests(SynchronousTestCase):
             reactor=MemoryReactorClock(),
         )
         stderr = io.StringIO()
-        self.patch(sys, "stderr", stderr)
+        self.patch(sys, "__stderr__", stderr)
+        self.patch(service_module, "_isDevNull", lambda fd: False)
         exc = self.assertRaises(SystemExit, service.privilegedStartService)
         self.assertEqual(exc.code, 1)
         [line] = stderr.getvalue().splitlines()
         self.assertIn(f"cannot bind UDP port {taken.getsockname()[1]} on 127.0.0.1", line)
         self.assertIn(os.strerror(errno.EADDRINUSE), line)
         self.assertEqual(service.ports, [])
+
+    def test_bindFailureDaemonized(self) -> None:
+        """
+        Once twistd has daemonized (standard error is /dev/null), the
+        failure is a L{StartupError} that twistd hands to its parent.
+        """
+        taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        service = makeNTPService(
+            parse(""),
+            port=taken.getsockname()[1],
+            interfaces=("127.0.0.1",),
+            reactor=MemoryReactorClock(),
+        )
+        self.patch(service_module, "_isDevNull", lambda fd: True)
+        exc = self.assertRaises(
+            service_module.StartupError, service.privilegedStartService
+        )
+        self.assertTrue(str(exc).startswith("cannot bind UDP port"), str(exc))
 
 
 class ListenSpecsTests(SynchronousTestCase):

@@ -72,5 +72,10 @@ class ServerMode:
             NTPTimestamp.fromUnixNanoseconds(rxTime),
             rxTime,
         ).encode()
-        xmt = NTPTimestamp.fromUnixNanoseconds(sender.now())
-        sender.sendReply(datagram, stampTransmit(reply, xmt))
+        now = sender.now
+        fromNs = NTPTimestamp.fromUnixNanoseconds
+
+        def stamped() -> bytes:
+            return stampTransmit(reply, fromNs(now()))
+
+        sender.sendReply(datagram, stamped)

@@ -156,10 +156,16 @@ class NTPDatagramProtocol(DatagramProtocol):
                 return
         handler.datagramReceived(packet, datagram, self)
 
-    def sendReply(self, datagram: ReceivedDatagram, data: bytes) -> None:
+    def sendReply(
+        self, datagram: ReceivedDatagram, data: bytes | Callable[[], bytes]
+    ) -> None:
         """
         Send C{data} back to where C{datagram} came from, from the local
         address it was sent to.
+
+        @param data: the bytes, or a callable returning them that is called
+            as late as possible before the system call (see
+            L{TimestampingPort.sendFrom}).
         """
         transport = self.transport
         if transport is None:
@@ -168,7 +174,7 @@ class NTPDatagramProtocol(DatagramProtocol):
         if sendFrom is not None:
             sendFrom(data, datagram.source, datagram.localAddress, datagram.ifindex)
         else:
-            transport.write(data, datagram.source)
+            transport.write(data() if callable(data) else data, datagram.source)
         self.counters.count(C.SENT)
 
     def now(self) -> int:

@@ -160,6 +160,7 @@ class TimestampingPort(udp.Port):
     ) -> None:
         super().__init__(port, proto, interface, maxPacketSize, reactor)
         self.device = device
+        self._pktinfoCache: dict[tuple[str, int], list[Any]] = {}
 
     def createInternetSocket(self) -> socket.socket:
         """
@@ -213,7 +214,7 @@ class TimestampingPort(udp.Port):
 
     def sendFrom(
         self,
-        datagram: bytes,
+        datagram: bytes | Callable[[], bytes],
         addr: tuple[str, int],
         localAddress: str | None = None,
         ifindex: int = 0,
@@ -223,21 +224,37 @@ class TimestampingPort(udp.Port):
         reply on a wildcard socket leaves from the address its request came
         to).
 
+        @param datagram: the bytes, or a callable returning them, called as
+            the very last step before the system call: a server passes one
+            that reads the clock and stamps the transmit timestamp, so that
+            nothing but the system call separates the two.
+
         Errors from the kernel for one datagram (unreachable, no buffer
         space) are logged and the datagram dropped: they must not close the
         port.
         """
-        try:
-            if localAddress is None or self.interface not in ("", "::", "0.0.0.0"):
-                self.socket.sendto(datagram, addr)
-            else:
-                self.socket.sendmsg(
-                    [datagram], _pktinfoFor(self.addressFamily, localAddress, ifindex), 0, addr
+        ancillary = None
+        if localAddress is not None and self.interface in ("", "::", "0.0.0.0"):
+            key = (localAddress, ifindex)
+            ancillary = self._pktinfoCache.get(key)
+            if ancillary is None:
+                if len(self._pktinfoCache) > 4096:
+                    self._pktinfoCache.clear()
+                ancillary = self._pktinfoCache[key] = _pktinfoFor(
+                    self.addressFamily, localAddress, ifindex
                 )
-        except OSError as se:
-            if se.errno == errno.EINTR:
-                self.sendFrom(datagram, addr, localAddress, ifindex)
+        for _attempt in range(3):
+            data = datagram() if callable(datagram) else datagram
+            try:
+                if ancillary is None:
+                    self.socket.sendto(data, addr)
+                else:
+                    self.socket.sendmsg([data], ancillary, 0, addr)
                 return
-            self._log.debug(
-                "Sending to {addr} failed: {error}", addr=addr, error=se.strerror
-            )
+            except OSError as se:
+                if se.errno == errno.EINTR:
+                    continue
+                self._log.debug(
+                    "Sending to {addr} failed: {error}", addr=addr, error=se.strerror
+                )
+                return

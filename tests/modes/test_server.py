@@ -26,7 +26,10 @@ class Transport:
     def __init__(self) -> None:
         self.sent: list[tuple[bytes, tuple[str, int], str | None, int]] = []
 
-    def sendFrom(self, data: bytes, addr: tuple[str, int], local: str | None, ifindex: int) -> None:
+    def sendFrom(self, data: object, addr: tuple[str, int], local: str | None, ifindex: int) -> None:
+        if callable(data):
+            data = data()
+        assert isinstance(data, bytes)
         self.sent.append((data, addr, local, ifindex))
 
 
