@@ -57,7 +57,9 @@ from ntpservice.config import (
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ETC = os.path.join(ROOT, "etc")
-SEED_002 = "/work/shared/seeds/002_7aeed17e9adb61ff.txt"
+SEED_002 = os.path.join(
+    ROOT, os.pardir, "shared", "seeds", "002_7aeed17e9adb61ff.txt"
+)
 
 # The client configuration of seed 002 exactly as the mailing-list archive
 # shows it: the mail client wrapped two comment lines, so lines 10 and 15
