@@ -270,6 +270,7 @@ _ASSOCIATION_INTEGER_OPTIONS: Mapping[str, tuple[int, int]] = types.MappingProxy
         "maxpoll": (MINPOLL_LOG2, MAXPOLL_LOG2),
         "ttl": (0, 255),
         "mode": (0, 2**32 - 1),
+        "port": (1, 65535),
     }
 )
 
@@ -428,6 +429,8 @@ class AddressedAssociationDirective(AssociationDirective):
     @ivar ident: the autokey group name (C{ident} option), or C{None}.
     @ivar isRefclock: whether L{address} is a C{127.127.t.u} reference clock
         address (only with C{server}).
+    @ivar port: the remote UDP port (C{port N}, an extension that chrony
+        also has; ntpd always uses 123).
     """
 
     address: str
@@ -441,6 +444,7 @@ class AddressedAssociationDirective(AssociationDirective):
     flags: frozenset[str] = frozenset()
     ident: str | None = None
     isRefclock: bool = False
+    port: int = 123
 
     @property
     def iburst(self) -> bool:
@@ -1459,6 +1463,7 @@ def parseAssociation(
         flags=frozenset(flags),
         ident=ident,
         isRefclock=isRefclock,
+        port=values.get("port", 123),
     )
 
 
