@@ -421,12 +421,17 @@ class Run:
                 raise
             label = "echo (generator ceiling)"
         elif name == "ours":
-            config = None
+            # Synchronized to its LOCAL clock at stratum 2, as chronyd's
+            # "local stratum 2" is, and bound to the generator's address
+            # only (never the host's real interfaces).
+            config = ("server 127.127.1.0\nfudge 127.127.1.0 stratum 1\n"
+                      f"driftfile {workdir}/ntp.drift\n")
             if self.options.ours_config:
                 with open(self.options.ours_config) as f:
                     config = f.read()
             process = peers.startNtpservice(workdir, config, port=port,
-                                            netns=self.netns)
+                                            netns=self.netns,
+                                            extraArgs=("-I", host))
             label = "ours (ntpservice)"
         elif name == "chronyd":
             _require(peers, "chronyd")

@@ -140,3 +140,117 @@ class IReplySender(Interface):
         """
         Read the clock driver: ns since the Unix epoch.
         """
+
+
+class IAssociationMode(Interface):
+    """
+    An association-mode plugin: one per mode (client, server, symmetric,
+    broadcast, manycast, pool, orphan, ...), found with
+    C{twisted.plugin.getPlugins(IAssociationMode, ntpservice.modes)} and
+    checked with C{verifyObject} when loaded. A third party adds a mode by
+    shipping a module with a provider of this interface (and of
+    L{twisted.plugin.IPlugin}) in a package on C{ntpservice.modes}' path.
+
+    The contract:
+
+      - B{Directives.} L{directives} names the configuration directives the
+        plugin owns; L{parseDirective} parses each line of them (the
+        configuration parser calls it, and refuses the file on
+        C{ntpservice.config.ConfigError}). Two plugins claiming one
+        directive is an error naming both.
+      - B{Packets without an association.} L{packetModes} lists the packet
+        modes (0-5) this plugin handles when a packet matches no
+        association: the "no association" row of RFC 5905 Figure 20
+        (FXMIT for mode 3, NEWPS for mode 1, MANY for mode 4, NEWBC for mode
+        5). Two plugins claiming one packet mode is an error. Packets that
+        match an association never reach a plugin: the engine processes
+        them (PROC of the dispatch table).
+      - B{Associations.} The mode instance mobilizes associations through
+        L{IDaemon.mobilize}. I{Persistent} associations come from the
+        configuration and live until the daemon stops; I{preemptable} ones
+        (C{preempt}) come from the configuration and are demobilized when
+        unreachable or when more than C{tos maxclock} associations exist
+        and selection did not keep them; I{ephemeral} ones are mobilized by
+        arriving packets (or spawned by C{pool}/manycast) and demobilized
+        by the same rules. The lifecycle is a field of the association's
+        settings; the engine applies the rules.
+      - B{On and off.} L{name} is the switch: C{enable NAME} / C{disable
+        NAME} in ntp.conf turn the plugin on or off, from the default
+        L{enabledByDefault}. A disabled plugin still parses its directives
+        (so the file stays valid) but is not built.
+    """
+
+    name = Attribute("C{str}: the plugin's unique name, as C{enable}/C{disable} use it.")
+    description = Attribute("C{str}: one line for documentation and logs.")
+    directives = Attribute("C{tuple[str, ...]}: the configuration directives owned.")
+    packetModes = Attribute(
+        "C{tuple[int, ...]}: packet modes handled when no association matches."
+    )
+    enabledByDefault = Attribute("C{bool}: whether the plugin runs unless disabled.")
+
+    def parseDirective(line: object, source: object) -> object:
+        """
+        Parse one configuration line of a directive this plugin owns.
+
+        @param line: a L{ntpservice.config.ConfigLine}.
+        @param source: its L{ntpservice.config.SourceLocation}.
+        @return: the parsed directive (an
+            L{ntpservice.config.AssociationDirective} lands in
+            C{Configuration.associations}; anything else in
+            C{Configuration.extra}).
+        @raise ntpservice.config.ConfigError: for a bad line.
+        """
+
+    def build(daemon: "IDaemon") -> "IModeInstance":
+        """
+        Make this mode's instance for one daemon.
+        """
+
+
+class IModeInstance(IDatagramHandler):
+    """
+    A mode plugin at work in one daemon. Its C{datagramReceived} gets the
+    packets of its L{IAssociationMode.packetModes} that matched no
+    association.
+    """
+
+    def start() -> None:
+        """
+        The daemon is running (sockets bound): mobilize what the
+        configuration asks for.
+        """
+
+    def stop() -> None:
+        """
+        The daemon is stopping.
+        """
+
+
+class IDaemon(Interface):
+    """
+    What a mode instance may use of the daemon it runs in.
+    """
+
+    configuration = Attribute("The L{ntpservice.config.Configuration}.")
+    clock = Attribute("The L{IClockDriver}.")
+    reactor = Attribute("The reactor (IReactorTime, IReactorPluggableNameResolver).")
+    counters = Attribute("The L{ntpservice.core.counters.PacketCounters}.")
+
+    def system() -> object:
+        """
+        The current L{ntpservice.core.system.SystemVariables}.
+        """
+
+    def mobilize(settings: object) -> object:
+        """
+        Create an association from L{ntpservice.core.association.AssociationSettings}
+        and start polling.
+
+        @return: the L{ntpservice.core.association.Association}.
+        @raise ValueError: if one with the same address and port exists.
+        """
+
+    def demobilize(associd: int, reason: str) -> None:
+        """
+        Remove an association.
+        """

@@ -21,16 +21,16 @@ from typing import Any, Callable, Iterable
 
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
-from twisted.internet.task import LoopingCall
 
 from ntpservice._log import Logger
 from ntpservice.clock import defaultClockDriver
 from ntpservice.core.counters import PacketCounters
 from ntpservice.core.system import SystemVariables
-from ntpservice.modes.server import SERVED_MODES, ServerMode
+from ntpservice.daemon import NTPDaemon
+from ntpservice.plugins import enabledPlugins, loadModePlugins
 from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
 from ntpservice.net.udp import ReceivedDatagram, TimestampingPort
-from ntpservice.refclocks.local import UPDATE_INTERVAL, LocalClock, findLocalClock
+from ntpservice.refclocks.local import LocalClock, findLocalClock
 
 NTP_PORT = 123
 
@@ -254,6 +254,9 @@ class NTPService(MultiService):
         driftFile: str | None = None,
         localClock: LocalClock | None = None,
         reactor: Any = None,
+        plugins: list[Any] | None = None,
+        panicGate: bool = False,
+        quit: bool = False,
     ) -> None:
         super().__init__()
         self.configuration = configuration
@@ -264,14 +267,38 @@ class NTPService(MultiService):
         self._accept = accept
         self._reactor = reactor
         self.localClock = localClock
-        self._localUpdates: LoopingCall | None = None
         self.counters = PacketCounters()
-        self.system = SystemVariables(precision=clock.precision())
         self.modes = ModeTable()
-        server = ServerMode(lambda: self.system, self.counters)
-        for mode in SERVED_MODES:
-            self.modes.register(mode, server)
+        if plugins is None:
+            plugins = enabledPlugins(loadModePlugins(), configuration)
+        self.daemon = NTPDaemon(
+            configuration,
+            clock,
+            self._getReactor(),
+            self.counters,
+            self.modes,
+            plugins,
+            panicGate=panicGate,
+            quit=quit,
+            driftFile=driftFile,
+            localClock=localClock,
+            stop=self._stopReactor,
+        )
         self.ports: list[TimestampingPort] = []
+
+    @property
+    def system(self) -> SystemVariables:
+        """The current system variables."""
+        return self.daemon.system()
+
+    def _stopReactor(self) -> None:
+        reactor = self._getReactor()
+        status = self.daemon.exitStatus
+        if status:
+            import os as _os
+
+            reactor.addSystemEventTrigger("after", "shutdown", _os._exit, status)
+        reactor.stop()
 
     def _getReactor(self) -> Any:
         if self._reactor is None:
@@ -323,36 +350,27 @@ class NTPService(MultiService):
         self._log.info(
             "Configuration read from {files}", files=", ".join(files) or "(none)"
         )
+        self.daemon.setSenders(port.protocol for port in self.ports)
+        self.daemon.start()
         adjust = "" if self.clock.canAdjust else " (the system clock is never adjusted)"
         if self.localClock is None:
-            self._log.info(
-                "ntpservice started: clock driver {driver}{adjust}; unsynchronized "
-                "(serving stratum 16 until a source is selected)",
-                driver=self.clock.name,
-                adjust=adjust,
+            state = "unsynchronized until a source is selected"
+        else:
+            state = (
+                f"LOCAL clock 127.127.1.{self.localClock.unit} as the source of "
+                f"last resort (stratum {self.localClock.stratum + 1})"
             )
-            return
-        self._localUpdates = LoopingCall(self._updateFromLocalClock)
-        self._localUpdates.clock = self._getReactor()
-        self._localUpdates.start(UPDATE_INTERVAL, now=True)
         self._log.info(
-            "ntpservice started: clock driver {driver}{adjust}; synchronized to the "
-            "LOCAL clock 127.127.1.{unit}, serving stratum {stratum}",
+            "ntpservice started: clock driver {driver}{adjust}; {state}; "
+            "mode plugins: {plugins}",
             driver=self.clock.name,
             adjust=adjust,
-            unit=self.localClock.unit,
-            stratum=self.system.stratum,
-        )
-
-    def _updateFromLocalClock(self) -> None:
-        assert self.localClock is not None
-        self.system = self.localClock.systemVariables(
-            self.clock.now(), self.system.precision, self.system
+            state=state,
+            plugins=", ".join(sorted(self.daemon.instances)),
         )
 
     def stopService(self) -> Any:
-        if self._localUpdates is not None and self._localUpdates.running:
-            self._localUpdates.stop()
+        self.daemon.stop()
         for port in self.ports:
             port.stopListening()
         self.ports = []
@@ -402,6 +420,8 @@ def makeNTPService(
     interfaces: tuple[str, ...] = (),
     clockAdjust: bool = True,
     reactor: Any = None,
+    panicGate: bool = False,
+    quit: bool = False,
 ) -> NTPService:
     """
     Build the daemon from a validated configuration and the command line.
@@ -419,6 +439,8 @@ def makeNTPService(
         driftFile=resolveDriftFile(driftFilePath(configuration)),
         localClock=findLocalClock(configuration.associations, configuration.refclocks),
         reactor=reactor,
+        panicGate=panicGate,
+        quit=quit,
     )
 
 

@@ -26,10 +26,6 @@ from ntpservice import _log
 DEFAULT_CONFIG_PATH = "/etc/ntp.conf"
 
 NOT_YET = {
-    "g": "-g (allow a first adjustment beyond the panic threshold) arrives "
-    "with the clock discipline; it is not implemented yet",
-    "q": "-q (set the clock once and exit) arrives with the client "
-    "associations; it is not implemented yet",
     "u": "-u USER[:GROUP] (drop privileges) is not implemented yet; run the "
     "daemon as the user you want, with CAP_NET_BIND_SERVICE",
     "U": "-U SECONDS (interface rescan interval) is not implemented yet; the "
@@ -103,8 +99,6 @@ class Options(usage.Options):
         configuration.
         """
         for key, flag in (
-            ("panicgate", "g"),
-            ("quit", "q"),
             ("novirtualips", "L"),
             ("user", "u"),
             ("updateinterval", "U"),
@@ -133,23 +127,51 @@ def loadConfiguration(path: str | None) -> Any:
     standard error, and the process exits with status 2.
     """
     from ntpservice import config
+    from ntpservice.plugins import PluginError, loadModePlugins, registryFor
     from ntpservice.refclocks.local import LocalClockError, findLocalClock
 
     try:
+        registry = registryFor(loadModePlugins())
         if path is None and not os.path.exists(DEFAULT_CONFIG_PATH):
             configuration = config.parseString(
-                config.DEFAULT_CONFIGURATION_TEXT, config.DEFAULT_CONFIGURATION_FILENAME
+                config.DEFAULT_CONFIGURATION_TEXT,
+                config.DEFAULT_CONFIGURATION_FILENAME,
+                registry=registry,
             )
         else:
-            configuration = config.parseFile(path or DEFAULT_CONFIG_PATH)
+            configuration = config.parseFile(
+                path or DEFAULT_CONFIG_PATH, registry=registry
+            )
         findLocalClock(configuration.associations, configuration.refclocks)
+        checkNotYetSupported(configuration)
         return configuration
-    except (config.ConfigError, LocalClockError) as e:
+    except (config.ConfigError, LocalClockError, PluginError) as e:
         sys.stderr.write(f"{e}\n")
         raise SystemExit(2)
     except OSError as e:
         sys.stderr.write(f"{path or DEFAULT_CONFIG_PATH}: {e.strerror}\n")
         raise SystemExit(2)
+
+
+def checkNotYetSupported(configuration: Any) -> None:
+    """
+    Refuse configurations whose meaning the daemon cannot honour yet and
+    would otherwise silently ignore: a C{key} on an association means
+    "authenticate this server", and sending unauthenticated packets instead
+    would be a security failure, not a missing feature.
+
+    @raise ntpservice.config.ConfigError: naming the line.
+    """
+    from ntpservice import config
+
+    for directive in configuration.associations:
+        if getattr(directive, "key", None) is not None:
+            raise config.ConfigError(
+                directive.source,
+                f"{directive.directive} ... key {directive.key}: symmetric-key "
+                "authentication is not implemented yet; remove the key option "
+                "or wait for the release that authenticates",
+            )
 
 
 def makeService(options: Options) -> Any:
@@ -164,4 +186,6 @@ def makeService(options: Options) -> Any:
         port=options["port"],
         interfaces=tuple(options["interfaces"]),
         clockAdjust=not options["no-clock-adjust"],
+        panicGate=bool(options["panicgate"]),
+        quit=bool(options["quit"]),
     )

@@ -93,8 +93,6 @@ class OptionsTests(SynchronousTestCase):
         """
         path = self.writeConfig("")
         for argv, word in (
-            (["-g"], "-g"),
-            (["-q"], "-q"),
             (["-L"], "-L"),
             (["-u", "ntp:ntp"], "-u"),
             (["-U", "600"], "-U"),
@@ -104,6 +102,33 @@ class OptionsTests(SynchronousTestCase):
             )
             self.assertIn(word, str(e))
             self.assertIn("not implemented yet", str(e))
+
+    def test_panicGateAndQuit(self) -> None:
+        """
+        C{-g} and C{-q} are accepted and reach the daemon.
+        """
+        options = tap.Options()
+        options.parseOptions(["-c", self.writeConfig(""), "-g", "-q", "--no-clock-adjust"])
+        self.assertTrue(options["panicgate"])
+        self.assertTrue(options["quit"])
+        self.addCleanup(_log.setLevel, _log.getLevel())
+        service = tap.makeService(options)
+        self.assertTrue(service.daemon.engine.discipline._allowPanic)
+        self.assertTrue(service.daemon._quit)
+
+    def test_keyRefusedUntilAuthentication(self) -> None:
+        """
+        A C{key} on an association is refused while authentication is not
+        implemented: sending unauthenticated packets instead would be a
+        silent security failure.
+        """
+        path = self.writeConfig("server 192.0.2.1 key 1\n")
+        stderr = io.StringIO()
+        self.patch(sys, "stderr", stderr)
+        exc = self.assertRaises(SystemExit, tap.Options().parseOptions, ["-c", path])
+        self.assertEqual(exc.code, 2)
+        self.assertIn(f"{path}:1: ", stderr.getvalue())
+        self.assertIn("not implemented yet", stderr.getvalue())
 
     def test_interfacesRepeatable(self) -> None:
         """

@@ -16,12 +16,20 @@ from typing import Callable
 
 from zope.interface import implementer
 
+from twisted.plugin import IPlugin
+
 from ntpservice.core import counters as C
 from ntpservice.core.packet import NTPPacket
 from ntpservice.core.server import buildServerReply, isClientRequest, stampTransmit
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
-from ntpservice.interfaces import IDatagramHandler, IReplySender
+from ntpservice.interfaces import (
+    IAssociationMode,
+    IDaemon,
+    IDatagramHandler,
+    IModeInstance,
+    IReplySender,
+)
 from ntpservice.net.udp import ReceivedDatagram
 
 SERVED_MODES = (0, 3)
@@ -31,7 +39,7 @@ no mode field).
 """
 
 
-@implementer(IDatagramHandler)
+@implementer(IModeInstance)
 class ServerMode:
     """
     Answer client requests from the current system variables.
@@ -49,6 +57,16 @@ class ServerMode:
         """
         self._system = system
         self.counters = counters
+
+    def start(self) -> None:
+        """
+        Nothing to mobilize: the server keeps no state.
+        """
+
+    def stop(self) -> None:
+        """
+        Nothing to release.
+        """
 
     def datagramReceived(
         self, packet: NTPPacket, datagram: ReceivedDatagram, sender: IReplySender
@@ -79,3 +97,27 @@ class ServerMode:
             return stampTransmit(reply, fromNs(now()))
 
         sender.sendReply(datagram, stamped)
+
+
+@implementer(IPlugin, IAssociationMode)
+class ServerModePlugin:
+    """
+    The server plugin: answers client requests that match no association
+    (RFC 5905 FXMIT). It owns no directive; C{disable server} turns it off
+    (the daemon then answers no client).
+    """
+
+    name = "server"
+    description = "answer client (mode 3) requests statelessly"
+    directives: tuple[str, ...] = ()
+    packetModes = SERVED_MODES
+    enabledByDefault = True
+
+    def parseDirective(self, line: object, source: object) -> object:
+        raise NotImplementedError("the server plugin owns no directive")
+
+    def build(self, daemon: IDaemon) -> ServerMode:
+        return ServerMode(daemon.system, daemon.counters)
+
+
+serverMode = ServerModePlugin()

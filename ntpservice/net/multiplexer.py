@@ -44,6 +44,16 @@ class ModeTable:
 
     def __init__(self) -> None:
         self._handlers: dict[int, Any] = {}
+        self.associations: Any = None
+
+    def setAssociations(self, associations: Any) -> None:
+        """
+        Consult C{associations} first: an object whose C{match(packet,
+        datagram)} returns the handler for a packet that belongs to an
+        association (the engine, by RFC 5905's dispatch table), or C{None}
+        to fall through to the handler of the packet's mode.
+        """
+        self.associations = associations
 
     def register(self, mode: int, handler: Any) -> None:
         """
@@ -138,10 +148,6 @@ class NTPDatagramProtocol(DatagramProtocol):
         except PacketError:
             counters.count(C.MALFORMED)
             return
-        handler = self.modes.get(mode)
-        if handler is None:
-            counters.count(C.NO_HANDLER)
-            return
         packet: NTPPacket | None = None
         if mode not in _RAW_MODES:
             try:
@@ -154,6 +160,16 @@ class NTPDatagramProtocol(DatagramProtocol):
                     error=str(e),
                 )
                 return
+            associations = self.modes.associations
+            if associations is not None:
+                handler = associations.match(packet, datagram)
+                if handler is not None:
+                    handler.datagramReceived(packet, datagram, self)
+                    return
+        handler = self.modes.get(mode)
+        if handler is None:
+            counters.count(C.NO_HANDLER)
+            return
         handler.datagramReceived(packet, datagram, self)
 
     def sendReply(

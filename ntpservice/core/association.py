@@ -1,0 +1,636 @@
+# -*- test-case-name: tests.core.test_association -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+One association: the peer process (what to do with an arriving packet) and
+the poll process (when to send the next one) of RFC 5905 sections 9 and 13,
+for the modes that poll a remote server (client mode now; symmetric modes
+reuse it).
+
+Theory of operation. The association never sends or sleeps: L{poll} builds
+the packet to send at C{now} and L{nextPoll} says when to call it again;
+L{receive} checks an arriving packet and returns what it learnt. Every time
+is an argument (float seconds of the local clock, and the packet's
+L{NTPTimestamp}s); randomness comes from an injected L{random.Random}.
+
+The sanity checks follow the seeds (ntpd's "eleven sanity checks") and RFC
+5905 Appendix A.5.1.1; their bits, in C{flash}, are ntpd's so that C{ntpq}
+shows them as ntpd users know them.
+
+Poll management follows the seeds (003, 004): the poll exponent stays
+between C{minpoll} and C{maxpoll}, follows the system poll exponent chosen
+by the discipline (rising when the clock is stable, falling under jitter),
+backs off while the server is unreachable, and bursts: C{iburst} sends
+L{BURST_COUNT} packets 2 s apart when the server is unreachable, C{burst}
+sends at each poll a burst whose size keeps the average spacing at least
+16 s; after the first packet of a burst the next one waits for a reply (2 s
+after one, 16 s when none came).
+
+@see: RFC 5905 sections 8, 9, 13 and Appendix A.5.1, A.5.7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ntpservice.core.dispatch import ASSOC_CLIENT
+from ntpservice.core.filter import ClockFilter, FilterOutput, Sample
+from ntpservice.core.packet import (
+    LEAP_NOTINSYNC,
+    MAX_STRATUM,
+    MODE_CLIENT,
+    NTPPacket,
+)
+from ntpservice.core.system import PHI, SystemVariables
+from ntpservice.core.timestamps import ZERO, NTPTimestamp, encodeShort
+
+MAXDISP = 16.0
+"""Seconds: the maximum dispersion (RFC 5905 Figure 9)."""
+
+BURST_COUNT = 8
+"""Packets in a burst (RFC 5905 BCOUNT; seed 003: eight packets)."""
+
+BURST_INTERVAL = 2.0
+"""Seconds between the packets of a burst after a reply (seeds 003, 004)."""
+
+BURST_NOREPLY_INTERVAL = 16.0
+"""
+Seconds to wait for the next packet of a burst when no valid reply to the
+previous one came (seed 004: time for a modem or ISDN call).
+"""
+
+MIN_BURST_SPACING = 16.0
+"""Seconds: C{burst} keeps the average spacing of its packets at least this."""
+
+UNREACH = 10
+"""
+Polls without a reply after which the poll interval backs off, and an
+ephemeral or preemptable association is demobilized (ntpd's NTP_UNREACH;
+RFC 5905's UNREACH of 24 counts the same thing with a larger limit).
+"""
+
+# ntpd's peer status bits ("flash"), shown by ntpq.
+TEST_DUPLICATE = 0x0001
+TEST_BOGUS = 0x0002
+TEST_INVALID = 0x0004
+TEST_ACCESS = 0x0008
+TEST_AUTH = 0x0010
+TEST_UNSYNC = 0x0020
+TEST_STRATUM = 0x0040
+TEST_HEADER = 0x0080
+TEST_AUTOKEY = 0x0100
+TEST_CRYPTO = 0x0200
+TEST_DISTANCE = 0x0400
+TEST_LOOP = 0x0800
+TEST_UNREACH = 0x1000
+
+FLASH_NAMES = {
+    TEST_DUPLICATE: "duplicate",
+    TEST_BOGUS: "bogus",
+    TEST_INVALID: "invalid",
+    TEST_ACCESS: "access",
+    TEST_AUTH: "auth",
+    TEST_UNSYNC: "unsync",
+    TEST_STRATUM: "stratum",
+    TEST_HEADER: "header",
+    TEST_AUTOKEY: "autokey",
+    TEST_CRYPTO: "crypto",
+    TEST_DISTANCE: "distance",
+    TEST_LOOP: "loop",
+    TEST_UNREACH: "unreach",
+}
+
+LIFECYCLES = ("persistent", "preemptable", "ephemeral")
+
+
+class RandomSource(Protocol):
+    """
+    What the core needs of a random number generator (a L{random.Random}
+    in the shell, a seeded one in tests and the simulator): the core never
+    imports L{random} itself.
+    """
+
+    def random(self) -> float: ...
+
+    def getrandbits(self, k: int) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationSettings:
+    """
+    What a configuration line (or a mobilizing packet) says about an
+    association.
+
+    @ivar address: the remote IP address (resolved).
+    @ivar port: the remote UDP port.
+    @ivar hmode: the association mode (RFC 5905: 3 client, 1 symmetric
+        active, ...).
+    @ivar version: the NTP version sent.
+    @ivar minPollLog2: log2 s.
+    @ivar maxPollLog2: log2 s.
+    @ivar iburst: burst while unreachable.
+    @ivar burst: burst at each poll while reachable.
+    @ivar prefer: preferred by the mitigation rules.
+    @ivar noselect: monitored, never selected.
+    @ivar truechimer: never a falseticker (the C{true} option).
+    @ivar lifecycle: C{persistent}, C{preemptable} or C{ephemeral}.
+    @ivar key: the symmetric key id, or C{None}.
+    @ivar name: the host name it came from, for display, or C{None}.
+    @ivar origin: who mobilized it: the directive (C{server}, C{pool}, ...).
+    """
+
+    address: str
+    port: int = 123
+    hmode: int = ASSOC_CLIENT
+    version: int = 4
+    minPollLog2: int = 6
+    maxPollLog2: int = 10
+    iburst: bool = False
+    burst: bool = False
+    prefer: bool = False
+    noselect: bool = False
+    truechimer: bool = False
+    lifecycle: str = "persistent"
+    key: int | None = None
+    name: str | None = None
+    origin: str = "server"
+
+    def __post_init__(self) -> None:
+        if self.lifecycle not in LIFECYCLES:
+            raise ValueError(f"lifecycle must be one of {LIFECYCLES}")
+        if not 0 < self.minPollLog2 <= self.maxPollLog2:
+            raise ValueError("need 0 < minpoll <= maxpoll")
+
+
+@dataclass(frozen=True, slots=True)
+class Transmission:
+    """
+    A packet to send now, and what the association remembers about it.
+
+    @ivar packet: the packet (without MAC: the shell signs it when the
+        association has a key).
+    @ivar t1: when it was sent, as the local clock read it.
+    """
+
+    packet: NTPPacket
+    t1: NTPTimestamp
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveResult:
+    """
+    What an arriving packet did to the association.
+
+    @ivar accepted: whether it produced a sample.
+    @ivar flash: the sanity-check bits it failed (0 when accepted).
+    @ivar update: the peer variables the clock filter released, or C{None}.
+    @ivar kissCode: the kiss code of a Kiss-o'-Death that passed the
+        origin check, or C{None}.
+    @ivar demobilize: whether the association should go away (a DENY or
+        RSTR kiss on an ephemeral or preemptable association).
+    """
+
+    accepted: bool
+    flash: int = 0
+    update: FilterOutput | None = None
+    kissCode: str | None = None
+    demobilize: bool = False
+
+
+@dataclass(slots=True)
+class Association:
+    """
+    The state of one association (RFC 5905 peer and poll variables).
+
+    @ivar associd: the association ID (1-65535) shown by ntpq.
+    @ivar settings: what configured it.
+    @ivar leap: peer variables from the last valid packet.
+    @ivar hpoll: the host poll exponent, log2 s.
+    @ivar ppoll: the peer's poll exponent from its packets.
+    @ivar reach: the 8-bit reach register.
+    @ivar unreach: polls since the last reply (capped at L{UNREACH}).
+    @ivar burst: packets left in the current burst.
+    @ivar filter: the clock filter.
+    @ivar flash: the sanity-check bits of the last packet.
+    @ivar stopped: polling stopped by a DENY or RSTR kiss.
+    @ivar lastSent: local time of the last transmission.
+    @ivar nextPoll: local time of the next one.
+    """
+
+    associd: int
+    settings: AssociationSettings
+    filter: ClockFilter
+    rng: RandomSource
+    now: float
+    leap: int = LEAP_NOTINSYNC
+    stratum: int = MAX_STRATUM
+    ppoll: int = 0
+    precision: int = 0
+    rootDelay: float = 0.0
+    rootDispersion: float = 0.0
+    refid: bytes = b"INIT"
+    reftime: NTPTimestamp = ZERO
+    hpoll: int = 0
+    reach: int = 0
+    unreach: int = 0
+    burst: int = 0
+    flash: int = 0
+    stopped: bool = False
+    kissCode: str | None = None
+    lastSent: float | None = None
+    nextPoll: float = 0.0
+    received: int = 0
+    sent: int = 0
+    _xmt: NTPTimestamp | None = None
+    _t1: NTPTimestamp | None = None
+    _org: NTPTimestamp = ZERO
+    _repliedThisBurst: bool = False
+    _burstIsIburst: bool = False
+    _samples: int = 0
+
+    @classmethod
+    def mobilize(
+        cls,
+        associd: int,
+        settings: AssociationSettings,
+        now: float,
+        precisionLog2: int,
+        rng: RandomSource,
+    ) -> Association:
+        """
+        A fresh association whose first poll is due within a second or two
+        (randomized so that several associations do not poll together).
+        """
+        association = cls(
+            associd=associd,
+            settings=settings,
+            filter=ClockFilter(2.0**precisionLog2),
+            rng=rng,
+            now=now,
+            hpoll=settings.minPollLog2,
+        )
+        association.nextPoll = now + 0.1 + 0.5 * rng.random()
+        return association
+
+    # -- derived views -------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return self.settings.address
+
+    @property
+    def hmode(self) -> int:
+        return self.settings.hmode
+
+    @property
+    def reachable(self) -> bool:
+        """Whether any of the last eight polls was answered."""
+        return self.reach != 0
+
+    @property
+    def offset(self) -> float:
+        return self.filter.offset
+
+    @property
+    def delay(self) -> float:
+        return self.filter.delay
+
+    @property
+    def jitter(self) -> float:
+        return self.filter.jitter
+
+    def dispersionAt(self, now: float) -> float:
+        """The peer dispersion at C{now}, seconds."""
+        return self.filter.dispersionAt(now)
+
+    @property
+    def inBurst(self) -> bool:
+        return self.burst > 0
+
+    @property
+    def updatesSystem(self) -> bool:
+        """
+        Whether a released sample may update the system clock now: not in
+        the middle of a C{burst} (seed 003: the system clock is updated only
+        after the burst); an C{iburst} burst updates as it goes, so that the
+        first synchronization takes seconds.
+        """
+        return self.burst == 0 or self._burstIsIburst
+
+    # -- the poll process ----------------------------------------------
+
+    def poll(self, now: float, system: SystemVariables) -> Transmission | None:
+        """
+        The poll routine: run when C{now >= nextPoll}. Shifts the reach
+        register (outside bursts), starts bursts, backs off while
+        unreachable, and returns the packet to send (or C{None} when
+        polling has stopped).
+
+        @param system: the system variables the request carries.
+        @see: RFC 5905 section 13.2 and Appendix A.5.7.
+        """
+        self.now = now
+        settings = self.settings
+        hpoll = self.hpoll
+        if self.stopped:
+            self.nextPoll = now + 2.0**settings.maxPollLog2
+            return None
+        if self.burst == 0:
+            self.reach = (self.reach << 1) & 0xFF
+            if self.reach == 0:
+                # Unreachable: iburst on the first poll of the outage, then
+                # back off once UNREACH polls went unanswered.
+                if settings.iburst and self.unreach == 0:
+                    self._startBurst(BURST_COUNT, iburst=True)
+                if self.unreach < UNREACH:
+                    self.unreach += 1
+                else:
+                    hpoll += 1
+                    self.flash |= TEST_UNREACH
+            else:
+                self.unreach = 0
+                if not self.reach & 0x07:
+                    # Three polls unanswered: age the filter with a dummy
+                    # sample of maximum dispersion.
+                    self.filter.update(
+                        Sample(0.0, 0.0, MAXDISP, now), now, 2.0**hpoll
+                    )
+                hpoll = system.poll
+                if settings.burst:
+                    self._startBurst(self._burstSize(hpoll), iburst=False)
+        else:
+            self.burst -= 1
+        transmission = self._transmit(now, system)
+        self._pollUpdate(now, hpoll)
+        return transmission
+
+    def _burstSize(self, hpoll: int) -> int:
+        """
+        Packets in a C{burst} at poll exponent C{hpoll}: as many as keep the
+        average spacing at least 16 s, from 1 at 16 s to 8 at 128 s and up.
+        """
+        return max(1, min(BURST_COUNT, int(2.0**hpoll // MIN_BURST_SPACING)))
+
+    def _startBurst(self, count: int, iburst: bool) -> None:
+        # The poll that starts a burst sends its first packet; count - 1
+        # follow.
+        self.burst = count - 1
+        self._burstIsIburst = iburst
+        self._repliedThisBurst = False
+
+    def _transmit(self, now: float, system: SystemVariables) -> Transmission:
+        """
+        Build the request (RFC 5905 Figure 30). Its transmit timestamp is a
+        random 64-bit nonce, as chrony sends: the server echoes it as the
+        origin, which defeats off-path spoofing better than a clock reading
+        would; the real send time is kept apart as C{t1}.
+        """
+        xmt = NTPTimestamp(self.rng.getrandbits(64) or 1)
+        t1 = NTPTimestamp.fromUnixNanoseconds(int(now * 1e9))
+        self._xmt = xmt
+        self._t1 = t1
+        self.lastSent = now
+        self.sent += 1
+        self._repliedThisBurst = False
+        packet = NTPPacket(
+            leap=system.leap,
+            version=self.settings.version,
+            mode=MODE_CLIENT,
+            stratum=system.packetStratum(),
+            poll=self.hpoll,
+            precision=system.precision,
+            rootDelay=encodeShort(system.rootDelay),
+            rootDispersion=encodeShort(system.rootDispersion),
+            refid=system.refid,
+            reftime=system.reftime,
+            xmt=xmt,
+        )
+        return Transmission(packet, t1)
+
+    def sentAt(self, t1: NTPTimestamp) -> None:
+        """
+        The shell read the clock as the last step before sending the
+        outstanding request: that reading, more exact than the poll time,
+        is T1.
+        """
+        if self._xmt is not None:
+            self._t1 = t1
+
+    def _pollUpdate(self, now: float, hpoll: int) -> None:
+        """
+        Clamp the host poll exponent and schedule the next poll (RFC 5905
+        Appendix A.5.7.1 poll_update).
+        """
+        settings = self.settings
+        self.hpoll = max(settings.minPollLog2, min(settings.maxPollLog2, hpoll))
+        if self.burst > 0:
+            # The rest of a burst waits for a reply (see receive), at most
+            # BURST_NOREPLY_INTERVAL.
+            self.nextPoll = now + BURST_NOREPLY_INTERVAL
+            return
+        exponent = self.hpoll
+        if self.ppoll:
+            exponent = max(min(self.ppoll, self.hpoll), settings.minPollLog2)
+        interval = 2.0**exponent
+        # Up to 1/32 of the interval of random spread, so that many clients
+        # started together do not stay in step.
+        self.nextPoll = now + interval + self.rng.random() * interval / 32
+
+    def backOff(self, now: float) -> None:
+        """
+        The server asked us to slow down (a RATE kiss): double the poll
+        interval, up to maxpoll.
+        """
+        self.hpoll = min(self.hpoll + 1, self.settings.maxPollLog2)
+        self.ppoll = max(self.ppoll, self.hpoll)
+        self._pollUpdate(now, self.hpoll)
+
+    # -- the peer process ----------------------------------------------
+
+    def receive(
+        self, packet: NTPPacket, t4: NTPTimestamp, now: float, precisionLog2: int
+    ) -> ReceiveResult:
+        """
+        Check an arriving server packet and, when it passes, feed the clock
+        filter.
+
+        @param packet: the decoded packet (mode 4 for a client association).
+        @param t4: the destination timestamp (kernel receive time).
+        @param now: the local time, seconds.
+        @param precisionLog2: the system precision.
+        @see: RFC 5905 sections 8 and 9.2, Appendix A.5.1.1.
+        """
+        self.now = now
+        self.received += 1
+        # Bogus (test 2): a reply must echo the nonce of our outstanding
+        # request; a replay or an off-path forgery does not.
+        if self._xmt is None or packet.org != self._xmt:
+            if packet.xmt == self._org and not packet.xmt.isZero:
+                return self._fail(TEST_DUPLICATE)
+            return self._fail(TEST_BOGUS)
+        # Duplicate (test 1): the same server transmit timestamp twice.
+        if packet.xmt == self._org:
+            return self._fail(TEST_DUPLICATE)
+        t1 = self._t1
+        assert t1 is not None
+        self._xmt = None
+        self._org = packet.xmt
+        if packet.isKissOfDeath:
+            return self._kiss(packet, now)
+        # Invalid (test 3): the server has not stored our timestamps.
+        if packet.xmt.isZero or packet.rec.isZero:
+            return self._fail(TEST_INVALID)
+        self.leap = packet.leap
+        self.stratum = packet.stratum if packet.stratum else MAX_STRATUM
+        self.ppoll = packet.poll
+        self.precision = packet.precision
+        self.rootDelay = packet.rootDelaySeconds
+        self.rootDispersion = packet.rootDispersionSeconds
+        self.refid = packet.refid
+        self.reftime = packet.reftime
+        # Server unsynchronized (test 6) and stratum (test 7).
+        if self.leap == LEAP_NOTINSYNC:
+            return self._fail(TEST_UNSYNC)
+        if self.stratum >= MAX_STRATUM:
+            return self._fail(TEST_STRATUM)
+        # Header values (test 8): root distance beyond reason, or a
+        # reference time after the transmit time.
+        if (
+            self.rootDelay / 2 + self.rootDispersion >= MAXDISP
+            or (not packet.reftime.isZero and (packet.xmt - packet.reftime) < 0)
+        ):
+            return self._fail(TEST_HEADER)
+        self.reach |= 1
+        self.unreach = 0
+        self._repliedThisBurst = True
+        # The on-wire calculation (RFC 5905 section 8). Differences of NTP
+        # timestamps are exact and era-safe.
+        t2, t3 = packet.rec, packet.xmt
+        offset = ((t2 - t1) + (t3 - t4)) / 2
+        precision = 2.0**precisionLog2
+        delay = max((t4 - t1) - (t3 - t2), precision)
+        # Invalid delay (test 4 of the seeds).
+        if delay > MAXDISP:
+            return self._fail(TEST_INVALID)
+        disp = 2.0**packet.precision + precision + PHI * (t4 - t1)
+        self.flash = 0
+        self._samples += 1
+        update = self.filter.update(
+            Sample(offset, delay, disp, now), now, 2.0**self.hpoll
+        )
+        if self.burst > 0:
+            # A reply came: the rest of the burst follows 2 s apart.
+            self.nextPoll = min(
+                self.nextPoll, max(now, (self.lastSent or now) + BURST_INTERVAL)
+            )
+        return ReceiveResult(True, 0, update)
+
+    def _fail(self, test: int) -> ReceiveResult:
+        self.flash = test
+        return ReceiveResult(False, test)
+
+    def _kiss(self, packet: NTPPacket, now: float) -> ReceiveResult:
+        """
+        A Kiss-o'-Death that passed the origin check (so it is not an
+        off-path forgery): DENY and RSTR stop polling (and demobilize a
+        non-persistent association), RATE backs off; other codes are
+        informational.
+        """
+        code = packet.kissCode or ""
+        self.kissCode = code
+        self.flash = TEST_ACCESS if code in ("DENY", "RSTR") else 0
+        demobilize = False
+        if code in ("DENY", "RSTR"):
+            self.stopped = True
+            self.reach = 0
+            demobilize = self.settings.lifecycle != "persistent"
+        elif code == "RATE":
+            self.burst = 0
+            self.backOff(now)
+        return ReceiveResult(False, self.flash, None, code, demobilize)
+
+    def clear(self, now: float) -> None:
+        """
+        Forget everything learnt from the server (RFC 5905 A.2 clear()),
+        keeping the settings; polling restarts as for a new association.
+        """
+        self.filter.reset()
+        self.leap, self.stratum = LEAP_NOTINSYNC, MAX_STRATUM
+        self.reach = self.unreach = self.burst = 0
+        self.ppoll = 0
+        self.hpoll = self.settings.minPollLog2
+        self._xmt = self._t1 = None
+        self._org = ZERO
+        self.stopped = False
+        self.kissCode = None
+        self.nextPoll = now + 0.1 + 0.5 * self.rng.random()
+
+    # -- status --------------------------------------------------------
+
+    def rootDistance(self, now: float) -> float:
+        """
+        The root synchronization distance of this peer at C{now} (RFC 5905
+        Appendix A.5.5.2).
+        """
+        return (
+            max(0.001, self.rootDelay + self.delay) / 2
+            + self.rootDispersion
+            + self.dispersionAt(now)
+            + self.jitter
+        )
+
+    @property
+    def samples(self) -> int:
+        """Valid samples received since mobilization."""
+        return self._samples
+
+
+@dataclass(slots=True)
+class AssociationTable:
+    """
+    The associations of one daemon, by ID and by remote address.
+
+    Association IDs count up from 1 and wrap at 65535, skipping IDs in use
+    (ntpq shows them).
+    """
+
+    byID: dict[int, Association] = field(default_factory=dict)
+    byAddress: dict[tuple[str, int], Association] = field(default_factory=dict)
+    _nextID: int = 1
+
+    def newID(self) -> int:
+        while self._nextID in self.byID or self._nextID == 0:
+            self._nextID = self._nextID % 65535 + 1
+        associd = self._nextID
+        self._nextID = self._nextID % 65535 + 1
+        return associd
+
+    def add(self, association: Association) -> None:
+        key = (association.address, association.settings.port)
+        if key in self.byAddress:
+            raise ValueError(f"an association with {key} exists already")
+        self.byID[association.associd] = association
+        self.byAddress[key] = association
+
+    def remove(self, associd: int) -> Association | None:
+        association = self.byID.pop(associd, None)
+        if association is not None:
+            self.byAddress.pop((association.address, association.settings.port), None)
+        return association
+
+    def find(self, address: str, port: int) -> Association | None:
+        """
+        The association with this remote address and port; a server
+        answering from another port than the one polled still matches by
+        address when only one association has that address.
+        """
+        association = self.byAddress.get((address, port))
+        if association is not None:
+            return association
+        return None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(self.byID.values()))
+
+    def __len__(self) -> int:
+        return len(self.byID)

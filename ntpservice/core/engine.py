@@ -1,0 +1,457 @@
+# -*- test-case-name: tests.core.test_engine -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+The synchronization engine, sans I/O: associations in, clock corrections
+and packets out.
+
+Theory of operation (after aioquic's connection): the shell calls
+L{Engine.receive} with each packet that matched an association,
+L{Engine.poll} when L{Engine.nextDeadline} has come, and L{Engine.adjust}
+once a second; each returns a list of actions (L{SendPacket}, the clock
+actions of L{ntpservice.core.actions}, L{Demobilize}, L{Panic}, L{Done}) that
+the shell carries out. The engine owns the association table, runs
+selection, clustering and combining when a peer releases a new sample
+(RFC 5905 clock_select), feeds the discipline (clock_update), and keeps the
+system variables that the server side reports.
+
+The LOCAL clock (ntpd's driver 1) is the source of last resort: when no
+network source survives selection, the system is synchronized to it, and
+no correction is made (the LOCAL clock is the system clock).
+
+@see: RFC 5905 sections 9-13, Appendix A.5.5.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, replace
+from typing import Iterable, Union
+
+from ntpservice.core import actions as A
+from ntpservice.core.association import (
+    UNREACH,
+    Association,
+    AssociationSettings,
+    AssociationTable,
+    RandomSource,
+    ReceiveResult,
+    Transmission,
+)
+from ntpservice.core.discipline import Discipline
+from ntpservice.core.packet import MAX_STRATUM, NTPPacket
+from ntpservice.core.refid import refidFromAddress
+from ntpservice.core.selection import (
+    Candidate,
+    SelectionResult,
+    SelectionSettings,
+    select,
+)
+from ntpservice.core.system import SystemVariables
+from ntpservice.core.timestamps import NTPTimestamp
+
+MINDISP = 0.005
+"""Seconds: the least dispersion added at each update (RFC 5905 Figure 9)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendPacket:
+    """
+    Send C{transmission.packet} to C{address}:C{port} for association
+    C{associd} (signed with C{key} when not C{None}).
+    """
+
+    associd: int
+    address: str
+    port: int
+    transmission: Transmission
+    key: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Demobilize:
+    """
+    Association C{associd} was removed, for C{reason}.
+    """
+
+    associd: int
+    address: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SystemPeerChanged:
+    """
+    The system peer changed (C{associd} C{None}: no system peer).
+    """
+
+    associd: int | None
+    address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Panic:
+    """
+    The offset exceeds the panic threshold: the daemon must stop and ask
+    for the clock to be set by hand (or for C{-g}).
+    """
+
+    offset: float
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """
+    C{-q}: the clock has been set; the daemon may exit.
+    """
+
+    offset: float
+
+
+Action = Union[
+    SendPacket,
+    Demobilize,
+    SystemPeerChanged,
+    Panic,
+    Done,
+    A.Step,
+    A.Slew,
+    A.SetFrequency,
+    A.SetLeap,
+]
+
+
+class Engine:
+    """
+    Associations, selection, discipline and the system variables of one
+    daemon.
+
+    @ivar associations: the L{AssociationTable}.
+    @ivar system: the current L{SystemVariables}.
+    @ivar discipline: the L{Discipline}.
+    @ivar selection: the last L{SelectionResult}, or C{None}.
+    @ivar systemPeer: the association ID of the system peer, or C{None}.
+    """
+
+    def __init__(
+        self,
+        *,
+        precisionLog2: int,
+        discipline: Discipline,
+        rng: RandomSource,
+        selectionSettings: SelectionSettings | None = None,
+        localClock: object | None = None,
+        localAddresses: Iterable[str] = (),
+    ) -> None:
+        """
+        @param precisionLog2: the system precision.
+        @param discipline: the clock discipline to feed.
+        @param selectionSettings: C{tos} values for selection.
+        @param rng: randomness for nonces and poll spreading.
+        @param localClock: a L{ntpservice.refclocks.local.LocalClock}, the
+            source of last resort, or C{None}.
+        @param localAddresses: this host's addresses, to recognise timing
+            loops (a server synchronized to us).
+        """
+        self.precisionLog2 = precisionLog2
+        self.discipline = discipline
+        self.selectionSettings = selectionSettings or SelectionSettings(
+            precision=2.0**precisionLog2
+        )
+        self.rng = rng
+        self.localClock = localClock
+        self.associations = AssociationTable()
+        self.system = SystemVariables(
+            precision=precisionLog2, poll=discipline.pollLog2
+        )
+        self.selection: SelectionResult | None = None
+        self.systemPeer: int | None = None
+        self._lastUpdate: float = 0.0
+        self._ourRefids = frozenset(
+            refidFromAddress(address) for address in localAddresses
+        )
+        self._nextAdjust: float | None = None
+        self._done = False
+
+    # -- associations ---------------------------------------------------
+
+    def mobilize(self, settings: AssociationSettings, now: float) -> Association:
+        """
+        Create an association and schedule its first poll.
+
+        @raise ValueError: if one with the same address and port exists.
+        """
+        association = Association.mobilize(
+            self.associations.newID(), settings, now, self.precisionLog2, self.rng
+        )
+        self.associations.add(association)
+        return association
+
+    def demobilize(self, associd: int, reason: str) -> list[Action]:
+        """
+        Remove an association.
+        """
+        association = self.associations.remove(associd)
+        if association is None:
+            return []
+        out: list[Action] = [Demobilize(associd, association.address, reason)]
+        if self.systemPeer == associd:
+            self.systemPeer = None
+            out.append(SystemPeerChanged(None, None))
+        return out
+
+    def find(self, address: str, port: int) -> Association | None:
+        """
+        The association for packets from C{address}:C{port}.
+        """
+        return self.associations.find(address, port)
+
+    # -- timers ---------------------------------------------------------
+
+    def nextDeadline(self) -> float | None:
+        """
+        The local time at which L{poll} must next be called, or C{None}.
+        """
+        deadlines = [a.nextPoll for a in self.associations.byID.values()]
+        return min(deadlines) if deadlines else None
+
+    def poll(self, now: float) -> list[Action]:
+        """
+        Run the poll process of every association that is due.
+        """
+        out: list[Action] = []
+        for association in list(self.associations.byID.values()):
+            if association.nextPoll > now:
+                continue
+            transmission = association.poll(now, self.system)
+            if (
+                association.unreach >= UNREACH
+                and association.settings.lifecycle != "persistent"
+            ):
+                out.extend(self.demobilize(association.associd, "unreachable"))
+                continue
+            if transmission is not None:
+                out.append(
+                    SendPacket(
+                        association.associd,
+                        association.address,
+                        association.settings.port,
+                        transmission,
+                        association.settings.key,
+                    )
+                )
+        return out
+
+    def adjust(self, now: float) -> list[Action]:
+        """
+        The once-a-second clock-adjust process: the discipline's share of
+        the phase correction, and frequency changes.
+        """
+        return list(self.discipline.adjust(now))
+
+    # -- the peer process ------------------------------------------------
+
+    def receive(
+        self, association: Association, packet: NTPPacket, t4: NTPTimestamp, now: float
+    ) -> tuple[ReceiveResult, list[Action]]:
+        """
+        A packet that matched C{association}.
+
+        @param t4: its receive timestamp.
+        @return: what the association made of it, and the actions that
+            follow (a system update when a new sample was released).
+        """
+        result = association.receive(packet, t4, now, self.precisionLog2)
+        out: list[Action] = []
+        if result.demobilize:
+            out.extend(self.demobilize(association.associd, f"kiss {result.kissCode}"))
+            return result, out
+        if result.update is not None and association.updatesSystem:
+            out.extend(self.clockSelect(now))
+        return result, out
+
+    # -- the system process ----------------------------------------------
+
+    def candidates(self, now: float) -> list[Candidate]:
+        """
+        The associations as selection candidates.
+        """
+        out = []
+        for a in self.associations.byID.values():
+            if a.samples == 0:
+                continue
+            s = a.settings
+            out.append(
+                Candidate(
+                    key=a.associd,
+                    offset=a.filter.offset,
+                    delay=a.filter.delay,
+                    dispersion=a.filter.dispersion,
+                    jitter=a.filter.jitter,
+                    rootDelay=a.rootDelay,
+                    rootDispersion=a.rootDispersion,
+                    stratum=a.stratum,
+                    leap=a.leap,
+                    refid=a.refid,
+                    time=a.filter.time,
+                    reachable=a.reachable,
+                    prefer=s.prefer,
+                    noselect=s.noselect,
+                    truechimer=s.truechimer,
+                    srcAddress=a.address,
+                )
+            )
+        return out
+
+    def clockSelect(self, now: float) -> list[Action]:
+        """
+        Select, cluster and combine, then update the clock and the system
+        variables (RFC 5905 clock_select and clock_update).
+        """
+        result = select(
+            self.candidates(now),
+            now,
+            self.selectionSettings,
+            previous=self.systemPeer,
+            ourRefid=None,
+        )
+        self.selection = result
+        out: list[Action] = []
+        peerID = result.systemPeer
+        if peerID != self.systemPeer:
+            self.systemPeer = peerID
+            peer = self.associations.byID.get(peerID) if peerID is not None else None
+            out.append(SystemPeerChanged(peerID, peer.address if peer else None))
+        if peerID is None:
+            out.extend(self._noSource(now))
+            return out
+        out.extend(self._preempt(result))
+        peer = self.associations.byID[peerID]
+        if peer.filter.time <= self._lastUpdate:
+            return out
+        self._lastUpdate = peer.filter.time
+        out.extend(self._clockUpdate(peer, result, now))
+        return out
+
+    def _clockUpdate(
+        self, peer: Association, result: SelectionResult, now: float
+    ) -> list[Action]:
+        """
+        Hand the combined offset to the discipline; on success, the system
+        variables follow the system peer (RFC 5905 A.5.5.6 clock_update).
+        """
+        update = self.discipline.update(
+            result.offset, result.jitter, now, self.system.poll, peer.leap
+        )
+        out: list[Action] = list(update.actions)
+        if update.panic:
+            out.append(Panic(result.offset))
+            return out
+        if update.ignored and not update.stepped:
+            # A spike, or a stepout interval: the system variables stay as
+            # they are until the discipline accepts an offset.
+            pass
+        elif update.stepped:
+            # Every association starts over after a step (RFC 5905
+            # A.5.5.6: all peers are cleared), and the system is
+            # unsynchronized until a new sample arrives.
+            for association in self.associations.byID.values():
+                association.clear(now)
+            self.systemPeer = None
+            self._lastUpdate = now
+            self.system = replace(
+                SystemVariables(precision=self.precisionLog2),
+                poll=update.pollLog2,
+            )
+            out.append(SystemPeerChanged(None, None))
+        else:
+            self.system = self._followPeer(peer, result, now, update.pollLog2)
+        if update.done and not self._done:
+            self._done = True
+            out.append(Done(result.offset))
+        return out
+
+    def _followPeer(
+        self, peer: Association, result: SelectionResult, now: float, pollLog2: int
+    ) -> SystemVariables:
+        """
+        The system variables of a host synchronized to C{peer}.
+        """
+        # A network peer is named by its address (an IPv6 one by its hash);
+        # reference clocks, which name themselves, come with their plugins.
+        try:
+            refid = refidFromAddress(peer.address)
+        except ValueError:
+            refid = peer.refid
+        peerDispersion = peer.dispersionAt(now)
+        rootDispersion = (
+            peer.rootDispersion
+            + (peer.jitter**2 + result.jitter**2) ** 0.5
+            + max(peerDispersion + abs(peer.offset), MINDISP)
+        )
+        return SystemVariables(
+            leap=peer.leap,
+            stratum=min(peer.stratum + 1, MAX_STRATUM),
+            precision=self.precisionLog2,
+            rootDelay=peer.rootDelay + peer.delay,
+            rootDispersion=rootDispersion,
+            refid=refid,
+            reftime=NTPTimestamp.fromUnixNanoseconds(int(peer.filter.time * 1e9)),
+            lastUpdateNs=int(now * 1e9),
+            poll=pollLog2,
+        )
+
+    def _noSource(self, now: float) -> list[Action]:
+        """
+        No system peer: fall back to the LOCAL clock when configured, else
+        keep the system variables, which age (dispersion grows) until they
+        exceed the distance threshold; then the system is unsynchronized.
+        """
+        if self.localClock is not None:
+            self.system = self.localClock.systemVariables(  # type: ignore[attr-defined]
+                int(now * 1e9), self.precisionLog2, self.system
+            )
+        return []
+
+    def refreshLocalClock(self, now: float) -> None:
+        """
+        With no network system peer, keep the LOCAL clock's reference time
+        current (called periodically by the shell).
+        """
+        if self.systemPeer is None and self.localClock is not None:
+            self._noSource(now)
+
+    def _preempt(self, result: SelectionResult) -> list[Action]:
+        """
+        Beyond C{tos maxclock} associations, demobilize preemptable and
+        ephemeral ones that selection did not keep (falsetickers and
+        outliers first).
+        """
+        maxclock = self.selectionSettings.maxclock
+        if len(self.associations) <= maxclock:
+            return []
+        out: list[Action] = []
+        order = {"falseticker": 0, "unfit": 1, "outlier": 2, "excess": 3}
+        victims = sorted(
+            (
+                a
+                for a in self.associations.byID.values()
+                if a.settings.lifecycle != "persistent"
+                and result.status.get(a.associd) in order
+            ),
+            key=lambda a: order[result.status[a.associd]],
+        )
+        for victim in victims:
+            if len(self.associations) <= maxclock:
+                break
+            out.extend(self.demobilize(victim.associd, "preempted"))
+        return out
+
+
+def isUnicastAddress(address: str) -> bool:
+    """
+    Whether C{address} is a unicast IP address.
+    """
+    try:
+        return not ipaddress.ip_address(address).is_multicast
+    except ValueError:
+        return False

@@ -1,0 +1,420 @@
+# -*- test-case-name: tests.test_daemon -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+The shell around the synchronization engine: timers, sockets, the clock
+driver, the drift file and the mode plugins.
+
+L{NTPDaemon} turns the pure L{Engine}'s actions into deeds (datagrams,
+clock corrections, log lines) and the world's events (datagrams, timer
+expiries) into engine calls. It keeps one timer for the next poll (armed
+from L{Engine.nextDeadline}, as aioquic arms one from C{get_timer}) and a
+once-a-second tick for the clock-adjust process. Everything that reads time
+reads the clock driver; everything that waits uses the injected reactor, so
+the same code runs on the real clock and in the simulator.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+from typing import Any, Callable, Iterable, Sequence
+
+from zope.interface import implementer
+
+from twisted.internet.task import LoopingCall
+
+from ntpservice import _log
+from ntpservice.core import actions as A
+from ntpservice.core import counters as C
+from ntpservice.core.association import Association, AssociationSettings
+from ntpservice.core.discipline import Discipline, DisciplineSettings
+from ntpservice.core.dispatch import Dispatch, dispatch
+from ntpservice.core.engine import (
+    Demobilize,
+    Done,
+    Engine,
+    Panic,
+    SendPacket,
+    SystemPeerChanged,
+)
+from ntpservice.core.packet import NTPPacket
+from ntpservice.core.refid import formatRefid
+from ntpservice.core.selection import SelectionSettings
+from ntpservice.core.system import SystemVariables
+from ntpservice.core.timestamps import NTPTimestamp
+from ntpservice.driftfile import DriftFileError, readDriftFile, writeDriftFile
+from ntpservice.interfaces import IDaemon, IDatagramHandler
+from ntpservice.net.multiplexer import ModeTable
+from ntpservice.net.udp import ReceivedDatagram
+
+DRIFT_WRITE_INTERVAL = 3600.0
+"""Seconds between drift file writes (ntpd: hourly)."""
+
+LOCAL_REFRESH_INTERVAL = 64.0
+"""Seconds between refreshes of the LOCAL clock's reference time."""
+
+COUNT_PROCESSED = "processed"
+"""Packets that matched an association and passed its checks."""
+
+
+def counterForFlash(flash: int) -> str:
+    """The counter name of a failed sanity check."""
+    from ntpservice.core.association import FLASH_NAMES
+
+    for bit, name in FLASH_NAMES.items():
+        if flash & bit:
+            return f"peer.{name}"
+    return "peer.rejected"
+
+
+@implementer(IDatagramHandler)
+class _AssociationPackets:
+    """
+    The handler the mode table uses for packets that belong to an
+    association.
+    """
+
+    def __init__(self, daemon: NTPDaemon) -> None:
+        self._daemon = daemon
+
+    def datagramReceived(self, packet: Any, datagram: Any, sender: Any) -> None:
+        self._daemon.associationPacket(packet, datagram)
+
+
+@implementer(IDaemon)
+class NTPDaemon:
+    """
+    One daemon's engine, plugins and timers.
+
+    @ivar engine: the L{Engine}.
+    @ivar instances: the running mode instances, by plugin name.
+    @ivar exitStatus: set when the daemon decided to stop by itself
+        (C{-q} done: 0; panic: 1), else C{None}.
+    """
+
+    _log = _log.Logger()
+
+    def __init__(
+        self,
+        configuration: Any,
+        clock: Any,
+        reactor: Any,
+        counters: C.PacketCounters,
+        modes: ModeTable,
+        plugins: Sequence[Any],
+        *,
+        panicGate: bool = False,
+        quit: bool = False,
+        driftFile: str | None = None,
+        localClock: Any = None,
+        rng: Any = None,
+        stop: Callable[[], None] | None = None,
+    ) -> None:
+        self.configuration = configuration
+        self.clock = clock
+        self.reactor = reactor
+        self.counters = counters
+        self.modes = modes
+        self.driftFile = driftFile
+        self.exitStatus: int | None = None
+        self._stop = stop
+        self._senders: list[Any] = []
+        self._timer: Any = None
+        self._tick: LoopingCall | None = None
+        self._lastDriftWrite = 0.0
+        self._lastLocalRefresh = 0.0
+        self._quit = quit
+        precision = clock.precision()
+        initialFreq = self._readDrift()
+        discipline = Discipline(
+            DisciplineSettings.fromTinker(configuration.tinker),
+            initialFreqPPM=initialFreq,
+            allowBigFirstStep=panicGate,
+            quitAfterSet=quit,
+        )
+        tos = configuration.tos
+        self.engine = Engine(
+            precisionLog2=precision,
+            discipline=discipline,
+            rng=rng if rng is not None else random.SystemRandom(),
+            selectionSettings=SelectionSettings(
+                minclock=tos.minclock,
+                minsane=tos.minsane,
+                maxclock=tos.maxclock,
+                maxdist=tos.maxdist,
+                mindist=tos.mindist,
+                precision=2.0**precision,
+            ),
+            localClock=localClock,
+        )
+        if localClock is not None:
+            self.engine.refreshLocalClock(self._now())
+        if discipline.state == "FSET":
+            # A known frequency (drift file or tinker freq) applies at once.
+            self._do([A.SetFrequency(discipline.freqPPM)])
+        self.instances: dict[str, Any] = {}
+        self._ownedDirectives = {d for plugin in plugins for d in plugin.directives}
+        for plugin in plugins:
+            instance = plugin.build(self)
+            self.instances[plugin.name] = instance
+            for mode in plugin.packetModes:
+                modes.register(mode, instance)
+        self._associationPackets = _AssociationPackets(self)
+        modes.setAssociations(self)
+
+    # -- IDaemon ---------------------------------------------------------
+
+    def system(self) -> SystemVariables:
+        return self.engine.system
+
+    def mobilize(self, settings: AssociationSettings) -> Association:
+        association = self.engine.mobilize(settings, self._now())
+        self._arm()
+        return association
+
+    def demobilize(self, associd: int, reason: str) -> None:
+        self._do(self.engine.demobilize(associd, reason))
+
+    # -- life cycle -----------------------------------------------------
+
+    def setSenders(self, senders: Iterable[Any]) -> None:
+        """
+        The protocols of the bound sockets, through which associations send.
+        """
+        self._senders = list(senders)
+
+    def start(self) -> None:
+        """
+        Start the mode instances and the timers.
+        """
+        self._tick = LoopingCall(self._everySecond)
+        self._tick.clock = self.reactor
+        self._tick.start(1.0, now=False)
+        for directive in self.configuration.associations:
+            if directive.directive not in self._ownedDirectives:
+                self._log.warn(
+                    "{source}: no running mode plugin handles {directive} lines "
+                    "(not implemented yet, or disabled); this line has no effect",
+                    source=str(directive.source),
+                    directive=directive.directive,
+                )
+        for instance in self.instances.values():
+            instance.start()
+        self._arm()
+
+    def stop(self) -> None:
+        """
+        Stop polling; save the frequency.
+        """
+        for instance in self.instances.values():
+            instance.stop()
+        if self._tick is not None and self._tick.running:
+            self._tick.stop()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if self.engine.systemPeer is not None or self.engine.discipline.state != "NSET":
+            self._writeDrift()
+
+    # -- packets --------------------------------------------------------
+
+    def match(self, packet: NTPPacket, datagram: ReceivedDatagram) -> Any:
+        """
+        The handler for C{packet} if it belongs to an association: the RFC
+        5905 dispatch table says PROC (or ERR). Any other combination falls
+        through to the mode plugins, as ntpd's association matching does
+        (a client polling us while we poll it is still answered).
+        """
+        association = self.engine.find(datagram.source[0], datagram.source[1])
+        if association is None:
+            return None
+        if dispatch(association.hmode, packet.mode) in (Dispatch.PROC, Dispatch.ERR):
+            return self._associationPackets
+        return None
+
+    def associationPacket(self, packet: NTPPacket, datagram: ReceivedDatagram) -> None:
+        """
+        A packet for an association: through the peer process.
+        """
+        association = self.engine.find(datagram.source[0], datagram.source[1])
+        if association is None:
+            return
+        rxTime = datagram.rxTime
+        assert rxTime is not None
+        t4 = NTPTimestamp.fromUnixNanoseconds(rxTime)
+        result, out = self.engine.receive(association, packet, t4, rxTime / 1e9)
+        if result.accepted:
+            self.counters.count(COUNT_PROCESSED)
+        else:
+            self.counters.count(counterForFlash(result.flash) if result.flash else "peer.kod")
+        if result.kissCode in ("DENY", "RSTR", "RATE"):
+            self._log.warn(
+                "Kiss-o'-Death {code} from {address}",
+                code=result.kissCode,
+                address=association.address,
+            )
+        self._do(out)
+        self._arm()
+
+    def _send(self, action: SendPacket) -> None:
+        family = socket.AF_INET6 if ":" in action.address else socket.AF_INET
+        for sender in self._senders:
+            transport = sender.transport
+            if transport is None:
+                continue
+            if getattr(transport, "addressFamily", family) != family:
+                continue
+            break
+        else:
+            self.counters.count("send.nosocket")
+            return
+        association = self.engine.associations.byID.get(action.associd)
+        encoded = action.transmission.packet.encode()
+        clock = self.clock
+
+        def stamped() -> bytes:
+            # The exact send time, read as the last thing before the
+            # system call, is the association's T1.
+            if association is not None:
+                association.sentAt(NTPTimestamp.fromUnixNanoseconds(clock.now()))
+            return encoded
+
+        sendFrom = getattr(transport, "sendFrom", None)
+        if sendFrom is not None:
+            sendFrom(stamped, (action.address, action.port))
+        else:
+            transport.write(stamped(), (action.address, action.port))
+        self.counters.count(C.SENT)
+
+    # -- timers ---------------------------------------------------------
+
+    def _now(self) -> float:
+        return self.clock.now() / 1e9
+
+    def _arm(self) -> None:
+        deadline = self.engine.nextDeadline()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if deadline is None or self._tick is None:
+            return
+        delay = max(0.0, deadline - self._now())
+        self._timer = self.reactor.callLater(delay, self._pollDue)
+
+    def _pollDue(self) -> None:
+        self._timer = None
+        self._do(self.engine.poll(self._now()))
+        self._arm()
+
+    def _everySecond(self) -> None:
+        now = self._now()
+        self._do(self.engine.adjust(now))
+        if now - self._lastLocalRefresh >= LOCAL_REFRESH_INTERVAL:
+            self._lastLocalRefresh = now
+            self.engine.refreshLocalClock(now)
+        if (
+            now - self._lastDriftWrite >= DRIFT_WRITE_INTERVAL
+            and self.engine.discipline.state not in ("NSET", "FSET")
+        ):
+            self._lastDriftWrite = now
+            self._writeDrift()
+
+    # -- actions --------------------------------------------------------
+
+    def _do(self, actions: Iterable[Any]) -> None:
+        clock = self.clock
+        for action in actions:
+            if isinstance(action, SendPacket):
+                self._send(action)
+            elif isinstance(action, A.Slew):
+                self._clockCall(clock.slew, action.offset)
+            elif isinstance(action, A.SetFrequency):
+                self._clockCall(clock.setFrequency, action.freqPPM)
+            elif isinstance(action, A.Step):
+                self._log.warn("Stepping the clock by {offset:+.6f} s", offset=action.offset)
+                self._clockCall(clock.step, action.offset)
+            elif isinstance(action, A.SetLeap):
+                self._clockCall(clock.setLeap, action.leap)
+            elif isinstance(action, SystemPeerChanged):
+                self._systemPeerChanged(action)
+            elif isinstance(action, Demobilize):
+                self._log.info(
+                    "Demobilized association {associd} ({address}): {reason}",
+                    associd=action.associd,
+                    address=action.address,
+                    reason=action.reason,
+                )
+            elif isinstance(action, Panic):
+                self._log.critical(
+                    "The clock is off by {offset:+.3f} s, beyond the panic threshold; "
+                    "set it by hand, or start with -g. Exiting.",
+                    offset=action.offset,
+                )
+                self._finish(1)
+            elif isinstance(action, Done):
+                self._log.info(
+                    "Clock set (offset {offset:+.6f} s); exiting as -q asks",
+                    offset=action.offset,
+                )
+                self._finish(0)
+
+    def _clockCall(self, method: Callable[[Any], None], value: Any) -> None:
+        try:
+            method(value)
+        except OSError as e:
+            self.counters.count("clock.error")
+            self._log.error("Clock driver refused a correction: {error}", error=str(e))
+
+    def _systemPeerChanged(self, action: SystemPeerChanged) -> None:
+        if action.associd is None:
+            self._log.info("No system peer: {state}", state=self._stateText())
+            return
+        system = self.engine.system
+        self._log.info(
+            "Selected {address} (association {associd}) as system peer; "
+            "stratum {stratum}, refid {refid}",
+            address=action.address,
+            associd=action.associd,
+            stratum=min(system.stratum, 16),
+            refid=formatRefid(system.refid, system.stratum),
+        )
+
+    def _stateText(self) -> str:
+        if self.engine.localClock is not None:
+            return "synchronized to the LOCAL clock"
+        return "unsynchronized"
+
+    def _finish(self, status: int) -> None:
+        if self.exitStatus is None:
+            self.exitStatus = status
+            self._writeDrift()
+            if self._stop is not None:
+                self._stop()
+
+    # -- drift file -----------------------------------------------------
+
+    def _readDrift(self) -> float | None:
+        if self.driftFile is None:
+            return None
+        try:
+            freq = readDriftFile(self.driftFile)
+        except DriftFileError as e:
+            self._log.warn("Ignoring the drift file: {error}", error=str(e))
+            return None
+        if freq is not None:
+            self._log.info(
+                "Frequency {freq:+.3f} PPM from {path}", freq=freq, path=self.driftFile
+            )
+        return freq
+
+    def _writeDrift(self) -> None:
+        if self.driftFile is None:
+            return
+        try:
+            writeDriftFile(self.driftFile, self.engine.discipline.freqPPM)
+        except OSError as e:
+            self._log.warn(
+                "Cannot write the drift file {path}: {error}",
+                path=self.driftFile,
+                error=e.strerror,
+            )

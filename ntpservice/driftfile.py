@@ -1,0 +1,91 @@
+# -*- test-case-name: tests.test_driftfile -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+The drift file: the oscillator's frequency correction, kept across restarts.
+
+The format is ntpd's: one line holding the frequency in PPM
+(C{-12.345}). It is written atomically (a temporary file in the same
+directory, fsync, rename, fsync of the directory), so a crash mid-write
+leaves the old content; a file that is torn, garbage or out of range is
+reported and ignored, never trusted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+MAX_FREQUENCY_PPM = 500.0
+
+
+class DriftFileError(ValueError):
+    """
+    The drift file exists but cannot be trusted; the message says why.
+    """
+
+
+def readDriftFile(path: str) -> float | None:
+    """
+    Read the frequency.
+
+    @return: the frequency in PPM, or C{None} when the file does not exist.
+    @raise DriftFileError: when it exists but is unreadable, torn, garbage
+        or out of range.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(256)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise DriftFileError(f"{path}: cannot read: {e.strerror}")
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise DriftFileError(f"{path}: not a drift file (binary content)")
+    fields = text.split()
+    if len(fields) != 1 or not text.endswith("\n"):
+        raise DriftFileError(f"{path}: not a drift file (expected one number and a newline)")
+    try:
+        freq = float(fields[0])
+    except ValueError:
+        raise DriftFileError(f"{path}: not a number: {fields[0][:20]!r}")
+    if not math.isfinite(freq) or abs(freq) > MAX_FREQUENCY_PPM:
+        raise DriftFileError(
+            f"{path}: frequency {fields[0][:20]} PPM is beyond +-{MAX_FREQUENCY_PPM:g}"
+        )
+    return freq
+
+
+def writeDriftFile(path: str, freqPPM: float) -> None:
+    """
+    Write the frequency atomically.
+
+    @raise OSError: when the file cannot be written (the old one stays).
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=".drift.", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{freqPPM:.3f}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    try:
+        dirfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dirfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dirfd)

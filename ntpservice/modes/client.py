@@ -1,0 +1,144 @@
+# -*- test-case-name: tests.modes.test_client -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+The client plugin: C{server} lines become client associations (mode 3)
+that poll their server.
+
+Host names are resolved without blocking the reactor (Twisted's pluggable
+name resolver), retried with back-off while resolution fails. Reference
+clock addresses (C{127.127.t.u}) are not network servers: the LOCAL clock is
+handled by the daemon; other drivers arrive with the reference-clock
+plugins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zope.interface import implementer
+
+from twisted.plugin import IPlugin
+
+from ntpservice import config
+from ntpservice._log import Logger
+from ntpservice.core.association import AssociationSettings
+from ntpservice.core.dispatch import ASSOC_CLIENT
+from ntpservice.interfaces import IAssociationMode, IDaemon, IModeInstance
+from ntpservice.net.resolve import HostResolver
+
+
+def settingsFor(
+    directive: config.AddressedAssociationDirective,
+    address: str,
+    lifecycle: str | None = None,
+    hmode: int = ASSOC_CLIENT,
+) -> AssociationSettings:
+    """
+    The association settings of a configuration line, for one resolved
+    address.
+
+    @param lifecycle: overrides the lifecycle (C{preempt} makes a
+        configured association preemptable, else it is persistent).
+    """
+    if lifecycle is None:
+        lifecycle = "preemptable" if directive.preempt else "persistent"
+    return AssociationSettings(
+        address=address,
+        port=directive.port,
+        hmode=hmode,
+        version=directive.version,
+        minPollLog2=directive.minPollLog2,
+        maxPollLog2=directive.maxPollLog2,
+        iburst=directive.iburst,
+        burst=directive.burst,
+        prefer=directive.prefer,
+        noselect=directive.noselect,
+        truechimer=directive.truechimer,
+        lifecycle=lifecycle,
+        key=directive.key,
+        name=directive.address,
+        origin=directive.directive,
+    )
+
+
+@implementer(IModeInstance)
+class ClientMode:
+    """
+    Mobilizes one client association per C{server} line.
+    """
+
+    _log = Logger()
+
+    def __init__(self, daemon: IDaemon) -> None:
+        self._daemon = daemon
+        self._resolver = HostResolver(daemon.reactor)
+
+    def start(self) -> None:
+        """
+        Resolve each C{server} line and mobilize its association.
+        """
+        for directive in self._daemon.configuration.associationsFor("server"):
+            if directive.isRefclock:
+                if directive.refclockType != 1:
+                    self._log.warn(
+                        "{source}: reference clock driver {type} is not available "
+                        "yet; this server line is ignored",
+                        source=str(directive.source),
+                        type=directive.refclockType,
+                    )
+                continue
+            self._resolver.resolve(
+                directive.address,
+                directive.ipVersion,
+                lambda addresses, d=directive: self._mobilize(d, addresses),
+            )
+
+    def _mobilize(
+        self, directive: config.AddressedAssociationDirective, addresses: list[str]
+    ) -> None:
+        address = addresses[0]
+        try:
+            association = self._daemon.mobilize(settingsFor(directive, address))
+        except ValueError:
+            self._log.warn(
+                "{source}: {address} has an association already; line ignored",
+                source=str(directive.source),
+                address=address,
+            )
+            return
+        self._log.info(
+            "Mobilized association {associd} with {name} ({address})",
+            associd=association.associd,  # type: ignore[attr-defined]
+            name=directive.address,
+            address=address,
+        )
+
+    def stop(self) -> None:
+        self._resolver.cancel()
+
+    def datagramReceived(self, packet: Any, datagram: Any, sender: Any) -> None:
+        """
+        The client plugin claims no packet mode; nothing arrives here.
+        """
+
+
+@implementer(IPlugin, IAssociationMode)
+class ClientModePlugin:
+    """
+    Client/server mode, client side: the C{server} directive.
+    """
+
+    name = "client"
+    description = "poll configured servers (server directive)"
+    directives = ("server",)
+    packetModes: tuple[int, ...] = ()
+    enabledByDefault = True
+
+    def parseDirective(self, line: Any, source: Any) -> object:
+        return config.parseAssociation(line, source)
+
+    def build(self, daemon: IDaemon) -> ClientMode:
+        return ClientMode(daemon)
+
+
+clientMode = ClientModePlugin()
