@@ -370,13 +370,15 @@ class NTPDaemon:
             self._log.info("No system peer: {state}", state=self._stateText())
             return
         system = self.engine.system
+        selection = self.engine.selection
         self._log.info(
             "Selected {address} (association {associd}) as system peer; "
-            "stratum {stratum}, refid {refid}",
+            "stratum {stratum}, refid {refid}, offset {offset:+.6f} s",
             address=action.address,
             associd=action.associd,
             stratum=min(system.stratum, 16),
             refid=formatRefid(system.refid, system.stratum),
+            offset=selection.offset if selection is not None else 0.0,
         )
 
     def _stateText(self) -> str:

@@ -555,6 +555,7 @@ class Association:
         keeping the settings; polling restarts as for a new association.
         """
         self.filter.reset()
+        self._samples = 0
         self.leap, self.stratum = LEAP_NOTINSYNC, MAX_STRATUM
         self.reach = self.unreach = self.burst = 0
         self.ppoll = 0

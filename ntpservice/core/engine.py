@@ -277,7 +277,7 @@ class Engine:
         """
         out = []
         for a in self.associations.byID.values():
-            if a.samples == 0:
+            if a.samples == 0 or a.filter.updateTime is None:
                 continue
             s = a.settings
             out.append(
@@ -292,7 +292,7 @@ class Engine:
                     stratum=a.stratum,
                     leap=a.leap,
                     refid=a.refid,
-                    time=a.filter.time,
+                    time=a.filter.updateTime,
                     reachable=a.reachable,
                     prefer=s.prefer,
                     noselect=s.noselect,
@@ -326,9 +326,10 @@ class Engine:
             return out
         out.extend(self._preempt(result))
         peer = self.associations.byID[peerID]
-        if peer.filter.time <= self._lastUpdate:
+        sampleTime = peer.filter.time
+        if sampleTime is None or sampleTime <= self._lastUpdate:
             return out
-        self._lastUpdate = peer.filter.time
+        self._lastUpdate = sampleTime
         out.extend(self._clockUpdate(peer, result, now))
         return out
 
