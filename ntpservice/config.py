@@ -957,7 +957,7 @@ class TinkerSettings:
     freq: float | None = None
     huffpuff: float | None = None
     panic: float = 1000.0
-    step: float = 0.128
+    step: float = 0.125
     stepback: float | None = None
     stepfwd: float | None = None
     stepout: float = 900.0

@@ -149,9 +149,6 @@ class NTPDaemon:
         )
         if localClock is not None:
             self.engine.refreshLocalClock(self._now())
-        if discipline.state == "FSET":
-            # A known frequency (drift file or tinker freq) applies at once.
-            self._do([A.SetFrequency(discipline.freqPPM)])
         self.instances: dict[str, Any] = {}
         self._ownedDirectives = {d for plugin in plugins for d in plugin.directives}
         for plugin in plugins:
