@@ -309,10 +309,10 @@ class DisciplineSettingsTests(SynchronousTestCase):
     def test_fromTinkerDefaults(self) -> None:
         """
         The configuration's default tinker values map to ntpd's: step
-        0.128 s, stepout 900 s, panic 1000 s, Allan intercept 2**11 s.
+        0.125 s, stepout 900 s, panic 1000 s, Allan intercept 2**11 s.
         """
         settings = DisciplineSettings.fromTinker(TinkerSettings())
-        self.assertEqual(settings.step, 0.128)
+        self.assertEqual(settings.step, 0.125)
         self.assertEqual(settings.stepout, 900.0)
         self.assertEqual(settings.panic, 1000.0)
         self.assertEqual(settings.allan, 2048.0)
