@@ -67,6 +67,23 @@ def counterForFlash(flash: int) -> str:
     return "peer.rejected"
 
 
+def pollRange(configuration: Any) -> tuple[int, int]:
+    """
+    The range of the system poll exponent: from the smallest C{minpoll} to
+    the largest C{maxpoll} of the configured associations (ntpd bounds it by
+    its system peer's; without associations, 6 to 10, ntpd's defaults).
+    """
+    lines = [
+        a for a in configuration.associations if hasattr(a, "minPollLog2")
+    ]
+    if not lines:
+        return 6, 10
+    return (
+        min(a.minPollLog2 for a in lines),
+        max(a.maxPollLog2 for a in lines),
+    )
+
+
 @implementer(IDatagramHandler)
 class _AssociationPackets:
     """
@@ -126,8 +143,11 @@ class NTPDaemon:
         self._quit = quit
         precision = clock.precision()
         initialFreq = self._readDrift()
+        minPoll, maxPoll = pollRange(configuration)
         discipline = Discipline(
-            DisciplineSettings.fromTinker(configuration.tinker),
+            DisciplineSettings.fromTinker(
+                configuration.tinker, minPollLog2=minPoll, maxPollLog2=maxPoll
+            ),
             initialFreqPPM=initialFreq,
             allowBigFirstStep=panicGate,
             quitAfterSet=quit,

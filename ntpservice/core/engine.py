@@ -340,8 +340,14 @@ class Engine:
         Hand the combined offset to the discipline; on success, the system
         variables follow the system peer (RFC 5905 A.5.5.6 clock_update).
         """
+        # The offset was measured when the sample was taken, which the
+        # clock filter may have held for several polls: the discipline
+        # reckons time from then (RFC 5905 clock_update: c.t = p.t), or
+        # the frequency error of the interval would bias every estimate.
+        sampleTime = peer.filter.time
+        assert sampleTime is not None
         update = self.discipline.update(
-            result.offset, result.jitter, now, self.system.poll, peer.leap
+            result.offset, result.jitter, sampleTime, self.system.poll, peer.leap
         )
         out: list[Action] = list(update.actions)
         if update.panic:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Callable
+from typing import Any, Callable
 
 from twisted.internet.task import Clock
 
@@ -121,6 +121,42 @@ class SimHost:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} at {self.address}>"
+
+    def runDaemon(self, configurationText: str, plugins: Any = None) -> Any:
+        """
+        Run our real daemon (L{ntpservice.daemon.NTPDaemon}: mode plugins,
+        associations, engine, discipline) on this host, configured by an
+        ntp.conf text; its clock corrections go to this host's clock.
+
+        @param plugins: the mode plugins (default: every installed one the
+            configuration leaves enabled).
+        @return: the started daemon.
+        """
+        from ntpservice import config
+        from ntpservice.daemon import NTPDaemon
+        from ntpservice.plugins import enabledPlugins, loadModePlugins, registryFor
+        from ntpservice.refclocks.local import findLocalClock
+
+        available = loadModePlugins() if plugins is None else plugins
+        configuration = config.parseString(
+            configurationText, f"<{self.name}>", registry=registryFor(available)
+        )
+        daemon = NTPDaemon(
+            configuration,
+            self.clock,
+            self.reactor,
+            self.counters,
+            self.modes,
+            enabledPlugins(available, configuration),
+            localClock=findLocalClock(
+                configuration.associations, configuration.refclocks
+            ),
+            rng=self.rng,
+        )
+        daemon.setSenders([self.protocol])
+        daemon.start()
+        self.daemon = daemon
+        return daemon
 
     def currentSystem(self) -> SystemVariables:
         """
