@@ -25,6 +25,8 @@ from twisted.internet.task import LoopingCall
 
 from ntpservice import _log
 from ntpservice.core import actions as A
+from ntpservice.core.access import RestrictTable
+from ntpservice.core.mru import MRUList, MRUSettings
 from ntpservice.core import counters as C
 from ntpservice.core.association import Association, AssociationSettings
 from ntpservice.core.discipline import Discipline, DisciplineSettings
@@ -141,6 +143,15 @@ class NTPDaemon:
         self._lastDriftWrite = 0.0
         self._lastLocalRefresh = 0.0
         self._quit = quit
+        rng = rng if rng is not None else random.SystemRandom()
+        self.restrictions = RestrictTable.fromConfiguration(configuration.restrictions)
+        self.mru: MRUList | None = None
+        if configuration.isEnabled("monitor") or self.restrictions.hasLimited:
+            self.mru = MRUList(
+                MRUSettings.fromDirectives(configuration.mruDirectives),
+                configuration.discard,
+                rng.random,
+            )
         precision = clock.precision()
         initialFreq = self._readDrift()
         minPoll, maxPoll = pollRange(configuration)
@@ -156,7 +167,7 @@ class NTPDaemon:
         self.engine = Engine(
             precisionLog2=precision,
             discipline=discipline,
-            rng=rng if rng is not None else random.SystemRandom(),
+            rng=rng,
             selectionSettings=SelectionSettings(
                 minclock=tos.minclock,
                 minsane=tos.minsane,

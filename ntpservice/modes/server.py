@@ -12,13 +12,14 @@ the very last step before the datagram goes to the kernel.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from zope.interface import implementer
 
 from twisted.plugin import IPlugin
 
 from ntpservice.core import counters as C
+from ntpservice.core.access import RestrictTable, buildKissOfDeath, serverDecision
 from ntpservice.core.packet import NTPPacket
 from ntpservice.core.server import buildServerReply, isClientRequest, stampTransmit
 from ntpservice.core.system import SystemVariables
@@ -48,15 +49,29 @@ class ServerMode:
     """
 
     def __init__(
-        self, system: Callable[[], SystemVariables], counters: C.PacketCounters
+        self,
+        system: Callable[[], SystemVariables],
+        counters: C.PacketCounters,
+        restrictions: RestrictTable | None = None,
+        mru: Any = None,
+        discardAverage: int = 3,
     ) -> None:
         """
         @param system: returns the current L{SystemVariables} (the system
             process replaces them as it synchronizes).
         @param counters: the daemon's packet counters.
+        @param restrictions: the C{restrict} table, or C{None} to serve
+            everyone.
+        @param mru: the L{ntpservice.core.mru.MRUList} of recent clients
+            (rate limiting), or C{None}.
+        @param discardAverage: C{discard average}, log2 seconds: the poll a
+            RATE kiss asks for.
         """
         self._system = system
         self.counters = counters
+        self._restrictions = restrictions
+        self._mru = mru
+        self._discardAverage = discardAverage
 
     def start(self) -> None:
         """
@@ -84,12 +99,38 @@ class ServerMode:
             return
         rxTime = datagram.rxTime
         assert rxTime is not None
+        trailer = b""
+        if self._restrictions is not None:
+            host, port = datagram.source
+            decision = serverDecision(
+                self._restrictions.lookup(host, port),
+                packet,
+                rxTime / 1e9,
+                host,
+                port,
+                self._mru,
+            )
+            if decision.action != "answer":
+                self.counters.count(f"access.{decision.reason}")
+                if decision.action == "drop":
+                    return
+                if decision.action == "kod":
+                    # A kiss carries the request's timestamps only: it can
+                    # neither set a clock nor be stamped.
+                    self.counters.count("access.kodsent")
+                    kiss = buildKissOfDeath(
+                        packet, decision.kissCode or "RATE", self._discardAverage
+                    )
+                    sender.sendReply(datagram, kiss.encode())
+                    return
+                if decision.action == "nak":
+                    trailer = b"\0\0\0\0"
         reply = buildServerReply(
             packet,
             self._system(),
             NTPTimestamp.fromUnixNanoseconds(rxTime),
             rxTime,
-        ).encode()
+        ).encode() + trailer
         now = sender.now
         fromNs = NTPTimestamp.fromUnixNanoseconds
 
@@ -117,7 +158,14 @@ class ServerModePlugin:
         raise NotImplementedError("the server plugin owns no directive")
 
     def build(self, daemon: IDaemon) -> ServerMode:
-        return ServerMode(daemon.system, daemon.counters)
+        d: Any = daemon
+        return ServerMode(
+            daemon.system,
+            daemon.counters,
+            getattr(d, "restrictions", None),
+            getattr(d, "mru", None),
+            d.configuration.discard.average,
+        )
 
 
 serverMode = ServerModePlugin()

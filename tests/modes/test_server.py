@@ -121,3 +121,98 @@ class ServerModeTests(SynchronousTestCase):
         self.deliver(NTPPacket(mode=MODE_SERVER).encode())
         self.assertEqual(self.transport.sent, [])
         self.assertEqual(self.counters[C.NO_HANDLER], 1)
+
+
+class ServerAccessTests(SynchronousTestCase):
+    """
+    C{restrict} lines and rate limiting on the server path, with real
+    packets through the multiplexer.
+    """
+
+    def makeServer(self, text: str) -> tuple[Transport, C.PacketCounters]:
+        import random
+
+        from ntpservice import config
+        from ntpservice.core.access import RestrictTable
+        from ntpservice.core.mru import MRUList, MRUSettings
+
+        configuration = config.parseString(text, "t.conf")
+        counters = C.PacketCounters()
+        table = RestrictTable.fromConfiguration(configuration.restrictions)
+        mru = MRUList(MRUSettings(), configuration.discard, random.Random(0).random)
+        server = ServerMode(
+            lambda: SystemVariables(leap=0, stratum=2), counters, table, mru, 3
+        )
+        modes = ModeTable()
+        for mode in SERVED_MODES:
+            modes.register(mode, server)
+        clock = FakeClock(T0)
+        clock.kernelTimescale = True  # type: ignore[misc]
+        self.protocol = NTPDatagramProtocol(modes, counters, clock)
+        transport = Transport()
+        self.protocol.makeConnection(transport)  # type: ignore[arg-type]
+        return transport, counters
+
+    def request(self, at: float, source: tuple[str, int] = CLIENT) -> None:
+        self.protocol.datagramReceivedWithInfo(
+            ReceivedDatagram(
+                NTPPacket(mode=MODE_CLIENT, xmt=NTPTimestamp(77)).encode(),
+                source,
+                "203.0.113.1",
+                "203.0.113.1",
+                2,
+                int(at * 1e9),
+            )
+        )
+
+    def test_ignore(self) -> None:
+        """
+        C{restrict ADDRESS ignore} drops everything from it, silently.
+        """
+        transport, counters = self.makeServer(f"restrict {CLIENT[0]} ignore\n")
+        self.request(1000.0)
+        self.assertEqual(transport.sent, [])
+        self.assertEqual(counters["access.ignored"], 1)
+        self.request(1000.0, ("198.51.100.8", 123))
+        self.assertEqual(len(transport.sent), 1)
+
+    def test_noserve(self) -> None:
+        """
+        C{noserve} drops time requests.
+        """
+        transport, counters = self.makeServer("restrict default noserve\n")
+        self.request(1000.0)
+        self.assertEqual(transport.sent, [])
+        self.assertEqual(counters["access.noserve"], 1)
+
+    def test_limitedKod(self) -> None:
+        """
+        C{limited kod}: a client polling every second is answered at first,
+        then sent a RATE kiss that echoes its own timestamp and carries
+        none of ours, and the kisses are themselves rate limited.
+        """
+        transport, counters = self.makeServer("restrict default kod limited\n")
+        for second in range(30):
+            self.request(1000.0 + second)
+        replies = [NTPPacket.decode(d) for d, *_ in transport.sent]
+        kisses = [r for r in replies if r.isKissOfDeath]
+        self.assertTrue(any(not r.isKissOfDeath for r in replies))
+        self.assertGreaterEqual(len(kisses), 1)
+        self.assertLess(len(kisses), 10)
+        for kiss in kisses:
+            self.assertEqual(kiss.kissCode, "RATE")
+            self.assertEqual(kiss.org, NTPTimestamp(77))
+            self.assertEqual(kiss.xmt, NTPTimestamp(77))
+        self.assertGreater(counters["access.ratelimited"], 0)
+        self.assertEqual(counters["access.kodsent"], len(kisses))
+
+    def test_limitedWithoutKod(self) -> None:
+        """
+        C{limited} without C{kod} drops the excess silently.
+        """
+        transport, counters = self.makeServer("restrict default limited\n")
+        for second in range(30):
+            self.request(1000.0 + second)
+        replies = [NTPPacket.decode(d) for d, *_ in transport.sent]
+        self.assertFalse(any(r.isKissOfDeath for r in replies))
+        self.assertLess(len(replies), 30)
