@@ -265,7 +265,12 @@ class Engine:
         if result.demobilize:
             out.extend(self.demobilize(association.associd, f"kiss {result.kissCode}"))
             return result, out
-        if result.update is not None and association.updatesSystem:
+        # Selection runs on every accepted sample, released by the filter or
+        # not: even a sample the filter holds back lowers the peer's
+        # dispersion, which can make it fit (the first synchronization
+        # after iburst needs this). The discipline sees each released
+        # sample once (clockSelect compares sample times).
+        if result.accepted and association.updatesSystem:
             out.extend(self.clockSelect(now))
         return result, out
 
