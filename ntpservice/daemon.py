@@ -25,6 +25,8 @@ from twisted.internet.task import LoopingCall
 
 from ntpservice import _log
 from ntpservice.core import actions as A
+from ntpservice.auth.keys import KeyRing
+from ntpservice.auth.mac import AuthStatus, signPacket, verifyPacket
 from ntpservice.core.access import RestrictTable
 from ntpservice.core.mru import MRUList, MRUSettings
 from ntpservice.core import counters as C
@@ -128,6 +130,7 @@ class NTPDaemon:
         localClock: Any = None,
         rng: Any = None,
         stop: Callable[[], None] | None = None,
+        keyring: KeyRing | None = None,
     ) -> None:
         self.configuration = configuration
         self.clock = clock
@@ -143,6 +146,7 @@ class NTPDaemon:
         self._lastDriftWrite = 0.0
         self._lastLocalRefresh = 0.0
         self._quit = quit
+        self.keyring = keyring if keyring is not None else KeyRing()
         rng = rng if rng is not None else random.SystemRandom()
         self.restrictions = RestrictTable.fromConfiguration(configuration.restrictions)
         self.mru: MRUList | None = None
@@ -269,6 +273,17 @@ class NTPDaemon:
             return
         rxTime = datagram.rxTime
         assert rxTime is not None
+        keyID = association.settings.key
+        if keyID is not None:
+            # Seed 004 checks 5 and 11: on an authenticated association only
+            # a reply that verifies with our key counts; a crypto-NAK is
+            # noted but never demobilizes by itself.
+            auth = verifyPacket(datagram.data, packet, self.keyring, datagram.source[0])
+            if not auth.isAuthenticWith(keyID):
+                name = "cryptonak" if auth.status is AuthStatus.CRYPTO_NAK else "failed"
+                self.counters.count(f"peer.auth.{name}")
+                association.authenticationFailed()
+                return
         t4 = NTPTimestamp.fromUnixNanoseconds(rxTime)
         result, out = self.engine.receive(association, packet, t4, rxTime / 1e9)
         if result.accepted:
@@ -298,6 +313,18 @@ class NTPDaemon:
             return
         association = self.engine.associations.byID.get(action.associd)
         encoded = action.transmission.packet.encode()
+        if action.key is not None:
+            key = self.keyring.trustedKey(action.key)
+            if key is None:
+                self.counters.count("send.nokey")
+                self._log.error(
+                    "Key {keyID} of association {associd} is no longer in the "
+                    "keys file; not sending",
+                    keyID=action.key,
+                    associd=action.associd,
+                )
+                return
+            encoded = signPacket(encoded, key)
         clock = self.clock
 
         def stamped() -> bytes:
@@ -420,6 +447,17 @@ class NTPDaemon:
             self._writeDrift()
             if self._stop is not None:
                 self._stop()
+
+    def reloadKeys(self, keyring: KeyRing) -> None:
+        """
+        Use a new key ring (SIGHUP): associations stay as they are.
+        """
+        self.keyring = keyring
+        self._log.info(
+            "Keys reloaded: {count} keys, {trusted} trusted",
+            count=len(keyring),
+            trusted=len(keyring.trusted),
+        )
 
     # -- drift file -----------------------------------------------------
 

@@ -26,6 +26,7 @@ from ntpservice._log import Logger
 from ntpservice.clock import defaultClockDriver
 from ntpservice.core.counters import PacketCounters
 from ntpservice.core.system import SystemVariables
+from ntpservice.auth.keyring import loadKeyRing
 from ntpservice.daemon import NTPDaemon
 from ntpservice.plugins import enabledPlugins, loadModePlugins
 from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
@@ -257,6 +258,7 @@ class NTPService(MultiService):
         plugins: list[Any] | None = None,
         panicGate: bool = False,
         quit: bool = False,
+        keyring: Any = None,
     ) -> None:
         super().__init__()
         self.configuration = configuration
@@ -283,6 +285,7 @@ class NTPService(MultiService):
             driftFile=driftFile,
             localClock=localClock,
             stop=self._stopReactor,
+            keyring=keyring,
         )
         self.ports: list[TimestampingPort] = []
 
@@ -351,6 +354,9 @@ class NTPService(MultiService):
             "Configuration read from {files}", files=", ".join(files) or "(none)"
         )
         self.daemon.setSenders(port.protocol for port in self.ports)
+        for warning in self.daemon.keyring.warnings:
+            self._log.warn("{warning}", warning=warning)
+        self._installReload()
         self.daemon.start()
         adjust = "" if self.clock.canAdjust else " (the system clock is never adjusted)"
         if self.localClock is None:
@@ -369,7 +375,48 @@ class NTPService(MultiService):
             plugins=", ".join(sorted(self.daemon.instances)),
         )
 
+    def _installReload(self) -> None:
+        """
+        SIGHUP re-reads the keys file (ntpd's behaviour); a bad file is
+        reported and the keys in use are kept.
+        """
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        reactor = self._getReactor()
+        if not hasattr(reactor, "callFromThread"):
+            return
+
+        def onHangup(signum: int, frame: Any) -> None:
+            reactor.callFromThread(self.reloadKeys)
+
+        self._previousHangup = signal.signal(signal.SIGHUP, onHangup)
+
+    def reloadKeys(self) -> None:
+        """
+        Re-read the keys file and use it, keeping every association.
+        """
+        from ntpservice.auth.keyring import loadKeyRing
+        from ntpservice.config import ConfigError
+
+        try:
+            keyring = loadKeyRing(self.configuration)
+        except ConfigError as e:
+            self._log.error("Keys not reloaded: {error}", error=str(e))
+            return
+        for warning in keyring.warnings:
+            self._log.warn("{warning}", warning=warning)
+        self.daemon.reloadKeys(keyring)
+
     def stopService(self) -> Any:
+        previous = getattr(self, "_previousHangup", None)
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGHUP, previous)
+            self._previousHangup = None
         self.daemon.stop()
         for port in self.ports:
             port.stopListening()
@@ -441,6 +488,7 @@ def makeNTPService(
         reactor=reactor,
         panicGate=panicGate,
         quit=quit,
+        keyring=loadKeyRing(configuration),
     )
 
 

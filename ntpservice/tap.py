@@ -127,6 +127,7 @@ def loadConfiguration(path: str | None) -> Any:
     standard error, and the process exits with status 2.
     """
     from ntpservice import config
+    from ntpservice.auth.keyring import loadKeyRing
     from ntpservice.plugins import PluginError, loadModePlugins, registryFor
     from ntpservice.refclocks.local import LocalClockError, findLocalClock
 
@@ -143,7 +144,7 @@ def loadConfiguration(path: str | None) -> Any:
                 path or DEFAULT_CONFIG_PATH, registry=registry
             )
         findLocalClock(configuration.associations, configuration.refclocks)
-        checkNotYetSupported(configuration)
+        loadKeyRing(configuration)
         return configuration
     except (config.ConfigError, LocalClockError, PluginError) as e:
         sys.stderr.write(f"{e}\n")
@@ -151,27 +152,6 @@ def loadConfiguration(path: str | None) -> Any:
     except OSError as e:
         sys.stderr.write(f"{path or DEFAULT_CONFIG_PATH}: {e.strerror}\n")
         raise SystemExit(2)
-
-
-def checkNotYetSupported(configuration: Any) -> None:
-    """
-    Refuse configurations whose meaning the daemon cannot honour yet and
-    would otherwise silently ignore: a C{key} on an association means
-    "authenticate this server", and sending unauthenticated packets instead
-    would be a security failure, not a missing feature.
-
-    @raise ntpservice.config.ConfigError: naming the line.
-    """
-    from ntpservice import config
-
-    for directive in configuration.associations:
-        if getattr(directive, "key", None) is not None:
-            raise config.ConfigError(
-                directive.source,
-                f"{directive.directive} ... key {directive.key}: symmetric-key "
-                "authentication is not implemented yet; remove the key option "
-                "or wait for the release that authenticates",
-            )
 
 
 def makeService(options: Options) -> Any:

@@ -266,3 +266,46 @@ class DriftFileTests(SynchronousTestCase):
         No driftfile line, no drift file.
         """
         self.assertIsNone(resolveDriftFile(None))
+
+
+class KeysReloadTests(SynchronousTestCase):
+    """
+    SIGHUP re-reads the keys file without touching associations.
+    """
+
+    def test_reload(self) -> None:
+        """
+        A changed keys file replaces the ring; associations stay; a broken
+        one is refused and the old ring kept.
+        """
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        keys = os.path.join(directory, "ntp.keys")
+        with open(keys, "w") as f:
+            f.write("1 MD5 first\n")
+        os.chmod(keys, 0o600)
+        configuration = parse(
+            f"keys {keys}\ntrustedkey 1\nserver 192.0.2.1 key 1\n"
+        )
+        service = makeNTPService(
+            configuration,
+            port=0,
+            interfaces=("127.0.0.1",),
+            clockAdjust=False,
+            reactor=MemoryReactorClock(),
+        )
+        service.privilegedStartService()
+        service.startService()
+        self.addCleanup(service.stopService)
+        associations = list(service.daemon.engine.associations.byID)
+        first = service.daemon.keyring[1]
+        with open(keys, "w") as f:
+            f.write("1 MD5 second\n")
+        service.reloadKeys()
+        self.assertNotEqual(service.daemon.keyring[1], first)
+        self.assertEqual(list(service.daemon.engine.associations.byID), associations)
+        reloaded = service.daemon.keyring
+        with open(keys, "w") as f:
+            f.write("1 NOPE x\n")
+        service.reloadKeys()
+        self.assertIs(service.daemon.keyring, reloaded)

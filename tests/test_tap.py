@@ -116,19 +116,42 @@ class OptionsTests(SynchronousTestCase):
         self.assertTrue(service.daemon.engine.discipline._allowPanic)
         self.assertTrue(service.daemon._quit)
 
-    def test_keyRefusedUntilAuthentication(self) -> None:
+    def test_keyChecked(self) -> None:
         """
-        A C{key} on an association is refused while authentication is not
-        implemented: sending unauthenticated packets instead would be a
-        silent security failure.
+        A C{key} on an association must name a trusted key of the keys
+        file; otherwise the file is refused with the line of the key.
         """
-        path = self.writeConfig("server 192.0.2.1 key 1\n")
+        keys = self.writeConfig("1 MD5 secret\n2 SHA1 other\n")
+        os.chmod(keys, 0o600)
+        for text, words in (
+            ("server 192.0.2.1 key 1\n", "needs a keys file"),
+            (f"keys {keys}\ntrustedkey 1\nserver 192.0.2.1 key 3\n", "not in the keys file"),
+            (f"keys {keys}\ntrustedkey 1\nserver 192.0.2.1 key 2\n", "not trusted"),
+        ):
+            path = self.writeConfig(text)
+            stderr = io.StringIO()
+            self.patch(sys, "stderr", stderr)
+            exc = self.assertRaises(SystemExit, tap.Options().parseOptions, ["-c", path])
+            self.assertEqual(exc.code, 2)
+            self.assertIn(path + ":", stderr.getvalue())
+            self.assertIn(words, stderr.getvalue())
+        options = tap.Options()
+        options.parseOptions(
+            ["-c", self.writeConfig(f"keys {keys}\ntrustedkey 1\nserver 192.0.2.1 key 1\n")]
+        )
+
+    def test_badKeysFile(self) -> None:
+        """
+        A malformed keys file is refused with its own file and line.
+        """
+        keys = self.writeConfig("1 MD5 secret\n2 NOPE x\n")
+        path = self.writeConfig(f"keys {keys}\n")
         stderr = io.StringIO()
         self.patch(sys, "stderr", stderr)
         exc = self.assertRaises(SystemExit, tap.Options().parseOptions, ["-c", path])
         self.assertEqual(exc.code, 2)
-        self.assertIn(f"{path}:1: ", stderr.getvalue())
-        self.assertIn("not implemented yet", stderr.getvalue())
+        self.assertTrue(stderr.getvalue().startswith(f"{keys}:2: "), stderr.getvalue())
+        self.assertNotIn("secret", stderr.getvalue())
 
     def test_interfacesRepeatable(self) -> None:
         """

@@ -525,6 +525,15 @@ class Association:
             )
         return ReceiveResult(True, 0, update)
 
+    def authenticationFailed(self) -> None:
+        """
+        A packet claiming to be from the server failed authentication
+        (seed 004 checks 5 and 11): it is dropped, and noted in C{flash};
+        the outstanding request stays outstanding, so the genuine reply is
+        still accepted.
+        """
+        self.flash = TEST_AUTH
+
     def _fail(self, test: int) -> ReceiveResult:
         self.flash = test
         return ReceiveResult(False, test)

@@ -19,6 +19,8 @@ from zope.interface import implementer
 from twisted.plugin import IPlugin
 
 from ntpservice.core import counters as C
+from ntpservice.auth.keyring import accessStatus
+from ntpservice.auth.mac import NO_MAC, cryptoNAK, signPacket, verifyPacket
 from ntpservice.core.access import RestrictTable, buildKissOfDeath, serverDecision
 from ntpservice.core.packet import NTPPacket
 from ntpservice.core.server import buildServerReply, isClientRequest, stampTransmit
@@ -55,6 +57,7 @@ class ServerMode:
         restrictions: RestrictTable | None = None,
         mru: Any = None,
         discardAverage: int = 3,
+        keyring: Callable[[], Any] | None = None,
     ) -> None:
         """
         @param system: returns the current L{SystemVariables} (the system
@@ -66,12 +69,15 @@ class ServerMode:
             (rate limiting), or C{None}.
         @param discardAverage: C{discard average}, log2 seconds: the poll a
             RATE kiss asks for.
+        @param keyring: returns the current L{ntpservice.auth.keys.KeyRing}
+            (it is replaced on reload), or C{None}: no authentication.
         """
         self._system = system
         self.counters = counters
         self._restrictions = restrictions
         self._mru = mru
         self._discardAverage = discardAverage
+        self._keyring = keyring
 
     def start(self) -> None:
         """
@@ -99,7 +105,15 @@ class ServerMode:
             return
         rxTime = datagram.rxTime
         assert rxTime is not None
-        trailer = b""
+        # RFC 5905 section 9.2 / seed 004 checks 5 and 11: a request with a
+        # MAC is answered with the same key when it verifies, and with a
+        # crypto-NAK when the key is unknown, untrusted or the digest wrong.
+        auth = NO_MAC
+        if packet.mac is not None and self._keyring is not None:
+            auth = verifyPacket(datagram.data, packet, self._keyring(), datagram.source[0])
+            if not auth.authenticated:
+                self.counters.count(f"auth.{auth.status.name.lower()}")
+        nak = auth.failed
         if self._restrictions is not None:
             host, port = datagram.source
             decision = serverDecision(
@@ -109,6 +123,7 @@ class ServerMode:
                 host,
                 port,
                 self._mru,
+                authentication=accessStatus(auth),
             )
             if decision.action != "answer":
                 self.counters.count(f"access.{decision.reason}")
@@ -123,19 +138,24 @@ class ServerMode:
                     )
                     sender.sendReply(datagram, kiss.encode())
                     return
-                if decision.action == "nak":
-                    trailer = b"\0\0\0\0"
+                nak = decision.action == "nak"
         reply = buildServerReply(
             packet,
             self._system(),
             NTPTimestamp.fromUnixNanoseconds(rxTime),
             rxTime,
-        ).encode() + trailer
+        ).encode()
         now = sender.now
         fromNs = NTPTimestamp.fromUnixNanoseconds
+        key = auth.key if auth.authenticated else None
 
         def stamped() -> bytes:
-            return stampTransmit(reply, fromNs(now()))
+            data = stampTransmit(reply, fromNs(now()))
+            if key is not None:
+                return signPacket(data, key)
+            if nak:
+                return cryptoNAK(data)
+            return data
 
         sender.sendReply(datagram, stamped)
 
@@ -165,6 +185,7 @@ class ServerModePlugin:
             getattr(d, "restrictions", None),
             getattr(d, "mru", None),
             d.configuration.discard.average,
+            lambda: d.keyring,
         )
 
 

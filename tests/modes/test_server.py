@@ -216,3 +216,93 @@ class ServerAccessTests(SynchronousTestCase):
         replies = [NTPPacket.decode(d) for d, *_ in transport.sent]
         self.assertFalse(any(r.isKissOfDeath for r in replies))
         self.assertLess(len(replies), 30)
+
+
+class ServerAuthenticationTests(SynchronousTestCase):
+    """
+    The server answers authenticated requests with the same key, anything
+    else that claims a MAC with a crypto-NAK, and survives any trailer.
+    """
+
+    KEYS = "1 MD5 secret1\n2 SHA1 0123456789abcdef0123456789abcdef01234567\n"
+
+    def setUp(self) -> None:
+        from ntpservice.auth.keys import parseKeysText
+
+        self.ring = parseKeysText(self.KEYS, "k").withTrusted({1})
+        self.counters = C.PacketCounters()
+        server = ServerMode(
+            lambda: SystemVariables(leap=0, stratum=2),
+            self.counters,
+            keyring=lambda: self.ring,
+        )
+        modes = ModeTable()
+        for mode in SERVED_MODES:
+            modes.register(mode, server)
+        clock = FakeClock(T0)
+        clock.kernelTimescale = True  # type: ignore[misc]
+        self.protocol = NTPDatagramProtocol(modes, self.counters, clock)
+        self.transport = Transport()
+        self.protocol.makeConnection(self.transport)  # type: ignore[arg-type]
+
+    def send(self, data: bytes) -> bytes | None:
+        before = len(self.transport.sent)
+        self.protocol.datagramReceivedWithInfo(
+            ReceivedDatagram(data, CLIENT, "203.0.113.1", "203.0.113.1", 2, T0)
+        )
+        if len(self.transport.sent) == before:
+            return None
+        return self.transport.sent[-1][0]
+
+    def test_signedWithSameKey(self) -> None:
+        """
+        A request signed with a trusted key gets a reply signed with it,
+        which verifies, and is no larger than the request.
+        """
+        from ntpservice.auth.mac import AuthStatus, signPacket, verifyPacket
+
+        request = signPacket(NTPPacket(mode=MODE_CLIENT).encode(), self.ring[1])
+        reply = self.send(request)
+        assert reply is not None
+        self.assertEqual(len(reply), len(request))
+        result = verifyPacket(reply, NTPPacket.decode(reply), self.ring)
+        self.assertEqual((result.status, result.keyID), (AuthStatus.OK, 1))
+
+    def test_untrustedAndWrongGetCryptoNAK(self) -> None:
+        """
+        An untrusted key, an unknown key and a wrong digest get a crypto-NAK:
+        a 4-byte zero trailer.
+        """
+        from ntpservice.auth.keys import parseKeysText
+        from ntpservice.auth.mac import signPacket
+
+        header = NTPPacket(mode=MODE_CLIENT).encode()
+        other = parseKeysText("1 MD5 wrong\n9 MD5 nine\n", "o")
+        for request in (
+            signPacket(header, self.ring[2]),
+            signPacket(header, other[9]),
+            signPacket(header, other[1]),
+        ):
+            reply = self.send(request)
+            assert reply is not None
+            self.assertEqual(len(reply), 52)
+            self.assertEqual(reply[48:], b"\0\0\0\0")
+
+    def test_fuzzedTrailers(self) -> None:
+        """
+        Random and truncated trailers never raise: each request is answered
+        (plainly, or with a crypto-NAK) or dropped and counted.
+        """
+        from hypothesis import given, settings
+        from hypothesis import strategies as st
+
+        header = NTPPacket(mode=MODE_CLIENT).encode()
+
+        @settings(max_examples=300, deadline=None)
+        @given(st.binary(max_size=120))
+        def check(trailer: bytes) -> None:
+            reply = self.send(header + trailer)
+            if reply is not None:
+                self.assertLessEqual(len(reply), len(header + trailer))
+
+        check()

@@ -1,0 +1,77 @@
+# -*- test-case-name: tests.auth.test_keyring -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+The daemon's key ring, from its configuration: the C{keys} file, trusted as
+C{trustedkey} (plus C{requestkey} and C{controlkey}, which NTPsec requires
+to be trusted keys) say, and the checks that the configuration's key
+references make sense.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ntpservice.auth.keys import KeyRing, parseKeysFile
+from ntpservice.auth.mac import AuthResult, AuthStatus
+from ntpservice.config import ConfigError
+from ntpservice.core import access
+
+
+def loadKeyRing(configuration: Any) -> KeyRing:
+    """
+    Read and check the configuration's keys.
+
+    @return: the ring (empty without a C{keys} line).
+    @raise ConfigError: C{FILE:LINE: message} for a bad keys file, or for an
+        association, C{requestkey} or C{controlkey} naming a key that is not
+        in it.
+    """
+    trusted = set(configuration.trustedKeys)
+    for line in (configuration.requestKey, configuration.controlKey):
+        if line is not None:
+            trusted.add(int(line.value))
+    if configuration.keys is None:
+        ring = KeyRing()
+    else:
+        ring = parseKeysFile(configuration.keys.path).withTrusted(trusted)
+    for directive in configuration.associations:
+        keyID = getattr(directive, "key", None)
+        if keyID is None:
+            continue
+        if configuration.keys is None:
+            raise ConfigError(
+                directive.source,
+                f"key {keyID} needs a keys file: add a 'keys FILE' line",
+            )
+        if keyID not in ring:
+            raise ConfigError(
+                directive.source,
+                f"key {keyID} is not in the keys file {configuration.keys.path}",
+            )
+        if not ring.isTrusted(keyID):
+            raise ConfigError(
+                directive.source,
+                f"key {keyID} is not trusted: add it to a trustedkey line",
+            )
+    for line in (configuration.requestKey, configuration.controlKey):
+        if line is not None and configuration.keys is not None and int(line.value) not in ring:
+            raise ConfigError(
+                line.source,
+                f"{line.directive} {int(line.value)} is not in the keys file "
+                f"{configuration.keys.path}",
+            )
+    return ring
+
+
+def accessStatus(result: AuthResult) -> str:
+    """
+    The authentication outcome as L{ntpservice.core.access} takes it.
+    """
+    status = result.status
+    if status is AuthStatus.NONE:
+        return access.AUTH_NONE
+    if status is AuthStatus.OK:
+        return access.AUTH_OK
+    if status is AuthStatus.CRYPTO_NAK:
+        return access.AUTH_CRYPTO_NAK
+    return access.AUTH_ERROR
