@@ -147,6 +147,7 @@ class NTPDaemon:
         self._lastLocalRefresh = 0.0
         self._quit = quit
         self.keyring = keyring if keyring is not None else KeyRing()
+        self._observers: list[Any] = []
         rng = rng if rng is not None else random.SystemRandom()
         self.restrictions = RestrictTable.fromConfiguration(configuration.restrictions)
         self.mru: MRUList | None = None
@@ -201,11 +202,49 @@ class NTPDaemon:
 
     def mobilize(self, settings: AssociationSettings) -> Association:
         association = self.engine.mobilize(settings, self._now())
+        self._notify("associationEvent", association.associd, association.address, "mobilize")
         self._arm()
         return association
 
     def demobilize(self, associd: int, reason: str) -> None:
         self._do(self.engine.demobilize(associd, reason))
+
+    # -- observers ------------------------------------------------------
+
+    def addObserver(self, observer: Any) -> None:
+        """
+        Tell C{observer} what happens (statistics files, metrics, traps).
+        It may define any of these methods, called with:
+
+          - C{peerPacket(association, packet, result, t1, t4, datagram)}:
+            a packet went through an association's peer process
+            (C{result}: its L{ReceiveResult}; C{t1}, C{t4}: origin and
+            destination L{NTPTimestamp}s);
+          - C{clockUpdated(now)}: the discipline took an update (read its
+            state from C{daemon.engine.discipline});
+          - C{systemPeerChanged(associd, address)}: selection changed the
+            system peer (C{None}: none);
+          - C{associationEvent(associd, address, event)}: C{"mobilize"} or
+            C{"demobilize"};
+          - C{clockStepped(offset)}: the clock was stepped.
+
+        An observer that raises is logged and kept.
+        """
+        self._observers.append(observer)
+
+    def removeObserver(self, observer: Any) -> None:
+        self._observers.remove(observer)
+
+    def _notify(self, event: str, *args: Any) -> None:
+        for observer in self._observers:
+            method = getattr(observer, event, None)
+            if method is None:
+                continue
+            try:
+                method(*args)
+            except Exception:
+                self._log.failure("Observer {observer!r} failed on {event}",
+                                  observer=observer, event=event)
 
     # -- life cycle -----------------------------------------------------
 
@@ -285,7 +324,12 @@ class NTPDaemon:
                 association.authenticationFailed()
                 return
         t4 = NTPTimestamp.fromUnixNanoseconds(rxTime)
+        t1 = association.lastT1
+        lastUpdate = self.engine.discipline.lastUpdate
         result, out = self.engine.receive(association, packet, t4, rxTime / 1e9)
+        self._notify("peerPacket", association, packet, result, t1, t4, datagram)
+        if self.engine.discipline.lastUpdate != lastUpdate:
+            self._notify("clockUpdated", rxTime / 1e9)
         if result.accepted:
             self.counters.count(COUNT_PROCESSED)
         else:
@@ -388,11 +432,14 @@ class NTPDaemon:
             elif isinstance(action, A.Step):
                 self._log.warn("Stepping the clock by {offset:+.6f} s", offset=action.offset)
                 self._clockCall(clock.step, action.offset)
+                self._notify("clockStepped", action.offset)
             elif isinstance(action, A.SetLeap):
                 self._clockCall(clock.setLeap, action.leap)
             elif isinstance(action, SystemPeerChanged):
                 self._systemPeerChanged(action)
+                self._notify("systemPeerChanged", action.associd, action.address)
             elif isinstance(action, Demobilize):
+                self._notify("associationEvent", action.associd, action.address, "demobilize")
                 self._log.info(
                     "Demobilized association {associd} ({address}): {reason}",
                     associd=action.associd,

@@ -590,6 +590,11 @@ class Association:
         )
 
     @property
+    def lastT1(self) -> NTPTimestamp | None:
+        """When the last request was sent (T1), or C{None}."""
+        return self._t1
+
+    @property
     def samples(self) -> int:
         """Valid samples received since mobilization."""
         return self._samples
