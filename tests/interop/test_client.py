@@ -47,6 +47,11 @@ class ClientOfRealServersTests(SynchronousTestCase):
         self.serverHost, self.clientHost = self.network.hosts
 
     def clientOf(self, server: peers.DaemonProcess, serverStratum: int) -> None:
+        # A server that has just started may answer unsynchronized for a
+        # moment; the clock for our time to sync starts when it is ready.
+        peers.waitForNtp(
+            self.serverHost.address, 123, 15.0, netns=self.serverHost, synchronised=True
+        )
         config = (
             f"server {self.serverHost.address} iburst\n"
             f"driftfile {self.workdir}/ntp.drift\n"
