@@ -86,11 +86,43 @@ class Seed002Tests(SynchronousTestCase):
 
     def test_daemonAcceptsIt(self) -> None:
         """
-        C{twistd ntp -c} accepts the file.
+        C{twistd ntp -c} accepts the file, once its keys file exists (the
+        seed's site has four keys, one per multicast server).
         """
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        keys = os.path.join(directory, "ntp.keys")
+        with open(keys, "w") as f:
+            f.write("".join(f"{n} MD5 server{n}secret\n" for n in range(1, 5)))
+        os.chmod(keys, 0o600)
+        with open(os.path.join(ETC, "seed-002-multicast-client.conf")) as f:
+            text = f.read().replace("/etc/ntp/ntp.keys", keys)
+        path = os.path.join(directory, "ntp.conf")
+        with open(path, "w") as f:
+            f.write(text)
         options = tap.Options()
-        options.parseOptions(["-c", os.path.join(ETC, "seed-002-multicast-client.conf")])
+        options.parseOptions(["-c", path])
         self.assertEqual(options["configuration"].trustedKeys, frozenset({1, 2, 3, 4}))
+
+    def test_missingKeysFileRefused(self) -> None:
+        """
+        As written, on a host without /etc/ntp/ntp.keys, the file is refused
+        with the keys file's name: the trusted keys could not be honoured.
+        """
+        import io
+        import sys
+
+        if os.path.exists("/etc/ntp/ntp.keys"):
+            raise self.skipTest("/etc/ntp/ntp.keys exists here")  # type: ignore[misc]
+        stderr = io.StringIO()
+        self.patch(sys, "stderr", stderr)
+        exc = self.assertRaises(
+            SystemExit,
+            tap.Options().parseOptions,
+            ["-c", os.path.join(ETC, "seed-002-multicast-client.conf")],
+        )
+        self.assertEqual(exc.code, 2)
+        self.assertIn("/etc/ntp/ntp.keys", stderr.getvalue())
 
 
 class Seed003Tests(SynchronousTestCase):
