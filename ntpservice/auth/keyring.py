@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ntpservice.auth.keys import KeyRing, parseKeysFile
+from ntpservice.auth.keys import KeyRing, KeysError, parseKeysFile
 from ntpservice.auth.mac import AuthResult, AuthStatus
 from ntpservice.config import ConfigError
 from ntpservice.core import access
@@ -33,7 +33,15 @@ def loadKeyRing(configuration: Any) -> KeyRing:
     if configuration.keys is None:
         ring = KeyRing()
     else:
-        ring = parseKeysFile(configuration.keys.path).withTrusted(trusted)
+        path = configuration.keys.path
+        try:
+            ring = parseKeysFile(path).withTrusted(trusted)
+        except KeysError as e:
+            if e.source.line:
+                raise
+            # The file as a whole (missing, unreadable): point at the keys
+            # line that names it.
+            raise ConfigError(configuration.keys.source, f"{path}: {e.message}")
     for directive in configuration.associations:
         keyID = getattr(directive, "key", None)
         if keyID is None:
