@@ -5,7 +5,7 @@
 #                                         (built-in default configuration unless /etc/ntp.conf
 #                                         exists or -c FILE is given)
 #   ./dev.sh test [pytest arguments]       install the daemon, its test dependencies and the
-#                                         real peers (chrony, NTPsec, tshark), then run every test
+#                                         real peers (chrony, NTPsec, ntpviz, tshark), then run every test
 #
 # Everything Python goes into ./.venv; the peers come from Debian's packages (chrony is unpacked
 # under /opt/ntpservice-peers, because its package conflicts with NTPsec's).
@@ -47,7 +47,8 @@ python_env() {
 }
 
 install_peers() {
-    apt_install ntpsec ntpsec-ntpdate tshark iproute2 nftables util-linux
+    # ntpsec-ntpviz (with gnuplot-nox) plots our statistics files in tests/interop/test_ntpviz.py.
+    apt_install ntpsec ntpsec-ntpdate ntpsec-ntpviz gnuplot-nox tshark iproute2 nftables util-linux
     if [ ! -x "$peers/usr/sbin/chronyd" ]; then
         say "unpacking chrony under $peers (it conflicts with ntpsec in apt)"
         tmp=$(mktemp -d)

@@ -22,16 +22,21 @@ from typing import Any, Callable, Iterable
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
 
+from ntpservice import _log
 from ntpservice._log import Logger
 from ntpservice.clock import defaultClockDriver
+from ntpservice.control.metrics import DEFAULT_ADDRESS as METRICS_ADDRESS
+from ntpservice.control.metrics import MetricsCollector, listenMetrics
 from ntpservice.core.counters import PacketCounters
 from ntpservice.core.system import SystemVariables
 from ntpservice.auth.keyring import loadKeyRing
 from ntpservice.daemon import NTPDaemon
+from ntpservice.logging import LogconfigError, LogFile, SyncLogger, applyLogconfig
 from ntpservice.plugins import enabledPlugins, loadModePlugins
 from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
 from ntpservice.net.udp import ReceivedDatagram, TimestampingPort
 from ntpservice.refclocks.local import LocalClock, findLocalClock
+from ntpservice.stats import StatisticsError, StatisticsWriter
 
 NTP_PORT = 123
 
@@ -241,6 +246,13 @@ class NTPService(MultiService):
     @ivar modes: the L{ModeTable} shared by every bound socket.
     @ivar ports: the bound L{TimestampingPort}s.
     @ivar driftFile: where the drift file is kept, or C{None}.
+    @ivar metrics: the L{MetricsCollector} of the metrics endpoint, or
+        C{None} when it is off.
+    @ivar metricsPort: the listening metrics port once bound, or C{None}.
+    @ivar statistics: the L{StatisticsWriter} while statistics files are
+        written, else C{None}.
+    @ivar logFile: the L{LogFile} of a C{logfile} line while running, else
+        C{None}.
     """
 
     _log = Logger()
@@ -259,7 +271,14 @@ class NTPService(MultiService):
         panicGate: bool = False,
         quit: bool = False,
         keyring: Any = None,
+        metricsPort: int | None = None,
+        metricsAddress: str = METRICS_ADDRESS,
     ) -> None:
+        """
+        @param metricsPort: serve Prometheus metrics on this TCP port
+            (0: any free port), or C{None} for no metrics endpoint.
+        @param metricsAddress: the address the metrics endpoint binds.
+        """
         super().__init__()
         self.configuration = configuration
         self.clock = clock
@@ -288,6 +307,15 @@ class NTPService(MultiService):
             keyring=keyring,
         )
         self.ports: list[TimestampingPort] = []
+        self.metricsAddress = metricsAddress
+        self.metricsPortNumber = metricsPort
+        self.metrics: MetricsCollector | None = None
+        if metricsPort is not None:
+            self.metrics = MetricsCollector(self.daemon)
+        self.metricsPort: Any = None
+        self.statistics: StatisticsWriter | None = None
+        self.logFile: LogFile | None = None
+        self._syncLogger: SyncLogger | None = None
 
     @property
     def system(self) -> SystemVariables:
@@ -345,9 +373,37 @@ class NTPService(MultiService):
             )
         if not self.ports:
             self._fatal("no socket to listen on: every address is ignored")
+        self._listenMetrics()
         super().privilegedStartService()
 
+    def _listenMetrics(self) -> None:
+        """
+        Bind the metrics endpoint, when there is one; failing to is fatal.
+        """
+        if self.metrics is None or self.metricsPortNumber is None:
+            return
+        try:
+            self.metricsPort = listenMetrics(
+                self._getReactor(),
+                self.metricsPortNumber,
+                self.metrics,
+                self.metricsAddress,
+            )
+        except CannotListenError as e:
+            cause = e.socketError
+            reason = getattr(cause, "strerror", None) or str(cause)
+            self._fatal(
+                f"cannot bind the metrics port {self.metricsPortNumber} on "
+                f"{self.metricsAddress}: {reason}"
+            )
+        self._log.info(
+            "Serving Prometheus metrics on http://{address}:{port}/metrics",
+            address=self.metricsAddress,
+            port=self.metricsPort.getHost().port,
+        )
+
     def startService(self) -> None:
+        self._startLogging()
         super().startService()
         files = getattr(self.configuration, "files", ())
         self._log.info(
@@ -357,6 +413,7 @@ class NTPService(MultiService):
         for warning in self.daemon.keyring.warnings:
             self._log.warn("{warning}", warning=warning)
         self._installReload()
+        self._startObservers()
         self.daemon.start()
         adjust = "" if self.clock.canAdjust else " (the system clock is never adjusted)"
         if self.localClock is None:
@@ -375,10 +432,46 @@ class NTPService(MultiService):
             plugins=", ".join(sorted(self.daemon.instances)),
         )
 
+    def _startLogging(self) -> None:
+        """
+        Honour C{logconfig} and open the C{logfile}, before anything is
+        logged.
+        """
+        configuration = self.configuration
+        try:
+            applyLogconfig(getattr(configuration, "logconfig", ()))
+        except LogconfigError as e:
+            self._log.warn("logconfig ignored: {error}", error=str(e))
+        logfile = getattr(configuration, "logfile", None)
+        if logfile is not None:
+            self.logFile = LogFile(logfile.path)
+            if not self.logFile.start():
+                self.logFile = None
+
+    def _startObservers(self) -> None:
+        """
+        Observe the daemon: the synchronization log lines, the statistics
+        files and the metrics.
+        """
+        self._syncLogger = SyncLogger(self.daemon)
+        self.daemon.addObserver(self._syncLogger)
+        if self.metrics is not None:
+            self.daemon.addObserver(self.metrics)
+        try:
+            self.statistics = StatisticsWriter.fromConfiguration(
+                self.configuration, self.daemon
+            )
+        except StatisticsError as e:
+            self._log.error("No statistics written: {error}", error=str(e))
+            self.statistics = None
+        if self.statistics is not None:
+            self.statistics.start()
+
     def _installReload(self) -> None:
         """
-        SIGHUP re-reads the keys file (ntpd's behaviour); a bad file is
-        reported and the keys in use are kept.
+        SIGHUP re-reads the keys file (ntpd's behaviour; a bad file is
+        reported and the keys in use are kept) and reopens the log file and
+        the statistics files (after log rotation).
         """
         import signal
         import threading
@@ -390,9 +483,26 @@ class NTPService(MultiService):
             return
 
         def onHangup(signum: int, frame: Any) -> None:
-            reactor.callFromThread(self.reloadKeys)
+            reactor.callFromThread(self.hangup)
 
         self._previousHangup = signal.signal(signal.SIGHUP, onHangup)
+
+    def hangup(self) -> None:
+        """
+        What SIGHUP does: reopen the log and statistics files, then reload
+        the keys.
+        """
+        self.reopenFiles()
+        self.reloadKeys()
+
+    def reopenFiles(self) -> None:
+        """
+        Close and reopen the C{logfile} and the statistics files.
+        """
+        if self.logFile is not None:
+            self.logFile.reopen()
+        if self.statistics is not None:
+            self.statistics.reopen()
 
     def reloadKeys(self) -> None:
         """
@@ -421,7 +531,25 @@ class NTPService(MultiService):
         for port in self.ports:
             port.stopListening()
         self.ports = []
-        return super().stopService()
+        if self.statistics is not None:
+            self.statistics.stop()
+            self.statistics = None
+        for observer in (self._syncLogger, self.metrics):
+            if observer is not None:
+                try:
+                    self.daemon.removeObserver(observer)
+                except ValueError:
+                    pass
+        self._syncLogger = None
+        if self.metricsPort is not None:
+            self.metricsPort.stopListening()
+            self.metricsPort = None
+        result = super().stopService()
+        if self.logFile is not None:
+            self.logFile.stop()
+            self.logFile = None
+        _log.setLogMask(None)
+        return result
 
     def _fatalBind(self, spec: ListenSpec, cause: Any) -> None:
         reason = getattr(cause, "strerror", None) or str(cause)
@@ -469,12 +597,17 @@ def makeNTPService(
     reactor: Any = None,
     panicGate: bool = False,
     quit: bool = False,
+    metricsPort: int | None = None,
+    metricsAddress: str = METRICS_ADDRESS,
 ) -> NTPService:
     """
     Build the daemon from a validated configuration and the command line.
 
     @param clockAdjust: C{False} for C{--no-clock-adjust}; C{disable ntp} in
         the configuration has the same effect.
+    @param metricsPort: C{--metrics-port}: the TCP port of the Prometheus
+        endpoint, or C{None} (the default) for none.
+    @param metricsAddress: C{--metrics-address}.
     """
     adjust = clockAdjust and configuration.clockAdjust
     return NTPService(
@@ -489,6 +622,8 @@ def makeNTPService(
         panicGate=panicGate,
         quit=quit,
         keyring=loadKeyRing(configuration),
+        metricsPort=metricsPort,
+        metricsAddress=metricsAddress,
     )
 
 

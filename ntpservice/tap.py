@@ -5,7 +5,7 @@ The command line of C{twistd ntp}: ntpd's flags where they make sense.
 
     twistd [-n] ntp [-c FILE] [-g] [-q] [-u USER[:GROUP]] [-U SECONDS]
                     [-I IFACE]... [-L] [--no-clock-adjust] [--loglevel LEVEL]
-                    [--port PORT]
+                    [--port PORT] [--metrics-port PORT [--metrics-address ADDR]]
 
 The configuration is read and validated here, in L{Options.postOptions},
 before twistd builds the service: a bad file is refused with
@@ -15,6 +15,7 @@ clock touched.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from typing import Any
@@ -34,14 +35,18 @@ NOT_YET = {
 }
 
 
-def _port(value: str) -> int:
+def _port(value: str, option: str = "--port") -> int:
     try:
         port = int(value)
     except ValueError:
-        raise usage.UsageError(f"--port must be a number, not {value!r}")
+        raise usage.UsageError(f"{option} must be a number, not {value!r}")
     if not 0 <= port <= 65535:
-        raise usage.UsageError(f"--port must be between 0 and 65535, not {port}")
+        raise usage.UsageError(f"{option} must be between 0 and 65535, not {port}")
     return port
+
+
+def _metricsPort(value: str) -> int:
+    return _port(value, "--metrics-port")
 
 
 class Options(usage.Options):
@@ -78,6 +83,19 @@ class Options(usage.Options):
             "Least severe messages logged: debug, info, warn, error, critical.",
         ],
         ["port", None, 123, "The UDP port to serve NTP on (ntpd: always 123).", _port],
+        [
+            "metrics-port",
+            None,
+            None,
+            "Serve Prometheus metrics over HTTP on this TCP port (off by default).",
+            _metricsPort,
+        ],
+        [
+            "metrics-address",
+            None,
+            "127.0.0.1",
+            "The address the metrics endpoint listens on.",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -112,6 +130,13 @@ class Options(usage.Options):
                 f"not {self['loglevel']!r}"
             )
         self["loglevel"] = level
+        address = str(self["metrics-address"])
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise usage.UsageError(
+                f"--metrics-address must be an IP address, not {address!r}"
+            )
         self["configuration"] = loadConfiguration(self["configfile"])
 
     def getSynopsis(self) -> str:
@@ -168,4 +193,6 @@ def makeService(options: Options) -> Any:
         clockAdjust=not options["no-clock-adjust"],
         panicGate=bool(options["panicgate"]),
         quit=bool(options["quit"]),
+        metricsPort=options["metrics-port"],
+        metricsAddress=options["metrics-address"],
     )

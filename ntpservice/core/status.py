@@ -1,0 +1,380 @@
+# -*- test-case-name: tests.core.test_status -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+ntpd's status words: the 16-bit peer and system status words that
+C{peerstats} lines, C{ntpq} (mode 6 READSTAT/READVAR replies) and
+C{protostats} show, and the event codes they carry.
+
+Peer status word (ntpd's C{CTL_PEER_STATUS}, RFC 1305 Appendix B,
+RFC 9327 section 2.3)::
+
+     15  14  13  12  11  10 9 8   7 6 5 4   3 2 1 0
+    +---+---+---+---+---+------+---------+---------+
+    |cfg|aen|aut|rch|bct| sel  | ev count| ev code |
+    +---+---+---+---+---+------+---------+---------+
+
+  - C{cfg} (0x80 of the high byte): the association was configured (from
+    a C{server}/C{peer} line, not spawned by C{pool});
+  - C{aen} (0x40): authentication is enabled (it has a key);
+  - C{aut} (0x20): the last packet was authentic;
+  - C{rch} (0x10): the server is reachable (reach register not zero);
+  - C{bct} (0x08): a broadcast association;
+  - C{sel} (3 bits): the selection code, L{SELECT_REJECT} to
+    L{SELECT_PPS} (the C{ntpq peers} tally character);
+  - event count (4 bits, saturating at 15) and the code of the last peer
+    event (L{PEVNT_MOBIL} ...).
+
+ntpd's C{peerstats} example C{9614}: configured, reachable, system peer;
+one event, the last one "reachable".
+
+System status word (C{CTL_SYS_STATUS})::
+
+     15 14  13 ... 8   7 6 5 4   3 2 1 0
+    +-----+---------+---------+---------+
+    | leap| source  | ev count| ev code |
+    +-----+---------+---------+---------+
+
+This module is pure: the shell (statistics files, mode 6) keeps the event
+counters in a L{PeerEvents} and calls these functions.
+
+@see: RFC 9327 (NTP control messages) section 2 and Figures 3-6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ntpservice.core.association import TEST_AUTH
+
+# Peer status bits (the high byte).
+PEER_CONFIG = 0x80
+"""Configured (persistent) association."""
+PEER_AUTHENABLE = 0x40
+"""Authentication enabled: the association has a key."""
+PEER_AUTHENTIC = 0x20
+"""The last packet was authentic."""
+PEER_REACH = 0x10
+"""The server is reachable."""
+PEER_BROADCAST = 0x08
+"""A broadcast or multicast association."""
+
+# Selection codes (3 bits), with ntpq's tally characters.
+SELECT_REJECT = 0
+"""C{" "}: rejected (unfit: unreachable, too far, noselect, ...)."""
+SELECT_FALSETICK = 1
+"""C{"x"}: a falseticker."""
+SELECT_EXCESS = 2
+"""C{"."}: discarded beyond C{maxclock} (ntpd's CTL_PST_SEL_CORRECT)."""
+SELECT_OUTLIER = 3
+"""C{"-"}: discarded by the cluster algorithm (CTL_PST_SEL_SELCAND)."""
+SELECT_CANDIDATE = 4
+"""C{"+"}: a survivor, combined (CTL_PST_SEL_SYNCCAND)."""
+SELECT_BACKUP = 5
+"""C{"#"}: a backup (CTL_PST_SEL_EXCESS; ntpservice does not use it)."""
+SELECT_SYSPEER = 6
+"""C{"*"}: the system peer."""
+SELECT_PPS = 7
+"""C{"o"}: the PPS peer."""
+
+SELECT_CODES = {
+    "unfit": SELECT_REJECT,
+    "falseticker": SELECT_FALSETICK,
+    "excess": SELECT_EXCESS,
+    "outlier": SELECT_OUTLIER,
+    "candidate": SELECT_CANDIDATE,
+    "sync": SELECT_SYSPEER,
+}
+"""
+The selection code of each L{ntpservice.core.selection} status (the same
+tally characters as L{ntpservice.core.selection.TALLY_CODES}).
+"""
+
+# Peer event codes (the low nibble; ntpd's PEVNT_* without PEER_EVENT).
+PEVNT_MOBIL = 1
+"""Association mobilized."""
+PEVNT_DEMOBIL = 2
+"""Association demobilized."""
+PEVNT_UNREACH = 3
+"""Server unreachable."""
+PEVNT_REACH = 4
+"""Server reachable."""
+PEVNT_RESTART = 5
+"""Association restart."""
+PEVNT_REPLY = 6
+"""No reply (only used with authentication)."""
+PEVNT_RATE = 7
+"""Rate exceeded (a RATE kiss)."""
+PEVNT_DENY = 8
+"""Access denied (a DENY or RSTR kiss)."""
+PEVNT_ARMED = 9
+"""Leap second armed from the server's leap indicator."""
+PEVNT_NEWPEER = 10
+"""Became the system peer."""
+PEVNT_CLOCK = 11
+"""Reference clock event."""
+PEVNT_AUTH = 12
+"""Authentication failure."""
+PEVNT_POPCORN = 13
+"""Popcorn spike suppressed."""
+
+PEER_EVENT_NAMES = {
+    PEVNT_MOBIL: "mobilize",
+    PEVNT_DEMOBIL: "demobilize",
+    PEVNT_UNREACH: "unreachable",
+    PEVNT_REACH: "reachable",
+    PEVNT_RESTART: "restart",
+    PEVNT_REPLY: "no_reply",
+    PEVNT_RATE: "rate_exceeded",
+    PEVNT_DENY: "access_denied",
+    PEVNT_ARMED: "leap_armed",
+    PEVNT_NEWPEER: "sys_peer",
+    PEVNT_CLOCK: "clock_event",
+    PEVNT_AUTH: "bad_auth",
+    PEVNT_POPCORN: "popcorn",
+}
+"""ntpq's names of the peer events."""
+
+# System event codes.
+EVNT_UNSPEC = 0
+EVNT_NSET = 1
+"""Frequency not set (no drift file)."""
+EVNT_FSET = 2
+"""Frequency set from the drift file."""
+EVNT_SPIK = 3
+"""Spike detected."""
+EVNT_FREQ = 4
+"""Frequency training mode."""
+EVNT_SYNC = 5
+"""Clock synchronized."""
+EVNT_SYSRESTART = 6
+"""Daemon restarted."""
+EVNT_SYSFAULT = 7
+"""Panic stop."""
+EVNT_NOPEER = 8
+"""No system peer."""
+EVNT_CLOCKRESET = 12
+"""Clock stepped."""
+
+# System clock source codes (6 bits).
+SOURCE_UNSPEC = 0
+SOURCE_LOCAL = 5
+"""The LOCAL clock (ntpd's CTL_SST_TS_LOCAL)."""
+SOURCE_NTP = 6
+"""An NTP server (CTL_SST_TS_NTP)."""
+
+MAX_EVENTS = 15
+"""The event counters saturate here (ntpd's CTL_PEER_MAXEVENTS)."""
+
+BROADCAST_HMODES = frozenset({5})
+"""Host modes that set L{PEER_BROADCAST} (broadcast server)."""
+
+
+def peerStatusWord(
+    *,
+    configured: bool,
+    authEnabled: bool = False,
+    authentic: bool = False,
+    reachable: bool = False,
+    broadcast: bool = False,
+    select: int = SELECT_REJECT,
+    eventCount: int = 0,
+    lastEvent: int = 0,
+) -> int:
+    """
+    Assemble a peer status word.
+
+    @param select: the selection code, L{SELECT_REJECT} to L{SELECT_PPS}.
+    @param eventCount: events since mobilization (saturated at
+        L{MAX_EVENTS}).
+    @param lastEvent: the code of the last event (C{PEVNT_*}), 0 if none.
+    @return: the 16-bit word (C{peerstats} prints it as C{%x}).
+    @raise ValueError: if C{select} or C{lastEvent} is out of range.
+    """
+    if not 0 <= select <= 7:
+        raise ValueError(f"selection code must be 0 to 7, not {select}")
+    if not 0 <= lastEvent <= 15:
+        raise ValueError(f"event code must be 0 to 15, not {lastEvent}")
+    status = select
+    if configured:
+        status |= PEER_CONFIG
+    if authEnabled:
+        status |= PEER_AUTHENABLE
+    if authentic:
+        status |= PEER_AUTHENTIC
+    if reachable:
+        status |= PEER_REACH
+    if broadcast:
+        status |= PEER_BROADCAST
+    count = max(0, min(eventCount, MAX_EVENTS))
+    return (status << 8) | (count << 4) | lastEvent
+
+
+def systemStatusWord(leap: int, source: int, eventCount: int = 0, lastEvent: int = 0) -> int:
+    """
+    Assemble a system status word.
+
+    @param leap: the leap indicator (0-3).
+    @param source: the clock source code (L{SOURCE_NTP}, ...; 0-63).
+    @param eventCount: system events since start (saturated at 15).
+    @param lastEvent: the code of the last system event (C{EVNT_*}).
+    @return: the 16-bit word.
+    @raise ValueError: if a field is out of range.
+    """
+    if not 0 <= leap <= 3:
+        raise ValueError(f"leap indicator must be 0 to 3, not {leap}")
+    if not 0 <= source <= 63:
+        raise ValueError(f"clock source must be 0 to 63, not {source}")
+    if not 0 <= lastEvent <= 15:
+        raise ValueError(f"event code must be 0 to 15, not {lastEvent}")
+    count = max(0, min(eventCount, MAX_EVENTS))
+    return (leap << 14) | (source << 8) | (count << 4) | lastEvent
+
+
+@dataclass(slots=True)
+class EventCounter:
+    """
+    The event count and last event of one association (or of the system).
+
+    @ivar count: events so far, saturated at L{MAX_EVENTS}.
+    @ivar last: the code of the last event, 0 if none.
+    """
+
+    count: int = 0
+    last: int = 0
+
+    def record(self, code: int) -> None:
+        """Note an event."""
+        self.count = min(self.count + 1, MAX_EVENTS)
+        self.last = code
+
+
+@dataclass(slots=True)
+class PeerEvents:
+    """
+    The event counters of every association, by association ID, with the
+    reach register last seen (to notice L{PEVNT_REACH} and
+    L{PEVNT_UNREACH}). The shell feeds it what the daemon's observers
+    report; L{statusWord} then gives what ntpd would show.
+
+    @ivar counters: L{EventCounter} by association ID.
+    """
+
+    counters: dict[int, EventCounter] = field(default_factory=dict)
+    _reach: dict[int, int] = field(default_factory=dict)
+
+    def record(self, associd: int, code: int) -> None:
+        """
+        Note a peer event; L{PEVNT_DEMOBIL} forgets the association.
+        """
+        if code == PEVNT_DEMOBIL:
+            self.counters.pop(associd, None)
+            self._reach.pop(associd, None)
+            return
+        self.counters.setdefault(associd, EventCounter()).record(code)
+
+    def noteReach(self, associd: int, reach: int) -> int | None:
+        """
+        Compare the reach register with the one seen last, and record
+        L{PEVNT_REACH} when it became non-zero or L{PEVNT_UNREACH} when it
+        became zero.
+
+        @param reach: the 8-bit reach register now.
+        @return: the event recorded, or C{None}.
+        """
+        before = self._reach.get(associd, 0)
+        self._reach[associd] = reach
+        if reach and not before:
+            self.record(associd, PEVNT_REACH)
+            return PEVNT_REACH
+        if before and not reach:
+            self.record(associd, PEVNT_UNREACH)
+            return PEVNT_UNREACH
+        return None
+
+    def counter(self, associd: int) -> EventCounter:
+        """The counter of an association (zero if it had no event)."""
+        return self.counters.get(associd) or EventCounter()
+
+    def statusWord(self, association: Any, selectionStatus: str | None) -> int:
+        """
+        The peer status word of an association.
+
+        @param association: an L{ntpservice.core.association.Association}
+            (its settings, reach register and flash bits are read).
+        @param selectionStatus: its status in the last selection
+            (L{ntpservice.core.selection.SelectionResult.status}), or
+            C{None} if it was not a candidate.
+        @return: the 16-bit word.
+        """
+        return associationStatusWord(
+            association, selectionStatus, self.counter(association.associd)
+        )
+
+
+def associationStatusWord(
+    association: Any, selectionStatus: str | None, events: EventCounter | None = None
+) -> int:
+    """
+    The peer status word of an association, without a L{PeerEvents}.
+
+    The configured bit is set for associations of configuration lines
+    (persistent and preemptable ones: C{server}, C{server ... preempt});
+    ephemeral associations (spawned by C{pool}) are not configured, as in
+    ntpd. An association with a key is authentic while
+    it is reachable and its last packet did not fail authentication: the
+    daemon only accepts authenticated packets on it.
+
+    @param association: an L{ntpservice.core.association.Association}.
+    @param selectionStatus: see L{PeerEvents.statusWord}.
+    @param events: its events, or C{None} for none.
+    """
+    settings = association.settings
+    keyed = settings.key is not None
+    reachable = association.reach != 0
+    events = events or EventCounter()
+    return peerStatusWord(
+        configured=settings.lifecycle != "ephemeral",
+        authEnabled=keyed,
+        authentic=keyed and reachable and not association.flash & TEST_AUTH,
+        reachable=reachable,
+        broadcast=settings.hmode in BROADCAST_HMODES,
+        select=SELECT_CODES.get(selectionStatus or "", SELECT_REJECT),
+        eventCount=events.count,
+        lastEvent=events.last,
+    )
+
+
+def selectionStatus(engine: Any, associd: int) -> str | None:
+    """
+    An association's status for its status word: C{"sync"} for the
+    engine's system peer; otherwise its status in the last selection, with
+    a stale C{"sync"} (the system peer changed since, after a step for
+    instance) shown as C{"candidate"}.
+
+    @param engine: an L{ntpservice.core.engine.Engine}.
+    @return: a L{ntpservice.core.selection} status, or C{None}.
+    """
+    if engine.systemPeer == associd:
+        return "sync"
+    selection = engine.selection
+    if selection is None:
+        return None
+    status: str | None = selection.status.get(associd)
+    return "candidate" if status == "sync" else status
+
+
+def isSynchronized(engine: Any) -> bool:
+    """
+    Whether the daemon is synchronized: its system variables say so (leap
+    indicator below 3, stratum below 16) and a source is in use, a system
+    peer or the LOCAL clock. After losing its system peer the daemon keeps
+    serving its last system variables (they age), but is no longer
+    synchronized in this sense.
+
+    @param engine: an L{ntpservice.core.engine.Engine} (its C{system},
+        C{systemPeer} and C{localClock} are read).
+    """
+    if not engine.system.synchronized:
+        return False
+    return engine.systemPeer is not None or engine.localClock is not None
