@@ -231,7 +231,7 @@ SWITCH_DEFAULTS: Mapping[str, bool] = types.MappingProxyType(
         "mode7": False,
         "monitor": True,
         "ntp": True,
-        "stats": False,
+        "stats": True,
         "peer_clear_digest_early": True,
         "unpeer_crypto_early": True,
         "unpeer_crypto_nak_early": True,

@@ -1302,7 +1302,7 @@ class SwitchTests(ErrorTestsMixin, SynchronousTestCase):
         config = parseOne("")
         self.assertTrue(config.isEnabled("ntp"))
         self.assertTrue(config.isEnabled("monitor"))
-        self.assertFalse(config.isEnabled("stats"))
+        self.assertTrue(config.isEnabled("stats"))
         self.assertFalse(config.isEnabled("stats", default=False))
         self.assertTrue(config.isEnabled("stats", default=True))
         self.assertTrue(config.isEnabled("some-plugin"))
