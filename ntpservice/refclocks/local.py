@@ -8,7 +8,8 @@ system clock taken as its own reference, for an isolated server.
     fudge  127.127.1.0 stratum 10
 
 As in ntpd, the driver stratum defaults to 5 and the daemon then serves one
-stratum below it (6), with the reference ID C{LOCL}. Orphan mode is the
+stratum below it (6), with the reference ID 127.127.1.u (C{LOCL}, or the
+C{fudge refid}, only at driver stratum 0, where the daemon is stratum 1). Orphan mode is the
 better answer for isolated networks and comes with a later release; this
 driver keeps existing configurations working and gives a stand-alone server
 something to be synchronized to.
@@ -70,6 +71,11 @@ class LocalClock:
         @param precision: the system precision, log2 seconds.
         """
         base = system if system is not None else SystemVariables()
+        # As in ntpd: a reference clock names itself (its refid) only when
+        # the system is at stratum 1; above, the system refid is the
+        # clock's address, 127.127.1.u, as clients of ntpd's LOCAL clock
+        # have always seen it.
+        refid = self.refid if self.stratum == 0 else bytes((127, 127, 1, self.unit))
         return replace(
             base,
             leap=LEAP_NONE,
@@ -77,7 +83,7 @@ class LocalClock:
             precision=precision,
             rootDelay=0.0,
             rootDispersion=DISPERSION,
-            refid=self.refid,
+            refid=refid,
             reftime=NTPTimestamp.fromUnixNanoseconds(nowNs),
             lastUpdateNs=nowNs,
         )

@@ -79,7 +79,7 @@ class NamespaceServerTests(SynchronousTestCase):
 
     def test_ntpdigAndTshark(self) -> None:
         """
-        ntpdig gets 20 valid replies: stratum 2, leap 0, refid LOCL, a
+        ntpdig gets 20 valid replies: stratum 2, leap 0, a
         median |offset| within 50 us; tshark decodes every request and reply
         with no malformed packet and no expert warning, and every reply is a
         mode 4 answer of the request's version.

@@ -92,16 +92,27 @@ class LocalClockTests(SynchronousTestCase):
 
     def test_systemVariables(self) -> None:
         """
-        Synchronized, stratum + 1, refid LOCL, reference time now.
+        Synchronized, stratum + 1, refid 127.127.1.u (as ntpd's clients see
+        a LOCAL clock above stratum 0), reference time now.
         """
         system = LocalClock(0, 10).systemVariables(NOW, -22)
         self.assertEqual(system.leap, LEAP_NONE)
         self.assertEqual(system.stratum, 11)
-        self.assertEqual(system.refid, b"LOCL")
+        self.assertEqual(system.refid, bytes((127, 127, 1, 0)))
         self.assertEqual(system.precision, -22)
         self.assertEqual(system.rootDispersion, DISPERSION)
         self.assertEqual(system.reftime, NTPTimestamp.fromUnixNanoseconds(NOW))
         self.assertTrue(system.synchronized)
+
+    def test_stratumZeroNamesItself(self) -> None:
+        """
+        At driver stratum 0 (a stratum 1 server) the refid is the clock's
+        own: LOCL, or the fudge refid.
+        """
+        self.assertEqual(LocalClock(0, 0).systemVariables(NOW, -22).refid, b"LOCL")
+        self.assertEqual(
+            LocalClock(0, 0, b"GPS\0").systemVariables(NOW, -22).refid, b"GPS\0"
+        )
 
     def test_serviceUpdates(self) -> None:
         """
