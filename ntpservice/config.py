@@ -175,6 +175,9 @@ restrict default kod limited nomodify nopeer noquery
 restrict -6 default kod limited nomodify nopeer noquery
 restrict 127.0.0.1
 restrict ::1
+# Our own servers: no rate limit on their replies (restrict applies to them
+# too, as in ntpd).
+restrict source nomodify nopeer noquery
 
 driftfile {DEFAULT_DRIFTFILE_PATH}
 """

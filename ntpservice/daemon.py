@@ -26,8 +26,10 @@ from twisted.internet.task import LoopingCall
 from ntpservice import _log
 from ntpservice.core import actions as A
 from ntpservice.auth.keys import KeyRing
-from ntpservice.auth.mac import AuthStatus, signPacket, verifyPacket
-from ntpservice.core.access import RestrictTable
+from ntpservice.auth.keyring import accessStatus
+from ntpservice.auth.mac import NO_MAC, AuthStatus, signPacket, verifyPacket
+from ntpservice.control.mode6 import ControlHandler
+from ntpservice.core.access import RestrictTable, serverDecision
 from ntpservice.core.mru import MRUList, MRUSettings
 from ntpservice.core import counters as C
 from ntpservice.core.association import Association, AssociationSettings
@@ -194,6 +196,8 @@ class NTPDaemon:
                 modes.register(mode, instance)
         self._associationPackets = _AssociationPackets(self)
         modes.setAssociations(self)
+        self.control = ControlHandler(self)
+        modes.register(6, self.control)
 
     # -- IDaemon ---------------------------------------------------------
 
@@ -202,6 +206,8 @@ class NTPDaemon:
 
     def mobilize(self, settings: AssociationSettings) -> Association:
         association = self.engine.mobilize(settings, self._now())
+        # The 'restrict source' template, as ntpd's restrict_source().
+        self.restrictions.addSource(association.address)
         self._notify("associationEvent", association.associd, association.address, "mobilize")
         self._arm()
         return association
@@ -313,11 +319,31 @@ class NTPDaemon:
         rxTime = datagram.rxTime
         assert rxTime is not None
         keyID = association.settings.key
+        auth = NO_MAC
+        if packet.mac is not None:
+            auth = verifyPacket(datagram.data, packet, self.keyring, datagram.source[0])
+        # restrict applies to servers' replies too, as in ntpd (seed 002's
+        # comment warns about it): ignore, noserve, notrust without a MAC
+        # and limited drop them here.
+        host, port = datagram.source
+        decision = serverDecision(
+            self.restrictions.lookup(host, port),
+            packet,
+            rxTime / 1e9,
+            host,
+            port,
+            self.mru,
+            authentication=accessStatus(auth),
+        )
+        if decision.action != "answer" and not (
+            decision.action == "nak" and keyID is not None
+        ):
+            self.counters.count(f"access.{decision.reason}")
+            return
         if keyID is not None:
             # Seed 004 checks 5 and 11: on an authenticated association only
             # a reply that verifies with our key counts; a crypto-NAK is
             # noted but never demobilizes by itself.
-            auth = verifyPacket(datagram.data, packet, self.keyring, datagram.source[0])
             if not auth.isAuthenticWith(keyID):
                 name = "cryptonak" if auth.status is AuthStatus.CRYPTO_NAK else "failed"
                 self.counters.count(f"peer.auth.{name}")
@@ -439,6 +465,7 @@ class NTPDaemon:
                 self._systemPeerChanged(action)
                 self._notify("systemPeerChanged", action.associd, action.address)
             elif isinstance(action, Demobilize):
+                self.restrictions.removeSource(action.address)
                 self._notify("associationEvent", action.associd, action.address, "demobilize")
                 self._log.info(
                     "Demobilized association {associd} ({address}): {reason}",

@@ -2168,6 +2168,7 @@ class DefaultConfigurationTests(SynchronousTestCase):
                 ("default", 6, safe),
                 ("127.0.0.1", None, frozenset()),
                 ("::1", None, frozenset()),
+                ("source", None, frozenset({"nomodify", "nopeer", "noquery"})),
             ],
         )
         self.assertEqual(config.driftfilePath, DEFAULT_DRIFTFILE_PATH)

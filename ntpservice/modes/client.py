@@ -93,6 +93,26 @@ class ClientMode:
                 lambda addresses, d=directive: self._mobilize(d, addresses),
             )
 
+    def addDirective(self, directive: config.AddressedAssociationDirective) -> None:
+        """
+        Mobilize the association of a C{server} line given at run time
+        (C{ntpq :config}). A host name is resolved without blocking; the
+        association appears when the name resolves (retried with back-off
+        while it does not). An address literal is mobilized before this
+        returns.
+
+        @param directive: the parsed line.
+        @raise ValueError: for a reference clock address (they are not
+            network servers).
+        """
+        if directive.isRefclock:
+            raise ValueError("reference clocks cannot be added at run time")
+        self._resolver.resolve(
+            directive.address,
+            directive.ipVersion,
+            lambda addresses, d=directive: self._mobilize(d, addresses),
+        )
+
     def _mobilize(
         self, directive: config.AddressedAssociationDirective, addresses: list[str]
     ) -> None:

@@ -40,6 +40,8 @@ class PoolMode:
         self._resolver = HostResolver(daemon.reactor)
         self._call: Any = None
         self._resolving: set[str] = set()
+        self._added: list[Any] = []
+        self._removed: set[str] = set()
 
     def start(self) -> None:
         self._refill()
@@ -58,18 +60,55 @@ class PoolMode:
         self._call = self._daemon.reactor.callLater(REFILL_INTERVAL, self._refill)
         if self._wanted() <= 0:
             return
-        for directive in self._daemon.configuration.associationsFor("pool"):
-            if directive.address in self._resolving:
-                continue
-            self._resolving.add(directive.address)
-            self._resolver.resolve(
-                directive.address,
-                directive.ipVersion,
-                lambda addresses, d=directive: self._mobilize(d, addresses),
-            )
+        for directive in self._directives():
+            self._resolve(directive)
+
+    def _directives(self) -> list[Any]:
+        """The C{pool} lines in force: configured, then added at run time."""
+        lines = [*self._daemon.configuration.associationsFor("pool"), *self._added]
+        return [d for d in lines if d.address.lower() not in self._removed]
+
+    def _resolve(self, directive: Any) -> None:
+        if directive.address in self._resolving:
+            return
+        self._resolving.add(directive.address)
+        self._resolver.resolve(
+            directive.address,
+            directive.ipVersion,
+            lambda addresses, d=directive: self._mobilize(d, addresses),
+        )
+
+    def addDirective(self, directive: Any) -> None:
+        """
+        Add a C{pool} line at run time (C{ntpq :config}): its name is
+        resolved without blocking, and servers are mobilized from it, now
+        and at each refill, while fewer than C{tos maxclock} associations
+        exist.
+
+        @param directive: the parsed line (a
+            L{ntpservice.config.PoolDirective}).
+        """
+        self._removed.discard(directive.address.lower())
+        self._added.append(directive)
+        if self._wanted() > 0:
+            self._resolve(directive)
+
+    def removeDirective(self, name: str) -> bool:
+        """
+        Stop mobilizing servers from the pool C{name} (C{ntpq :config
+        unpeer NAME}). The associations it mobilized stay until they are
+        demobilized like any ephemeral association.
+
+        @return: whether such a pool line was in force.
+        """
+        known = any(d.address.lower() == name.lower() for d in self._directives())
+        self._removed.add(name.lower())
+        return known
 
     def _mobilize(self, directive: Any, addresses: list[str]) -> None:
         self._resolving.discard(directive.address)
+        if directive.address.lower() in self._removed:
+            return
         daemon: Any = self._daemon
         for address in addresses:
             if self._wanted() <= 0:

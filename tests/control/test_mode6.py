@@ -1,0 +1,822 @@
+# -*- test-case-name: tests.control.test_mode6 -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+Tests for L{ntpservice.control.mode6}: the mode 6 server in a real
+L{NTPDaemon}, with a fake clock, a memory reactor and a fake reply sender.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from twisted.internet.interfaces import IHostnameResolver
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
+
+from ntpservice.auth.keys import KeyRing, SymmetricKey
+from ntpservice.config import parseString
+from ntpservice.control.mode6 import (
+    MAX_UNAUTHENTICATED_FRAGMENTS,
+    PEER_VARIABLES,
+    SYSTEM_DEFAULT_VARIABLES,
+    ControlHandler,
+    RateLimiter,
+    isLoopback,
+)
+from ntpservice.core import control as K
+from ntpservice.core.counters import PacketCounters
+from ntpservice.core.selection import SelectionResult
+from ntpservice.daemon import NTPDaemon
+from ntpservice.interfaces import IDatagramHandler
+from ntpservice.net.multiplexer import ModeTable
+from ntpservice.net.udp import ReceivedDatagram
+from ntpservice.plugins import enabledPlugins, loadModePlugins
+from ntpservice.refclocks.local import findLocalClock
+from tests.helpers import FakeClock
+
+T0 = 1_790_000_000 * 10**9
+LOCALHOST = ("127.0.0.1", 40000)
+REMOTE = ("198.51.100.7", 40000)
+KEY = SymmetricKey(1, "SHA1", bytes.fromhex("0123456789abcdef0123456789abcdef01234567"))
+OTHER_KEY = SymmetricKey(2, "MD5", b"tulip")
+RING = KeyRing([KEY, OTHER_KEY], trusted=[1, 2])
+
+BASE = """
+server 127.127.1.0
+fudge 127.127.1.0 stratum 3
+server 192.0.2.1 iburst
+server 192.0.2.2 key 2
+pool pool.example.org iburst
+controlkey 1
+trustedkey 1 2
+"""
+
+
+class Sender:
+    """A fake L{IReplySender}: records what is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def sendReply(self, datagram: Any, data: Any) -> None:
+        self.sent.append(data() if callable(data) else data)
+
+    def now(self) -> int:
+        return T0
+
+
+class _Resolution:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+@implementer(IHostnameResolver)
+class PendingResolver:
+    """
+    A name resolver whose answers the test gives later (as a real one
+    answers from a thread).
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Any, str]] = []
+
+    def resolveHostName(self, receiver: Any, hostName: str, portNumber: int = 0,
+                        addressTypes: Any = None, transportSemantics: str = "TCP") -> Any:
+        resolution = _Resolution(hostName)
+        receiver.resolutionBegan(resolution)
+        self.pending.append((receiver, hostName))
+        return resolution
+
+    def answer(self, name: str, address: str) -> None:
+        for receiver, hostName in list(self.pending):
+            if hostName == name:
+                self.pending.remove((receiver, hostName))
+                receiver.addressResolved(IPv4Address("UDP", address, 0))
+                receiver.resolutionComplete()
+
+
+def makeDaemon(text: str = BASE, keyring: KeyRing = RING,
+               resolver: PendingResolver | None = None) -> NTPDaemon:
+    """A started daemon for C{text}."""
+    configuration = parseString(text)
+    reactor = MemoryReactorClock()
+    reactor.nameResolver = resolver or PendingResolver()
+    clock = FakeClock(T0)
+    daemon = NTPDaemon(
+        configuration,
+        clock,
+        reactor,
+        PacketCounters(),
+        ModeTable(),
+        enabledPlugins(loadModePlugins(), configuration),
+        localClock=findLocalClock(configuration.associations, configuration.refclocks),
+        keyring=keyring,
+    )
+    daemon.start()
+    return daemon
+
+
+class ServerTestCase(SynchronousTestCase):
+    """
+    Sends requests to a daemon's control handler and reads the answers.
+    """
+
+    config = BASE
+
+    def setUp(self) -> None:
+        self.resolver = PendingResolver()
+        self.daemon = makeDaemon(self.config, resolver=self.resolver)
+        self.handler = self.daemon.control
+        self.sender = Sender()
+        self.sequence = 0
+
+    def send(self, datagram: bytes, source: tuple[str, int] = LOCALHOST) -> list[bytes]:
+        """Deliver one datagram; return what was sent back."""
+        before = len(self.sender.sent)
+        self.handler.datagramReceived(
+            None, ReceivedDatagram(datagram, source, rxTime=self.daemon.clock.now()), self.sender
+        )
+        return self.sender.sent[before:]
+
+    def request(self, opcode: int, associd: int = 0, data: bytes = b"",
+                source: tuple[str, int] = LOCALHOST, key: Any = None) -> list[bytes]:
+        self.sequence += 1
+        encoded = K.ControlMessage(opcode, self.sequence, associd=associd, data=data).encode()
+        if key is not None:
+            encoded = K.signControl(encoded, key)
+        return self.send(encoded, source)
+
+    def answer(self, opcode: int, associd: int = 0, data: bytes = b"",
+               source: tuple[str, int] = LOCALHOST, key: Any = None) -> K.ControlMessage:
+        """
+        The reassembled response (as one message with the whole data);
+        fails on an error response.
+        """
+        datagrams = self.request(opcode, associd, data, source, key)
+        self.assertTrue(datagrams, "no response")
+        reassembler = K.Reassembler()
+        last = None
+        for datagram in datagrams:
+            last = K.ControlMessage.decode(datagram)
+            self.assertFalse(last.error, f"error {last.errorCode}")
+            self.assertEqual(last.sequence, self.sequence)
+            reassembler.add(last)
+        assert last is not None and reassembler.data is not None
+        return K.ControlMessage(last.opcode, last.sequence, last.status, last.associd,
+                                data=reassembler.data, response=True)
+
+    def error(self, opcode: int, associd: int = 0, data: bytes = b"",
+              source: tuple[str, int] = LOCALHOST, key: Any = None) -> int:
+        """The error code of the response."""
+        [datagram] = self.request(opcode, associd, data, source, key)
+        message = K.ControlMessage.decode(datagram)
+        self.assertTrue(message.error)
+        return message.errorCode
+
+    def associations(self) -> dict[int, int]:
+        data = self.answer(K.OP_READSTAT).data
+        return dict(struct.unpack("!HH", data[i : i + 4]) for i in range(0, len(data), 4))
+
+    def variables(self, associd: int = 0, names: str = "") -> dict[str, str]:
+        return dict(K.parseVariables(self.answer(K.OP_READVAR, associd, names.encode()).data))
+
+    def byAddress(self, srcadr: str) -> int:
+        for associd in self.associations():
+            if self.variables(associd).get("srcadr") == srcadr:
+                return associd
+        raise AssertionError(f"no association with {srcadr}")
+
+
+class HandlerTests(ServerTestCase):
+    """
+    The handler and its registration.
+    """
+
+    def test_registered(self) -> None:
+        """
+        The daemon registers its control handler for packet mode 6.
+        """
+        self.assertIs(self.daemon.modes.get(6), self.handler)
+        verifyObject(IDatagramHandler, self.handler)
+
+    def test_isLoopback(self) -> None:
+        """
+        127/8, ::1 and IPv4-mapped loopback are loopback; others not.
+        """
+        self.assertEqual(
+            [isLoopback(a) for a in ("127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1",
+                                    "192.0.2.1", "::", "nonsense")],
+            [True, True, True, True, False, False, False],
+        )
+
+
+class ReadStatTests(ServerTestCase):
+    """
+    READSTAT: the association list, with the LOCAL clock and the pool shown
+    as ntpd shows them.
+    """
+
+    def test_list(self) -> None:
+        """
+        The list has the LOCAL clock, the pool and both servers, sorted by
+        association ID; the system status says synchronized to the LOCAL
+        clock.
+        """
+        response = self.answer(K.OP_READSTAT)
+        status = K.decodeSystemStatus(response.status)
+        self.assertEqual((status.leap, status.source), (0, K.SOURCE_LOCAL))
+        self.assertEqual(status.lastEvent, K.EVENT_CLOCK_SYNC)
+        ids = list(self.associations())
+        self.assertEqual(ids, sorted(ids))
+        self.assertEqual(len(ids), 4)
+        self.assertEqual(ids[0], self.handler.localID)
+
+    def test_peerStatusWords(self) -> None:
+        """
+        The LOCAL clock is configured, reachable and the system peer; the
+        servers are configured, unreachable and rejected; the keyed one has
+        authentication enabled, not yet authentic.
+        """
+        words = self.associations()
+        local = K.decodePeerStatus(words[self.handler.localID])
+        self.assertEqual((local.conf, local.reach, local.tally), ("yes", "yes", "*"))
+        plain = K.decodePeerStatus(words[self.byAddress("192.0.2.1")])
+        self.assertEqual((plain.conf, plain.reach, plain.auth, plain.tally), ("yes", "no", "none", " "))
+        self.assertEqual(plain.lastEventName, "mobilize")
+        keyed = K.decodePeerStatus(words[self.byAddress("192.0.2.2")])
+        self.assertEqual(keyed.auth, "bad")
+
+    def test_selection(self) -> None:
+        """
+        The selection code follows the engine: the system peer is C{*},
+        candidates C{+}, falsetickers C{x}.
+        """
+        engine = self.daemon.engine
+        first, second = self.byAddress("192.0.2.1"), self.byAddress("192.0.2.2")
+        engine.selection = SelectionResult(
+            first, 0.0, 0.0, (first,), (first, second),
+            {first: "sync", second: "falseticker"}, {},
+        )
+        engine.systemPeer = first
+        words = self.associations()
+        self.assertEqual(K.decodePeerStatus(words[first]).tally, "*")
+        self.assertEqual(K.decodePeerStatus(words[second]).tally, "x")
+        self.assertEqual(K.decodePeerStatus(words[self.handler.localID]).tally, " ")
+        self.assertEqual(K.decodeSystemStatus(self.answer(K.OP_READSTAT).status).source, K.SOURCE_NTP)
+        self.assertEqual(self.variables()["peer"], str(first))
+
+    def test_oneAssociation(self) -> None:
+        """
+        READSTAT for one association gives its default variables and status.
+        """
+        associd = self.byAddress("192.0.2.1")
+        response = self.answer(K.OP_READSTAT, associd)
+        self.assertEqual(dict(K.parseVariables(response.data))["srcadr"], "192.0.2.1")
+        self.assertEqual(response.status, self.associations()[associd])
+
+    def test_unknownAssociation(self) -> None:
+        """
+        An unknown association ID is BADASSOC.
+        """
+        self.assertEqual(self.error(K.OP_READSTAT, 999), K.ERR_BADASSOC)
+        self.assertEqual(self.error(K.OP_READVAR, 999), K.ERR_BADASSOC)
+
+
+class ReadVarTests(ServerTestCase):
+    """
+    READVAR with ntpd's names and formats.
+    """
+
+    def test_systemDefaults(self) -> None:
+        """
+        Without names: ntpd's default system variables, in its order, with
+        the values of the daemon: synchronized to the LOCAL clock at
+        stratum 4 (fudge 3 + 1).
+        """
+        response = self.answer(K.OP_READVAR)
+        items = K.parseVariables(response.data)
+        self.assertEqual([name for name, _ in items], list(SYSTEM_DEFAULT_VARIABLES))
+        values = dict(items)
+        self.assertEqual(values["stratum"], "4")
+        self.assertEqual(values["leap"], "0")
+        self.assertEqual(values["refid"], "127.127.1.0")
+        self.assertEqual(values["peer"], str(self.handler.localID))
+        self.assertEqual(values["precision"], "-20")
+        self.assertTrue(values["version"].startswith("ntpservice "))
+        self.assertEqual(values["clock"], K.formatTimestamp(K.secondsToTimestamp(T0 / 1e9)))
+        self.assertIn(b'version="ntpservice', response.data)
+        self.assertTrue(response.data.endswith(b"\r\n"))
+
+    def test_systemNamed(self) -> None:
+        """
+        Named variables come in the order asked, non-default ones too.
+        """
+        values = K.parseVariables(self.answer(K.OP_READVAR, 0, b"offset,stratum,mru_enabled").data)
+        self.assertEqual([n for n, _ in values], ["offset", "stratum", "mru_enabled"])
+        self.assertEqual(dict(values)["mru_enabled"], "1")
+
+    def test_setvar(self) -> None:
+        """
+        setvar lines add system variables; those marked default come with
+        the defaults.
+        """
+        daemon = makeDaemon(BASE + 'setvar location = "rack 7" default\nsetvar owner=ops\n')
+        self.handler, self.daemon = daemon.control, daemon
+        values = self.variables()
+        self.assertEqual(values["location"], "rack 7")
+        self.assertNotIn("owner", values)
+        self.assertEqual(self.variables(0, "owner"), {"owner": "ops"})
+
+    def test_unknownVariable(self) -> None:
+        """
+        An unknown name is UNKNOWNVAR, for the system and for a peer.
+        """
+        self.assertEqual(self.error(K.OP_READVAR, 0, b"stratum,nosuch"), K.ERR_UNKNOWNVAR)
+        associd = self.byAddress("192.0.2.1")
+        self.assertEqual(self.error(K.OP_READVAR, associd, b"nosuch"), K.ERR_UNKNOWNVAR)
+
+    def test_peer(self) -> None:
+        """
+        A server's variables: ntpd's names in ntpd's order, an unreached
+        server at stratum 16 with refid INIT, hmode 3, its key.
+        """
+        associd = self.byAddress("192.0.2.2")
+        items = K.parseVariables(self.answer(K.OP_READVAR, associd).data)
+        names = [name for name, _ in items]
+        self.assertEqual(names, [n for n in PEER_VARIABLES if n in names])
+        values = dict(items)
+        self.assertEqual(
+            (values["hmode"], values["stratum"], values["refid"], values["keyid"], values["reach"]),
+            ("3", "16", "INIT", "2", "0x0"),
+        )
+        self.assertEqual(values["dispersion"], "16000.000000")
+        self.assertEqual(len(values["filtdelay"].split()), 8)
+        self.assertNotIn("srchost", values)
+
+    def test_peerNamed(self) -> None:
+        """
+        Named peer variables come in ntpd's table order, whatever the
+        order asked.
+        """
+        associd = self.byAddress("192.0.2.1")
+        items = K.parseVariables(self.answer(K.OP_READVAR, associd, b"reach,srcadr,sent").data)
+        self.assertEqual([n for n, _ in items], ["srcadr", "reach", "sent"])
+
+    def test_local(self) -> None:
+        """
+        The LOCAL clock: 127.127.1.0, srchost LOCAL(0) (ntpq's type C{l}),
+        refid LOCL as text, the fudge stratum, reach growing every 64 s.
+        """
+        values = self.variables(self.handler.localID)
+        self.assertEqual(
+            (values["srcadr"], values["srchost"], values["refid"], values["stratum"], values["hmode"]),
+            ("127.127.1.0", "LOCAL(0)", "LOCL", "3", "3"),
+        )
+        self.assertEqual(values["reach"], "0x1")
+        self.daemon.clock.time += 200 * 10**9
+        self.assertEqual(self.variables(self.handler.localID)["reach"], "0xf")
+
+    def test_pool(self) -> None:
+        """
+        The pool line: address 0.0.0.0, srchost the pool's name, refid POOL
+        (ntpq's type C{p}), stratum 16.
+        """
+        pool = next(
+            a for a in self.associations() if self.variables(a).get("refid") == "POOL"
+        )
+        values = self.variables(pool)
+        self.assertEqual(
+            (values["srcadr"], values["srchost"], values["stratum"]),
+            ("0.0.0.0", "pool.example.org", "16"),
+        )
+
+    def test_readClock(self) -> None:
+        """
+        READCLOCK gives the LOCAL clock's variables; for association 0
+        while synchronized to it, too; BADASSOC for a network server.
+        """
+        values = dict(K.parseVariables(self.answer(K.OP_READCLOCK, self.handler.localID).data))
+        self.assertEqual((values["name"], values["stratum"]), ("LOCAL(0)", "3"))
+        self.assertIn("name", dict(K.parseVariables(self.answer(K.OP_READCLOCK).data)))
+        self.assertEqual(self.error(K.OP_READCLOCK, self.byAddress("192.0.2.1")), K.ERR_BADASSOC)
+
+
+class ErrorTests(ServerTestCase):
+    """
+    Malformed requests and unsupported operations.
+    """
+
+    def test_badOpcodes(self) -> None:
+        """
+        WRITEVAR, WRITECLOCK, traps and unknown opcodes are BADOP.
+        """
+        for opcode in (K.OP_WRITEVAR, K.OP_WRITECLOCK, K.OP_SETTRAP, 20, K.OP_UNSETTRAP):
+            self.assertEqual(self.error(opcode), K.ERR_BADOP, opcode)
+
+    def test_unspec(self) -> None:
+        """
+        Opcode 0 answers the status word without data.
+        """
+        response = self.answer(K.OP_UNSPEC)
+        self.assertEqual(response.data, b"")
+        self.assertEqual(response.status, self.answer(K.OP_READSTAT).status)
+
+    def test_dropped(self) -> None:
+        """
+        Responses, fragments, non-zero offsets, garbage and unknown
+        versions are dropped and counted.
+        """
+        counters = self.daemon.counters
+        for message in (
+            K.ControlMessage(K.OP_READVAR, 1, response=True),
+            K.ControlMessage(K.OP_READVAR, 1, more=True),
+            K.ControlMessage(K.OP_READVAR, 1, offset=4),
+            K.ControlMessage(K.OP_READVAR, 1, version=6),
+        ):
+            self.assertEqual(self.send(message.encode()), [])
+        self.assertEqual(self.send(b"\x16\x02"), [])
+        self.assertEqual(counters["control.malformed"], 4)
+        self.assertEqual(counters["control.badversion"], 1)
+
+    def test_badLength(self) -> None:
+        """
+        A request whose length is not a multiple of 4 is BADFMT.
+        """
+        datagram = K.ControlMessage(K.OP_READVAR, 1, data=b"a").encode()[:13]
+        [reply] = self.send(datagram)
+        self.assertEqual(K.ControlMessage.decode(reply).errorCode, K.ERR_BADFMT)
+
+
+class AccessTests(ServerTestCase):
+    """
+    Who is answered.
+    """
+
+    def test_localhostOnlyByDefault(self) -> None:
+        """
+        Without restrict lines, only loopback sources are answered.
+        """
+        self.assertEqual(self.request(K.OP_READVAR, source=REMOTE), [])
+        self.assertEqual(self.daemon.counters["control.notlocal"], 1)
+        self.assertTrue(self.request(K.OP_READVAR, source=("::1", 5000)))
+
+    def test_restrictLines(self) -> None:
+        """
+        With restrict lines, a configured entry without noquery admits its
+        network; the built-in default does not; noquery refuses, also for
+        loopback.
+        """
+        daemon = makeDaemon(BASE + "restrict 198.51.100.0 mask 255.255.255.0 nomodify\n"
+                            "restrict 203.0.113.5 noquery\n")
+        self.handler, self.daemon = daemon.control, daemon
+        self.assertTrue(self.request(K.OP_READVAR, source=REMOTE))
+        self.assertEqual(self.request(K.OP_READVAR, source=("192.0.2.99", 4000)), [])
+        self.assertEqual(self.request(K.OP_READVAR, source=("203.0.113.5", 4000)), [])
+        self.assertEqual(daemon.counters["control.noquery"], 1)
+        self.assertTrue(self.request(K.OP_READVAR, source=LOCALHOST))
+
+    def test_defaultNoquery(self) -> None:
+        """
+        ntpd's usual lines: noquery by default, free for localhost.
+        """
+        daemon = makeDaemon(
+            BASE + "restrict default kod limited nomodify nopeer noquery\nrestrict 127.0.0.1\n"
+        )
+        self.handler, self.daemon = daemon.control, daemon
+        self.assertTrue(self.request(K.OP_READVAR))
+        self.assertEqual(self.request(K.OP_READVAR, source=REMOTE), [])
+
+    def test_notUnicast(self) -> None:
+        """
+        A request sent to a broadcast address is not answered.
+        """
+        datagram = ReceivedDatagram(
+            K.ControlMessage(K.OP_READVAR, 1).encode(), LOCALHOST,
+            destination="127.255.255.255", localAddress="127.0.0.1", rxTime=T0,
+        )
+        self.handler.datagramReceived(None, datagram, self.sender)
+        self.assertEqual(self.sender.sent, [])
+        self.assertEqual(self.daemon.counters["control.notunicast"], 1)
+
+    def test_rateLimited(self) -> None:
+        """
+        A source sending faster than its bucket allows is dropped and
+        counted; others are still answered; the bucket refills with time.
+        """
+        self.handler._limiter = RateLimiter(burst=5, rate=1.0)
+        answered = [bool(self.request(K.OP_READVAR)) for _ in range(8)]
+        self.assertEqual(answered, [True] * 5 + [False] * 3)
+        self.assertEqual(self.daemon.counters["control.ratelimited"], 3)
+        self.assertTrue(self.request(K.OP_READVAR, source=("127.0.0.2", 1)))
+        self.daemon.reactor.advance(2)
+        self.assertTrue(self.request(K.OP_READVAR))
+
+    def test_globalRateLimit(self) -> None:
+        """
+        All sources together share a second bucket.
+        """
+        limiter = RateLimiter(burst=10, rate=1.0, globalBurst=3, globalRate=1.0)
+        self.assertEqual(
+            [limiter.allow(f"127.0.0.{i}", 0.0) for i in range(5)], [True] * 3 + [False] * 2
+        )
+
+    def test_boundedSources(self) -> None:
+        """
+        The limiter forgets the oldest sources beyond its bound.
+        """
+        limiter = RateLimiter(maxSources=3)
+        for i in range(10):
+            limiter.allow(f"192.0.2.{i}", 0.0)
+        self.assertEqual(len(limiter._sources), 3)
+
+
+class ConfigureTests(ServerTestCase):
+    """
+    CONFIGURE (ntpq :config), authenticated with the controlkey.
+    """
+
+    def configure(self, text: str, key: Any = KEY) -> str:
+        datagrams = self.request(K.OP_CONFIGURE, 0, text.encode(), key=key)
+        self.assertEqual(len(datagrams), 1)
+        message = K.ControlMessage.decode(datagrams[0])
+        self.assertFalse(message.error)
+        auth = K.verifyControl(datagrams[0], len(message.data), RING)
+        self.assertTrue(auth.authenticated, "the response is not signed")
+        return message.data.decode().rstrip()
+
+    def test_needsControlKey(self) -> None:
+        """
+        Without a MAC, with another trusted key, or with a bad MAC: PERMISSION.
+        """
+        self.assertEqual(self.error(K.OP_CONFIGURE, 0, b"server 192.0.2.9"), K.ERR_PERMISSION)
+        self.assertEqual(
+            self.error(K.OP_CONFIGURE, 0, b"server 192.0.2.9", key=OTHER_KEY), K.ERR_PERMISSION
+        )
+        self.assertEqual(self.daemon.engine.find("192.0.2.9", 123), None)
+
+    def test_noControlKey(self) -> None:
+        """
+        A daemon without controlkey refuses every CONFIGURE.
+        """
+        daemon = makeDaemon(BASE.replace("controlkey 1\n", ""))
+        self.handler, self.daemon = daemon.control, daemon
+        self.assertEqual(self.error(K.OP_CONFIGURE, 0, b"server 192.0.2.9", key=KEY), K.ERR_PERMISSION)
+
+    def test_addServer(self) -> None:
+        """
+        ':config server ADDRESS' mobilizes a client association at once.
+        """
+        self.assertEqual(self.configure("server 192.0.2.9 iburst minpoll 4"), "Config Succeeded")
+        association = self.daemon.engine.find("192.0.2.9", 123)
+        self.assertIsNotNone(association)
+        self.assertTrue(association.settings.iburst)
+        self.assertEqual(association.settings.minPollLog2, 4)
+        self.assertIn(association.associd, self.associations())
+
+    def test_addServerByName(self) -> None:
+        """
+        A name is resolved without blocking: the answer comes before the
+        resolution, the association when it completes.
+        """
+        self.assertEqual(self.configure("server ntp.example.net iburst"), "Config Succeeded")
+        self.assertEqual([name for _, name in self.resolver.pending][-1], "ntp.example.net")
+        self.assertIsNone(self.daemon.engine.find("203.0.113.50", 123))
+        self.resolver.answer("ntp.example.net", "203.0.113.50")
+        association = self.daemon.engine.find("203.0.113.50", 123)
+        self.assertEqual(association.settings.name, "ntp.example.net")
+        self.assertEqual(self.variables(association.associd)["srchost"], "ntp.example.net")
+
+    def test_unpeer(self) -> None:
+        """
+        ':config unpeer ADDRESS' (or an association ID) demobilizes.
+        """
+        associd = self.byAddress("192.0.2.1")
+        self.assertEqual(self.configure("unpeer 192.0.2.1"), "Config Succeeded")
+        self.assertNotIn(associd, self.associations())
+        other = self.byAddress("192.0.2.2")
+        self.assertEqual(self.configure(f"unpeer {other}"), "Config Succeeded")
+        self.assertNotIn(other, self.associations())
+
+    def test_pool(self) -> None:
+        """
+        ':config pool NAME' adds a pool association (refid POOL); unpeer
+        NAME removes it.
+        """
+        self.assertEqual(self.configure("pool other.example.org"), "Config Succeeded")
+        pools = [a for a in self.associations() if self.variables(a)["refid"] == "POOL"]
+        self.assertEqual(len(pools), 2)
+        self.assertEqual(self.configure("unpeer other.example.org"), "Config Succeeded")
+        pools = [a for a in self.associations() if self.variables(a)["refid"] == "POOL"]
+        self.assertEqual(len(pools), 1)
+
+    def test_poolMobilizes(self) -> None:
+        """
+        A pool added at run time is resolved without blocking and mobilizes
+        ephemeral associations from its addresses (not configured); once
+        unpeered, a late answer mobilizes nothing.
+        """
+        self.configure("pool pool.example.net iburst")
+        self.assertIn("pool.example.net", [name for _, name in self.resolver.pending])
+        self.resolver.answer("pool.example.net", "203.0.113.60")
+        association = self.daemon.engine.find("203.0.113.60", 123)
+        self.assertEqual(association.settings.lifecycle, "ephemeral")
+        self.assertEqual(K.decodePeerStatus(self.associations()[association.associd]).conf, "no")
+        self.configure("pool gone.example.net")
+        self.configure("unpeer gone.example.net")
+        self.resolver.answer("gone.example.net", "203.0.113.61")
+        self.assertIsNone(self.daemon.engine.find("203.0.113.61", 123))
+
+    def test_errors(self) -> None:
+        """
+        Errors are answered as text, one line each, and nothing changes:
+        unknown directives, ones not allowed at run time, bad options,
+        duplicates, reference clocks, unknown unpeer targets.
+        """
+        text = self.configure(
+            "frobnicate 1\n"
+            "restrict default\n"
+            "server 192.0.2.1\n"
+            "server 192.0.2.20 bogus\n"
+            "server 127.127.1.1\n"
+            "unpeer 192.0.2.99\n"
+        )
+        lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
+        self.assertEqual(len(lines), 6, text)
+        self.assertTrue(lines[0].startswith("line 1: 'frobnicate'"))
+        self.assertIn("has an association already", lines[2])
+        self.assertIn("bogus", lines[3])
+        self.assertIn("reference clocks", lines[4])
+        self.assertIn("no association for 192.0.2.99", lines[5])
+        self.assertIsNone(self.daemon.engine.find("192.0.2.20", 123))
+
+    def test_localClockStays(self) -> None:
+        """
+        The LOCAL clock cannot be removed at run time.
+        """
+        self.assertIn("LOCAL", self.configure(f"unpeer {self.handler.localID}"))
+
+    def test_nomodify(self) -> None:
+        """
+        nomodify refuses runtime configuration, with ntpd's message.
+        """
+        daemon = makeDaemon(BASE + "restrict 127.0.0.1 nomodify\n")
+        self.handler, self.daemon = daemon.control, daemon
+        self.assertIn("nomodify", self.configure("server 192.0.2.9"))
+        self.assertIsNone(daemon.engine.find("192.0.2.9", 123))
+
+
+class MRUTests(ServerTestCase):
+    """
+    REQ_NONCE and READ_MRU.
+    """
+
+    config = BASE + "enable monitor\n"
+
+    def nonce(self, source: tuple[str, int] = LOCALHOST) -> str:
+        text = self.answer(K.OP_REQ_NONCE, source=source).data.decode().strip()
+        self.assertTrue(text.startswith("nonce="))
+        return text
+
+    def test_handshake(self) -> None:
+        """
+        With a nonce from REQ_NONCE, READ_MRU lists the clients, oldest
+        first, and ends with now=; the response carries a new nonce.
+        """
+        mru = self.daemon.mru
+        base = T0 / 1e9
+        mru.observe("192.0.2.10", 123, 3, 4, base - 20)
+        mru.observe("192.0.2.11", 4000, 3, 3, base - 10)
+        nonce = self.nonce()
+        self.daemon.clock.time += 10**6
+        values = K.parseVariables(self.answer(K.OP_READ_MRU, 0, f"{nonce}, frags=32".encode()).data)
+        names = dict(values)
+        self.assertEqual(names["addr.0"], "192.0.2.10:123")
+        self.assertEqual(names["addr.1"], "192.0.2.11:4000")
+        self.assertEqual(names["mv.1"], str((3 << 3) | 3))
+        self.assertIn("now", names)
+        self.assertNotEqual("nonce=" + names["nonce"], nonce)
+
+    def test_badNonce(self) -> None:
+        """
+        Without a valid nonce (none, forged, another port's, expired)
+        nothing is sent.
+        """
+        nonce = self.nonce()
+        for data in (b"frags=32", b"nonce=000000000000000000000000, frags=32"):
+            self.assertEqual(self.request(K.OP_READ_MRU, 0, data), [])
+        self.assertEqual(
+            self.request(K.OP_READ_MRU, 0, f"{nonce}, frags=32".encode(), source=("127.0.0.1", 40001)),
+            [],
+        )
+        self.daemon.clock.time += 17 * 10**9
+        self.assertEqual(self.request(K.OP_READ_MRU, 0, f"{nonce}, frags=32".encode()), [])
+        self.assertEqual(self.daemon.counters["control.badnonce"], 4)
+
+    def test_paging(self) -> None:
+        """
+        A list longer than one response comes in several, each within the
+        fragment limit asked for.
+        """
+        base = T0 / 1e9
+        for i in range(60):
+            self.daemon.mru.observe(f"198.51.100.{i + 1}", 123, 3, 4, base - 100 + i)
+        nonce = self.nonce()
+        datagrams = self.request(K.OP_READ_MRU, 0, f"{nonce}, frags=2".encode())
+        self.assertEqual(len(datagrams), 2)
+        self.assertTrue(K.ControlMessage.decode(datagrams[0]).more)
+
+    def test_noMonitor(self) -> None:
+        """
+        Without an MRU list (disable monitor, no limited), the list is
+        empty and complete.
+        """
+        daemon = makeDaemon(BASE + "disable monitor\n")
+        self.handler, self.daemon = daemon.control, daemon
+        nonce = self.nonce()
+        names = dict(K.parseVariables(self.answer(K.OP_READ_MRU, 0, f"{nonce}, frags=32".encode()).data))
+        self.assertIn("now", names)
+        self.assertNotIn("addr.0", names)
+
+    def test_nomrulist(self) -> None:
+        """
+        nomrulist refuses READ_MRU with PERMISSION.
+        """
+        daemon = makeDaemon(self.config + "restrict 127.0.0.1 nomrulist\n")
+        self.handler, self.daemon = daemon.control, daemon
+        nonce = self.nonce()
+        self.assertEqual(self.error(K.OP_READ_MRU, 0, f"{nonce}, frags=32".encode()), K.ERR_PERMISSION)
+
+    def test_monitorVariables(self) -> None:
+        """
+        The mru_* variables (ntpq monstats) describe the list.
+        """
+        self.daemon.mru.observe("192.0.2.10", 123, 3, 4, T0 / 1e9 - 30)
+        values = self.variables(0, "mru_enabled,mru_depth,mru_oldest_age")
+        self.assertEqual(values, {"mru_enabled": "1", "mru_depth": "1", "mru_oldest_age": "30"})
+
+
+class FragmentLimitTests(ServerTestCase):
+    """
+    Responses to unauthenticated requests are bounded.
+    """
+
+    def test_cap(self) -> None:
+        """
+        A response beyond the unauthenticated cap is refused with
+        PERMISSION (and counted); signed with a trusted key, it is sent.
+        """
+        lines = "".join(f"server 10.0.{i // 200}.{i % 200 + 1}\n" for i in range(1000))
+        daemon = makeDaemon(BASE + lines)
+        self.handler, self.daemon = daemon.control, daemon
+        self.assertGreater(4 * 1004, MAX_UNAUTHENTICATED_FRAGMENTS * K.MAX_DATA_LEN)
+        self.assertEqual(self.error(K.OP_READSTAT), K.ERR_PERMISSION)
+        self.assertEqual(daemon.counters["control.toolarge"], 1)
+        datagrams = self.request(K.OP_READSTAT, key=OTHER_KEY)
+        self.assertEqual(len(datagrams), 9)
+        for datagram in datagrams:
+            message = K.ControlMessage.decode(datagram)
+            self.assertTrue(K.verifyControl(datagram, len(message.data), RING).authenticated)
+
+
+class EventTests(ServerTestCase):
+    """
+    The events of the status words follow the daemon.
+    """
+
+    def test_systemPeerEvents(self) -> None:
+        """
+        A new system peer is a sys_peer event for it and clock_sync for the
+        system; a step is clock_step.
+        """
+        associd = self.byAddress("192.0.2.1")
+        self.handler.systemPeerChanged(associd, "192.0.2.1")
+        self.assertEqual(K.decodePeerStatus(self.associations()[associd]).lastEventName, "sys_peer")
+        self.handler.clockStepped(0.5)
+        status = K.decodeSystemStatus(self.answer(K.OP_READSTAT).status)
+        self.assertEqual(status.lastEvent, K.EVENT_CLOCK_STEP)
+
+    def test_reachability(self) -> None:
+        """
+        A reach register becoming non-zero is a reachable event; zero
+        again, unreachable.
+        """
+        associd = self.byAddress("192.0.2.1")
+        association = self.daemon.engine.associations.byID[associd]
+        association.reach = 1
+        self.assertEqual(K.decodePeerStatus(self.associations()[associd]).lastEventName, "reachable")
+        association.reach = 0
+        self.assertEqual(K.decodePeerStatus(self.associations()[associd]).lastEventName, "unreachable")
+
+    def test_demobilizeForgets(self) -> None:
+        """
+        A demobilized association leaves the list.
+        """
+        associd = self.byAddress("192.0.2.1")
+        self.daemon.demobilize(associd, "test")
+        self.assertNotIn(associd, self.associations())
+        self.assertNotIn(associd, self.handler._peers)
