@@ -57,6 +57,7 @@ from hmac import compare_digest
 from typing import Any, Iterable, Iterator, Sequence
 
 from ntpservice.auth.mac import computeMAC
+from ntpservice.core.status import peerStatusWord, systemStatusWord
 from ntpservice.core.timestamps import NTPTimestamp
 
 __all__ = [
@@ -733,19 +734,15 @@ class SystemStatus:
 
 def systemStatus(leap: int, source: int, eventCount: int, lastEvent: int) -> int:
     """
-    Encode a system status word.
+    Encode a system status word (the one encoding, shared with the
+    statistics files: L{ntpservice.core.status.systemStatusWord}).
 
     @param leap: the system leap indicator (0-3).
     @param source: the clock source (C{SOURCE_*}, 0-63).
     @param eventCount: how many events (saturated at 15).
     @param lastEvent: the last event (C{EVENT_*}, 0-15).
     """
-    return (
-        ((leap & 3) << 14)
-        | ((source & 0x3F) << 8)
-        | (min(eventCount, MAX_EVENTS) << 4)
-        | (lastEvent & 0xF)
-    )
+    return systemStatusWord(leap, source, eventCount, lastEvent)
 
 
 def decodeSystemStatus(word: int) -> SystemStatus:
@@ -824,22 +821,24 @@ def peerStatus(
     lastEvent: int = PEER_EVENT_UNSPEC,
 ) -> int:
     """
-    Encode a peer status word.
+    Encode a peer status word (the one encoding, shared with the statistics
+    files: L{ntpservice.core.status.peerStatusWord}).
 
     @param selection: the selection code (C{SEL_*}, see
         L{SELECTION_CODES}).
     @param eventCount: how many events (saturated at 15).
     @param lastEvent: the last event (C{PEER_EVENT_*}).
     """
-    bits = (
-        (PST_CONFIG if configured else 0)
-        | (PST_AUTHENABLE if authEnabled else 0)
-        | (PST_AUTHENTIC if authentic else 0)
-        | (PST_REACH if reachable else 0)
-        | (PST_BCAST if broadcast else 0)
-        | (selection & 7)
+    return peerStatusWord(
+        configured=configured,
+        authEnabled=authEnabled,
+        authentic=authentic,
+        reachable=reachable,
+        broadcast=broadcast,
+        select=selection,
+        eventCount=eventCount,
+        lastEvent=lastEvent,
     )
-    return (bits << 8) | (min(eventCount, MAX_EVENTS) << 4) | (lastEvent & 0xF)
 
 
 def decodePeerStatus(word: int) -> PeerStatus:
