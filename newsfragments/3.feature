@@ -1,0 +1,1 @@
+The synchronization engine: mode plugins (client, pool, server), associations with iburst/burst, RFC 5905 clock filter, selection, clustering, combining and the PLL/FLL discipline, the drift file, a deterministic simulator, and accuracy and time-to-sync benchmarks.
