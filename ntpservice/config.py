@@ -1170,6 +1170,18 @@ class Configuration:
         """Every C{logconfig} keyword, in order."""
         return tuple(item for d in self.logconfigDirectives for item in d.items)
 
+    @property
+    def disciplineAlgorithm(self) -> str:
+        """
+        The clock-discipline loop: the last C{discipline} line's, else
+        C{kalman}.
+        """
+        algorithm = "kalman"
+        for name, item in self.extra:
+            if isinstance(item, DisciplineDirective):
+                algorithm = item.algorithm
+        return algorithm
+
     def associationsFor(self, directive: str) -> tuple[AssociationDirective, ...]:
         """
         The associations of one directive.
@@ -1725,6 +1737,35 @@ def _parseDriftfile(line: ConfigLine, source: SourceLocation) -> DriftfileDirect
     )
 
 
+DISCIPLINE_ALGORITHMS = ("kalman", "rfc5905")
+"""The clock-discipline loops the C{discipline} directive may name."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DisciplineDirective(Directive):
+    """
+    C{discipline kalman|rfc5905} (ntpservice's own): which clock-discipline
+    loop runs. C{kalman} (the default) estimates phase and frequency with a
+    Kalman filter; C{rfc5905} is RFC 5905's hybrid PLL/FLL, as ntpd runs it.
+
+    @ivar algorithm: one of L{DISCIPLINE_ALGORITHMS}.
+    """
+
+    directive: str = "discipline"
+    algorithm: str
+
+
+def _parseDiscipline(line: ConfigLine, source: SourceLocation) -> DisciplineDirective:
+    algorithm = _onlyArgument(line, source, "kalman or rfc5905")
+    if algorithm not in DISCIPLINE_ALGORITHMS:
+        raise ConfigError(
+            source,
+            f"discipline must be one of {', '.join(DISCIPLINE_ALGORITHMS)}, "
+            f"not {algorithm!r}",
+        )
+    return DisciplineDirective(source=source, algorithm=algorithm)
+
+
 def _parseLeapfile(line: ConfigLine, source: SourceLocation) -> LeapfileDirective:
     _requireArguments(line, source, "a path")
     if len(line.arguments) > 2:
@@ -2196,6 +2237,7 @@ def defaultRegistry() -> DirectiveRegistry:
     add(["dscp"], _numberParser(0, 63, integer=True))
     add(["tos"], _parseTos)
     add(["tinker"], _parseTinker)
+    add(["discipline"], _parseDiscipline)
     add(["statistics"], _parseStatistics)
     add(["filegen"], _parseFilegen)
     add(["logconfig"], _parseLogconfig)

@@ -164,7 +164,10 @@ class NTPDaemon:
         minPoll, maxPoll = pollRange(configuration)
         discipline = Discipline(
             DisciplineSettings.fromTinker(
-                configuration.tinker, minPollLog2=minPoll, maxPollLog2=maxPoll
+                configuration.tinker,
+                minPollLog2=minPoll,
+                maxPollLog2=maxPoll,
+                algorithm=configuration.disciplineAlgorithm,
             ),
             initialFreqPPM=initialFreq,
             allowBigFirstStep=panicGate,

@@ -59,3 +59,25 @@ class RestrictOnRepliesTests(SynchronousTestCase):
         )
         self.assertEqual(daemon.engine.systemPeer, 1)
         self.assertEqual(client.counters["access.ratelimited"], 0)
+
+
+class DisciplineChoiceTests(SynchronousTestCase):
+    """
+    The C{discipline} directive chooses the clock-discipline loop.
+    """
+
+    def test_default(self) -> None:
+        """
+        Without the directive, the Kalman loop runs.
+        """
+        daemon, _ = clientOf("server 10.0.0.1 iburst\n", seconds=1)
+        self.assertEqual(daemon.engine.discipline.settings.algorithm, "kalman")
+
+    def test_rfc5905(self) -> None:
+        """
+        C{discipline rfc5905} runs RFC 5905's PLL/FLL, which also
+        synchronizes.
+        """
+        daemon, _ = clientOf("server 10.0.0.1 iburst\ndiscipline rfc5905\n", seconds=30)
+        self.assertEqual(daemon.engine.discipline.settings.algorithm, "rfc5905")
+        self.assertEqual(daemon.engine.systemPeer, 1)

@@ -24,6 +24,7 @@ no correction is made (the LOCAL clock is the system clock).
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, replace
 from typing import Iterable, Union
 
@@ -37,7 +38,7 @@ from ntpservice.core.association import (
     ReceiveResult,
     Transmission,
 )
-from ntpservice.core.discipline import Discipline
+from ntpservice.core.discipline import Discipline, UpdateResult
 from ntpservice.core.packet import MAX_STRATUM, NTPPacket
 from ntpservice.core.refid import refidFromAddress
 from ntpservice.core.selection import (
@@ -170,6 +171,8 @@ class Engine:
             refidFromAddress(address) for address in localAddresses
         )
         self._nextAdjust: float | None = None
+        # The frequency correction last handed to the clock, ppm.
+        self._clockFreqPPM = 0.0
         self._done = False
 
     # -- associations ---------------------------------------------------
@@ -246,7 +249,35 @@ class Engine:
         The once-a-second clock-adjust process: the discipline's share of
         the phase correction, and frequency changes.
         """
-        return list(self.discipline.adjust(now))
+        actions = list(self.discipline.adjust(now))
+        self._correctFilters(actions, now)
+        return actions
+
+    def _correctFilters(self, actions: Iterable[Action], now: float) -> None:
+        """
+        For a discipline that L{corrects the filters
+        <Discipline.correctsFilters>}: the clock is about to be corrected by
+        C{actions}; every clock filter re-expresses its samples relative to
+        the corrected clock (as chrony's sourcestats does), so that the
+        peer offsets selection compares are offsets from the clock as it is
+        now, not as it was when each sample was taken.
+
+        @param now: local clock seconds, when the actions are carried out.
+        """
+        if not self.discipline.correctsFilters:
+            return
+        for action in actions:
+            if isinstance(action, A.Slew):
+                phase, freq = action.offset, 0.0
+            elif isinstance(action, A.SetFrequency):
+                phase = 0.0
+                freq = (action.freqPPM - self._clockFreqPPM) * 1e-6
+                self._clockFreqPPM = action.freqPPM
+            else:
+                # A step clears every association anyway.
+                continue
+            for association in self.associations.byID.values():
+                association.filter.correct(phase, freq, now)
 
     # -- the peer process ------------------------------------------------
 
@@ -272,6 +303,14 @@ class Engine:
         # sample once (clockSelect compares sample times).
         if result.accepted and association.updatesSystem:
             out.extend(self.clockSelect(now))
+            if (
+                self.discipline.everySample
+                and association.associd == self.systemPeer
+                and self.selection is not None
+            ):
+                # A loop that weighs every sample gets each sample of the
+                # system peer as it arrives.
+                out.extend(self._newSample(association, self.selection, now))
         return result, out
 
     # -- the system process ----------------------------------------------
@@ -331,30 +370,71 @@ class Engine:
             return out
         out.extend(self._preempt(result))
         peer = self.associations.byID[peerID]
+        if self.discipline.everySample:
+            # The samples go to the discipline as they arrive (receive).
+            return out
         sampleTime = peer.filter.time
         if sampleTime is None or sampleTime <= self._lastUpdate:
             return out
         self._lastUpdate = sampleTime
-        out.extend(self._clockUpdate(peer, result, now))
-        return out
-
-    def _clockUpdate(
-        self, peer: Association, result: SelectionResult, now: float
-    ) -> list[Action]:
-        """
-        Hand the combined offset to the discipline; on success, the system
-        variables follow the system peer (RFC 5905 A.5.5.6 clock_update).
-        """
         # The offset was measured when the sample was taken, which the
         # clock filter may have held for several polls: the discipline
         # reckons time from then (RFC 5905 clock_update: c.t = p.t), or
-        # the frequency error of the interval would bias every estimate.
-        sampleTime = peer.filter.time
-        assert sampleTime is not None
+        # the frequency error of the interval would bias every estimate;
+        # it also learns the time now, to discount what it corrected since.
         update = self.discipline.update(
-            result.offset, result.jitter, sampleTime, self.system.poll, peer.leap
+            result.offset,
+            result.jitter,
+            sampleTime,
+            self.system.poll,
+            peer.leap,
+            currentTime=now,
         )
+        out.extend(self._clockUpdate(peer, result, now, update))
+        return out
+
+    def _newSample(
+        self, peer: Association, result: SelectionResult, now: float
+    ) -> list[Action]:
+        """
+        For a discipline that takes L{every sample
+        <Discipline.everySample>}: hand it the sample the system peer just
+        delivered, with its delay (once: the sample times are compared).
+        """
+        sample = peer.filter.newest
+        if sample is None or sample.time <= self._lastUpdate:
+            return []
+        self._lastUpdate = sample.time
+        update = self.discipline.update(
+            sample.offset,
+            result.jitter,
+            sample.time,
+            self.system.poll,
+            peer.leap,
+            delay=sample.delay,
+            source=peer.associd,
+            currentTime=now,
+            # The combine algorithm's verdict on the system peer: the
+            # weighted mean of the survivors' offsets less the system
+            # peer's own (zero with one survivor).
+            combine=result.offset - peer.filter.offset,
+        )
+        return self._clockUpdate(peer, result, now, update)
+
+    def _clockUpdate(
+        self,
+        peer: Association,
+        result: SelectionResult,
+        now: float,
+        update: UpdateResult,
+    ) -> list[Action]:
+        """
+        Carry out what the discipline made of an offset; on success, the
+        system variables follow the system peer (RFC 5905 A.5.5.6
+        clock_update).
+        """
         out: list[Action] = list(update.actions)
+        self._correctFilters(update.actions, now)
         if update.panic:
             out.append(Panic(result.offset))
             return out
@@ -365,7 +445,9 @@ class Engine:
         elif update.stepped:
             # Every association starts over after a step (RFC 5905
             # A.5.5.6: all peers are cleared), and the system is
-            # unsynchronized until a new sample arrives.
+            # unsynchronized until a new sample arrives. Local times from
+            # now on are on the stepped clock.
+            now += math.fsum(a.offset for a in update.actions if isinstance(a, A.Step))
             for association in self.associations.byID.values():
                 association.clear(now)
             self.systemPeer = None

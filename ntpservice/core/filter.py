@@ -29,6 +29,14 @@ sample is I{released} as the peer offset and delay only if it is newer
 than the last one released (a sample is used at most once, never an older
 one after a newer one) and is not a popcorn spike.
 
+The newest sample (L{ClockFilter.newest}) is also available as it is,
+for a discipline that weighs every sample itself (the C{kalman} loop of
+L{ntpservice.core.discipline}) instead of taking the released one. Such a
+discipline corrects the clock quickly, and then has the system process
+keep the register relative to the corrected clock (L{ClockFilter.correct}):
+a sample held for several polls would otherwise show an offset the clock
+no longer has, and selection would compare stale offsets.
+
 Popcorn spikes
 --------------
 
@@ -256,6 +264,54 @@ class ClockFilter:
             C{(0.0, 0.0, MAXDISP)}. Dispersions are as of L{updateTime}.
         """
         return tuple((s.offset, s.delay, s.dispersion) for s in self._stages)
+
+    @property
+    def newest(self) -> Sample | None:
+        """
+        The most recent sample shifted in, if it is a measurement (not a
+        dummy); else C{None}. Its dispersion is as of L{updateTime}. It is
+        given even when the popcorn spike suppressor dumped it: a
+        discipline that weighs every sample judges outliers itself,
+        knowing what it corrected since the last released sample.
+        """
+        stage = self._stages[0]
+        if not stage.valid:
+            return None
+        return stage
+
+    def correct(self, phase: float, freq: float, now: float) -> None:
+        """
+        The clock is being corrected: re-express the samples (and the peer
+        offset) relative to the corrected clock, as if the correction had
+        always been in force (chrony's sourcestats does the same with its
+        samples). A sample's offset then says what it says of the clock as
+        it is now, whatever was corrected since it was taken; without this a
+        sample held for several polls shows an offset the clock no longer
+        has.
+
+        @param phase: seconds the clock moves forward at C{now} (a slew,
+            counted when it is handed to the kernel).
+        @param freq: seconds per second the clock runs faster from C{now}
+            on (a frequency change).
+        @param now: seconds of the local clock.
+        """
+        if not (phase or freq):
+            return
+        self._stages = [
+            (
+                Sample(
+                    s.offset - phase + freq * (now - s.time),
+                    s.delay,
+                    s.dispersion,
+                    s.time,
+                )
+                if s.valid
+                else s
+            )
+            for s in self._stages
+        ]
+        if self.time is not None:
+            self.offset += -phase + freq * (now - self.time)
 
     def dispersionAt(self, now: float) -> float:
         """

@@ -31,6 +31,9 @@ from ntpservice.core.actions import (
     Step,
 )
 from ntpservice.core.discipline import (
+    ALGORITHM_KALMAN,
+    ALGORITHM_RFC5905,
+    DEFAULT_WANDER_PPB,
     FREQ,
     FSET,
     MAX_SLEW_RATE,
@@ -40,6 +43,8 @@ from ntpservice.core.discipline import (
     SYNC,
     Discipline,
     DisciplineSettings,
+    KalmanDiscipline,
+    RFC5905Discipline,
     UpdateResult,
 )
 
@@ -47,6 +52,14 @@ T0 = 1_790_000_000.0
 """A local-clock time, seconds since the Unix epoch, for open-loop tests."""
 
 HOUR = 3600
+
+
+def rfcSettings(**kwargs: object) -> DisciplineSettings:
+    """
+    @param kwargs: settings other than the algorithm.
+    @return: settings for the RFC 5905 loop.
+    """
+    return DisciplineSettings(algorithm=ALGORITHM_RFC5905, **kwargs)  # type: ignore[arg-type]
 
 
 def settled(
@@ -60,7 +73,7 @@ def settled(
     @param freqPPM: the drift-file frequency, parts per million.
     @return: the discipline; its residual is 0.1 ms, its poll minpoll.
     """
-    discipline = Discipline(settings or DisciplineSettings(), initialFreqPPM=freqPPM)
+    discipline = Discipline(settings or rfcSettings(), initialFreqPPM=freqPPM)
     result = discipline.update(1e-4, 1e-5, T0, discipline.pollLog2)
     assert result.state == SYNC and not result.ignored
     return discipline
@@ -130,7 +143,7 @@ class ClosedLoop:
             rng=random.Random(seed),
         )
         self.discipline = Discipline(
-            settings or DisciplineSettings(),
+            settings or rfcSettings(),
             initialFreqPPM=initialFreqPPM,
             allowBigFirstStep=allowBigFirstStep,
         )
@@ -381,13 +394,11 @@ class StateMachineTests(SynchronousTestCase):
         frequency zero; with one, in FSET with it. C{tinker freq} overrides
         the drift file.
         """
-        self.assertEqual(Discipline(DisciplineSettings()).state, NSET)
-        self.assertEqual(Discipline(DisciplineSettings()).freqPPM, 0.0)
-        discipline = Discipline(DisciplineSettings(), initialFreqPPM=-7.25)
+        self.assertEqual(Discipline(rfcSettings()).state, NSET)
+        self.assertEqual(Discipline(rfcSettings()).freqPPM, 0.0)
+        discipline = Discipline(rfcSettings(), initialFreqPPM=-7.25)
         self.assertEqual((discipline.state, discipline.freqPPM), (FSET, -7.25))
-        tinkered = Discipline(
-            DisciplineSettings(initialFreqPPM=3.0), initialFreqPPM=-7.25
-        )
+        tinkered = Discipline(rfcSettings(initialFreqPPM=3.0), initialFreqPPM=-7.25)
         self.assertEqual((tinkered.state, tinkered.freqPPM), (FSET, 3.0))
         self.assertEqual(STATE_CODES[NSET], 1)
         self.assertEqual(STATE_CODES[SYNC], 5)
@@ -397,7 +408,7 @@ class StateMachineTests(SynchronousTestCase):
         Before any update the monitoring values are at rest: no offset,
         residual, jitter or wander, no last update, the poll at minpoll.
         """
-        discipline = Discipline(DisciplineSettings(minPollLog2=6))
+        discipline = Discipline(rfcSettings(minPollLog2=6))
         self.assertEqual(
             (
                 discipline.offset,
@@ -411,7 +422,7 @@ class StateMachineTests(SynchronousTestCase):
             ),
             (0.0, 0.0, 0.0, 0.0, None, 6, 6, False),
         )
-        self.assertEqual(discipline.settings, DisciplineSettings(minPollLog2=6))
+        self.assertEqual(discipline.settings, rfcSettings(minPollLog2=6))
 
     def test_nsetMeasuresFrequency(self) -> None:
         """
@@ -420,7 +431,7 @@ class StateMachineTests(SynchronousTestCase):
         directly, from the offset less the residual still to amortize, and
         the discipline is in SYNC.
         """
-        discipline = Discipline(DisciplineSettings())
+        discipline = Discipline(rfcSettings())
         first = discipline.update(0.01, 1e-5, T0, 3)
         self.assertEqual((first.state, first.actions, first.offset), (FREQ, (), 0.01))
         self.assertFalse(first.ignored)
@@ -439,7 +450,7 @@ class StateMachineTests(SynchronousTestCase):
         In NSET an offset beyond the step threshold is stepped at once and
         the FREQ interval starts.
         """
-        discipline = Discipline(DisciplineSettings(), allowBigFirstStep=False)
+        discipline = Discipline(rfcSettings(), allowBigFirstStep=False)
         result = discipline.update(-0.5, 1e-5, T0, 6)
         self.assertEqual(result.actions, (Step(-0.5),))
         self.assertTrue(result.stepped)
@@ -451,11 +462,11 @@ class StateMachineTests(SynchronousTestCase):
         SYNC (no FREQ interval) and only the phase is corrected; a big first
         offset is stepped at once.
         """
-        discipline = Discipline(DisciplineSettings(), initialFreqPPM=4.0)
+        discipline = Discipline(rfcSettings(), initialFreqPPM=4.0)
         result = discipline.update(0.05, 1e-5, T0, 3)
         self.assertEqual((result.state, result.actions), (SYNC, ()))
         self.assertEqual((result.freqPPM, result.offset), (4.0, 0.05))
-        big = Discipline(DisciplineSettings(), initialFreqPPM=4.0)
+        big = Discipline(rfcSettings(), initialFreqPPM=4.0)
         result = big.update(0.3, 1e-5, T0, 3)
         self.assertEqual((result.state, result.actions), (SYNC, (Step(0.3),)))
 
@@ -502,7 +513,7 @@ class StateMachineTests(SynchronousTestCase):
         """
         The stepout interval is a setting.
         """
-        discipline = settled(DisciplineSettings(stepout=300.0))
+        discipline = settled(rfcSettings(stepout=300.0))
         self.assertTrue(discipline.update(0.5, 1e-5, T0 + 100, 3).ignored)
         self.assertTrue(discipline.update(0.5, 1e-5, T0 + 299, 3).ignored)
         self.assertTrue(discipline.update(0.5, 1e-5, T0 + 300, 3).stepped)
@@ -512,7 +523,7 @@ class StateMachineTests(SynchronousTestCase):
         With a step threshold of zero a big offset is never stepped: it is
         amortized like any other.
         """
-        discipline = settled(DisciplineSettings(step=0.0))
+        discipline = settled(rfcSettings(step=0.0))
         result = discipline.update(5.0, 1e-5, T0 + 8, 3)
         self.assertEqual((result.state, result.stepped), (SYNC, False))
         self.assertEqual(result.offset, 5.0)
@@ -523,7 +534,7 @@ class StateMachineTests(SynchronousTestCase):
         the discipline shifts its own timestamps by it: the FREQ interval
         after a 100 s step ends 900 s after the stepped time, not 800 s.
         """
-        discipline = Discipline(DisciplineSettings())
+        discipline = Discipline(rfcSettings())
         self.assertTrue(discipline.update(100.0, 1e-5, T0, 3).stepped)
         self.assertEqual(discipline.lastUpdate, T0 + 100)
         self.assertTrue(discipline.update(0.001, 1e-5, T0 + 100 + 899, 3).ignored)
@@ -536,7 +547,7 @@ class StateMachineTests(SynchronousTestCase):
         in either direction and in any state.
         """
         for offset in (2000.0, -2000.0):
-            discipline = Discipline(DisciplineSettings())
+            discipline = Discipline(rfcSettings())
             result = discipline.update(offset, 1e-5, T0, 3)
             self.assertTrue(result.panic)
             self.assertTrue(result.ignored)
@@ -549,7 +560,7 @@ class StateMachineTests(SynchronousTestCase):
         With C{allowBigFirstStep} (C{-g}) the first offset beyond the panic
         threshold is stepped; a later one panics.
         """
-        discipline = Discipline(DisciplineSettings(), allowBigFirstStep=True)
+        discipline = Discipline(rfcSettings(), allowBigFirstStep=True)
         result = discipline.update(2000.0, 1e-5, T0, 3)
         self.assertFalse(result.panic)
         self.assertEqual((result.actions, result.state), ((Step(2000.0),), FREQ))
@@ -561,7 +572,7 @@ class StateMachineTests(SynchronousTestCase):
         """
         A panic threshold of zero disables the check.
         """
-        discipline = Discipline(DisciplineSettings(panic=0.0))
+        discipline = Discipline(rfcSettings(panic=0.0))
         result = discipline.update(1e6, 1e-5, T0, 3)
         self.assertEqual((result.panic, result.actions), (False, (Step(1e6),)))
 
@@ -570,16 +581,14 @@ class StateMachineTests(SynchronousTestCase):
         The frequency never exceeds the tolerance: neither from the drift
         file nor from a measurement.
         """
-        self.assertEqual(
-            Discipline(DisciplineSettings(), initialFreqPPM=800.0).freqPPM, 500.0
-        )
+        self.assertEqual(Discipline(rfcSettings(), initialFreqPPM=800.0).freqPPM, 500.0)
         self.assertEqual(
             Discipline(
-                DisciplineSettings(freqTolerancePPM=100.0), initialFreqPPM=-800.0
+                rfcSettings(freqTolerancePPM=100.0), initialFreqPPM=-800.0
             ).freqPPM,
             -100.0,
         )
-        discipline = Discipline(DisciplineSettings())
+        discipline = Discipline(rfcSettings())
         discipline.update(0.0, 1e-5, T0, 3)
         result = discipline.update(-0.6, 1e-5, T0 + 1000, 3)
         self.assertEqual(result.actions, (Step(-0.6), SetFrequency(-500.0)))
@@ -609,7 +618,7 @@ class StateMachineTests(SynchronousTestCase):
         Non-finite quantities, a negative jitter or a leap indicator outside
         0-3 are refused.
         """
-        discipline = Discipline(DisciplineSettings())
+        discipline = Discipline(rfcSettings())
         for args in (
             (math.nan, 0.0, T0, 3, 0),
             (0.0, -1.0, T0, 3, 0),
@@ -620,7 +629,7 @@ class StateMachineTests(SynchronousTestCase):
             self.assertRaises(ValueError, discipline.update, *args)
         self.assertRaises(ValueError, discipline.adjust, math.inf)
         self.assertRaises(
-            ValueError, Discipline, DisciplineSettings(), initialFreqPPM=math.nan
+            ValueError, Discipline, rfcSettings(), initialFreqPPM=math.nan
         )
         self.assertEqual(discipline.state, NSET)
 
@@ -635,7 +644,7 @@ class QuitAfterSetTests(SynchronousTestCase):
         An offset beyond the step threshold is stepped at once (no stepout),
         and the discipline is done; later updates do nothing.
         """
-        discipline = Discipline(DisciplineSettings(), quitAfterSet=True)
+        discipline = Discipline(rfcSettings(), quitAfterSet=True)
         result = discipline.update(0.5, 1e-5, T0, 3)
         self.assertEqual(result.actions, (Step(0.5),))
         self.assertTrue(result.stepped)
@@ -648,9 +657,7 @@ class QuitAfterSetTests(SynchronousTestCase):
         """
         A smaller offset is slewed whole, and the discipline is done.
         """
-        discipline = Discipline(
-            DisciplineSettings(), initialFreqPPM=2.0, quitAfterSet=True
-        )
+        discipline = Discipline(rfcSettings(), initialFreqPPM=2.0, quitAfterSet=True)
         result = discipline.update(0.05, 1e-5, T0, 3, leap=1)
         self.assertEqual(result.actions, (Slew(0.05), SetLeap(1)))
         self.assertEqual((result.done, result.stepped), (True, False))
@@ -661,12 +668,10 @@ class QuitAfterSetTests(SynchronousTestCase):
         The panic check comes first: without C{-g} nothing is done and the
         discipline is not done; with it the clock is stepped.
         """
-        discipline = Discipline(DisciplineSettings(), quitAfterSet=True)
+        discipline = Discipline(rfcSettings(), quitAfterSet=True)
         result = discipline.update(5000.0, 1e-5, T0, 3)
         self.assertEqual((result.panic, result.done, result.actions), (True, False, ()))
-        allowed = Discipline(
-            DisciplineSettings(), allowBigFirstStep=True, quitAfterSet=True
-        )
+        allowed = Discipline(rfcSettings(), allowBigFirstStep=True, quitAfterSet=True)
         result = allowed.update(5000.0, 1e-5, T0, 3)
         self.assertEqual((result.done, result.actions), (True, (Step(5000.0),)))
 
@@ -674,7 +679,7 @@ class QuitAfterSetTests(SynchronousTestCase):
         """
         Without C{quitAfterSet} a step does not make the discipline done.
         """
-        result = Discipline(DisciplineSettings()).update(0.5, 1e-5, T0, 3)
+        result = Discipline(rfcSettings()).update(0.5, 1e-5, T0, 3)
         self.assertTrue(result.stepped)
         self.assertFalse(result.done)
 
@@ -726,10 +731,10 @@ class PollTests(SynchronousTestCase):
         The same offset raises the poll with a large system jitter and
         lowers it with a small one.
         """
-        up = settled(DisciplineSettings(minPollLog2=6, maxPollLog2=10))
+        up = settled(rfcSettings(minPollLog2=6, maxPollLog2=10))
         _, polls = self.feed(up, 2e-4, 1e-4, T0, 20)
         self.assertGreater(polls[-1], 6)
-        down = settled(DisciplineSettings(minPollLog2=6, maxPollLog2=10))
+        down = settled(rfcSettings(minPollLog2=6, maxPollLog2=10))
         self.feed(down, 1e-5, 1e-4, T0, 20)
         _, polls = self.feed(down, 2e-4, 1e-5, T0 + 10000, 20)
         self.assertEqual(polls[-1], 6)
@@ -738,7 +743,7 @@ class PollTests(SynchronousTestCase):
         """
         The poll exponent handed in is clamped to the settings' range.
         """
-        discipline = settled(DisciplineSettings(minPollLog2=6, maxPollLog2=10))
+        discipline = settled(rfcSettings(minPollLog2=6, maxPollLog2=10))
         self.assertEqual(discipline.update(1e-4, 1e-3, T0 + 64, 25).pollLog2, 10)
         self.assertEqual(discipline.update(1e-4, 1e-3, T0 + 128, 0).pollLog2, 6)
 
@@ -747,7 +752,7 @@ class PollTests(SynchronousTestCase):
         During the start-up clamp (until an offset below 0.5 ms) the poll
         and the frequency are left alone.
         """
-        discipline = Discipline(DisciplineSettings(), initialFreqPPM=1.0)
+        discipline = Discipline(rfcSettings(), initialFreqPPM=1.0)
         t = T0
         for _ in range(40):
             result = discipline.update(0.002, 1.0, t, 3)
@@ -778,12 +783,10 @@ class AdjustTests(SynchronousTestCase):
         The first call hands over the frequency (the drift file's, or zero);
         later calls only when it changed.
         """
-        discipline = Discipline(DisciplineSettings(), initialFreqPPM=12.5)
+        discipline = Discipline(rfcSettings(), initialFreqPPM=12.5)
         self.assertEqual(discipline.adjust(T0), (SetFrequency(12.5),))
         self.assertEqual(discipline.adjust(T0 + 1), ())
-        self.assertEqual(
-            Discipline(DisciplineSettings()).adjust(T0), (SetFrequency(0.0),)
-        )
+        self.assertEqual(Discipline(rfcSettings()).adjust(T0), (SetFrequency(0.0),))
 
     def test_updateHandsOverFrequency(self) -> None:
         """
@@ -837,7 +840,7 @@ class AdjustTests(SynchronousTestCase):
         At most L{MAX_SLEW_RATE} seconds per second are handed over, so each
         slew finishes (at the kernel's 500 ppm) before the next.
         """
-        discipline = Discipline(DisciplineSettings(), initialFreqPPM=0.0)
+        discipline = Discipline(rfcSettings(), initialFreqPPM=0.0)
         self.assertEqual(discipline.adjust(T0), (SetFrequency(0.0),))
         discipline.update(0.1, 1e-5, T0, 3)
         self.assertEqual(discipline.adjust(T0 + 1), (Slew(MAX_SLEW_RATE),))
@@ -862,7 +865,7 @@ class AdjustTests(SynchronousTestCase):
         """
         During the start-up clamp the phase time constant is 32 s.
         """
-        discipline = Discipline(DisciplineSettings(), initialFreqPPM=0.0)
+        discipline = Discipline(rfcSettings(), initialFreqPPM=0.0)
         discipline.adjust(T0)
         discipline.update(0.004, 1e-5, T0, 3)
         self.assertEqual(discipline.adjust(T0 + 1), (Slew(125e-6),))
@@ -884,7 +887,7 @@ class AdjustTests(SynchronousTestCase):
         """
         Without residual and frequency change, nothing is returned.
         """
-        discipline = Discipline(DisciplineSettings())
+        discipline = Discipline(rfcSettings())
         discipline.adjust(T0)
         self.assertEqual([discipline.adjust(T0 + s) for s in range(1, 100)], [()] * 99)
 
@@ -1044,3 +1047,366 @@ class ClosedLoopTests(SynchronousTestCase):
         loop.leap = 0
         loop.run(60)
         self.assertEqual(loop.clock.status().leap, 0)
+
+
+def kalmanSettings(**kwargs: object) -> DisciplineSettings:
+    """
+    @param kwargs: settings other than the algorithm.
+    @return: settings for the Kalman loop.
+    """
+    return DisciplineSettings(algorithm=ALGORITHM_KALMAN, **kwargs)  # type: ignore[arg-type]
+
+
+class AlgorithmTests(SynchronousTestCase):
+    """
+    L{Discipline} builds the class of the configured algorithm.
+    """
+
+    def test_defaultIsKalman(self) -> None:
+        """
+        By default the settings name the Kalman loop, and L{Discipline}
+        builds a L{KalmanDiscipline}, which takes every sample and has the
+        clock filters corrected.
+        """
+        settings = DisciplineSettings()
+        self.assertEqual(settings.algorithm, ALGORITHM_KALMAN)
+        self.assertEqual(settings.wanderPPB, DEFAULT_WANDER_PPB)
+        discipline = Discipline(settings)
+        self.assertIsInstance(discipline, KalmanDiscipline)
+        self.assertEqual(discipline.algorithm, ALGORITHM_KALMAN)
+        self.assertTrue(discipline.everySample)
+        self.assertTrue(discipline.correctsFilters)
+
+    def test_rfc5905(self) -> None:
+        """
+        C{algorithm="rfc5905"} builds an L{RFC5905Discipline}, which takes
+        the released samples and leaves the filters as measured.
+        """
+        discipline = Discipline(rfcSettings(), initialFreqPPM=2.0)
+        self.assertIsInstance(discipline, RFC5905Discipline)
+        self.assertEqual(discipline.algorithm, ALGORITHM_RFC5905)
+        self.assertFalse(discipline.everySample)
+        self.assertFalse(discipline.correctsFilters)
+        self.assertEqual((discipline.state, discipline.freqPPM), (FSET, 2.0))
+
+    def test_subclassDirectly(self) -> None:
+        """
+        A subclass called directly builds itself, whatever the settings say.
+        """
+        self.assertIsInstance(
+            RFC5905Discipline(DisciplineSettings()), RFC5905Discipline
+        )
+        self.assertIsInstance(KalmanDiscipline(rfcSettings()), KalmanDiscipline)
+
+    def test_invalid(self) -> None:
+        """
+        An unknown algorithm or a wander that is not positive is refused.
+        """
+        self.assertRaises(ValueError, DisciplineSettings, algorithm="pll")
+        self.assertRaises(ValueError, DisciplineSettings, wanderPPB=0.0)
+        self.assertRaises(ValueError, DisciplineSettings, wanderPPB=math.inf)
+
+    def test_fromTinker(self) -> None:
+        """
+        C{fromTinker} takes the algorithm from its argument, else from the
+        configuration's C{tinker algorithm} when there is one, else the
+        default.
+        """
+        tinker = TinkerSettings()
+        self.assertEqual(
+            DisciplineSettings.fromTinker(tinker).algorithm, ALGORITHM_KALMAN
+        )
+        self.assertEqual(
+            DisciplineSettings.fromTinker(tinker, 6, 10, ALGORITHM_RFC5905).algorithm,
+            ALGORITHM_RFC5905,
+        )
+
+        class Tinkered:
+            def __getattr__(self, name: str) -> object:
+                if name == "algorithm":
+                    return ALGORITHM_RFC5905
+                return getattr(tinker, name)
+
+        self.assertEqual(
+            DisciplineSettings.fromTinker(Tinkered()).algorithm,  # type: ignore[arg-type]
+            ALGORITHM_RFC5905,
+        )
+
+
+class KalmanStateMachineTests(SynchronousTestCase):
+    """
+    The Kalman loop's states: no FREQ interval, steps and spikes as in
+    RFC 5905.
+    """
+
+    def test_firstOffsetSlewed(self) -> None:
+        """
+        Without a drift file the first small offset goes straight to SYNC
+        (no FREQ interval): it is the residual, handed over by C{adjust} at
+        most L{MAX_SLEW_RATE} per second, no step.
+        """
+        discipline = Discipline(kalmanSettings())
+        result = discipline.update(0.002, 1e-5, T0, 6)
+        self.assertEqual(
+            (result.state, result.stepped, result.ignored), (SYNC, False, False)
+        )
+        self.assertEqual(result.actions, ())
+        assertClose(self, discipline.residual, 0.002, 1e-12)
+        self.assertEqual(discipline.offset, 0.002)
+        self.assertEqual(discipline.lastUpdate, T0)
+        first = discipline.adjust(T0 + 1)
+        self.assertEqual(first[0], SetFrequency(0.0))
+        assertClose(self, first[1].offset, MAX_SLEW_RATE, 1e-9)  # type: ignore[attr-defined]
+        handed = first[1].offset  # type: ignore[attr-defined]
+        for second in range(2, 10):
+            for action in discipline.adjust(T0 + second):
+                handed += action.offset  # type: ignore[attr-defined]
+        assertClose(self, handed, 0.002, 1e-6)
+        assertClose(self, discipline.residual, 0.0, 1e-6)
+        self.assertEqual(discipline.adjust(T0 + 10), ())
+
+    def test_bigFirstOffsetStepped(self) -> None:
+        """
+        A first offset beyond the step threshold is stepped at once, and
+        the discipline is in SYNC with its phase to be anchored afresh; its
+        timestamps move with the clock.
+        """
+        discipline = Discipline(kalmanSettings())
+        result = discipline.update(-0.5, 1e-5, T0, 6)
+        self.assertEqual(result.actions, (Step(-0.5),))
+        self.assertTrue(result.stepped)
+        self.assertEqual(result.state, SYNC)
+        self.assertEqual(discipline.lastUpdate, T0 - 0.5)
+        self.assertIsNone(discipline.offsetError)  # type: ignore[attr-defined]
+        self.assertEqual(discipline.adjust(T0), (SetFrequency(0.0),))
+        after = discipline.update(0.001, 1e-5, T0 + 10, 6)
+        self.assertFalse(after.ignored)
+        self.assertIsNotNone(discipline.offsetError)  # type: ignore[attr-defined]
+
+    def test_spikeThenStepout(self) -> None:
+        """
+        In SYNC a big offset is ignored (SPIK), as are those that follow
+        within the stepout interval of the last accepted update; the first
+        one after it is stepped. A small offset in SPIK returns to SYNC.
+        """
+        discipline = Discipline(kalmanSettings(), initialFreqPPM=0.0)
+        discipline.update(1e-4, 1e-5, T0, 6)
+        spike = discipline.update(0.5, 1e-5, T0 + 64, 6)
+        self.assertEqual((spike.state, spike.ignored, spike.actions), (SPIK, True, ()))
+        back = discipline.update(1e-4, 1e-5, T0 + 128, 6)
+        self.assertEqual((back.state, back.ignored), (SYNC, False))
+        for t in (192, 256, 899):
+            result = discipline.update(0.5, 1e-5, T0 + 128 + t, 6)
+            self.assertEqual((result.state, result.ignored), (SPIK, True))
+        stepped = discipline.update(0.5, 1e-5, T0 + 128 + 901, 6)
+        self.assertEqual(stepped.actions, (Step(0.5),))
+        self.assertEqual(stepped.state, SYNC)
+
+    def test_outlierGate(self) -> None:
+        """
+        In SYNC an offset far outside the prediction (beyond L{GATE}
+        standard deviations) is ignored once; a second one in a row is
+        taken as a real change of the offset.
+        """
+        discipline = Discipline(kalmanSettings(), initialFreqPPM=0.0)
+        for n in range(20):
+            discipline.update(0.0, 1e-5, T0 + 64 * n, 6)
+        self.assertLess(discipline.offsetError, 10e-6)  # type: ignore[attr-defined]
+        t = T0 + 64 * 20
+        outlier = discipline.update(0.01, 1e-5, t, 6)
+        self.assertEqual((outlier.state, outlier.ignored), (SYNC, True))
+        self.assertEqual(discipline.offset, 0.0)
+        normal = discipline.update(0.0, 1e-5, t + 64, 6)
+        self.assertFalse(normal.ignored)
+        self.assertTrue(discipline.update(0.01, 1e-5, t + 128, 6).ignored)
+        moved = discipline.update(0.01, 1e-5, t + 192, 6)
+        self.assertFalse(moved.ignored)
+        assertClose(self, discipline.residual, 0.01, 1e-3)
+
+    def test_panicAndQuit(self) -> None:
+        """
+        The panic threshold and quit-after-set behave as for every loop.
+        """
+        discipline = Discipline(kalmanSettings())
+        self.assertTrue(discipline.update(2000.0, 1e-5, T0, 6).panic)
+        quitting = Discipline(kalmanSettings(), quitAfterSet=True)
+        result = quitting.update(0.01, 1e-5, T0, 6)
+        self.assertEqual((result.actions, result.done), ((Slew(0.01),), True))
+
+    def test_sampleMeasuredBeforeNow(self) -> None:
+        """
+        With C{currentTime} later than the sample, the frequency change is
+        handed over for C{currentTime}; the phase still to correct is the
+        estimate at C{currentTime}.
+        """
+        discipline = Discipline(kalmanSettings(), initialFreqPPM=0.0)
+        discipline.adjust(T0 - 1)
+        discipline.update(0.0, 1e-5, T0, 6)
+        result = discipline.update(64e-6, 1e-5, T0 + 64, 6, currentTime=T0 + 65)
+        self.assertFalse(result.ignored)
+        self.assertGreater(result.freqPPM, 0.1)
+        # The estimate runs on at the new frequency for the extra second.
+        self.assertGreater(discipline.residual, 0.0)
+
+    def test_delayWeighsSamples(self) -> None:
+        """
+        Of two samples with the same offset, the one whose delay is near
+        the source's smallest moves the estimate more than one that queued
+        long (its error may be up to half the excess delay).
+        """
+        moves = []
+        for delay in (200e-6, 5e-3):
+            discipline = Discipline(kalmanSettings(), initialFreqPPM=0.0)
+            for n in range(16):
+                discipline.update(
+                    0.0, 1e-4, T0 + 64 * n, 6, delay=200e-6 + 1e-4 * (n % 4), source=1
+                )
+            discipline.update(50e-6, 1e-4, T0 + 64 * 16, 6, delay=delay, source=1)
+            moves.append(discipline.residual)
+        self.assertGreater(moves[0], 5 * moves[1])
+        self.assertGreater(moves[1], 0.0)
+
+
+class KalmanClosedLoopTests(SynchronousTestCase):
+    """
+    The Kalman loop steering a simulated clock.
+    """
+
+    def test_converges(self) -> None:
+        """
+        From 100 ms and 10 ppm off without a drift file, with 100 us of
+        measurement noise every 64 s: below 1 ms within five minutes (the
+        offset is slewed at 400 us/s), then within 200 us, the frequency
+        within 0.1 ppm (measured: 0.02 ppm).
+        """
+        loop = ClosedLoop(
+            offset=-0.1,
+            freqPPM=10.0,
+            noise=100e-6,
+            seed=3,
+            settings=kalmanSettings(minPollLog2=6, maxPollLog2=10),
+            wanderPPBPerSecond=1.0,
+        )
+        loop.run(2 * HOUR)
+        self.assertNotIn(FREQ, loop.states())
+        self.assertEqual(loop.steps(), [])
+        self.assertLess(loop.settledBelow(1e-3), 300)
+        self.assertLess(loop.maxError(HOUR), 200e-6)
+        self.assertLess(abs(loop.clock.frequencyErrorPPM()), 0.1)
+        assertClose(self, loop.discipline.freqPPM, -10.0, 0.2)
+        self.assertLess(loop.discipline.freqErrorPPM, 0.2)  # type: ignore[attr-defined]
+
+    def test_pollFollowsFrequencyCertainty(self) -> None:
+        """
+        The poll rises while the frequency estimate is good enough to coast
+        over the longer interval (10 us of noise), and stays at minpoll when
+        it is not (10 ms of noise).
+        """
+        quiet = ClosedLoop(
+            freqPPM=5.0,
+            noise=10e-6,
+            seed=4,
+            settings=kalmanSettings(minPollLog2=6, maxPollLog2=10, wanderPPB=0.1),
+            initialFreqPPM=0.0,
+        )
+        quiet.run(4 * HOUR)
+        self.assertGreater(quiet.discipline.pollLog2, 6)
+        noisy = ClosedLoop(
+            freqPPM=5.0,
+            noise=10e-3,
+            seed=4,
+            settings=kalmanSettings(minPollLog2=6, maxPollLog2=10),
+            initialFreqPPM=0.0,
+        )
+        noisy.run(2 * HOUR)
+        self.assertEqual({r.pollLog2 for _, r in noisy.results}, {6})
+
+    def test_frequencyStep(self) -> None:
+        """
+        When the oscillator's frequency jumps by 1 ppm the loop re-learns it
+        within a few polls: the error peaks below 300 us and is back under
+        50 us within ten minutes.
+        """
+        loop = ClosedLoop(
+            freqPPM=5.0,
+            noise=10e-6,
+            seed=5,
+            settings=kalmanSettings(minPollLog2=6, maxPollLog2=10),
+            initialFreqPPM=5.0,
+        )
+        loop.run(HOUR)
+        loop.clock.frequencyErrorPPM()
+        loop.clock._oscillatorPPM += 1.0  # type: ignore[attr-defined]
+        loop.run(HOUR)
+        self.assertLess(loop.maxError(HOUR), 300e-6)
+        self.assertLess(loop.maxError(HOUR + 600), 50e-6)
+
+    def test_wanderAdapts(self) -> None:
+        """
+        An oscillator that wanders ten times more than assumed makes the
+        loop assume more wander.
+        """
+        loop = ClosedLoop(
+            freqPPM=5.0,
+            noise=10e-6,
+            seed=6,
+            settings=kalmanSettings(minPollLog2=6, maxPollLog2=10, wanderPPB=1.0),
+            initialFreqPPM=5.0,
+            wanderPPBPerSecond=10.0,
+        )
+        loop.run(4 * HOUR)
+        self.assertGreater(loop.discipline.modelWanderPPB, 2.0)  # type: ignore[attr-defined]
+
+    def test_timeJumpSteppedAfterStepout(self) -> None:
+        """
+        A 0.5 s jump of the clock is ignored (SPIK) for the stepout interval
+        since the last good update, then stepped.
+        """
+        loop = ClosedLoop(
+            offset=-0.05,
+            freqPPM=5.0,
+            noise=20e-6,
+            seed=6,
+            settings=kalmanSettings(minPollLog2=6, maxPollLog2=10),
+        )
+        loop.run(HOUR)
+        lastGood = max(t for t, r in loop.results if not r.ignored)
+        loop.clock.step(0.5)
+        loop.run(HOUR)
+        ((stepAt, step),) = loop.steps()
+        assertClose(self, step.offset, -0.5, 2e-3)
+        self.assertGreaterEqual(stepAt - lastGood, 900)
+        self.assertEqual(
+            {r.state for t, r in loop.results if lastGood < t < stepAt}, {SPIK}
+        )
+        self.assertLess(loop.maxError(stepAt + 600), 1e-3)
+
+
+class StaleSampleTests(SynchronousTestCase):
+    """
+    The RFC 5905 loop given an offset measured some time before it is
+    processed (the clock filter holds samples for several polls) compares it
+    with the residual as it stood when it was measured.
+    """
+
+    def test_frequencyFromStaleSample(self) -> None:
+        """
+        A clock without frequency error, slewing a 100 ms first offset
+        during the FREQ interval: the offset measured at 950 s equals the
+        residual then. Processed at 1000 s, after 50 s more of slewing, it
+        still measures no frequency error, and the new residual is what is
+        left of it now.
+        """
+        discipline = Discipline(rfcSettings(minPollLog2=6))
+        discipline.adjust(T0)
+        discipline.update(0.1, 1e-5, T0, 6)
+        residuals = {}
+        for second in range(1, 1001):
+            discipline.adjust(T0 + second)
+            residuals[second] = discipline.residual
+        result = discipline.update(
+            residuals[950], 1e-5, T0 + 950, 6, currentTime=T0 + 1000
+        )
+        self.assertEqual(result.state, SYNC)
+        assertClose(self, result.freqPPM, 0.0, 1e-3)
+        assertClose(self, discipline.residual, residuals[1000], 1e-6)

@@ -419,3 +419,90 @@ class ResetTests(SynchronousTestCase):
         out = f.update(Sample(0.3, 0.04, EPSILON, T0 + 10), T0 + 128, POLL)
         assert out is not None
         self.assertEqual((out.offset, out.time), (0.3, T0 + 10))
+
+
+class NewestTests(SynchronousTestCase):
+    """
+    Tests for L{ClockFilter.newest}.
+    """
+
+    def test_newest(self) -> None:
+        """
+        The newest sample is the last one shifted in, released or not, even
+        a dumped popcorn spike; nothing before the first sample or when the
+        last one shifted in is a dummy.
+        """
+        f = ClockFilter(PRECISION)
+        self.assertIsNone(f.newest)
+        feed(f, 0.001, 0.010, T0)
+        self.assertEqual(f.newest, Sample(0.001, 0.010, EPSILON, T0))
+        self.assertIsNone(feed(f, 0.002, 0.020, T0 + 64))
+        self.assertEqual(f.newest, Sample(0.002, 0.020, EPSILON, T0 + 64))
+        f.update(dummySample(T0 + 128), T0 + 128, POLL)
+        self.assertIsNone(f.newest)
+
+    def test_newestSpike(self) -> None:
+        """
+        A sample dumped as a popcorn spike is still the newest.
+        """
+        f = ClockFilter(PRECISION)
+        for i in range(NSTAGE):
+            feed(f, 1e-4 * (-1) ** i, 0.03 - i * 0.001, T0 + 64 * i)
+        t = T0 + 64 * NSTAGE
+        self.assertIsNone(feed(f, 0.050, 0.010, t))
+        self.assertEqual(f.lastDiscard, DISCARD_POPCORN)
+        self.assertEqual(f.newest, Sample(0.050, 0.010, EPSILON, t))
+
+
+class CorrectTests(SynchronousTestCase):
+    """
+    Tests for L{ClockFilter.correct}.
+    """
+
+    def test_phase(self) -> None:
+        """
+        A slew of the clock moves every sample's offset, and the peer
+        offset, by its amount the other way; dummies, delays, dispersions
+        and times are untouched.
+        """
+        f = ClockFilter(PRECISION)
+        feed(f, 0.010, 0.020, T0)
+        feed(f, 0.012, 0.030, T0 + 64)
+        f.update(dummySample(T0 + 128), T0 + 128, POLL)
+        before = f.stages()
+        f.correct(0.004, 0.0, T0 + 130)
+        after = f.stages()
+        self.assertEqual(after[0], before[0])
+        assertAlmost = self.assertAlmostEqual
+        assertAlmost(after[1][0], 0.008, places=12)
+        assertAlmost(after[2][0], 0.006, places=12)
+        self.assertEqual([s[1:] for s in after], [s[1:] for s in before])
+        assertAlmost(f.offset, 0.006, places=12)
+        self.assertEqual(f.time, T0)
+
+    def test_frequency(self) -> None:
+        """
+        A frequency change re-expresses each sample as if the new frequency
+        had been in force: an older sample moves more, by the change times
+        its age.
+        """
+        f = ClockFilter(PRECISION)
+        feed(f, 0.0, 0.020, T0)
+        feed(f, 0.0, 0.030, T0 + 100)
+        f.correct(0.0, 1e-6, T0 + 200)
+        offsets = [s[0] for s in f.stages()[:2]]
+        self.assertAlmostEqual(offsets[0], 100e-6, places=12)
+        self.assertAlmostEqual(offsets[1], 200e-6, places=12)
+        self.assertAlmostEqual(f.offset, 200e-6, places=12)
+
+    def test_nothing(self) -> None:
+        """
+        No correction changes nothing, also on an empty filter.
+        """
+        f = ClockFilter(PRECISION)
+        f.correct(0.001, 1e-6, T0)
+        self.assertEqual(f.stages(), ((0.0, 0.0, MAXDISP),) * NSTAGE)
+        self.assertEqual(f.offset, 0.0)
+        feed(f, 0.003, 0.02, T0)
+        f.correct(0.0, 0.0, T0 + 10)
+        self.assertEqual(f.offset, 0.003)
