@@ -152,6 +152,7 @@ class SimHost:
                 configuration.associations, configuration.refclocks
             ),
             rng=self.rng,
+            driftFile=configuration.driftfilePath,
         )
         daemon.setSenders([self.protocol])
         daemon.start()
