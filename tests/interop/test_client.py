@@ -91,3 +91,41 @@ class ClientOfRealServersTests(SynchronousTestCase):
             host=self.serverHost.address,
         ) as server:
             self.clientOf(server, 5)
+
+
+class QuitAfterSetTests(SynchronousTestCase):
+    """
+    C{-q}: set the clock once, then exit with status 0 (with clock
+    adjustment off, the setting is what the no-adjust driver records).
+    """
+
+    def test_quit(self) -> None:
+        """
+        Against a chronyd server on a loopback port, C{twistd ntp -q} exits
+        by itself with status 0 after logging that the clock was set.
+        """
+        import subprocess
+        import sys
+
+        peers.requireBinary("chronyd")
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        serverPort = peers.freePort()
+        with peers.startChronydServer(workdir, port=serverPort, stratum=2):
+            peers.waitForNtp("127.0.0.1", serverPort, 15.0, synchronised=True)
+            config = os.path.join(workdir, "q.conf")
+            with open(config, "w") as f:
+                f.write(
+                    f"server 127.0.0.1 port {serverPort} iburst\n"
+                    f"driftfile {workdir}/q.drift\n"
+                )
+            env = dict(os.environ, PYTHONPATH=peers.REPOSITORY_ROOT)
+            argv = peers.withoutSysTime(
+                peers.ntpserviceCommand(config, peers.freePort(), ("-q", "-I", "127.0.0.1"))
+            )
+            started = time.monotonic()
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=90, env=env)
+            elapsed = time.monotonic() - started
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("exiting as -q asks", result.stdout)
+        self.assertLess(elapsed, 60)
