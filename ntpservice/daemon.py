@@ -26,10 +26,10 @@ from twisted.internet.task import LoopingCall
 from ntpservice import _log
 from ntpservice.core import actions as A
 from ntpservice.auth.keys import KeyRing
-from ntpservice.auth.keyring import accessStatus
-from ntpservice.auth.mac import NO_MAC, AuthStatus, signPacket, verifyPacket
+from ntpservice.auth.keyring import admit
+from ntpservice.auth.mac import AuthStatus, signPacket
 from ntpservice.control.mode6 import ControlHandler
-from ntpservice.core.access import RestrictTable, serverDecision
+from ntpservice.core.access import RestrictTable
 from ntpservice.core.mru import MRUList, MRUSettings
 from ntpservice.core import counters as C
 from ntpservice.core.association import Association, AssociationSettings
@@ -322,22 +322,10 @@ class NTPDaemon:
         rxTime = datagram.rxTime
         assert rxTime is not None
         keyID = association.settings.key
-        auth = NO_MAC
-        if packet.mac is not None:
-            auth = verifyPacket(datagram.data, packet, self.keyring, datagram.source[0])
         # restrict applies to servers' replies too, as in ntpd (seed 002's
         # comment warns about it): ignore, noserve, notrust without a MAC
         # and limited drop them here.
-        host, port = datagram.source
-        decision = serverDecision(
-            self.restrictions.lookup(host, port),
-            packet,
-            rxTime / 1e9,
-            host,
-            port,
-            self.mru,
-            authentication=accessStatus(auth),
-        )
+        auth, decision = admit(datagram, packet, self.keyring, self.restrictions, self.mru)
         if decision.action != "answer" and not (
             decision.action == "nak" and keyID is not None
         ):

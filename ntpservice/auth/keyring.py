@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ntpservice.auth.keys import KeyRing, KeysError, parseKeysFile
-from ntpservice.auth.mac import AuthResult, AuthStatus
+from ntpservice.auth.mac import NO_MAC, AuthResult, AuthStatus, verifyPacket
 from ntpservice.config import ConfigError
 from ntpservice.core import access
 
@@ -83,3 +83,39 @@ def accessStatus(result: AuthResult) -> str:
     if status is AuthStatus.CRYPTO_NAK:
         return access.AUTH_CRYPTO_NAK
     return access.AUTH_ERROR
+
+
+def admit(
+    datagram: Any,
+    packet: Any,
+    keyring: KeyRing | None,
+    restrictions: access.RestrictTable | None,
+    mru: Any,
+) -> tuple[AuthResult, access.Decision]:
+    """
+    What to do with an arriving time packet, on the server path and on an
+    association's alike: check its MAC (when it has one and there are
+    keys), then the C{restrict} entry of its source, in ntpd's order.
+
+    @param datagram: the L{ntpservice.net.udp.ReceivedDatagram}.
+    @param packet: its decoded L{ntpservice.core.packet.NTPPacket}.
+    @return: the authentication result and the access decision (answer or
+        carry on, drop, kiss, or crypto-NAK); without restrictions, a
+        failed MAC still means a crypto-NAK.
+    """
+    auth = NO_MAC
+    if packet.mac is not None and keyring is not None:
+        auth = verifyPacket(datagram.data, packet, keyring, datagram.source[0])
+    if restrictions is None:
+        return auth, access.CRYPTO_NAK if auth.failed else access.ANSWER
+    host, port = datagram.source
+    decision = access.serverDecision(
+        restrictions.lookup(host, port),
+        packet,
+        datagram.rxTime / 1e9,
+        host,
+        port,
+        mru,
+        authentication=accessStatus(auth),
+    )
+    return auth, decision

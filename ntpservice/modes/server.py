@@ -19,9 +19,9 @@ from zope.interface import implementer
 from twisted.plugin import IPlugin
 
 from ntpservice.core import counters as C
-from ntpservice.auth.keyring import accessStatus
-from ntpservice.auth.mac import NO_MAC, cryptoNAK, signPacket, verifyPacket
-from ntpservice.core.access import RestrictTable, buildKissOfDeath, serverDecision
+from ntpservice.auth.keyring import admit
+from ntpservice.auth.mac import cryptoNAK, signPacket
+from ntpservice.core.access import RestrictTable, buildKissOfDeath
 from ntpservice.core.packet import NTPPacket
 from ntpservice.core.server import buildServerReply, isClientRequest, stampTransmit
 from ntpservice.core.system import SystemVariables
@@ -108,37 +108,29 @@ class ServerMode:
         # RFC 5905 section 9.2 / seed 004 checks 5 and 11: a request with a
         # MAC is answered with the same key when it verifies, and with a
         # crypto-NAK when the key is unknown, untrusted or the digest wrong.
-        auth = NO_MAC
-        if packet.mac is not None and self._keyring is not None:
-            auth = verifyPacket(datagram.data, packet, self._keyring(), datagram.source[0])
-            if not auth.authenticated:
-                self.counters.count(f"auth.{auth.status.name.lower()}")
-        nak = auth.failed
-        if self._restrictions is not None:
-            host, port = datagram.source
-            decision = serverDecision(
-                self._restrictions.lookup(host, port),
-                packet,
-                rxTime / 1e9,
-                host,
-                port,
-                self._mru,
-                authentication=accessStatus(auth),
-            )
-            if decision.action != "answer":
-                self.counters.count(f"access.{decision.reason}")
-                if decision.action == "drop":
-                    return
-                if decision.action == "kod":
-                    # A kiss carries the request's timestamps only: it can
-                    # neither set a clock nor be stamped.
-                    self.counters.count("access.kodsent")
-                    kiss = buildKissOfDeath(
-                        packet, decision.kissCode or "RATE", self._discardAverage
-                    )
-                    sender.sendReply(datagram, kiss.encode())
-                    return
-                nak = decision.action == "nak"
+        auth, decision = admit(
+            datagram,
+            packet,
+            self._keyring() if self._keyring is not None else None,
+            self._restrictions,
+            self._mru,
+        )
+        if packet.mac is not None and not auth.authenticated and self._keyring is not None:
+            self.counters.count(f"auth.{auth.status.name.lower()}")
+        if decision.action != "answer":
+            self.counters.count(f"access.{decision.reason}")
+            if decision.action == "drop":
+                return
+            if decision.action == "kod":
+                # A kiss carries the request's timestamps only: it can
+                # neither set a clock nor be stamped.
+                self.counters.count("access.kodsent")
+                kiss = buildKissOfDeath(
+                    packet, decision.kissCode or "RATE", self._discardAverage
+                )
+                sender.sendReply(datagram, kiss.encode())
+                return
+        nak = decision.action == "nak"
         reply = buildServerReply(
             packet,
             self._system(),
