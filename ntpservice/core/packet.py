@@ -198,6 +198,44 @@ _EXTENSION_HEADER = struct.Struct("!HH")
 _KEY_ID = struct.Struct("!I")
 
 
+def packHeader(
+    leap: int,
+    version: int,
+    mode: int,
+    stratum: int,
+    poll: int,
+    precision: int,
+    rootDelay: int,
+    rootDispersion: int,
+    refid: bytes,
+    reftime: int,
+    org: int,
+    rec: int,
+    xmt: int,
+) -> bytes:
+    """
+    The 48-byte header from raw field values, without building an
+    L{NTPPacket}: for hot paths (the server's replies) whose values are
+    already known to be in range. The timestamps are 64-bit integers
+    (L{NTPTimestamp.value}); root delay and dispersion are raw NTP shorts.
+
+    @raise struct.error: for a value out of its field's range.
+    """
+    return _HEADER.pack(
+        (leap << 6) | (version << 3) | mode,
+        stratum,
+        poll,
+        precision,
+        rootDelay,
+        rootDispersion,
+        refid,
+        reftime,
+        org,
+        rec,
+        xmt,
+    )
+
+
 class PacketError(ValueError):
     """
     A datagram is not a well-formed NTP packet.

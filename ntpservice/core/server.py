@@ -21,6 +21,7 @@ from ntpservice.core.packet import (
     MODE_RESERVED,
     MODE_SERVER,
     NTPPacket,
+    packHeader,
 )
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp, encodeShort
@@ -74,6 +75,30 @@ def buildServerReply(
         reftime=system.reftime,
         org=request.xmt,
         rec=rec,
+    )
+
+
+def encodeServerReply(
+    request: NTPPacket, system: SystemVariables, rec: NTPTimestamp, nowNs: int
+) -> bytes:
+    """
+    L{buildServerReply}, encoded, without the intermediate L{NTPPacket}
+    (the server's per-request path).
+    """
+    return packHeader(
+        system.leap,
+        request.version,
+        MODE_SERVER,
+        system.packetStratum(),
+        request.poll,
+        system.precision,
+        encodeShort(system.rootDelay),
+        encodeShort(system.rootDispersionAt(nowNs)),
+        system.refid,
+        system.reftime.value,
+        request.xmt.value,
+        rec.value,
+        0,
     )
 
 

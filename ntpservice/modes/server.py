@@ -23,7 +23,7 @@ from ntpservice.auth.keyring import admit
 from ntpservice.auth.mac import cryptoNAK, signPacket
 from ntpservice.core.access import RestrictTable, buildKissOfDeath
 from ntpservice.core.packet import NTPPacket
-from ntpservice.core.server import buildServerReply, isClientRequest, stampTransmit
+from ntpservice.core.server import encodeServerReply, isClientRequest, stampTransmit
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.interfaces import (
@@ -131,12 +131,12 @@ class ServerMode:
                 sender.sendReply(datagram, kiss.encode())
                 return
         nak = decision.action == "nak"
-        reply = buildServerReply(
+        reply = encodeServerReply(
             packet,
             self._system(),
             NTPTimestamp.fromUnixNanoseconds(rxTime),
             rxTime,
-        ).encode()
+        )
         now = sender.now
         fromNs = NTPTimestamp.fromUnixNanoseconds
         key = auth.key if auth.authenticated else None

@@ -174,3 +174,30 @@ class SystemVariablesTests(SynchronousTestCase):
         """
         system = SystemVariables(rootDispersion=0.1, lastUpdateNs=NOW)
         self.assertEqual(system.rootDispersionAt(NOW - 10**9), 0.1)
+
+
+class EncodeServerReplyTests(SynchronousTestCase):
+    """
+    L{encodeServerReply} is L{buildServerReply}, encoded.
+    """
+
+    def test_sameBytes(self) -> None:
+        """
+        For synchronized and unsynchronized systems, the bytes are those of
+        the packet L{buildServerReply} builds.
+        """
+        from ntpservice.core.server import encodeServerReply
+
+        request = NTPPacket(version=3, mode=MODE_CLIENT, poll=7, xmt=NTPTimestamp(99))
+        for system in (
+            SystemVariables(precision=-23),
+            SystemVariables(
+                leap=LEAP_NONE, stratum=3, rootDelay=0.25, rootDispersion=0.5,
+                refid=b"\x0a\x00\x00\x01", reftime=NTPTimestamp(12345 << 32),
+                lastUpdateNs=NOW - 10**9,
+            ),
+        ):
+            self.assertEqual(
+                encodeServerReply(request, system, NTPTimestamp(5), NOW),
+                buildServerReply(request, system, NTPTimestamp(5), NOW).encode(),
+            )
