@@ -52,10 +52,16 @@ from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 
 from ntpservice.auth.keys import KEY_TYPES, KeyRing, SymmetricKey
-from ntpservice.core.packet import EXTENSION_MIN_LEN, HEADER_LEN, NTPPacket
+from ntpservice.core.packet import (
+    EXTENSION_MIN_LEN,
+    HEADER_LEN,
+    LONG_DIGEST_LENGTHS,
+    NTPPacket,
+)
 
 __all__ = [
     "CRYPTO_NAK_LENGTH",
+    "fullDigestLength",
     "AuthStatus",
     "AuthResult",
     "NO_MAC",
@@ -202,7 +208,7 @@ def _prepare(key: SymmetricKey) -> tuple[Any, bool, AuthResult]:
     return state
 
 
-def computeMAC(key: SymmetricKey, data: bytes) -> bytes:
+def computeMAC(key: SymmetricKey, data: bytes, full: bool = False) -> bytes:
     """
     Compute the digest of some bytes as it goes on the wire.
 
@@ -221,7 +227,21 @@ def computeMAC(key: SymmetricKey, data: bytes) -> bytes:
     if state[1]:
         digest: bytes = mac.finalize()
         return digest
+    if full:
+        return mac.digest()  # type: ignore[no-any-return]
     return mac.digest()[:20]  # type: ignore[no-any-return]
+
+
+def fullDigestLength(key: SymmetricKey) -> int:
+    """
+    The untruncated digest length of C{key}'s algorithm, in bytes: what an
+    NTPv3 packet carries (16 for the CMACs and MD5, 20 for SHA-1, 32 for
+    SHA-256, ...).
+    """
+    keyType = KEY_TYPES[key.keyType]
+    if keyType.hashName is None:
+        return keyType.macLength
+    return hashlib.new(keyType.hashName).digest_size
 
 
 def _checkUnsigned(packetBytes: bytes) -> int:
@@ -256,7 +276,7 @@ def _checkUnsigned(packetBytes: bytes) -> int:
     return last
 
 
-def signPacket(packetBytes: bytes, key: SymmetricKey) -> bytes:
+def signPacket(packetBytes: bytes, key: SymmetricKey, full: bool = False) -> bytes:
     """
     Append a MAC to a packet.
 
@@ -271,7 +291,7 @@ def signPacket(packetBytes: bytes, key: SymmetricKey) -> bytes:
     if len(packetBytes) != HEADER_LEN:
         _checkUnsigned(packetBytes)
     return b"".join(
-        (packetBytes, _KEY_ID.pack(key.keyID), computeMAC(key, packetBytes))
+        (packetBytes, _KEY_ID.pack(key.keyID), computeMAC(key, packetBytes, full))
     )
 
 
@@ -331,9 +351,20 @@ def verifyPacket(
     if not keyring.isTrusted(keyID, source):
         return _result(AuthStatus.UNTRUSTED_KEY, keyID)
     end = len(data) - CRYPTO_NAK_LENGTH - len(digest)
-    if len(digest) != KEY_TYPES[key.keyType].macLength or end < HEADER_LEN:
+    full = False
+    if len(digest) != KEY_TYPES[key.keyType].macLength:
+        # NTPv3 (chrony's requests with SHA-224 and longer keys) carries the
+        # digest untruncated.
+        full = (
+            packet.version <= 3
+            and len(digest) in LONG_DIGEST_LENGTHS
+            and len(digest) == fullDigestLength(key)
+        )
+        if not full:
+            return _result(AuthStatus.BAD_LENGTH, keyID)
+    if end < HEADER_LEN:
         return _result(AuthStatus.BAD_LENGTH, keyID)
-    if compare_digest(computeMAC(key, data[:end]), digest):
+    if compare_digest(computeMAC(key, data[:end], full), digest):
         state = key._macState
         return state[2]  # type: ignore[no-any-return]
     return _result(AuthStatus.BAD_MAC, keyID)

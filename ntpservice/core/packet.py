@@ -155,7 +155,14 @@ EXTENSION_MIN_LEN = 16
 MAC_LENGTHS = frozenset((4, 20, 24))
 """On-wire lengths of a MAC in bytes: crypto-NAK, 128-bit and 160-bit digest."""
 
-_DIGEST_LENGTHS = frozenset((0, 16, 20))
+LONG_DIGEST_LENGTHS = frozenset((28, 32, 48, 64))
+"""
+Digest lengths (SHA-224, SHA-256/SHA3-256, SHA-384, SHA-512) that only an
+NTPv3 packet carries untruncated: NTPv3 has no extension fields, so its whole
+trailer is the MAC (chrony sends NTPv3 requests with such keys).
+"""
+
+_DIGEST_LENGTHS = frozenset((0, 16, 20)) | LONG_DIGEST_LENGTHS
 
 KISS_CODES: dict[str, str] = {
     "ACST": "The association belongs to a unicast server.",
@@ -367,7 +374,8 @@ class MAC:
             raise TypeError(f"MAC digest must be bytes: {self.digest!r}")
         if len(self.digest) not in _DIGEST_LENGTHS:
             raise ValueError(
-                f"MAC digest must be 0, 16 or 20 bytes, not {len(self.digest)}"
+                f"MAC digest must be 0, 16, 20 bytes (or, in NTPv3, 28, 32, 48 "
+                f"or 64), not {len(self.digest)}"
             )
 
     @property
@@ -519,6 +527,21 @@ class NTPPacket:
         mac = self.mac
         if mac is not None and not isinstance(mac, MAC):
             raise TypeError(f"not a MAC: {mac!r}")
+        if mac is not None and len(mac.digest) in LONG_DIGEST_LENGTHS:
+            if self.version > 3 or extensions:
+                raise ValueError(
+                    f"a {len(mac.digest)}-byte digest goes only in an NTPv3 "
+                    f"packet without extension fields"
+                )
+        if extensions and self.version <= 3:
+            trailer = sum(e.length for e in extensions) + (
+                0 if mac is None else 4 + len(mac.digest)
+            )
+            if trailer - 4 in LONG_DIGEST_LENGTHS:
+                raise ValueError(
+                    f"an NTPv3 trailer of {trailer} bytes would be decoded as a "
+                    f"MAC with a {trailer - 4}-byte digest"
+                )
         if extensions:
             # The decoder takes a trailer of 20 or 24 bytes for a MAC: the
             # last extension field plus a crypto-NAK (or nothing) must not
@@ -659,7 +682,7 @@ class NTPPacket:
                 extensions: tuple[ExtensionField, ...] = ()
                 mac = None
             else:
-                extensions, mac = _decodeTrailer(data, length)
+                extensions, mac = _decodeTrailer(data, length, version)
             packet: NTPPacket = _newObject(cls)
             _setLeap(packet, first >> 6)
             _setVersion(packet, version)
@@ -707,7 +730,7 @@ _setDigest = _setter(MAC, "digest")
 
 
 def _decodeTrailer(
-    data: bytes, length: int
+    data: bytes, length: int, version: int = 4
 ) -> tuple[tuple[ExtensionField, ...], MAC | None]:
     """
     Decode what follows the header: extension fields, then a MAC.
@@ -720,6 +743,12 @@ def _decodeTrailer(
     """
     extensions: list[ExtensionField] = []
     offset = HEADER_LEN
+    if version <= 3 and length - HEADER_LEN - 4 in LONG_DIGEST_LENGTHS:
+        # NTPv3 has no extension fields: the whole trailer is the MAC.
+        mac0: MAC = _newObject(MAC)
+        _setKeyID(mac0, _KEY_ID.unpack_from(data, offset)[0])
+        _setDigest(mac0, bytes(data[offset + 4 : length]))
+        return (), mac0
     while offset < length:
         remaining = length - offset
         if remaining in MAC_LENGTHS:

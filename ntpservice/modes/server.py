@@ -140,11 +140,14 @@ class ServerMode:
         now = sender.now
         fromNs = NTPTimestamp.fromUnixNanoseconds
         key = auth.key if auth.authenticated else None
+        # An NTPv3 request with an untruncated long digest is answered in
+        # kind (chrony's SHA-224 and longer keys).
+        full = packet.mac is not None and len(packet.mac.digest) > 20
 
         def stamped() -> bytes:
             data = stampTransmit(reply, fromNs(now()))
             if key is not None:
-                return signPacket(data, key)
+                return signPacket(data, key, full)
             if nak:
                 return cryptoNAK(data)
             return data

@@ -24,6 +24,7 @@ from ntpservice.core.packet import (
     LEAP_NONE,
     LEAP_NOTINSYNC,
     MAC,
+    LONG_DIGEST_LENGTHS,
     MAC_LENGTHS,
     MAX_STRATUM,
     MODE_ACTIVE,
@@ -801,13 +802,15 @@ class MACTests(SynchronousTestCase):
     def test_ranges(self) -> None:
         """
         The key identifier fits in 32 bits and the digest is 0, 16 or 20
-        bytes.
+        bytes, or, for NTPv3's untruncated digests, 28, 32, 48 or 64.
         """
         MAC(2**32 - 1, bytes(20))
+        for length in (28, 32, 48, 64):
+            MAC(1, bytes(length))
         for keyID in (-1, 2**32):
             with self.assertRaises(ValueError):
                 MAC(keyID, bytes(16))
-        for length in (1, 8, 15, 17, 19, 21, 32):
+        for length in (1, 8, 15, 17, 19, 21, 33):
             with self.assertRaises(ValueError):
                 MAC(1, bytes(length))
         with self.assertRaises(TypeError):
@@ -894,12 +897,20 @@ def packets(draw: st.DrawFn) -> NTPPacket:
     """
     fields = tuple(draw(st.lists(extensionFields, max_size=3)))
     mac = draw(st.none() | macs)
+    version = draw(st.integers(1, 7))
     if fields:
         tail = fields[-1].length + (0 if mac is None else len(mac.encode()))
         assume(tail not in MAC_LENGTHS)
+        if version <= 3:
+            # NTPv3 has no extension fields: a trailer that could be a
+            # long NTPv3 MAC is read as one.
+            trailer = sum(f.length for f in fields) + (
+                0 if mac is None else len(mac.encode())
+            )
+            assume(trailer - 4 not in LONG_DIGEST_LENGTHS)
     return NTPPacket(
         leap=draw(st.integers(0, 3)),
-        version=draw(st.integers(1, 7)),
+        version=version,
         mode=draw(st.integers(0, 5)),
         stratum=draw(st.integers(0, 255)),
         poll=draw(st.integers(-128, 127)),
@@ -1042,3 +1053,34 @@ def test_macLengthsFullPacket(length: int) -> None:
     assert packet.extensions == fields
     assert packet.mac is not None
     assert packet.mac.keyID == 42
+
+
+class LongDigestTests(SynchronousTestCase):
+    """
+    NTPv3 packets carry SHA-224/256/384/512 digests untruncated (chrony
+    sends such requests); NTPv4 packets never do.
+    """
+
+    def test_ntpv3LongMAC(self) -> None:
+        """
+        An NTPv3 packet with a 32-byte digest decodes with that MAC and
+        encodes back.
+        """
+        packet = NTPPacket(version=3, mac=MAC(7, bytes(range(32))))
+        data = packet.encode()
+        self.assertEqual(len(data), 48 + 36)
+        self.assertEqual(NTPPacket.decode(data), packet)
+
+    def test_ntpv4Refused(self) -> None:
+        """
+        An NTPv4 packet cannot carry a long digest (its trailer would be
+        extension fields), nor an NTPv3 packet one beside extension fields.
+        """
+        self.assertRaises(ValueError, NTPPacket, version=4, mac=MAC(7, bytes(32)))
+        self.assertRaises(
+            ValueError,
+            NTPPacket,
+            version=3,
+            extensions=(ExtensionField(1, bytes(12)),),
+            mac=MAC(7, bytes(32)),
+        )

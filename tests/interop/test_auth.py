@@ -24,18 +24,21 @@ KEYS_TEXT = (
     "1 MD5 OurMd5Secret\n"
     "2 SHA1 0123456789abcdef0123456789abcdef01234567\n"
     "3 AES128CMAC 000102030405060708090a0b0c0d0e0f\n"
+    "4 SHA256 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
 )
 WRONG_KEYS_TEXT = (
     "1 MD5 NotTheSecret\n"
     "2 SHA1 fedcba9876543210fedcba9876543210fedcba98\n"
     "3 AES128CMAC 0f0e0d0c0b0a09080706050403020100\n"
+    "4 SHA256 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"
 )
 KEY_IDS = (1, 2, 3)
+TRUSTED = (1, 2, 3, 4)
 LOCAL = "server 127.127.1.0\nfudge 127.127.1.0 stratum 1\n"
 
 
 def writeKeys(workdir: str, text: str, dialect: str, name: str) -> str:
-    ring = parseKeysText(text, name).withTrusted(KEY_IDS)
+    ring = parseKeysText(text, name).withTrusted(TRUSTED)
     path = os.path.join(workdir, name)
     with open(path, "w") as f:
         f.write(formatKeysFile(ring, dialect))
@@ -72,7 +75,7 @@ class ChronydClientOfOursTests(SynchronousTestCase):
         self.good = writeKeys(self.workdir, KEYS_TEXT, "chrony", "chrony.keys")
         self.wrong = writeKeys(self.workdir, WRONG_KEYS_TEXT, "chrony", "wrong.keys")
         self.port = peers.freePort()
-        config = f"{LOCAL}keys {ours}\ntrustedkey 1 2 3\ndriftfile {self.workdir}/d\n"
+        config = f"{LOCAL}keys {ours}\ntrustedkey 1 2 3 4\ndriftfile {self.workdir}/d\n"
         self.daemon = peers.startNtpservice(
             self.workdir, config, port=self.port, synchronised=True,
             extraArgs=("-I", "127.0.0.1"),
@@ -87,6 +90,18 @@ class ChronydClientOfOursTests(SynchronousTestCase):
         for keyID in KEY_IDS:
             offset = chronydQuery(self.workdir, self.port, self.good, keyID)
             self.assertLess(abs(offset), 1e-3, keyID)
+
+    def test_sha256(self) -> None:
+        """
+        With a SHA256 key chronyd sends NTPv3 requests carrying the whole
+        32-byte digest; we answer in kind and chronyd accepts; a wrong
+        secret fails.
+        """
+        offset = chronydQuery(self.workdir, self.port, self.good, 4)
+        self.assertLess(abs(offset), 1e-3)
+        self.assertRaises(
+            peers.PeerError, chronydQuery, self.workdir, self.port, self.wrong, 4
+        )
 
     def test_wrongKeyFails(self) -> None:
         """
