@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from ntpservice.core.actions import checkFinite
 from ntpservice.interfaces import IClockDriver
 
 __all__ = [
@@ -115,21 +116,6 @@ class ClockPermissionError(PermissionError):
 
     A L{PermissionError}, hence an L{OSError} with C{errno} C{EPERM}.
     """
-
-
-def checkFinite(name: str, value: float) -> float:
-    """
-    Refuse a quantity that is not a finite number.
-
-    @param name: the parameter's name, for the message.
-    @param value: the quantity.
-    @return: C{value} as a C{float}.
-    @raise ValueError: if C{value} is NaN or infinite.
-    """
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, not {value!r}")
-    return value
 
 
 def checkSlew(offset: float) -> float:

@@ -22,9 +22,11 @@ Every action is a frozen dataclass with slots: hashable, comparable by value
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = [
+    "checkFinite",
     "Action",
     "ClockAction",
     "SetFrequency",
@@ -100,3 +102,19 @@ class SetLeap(ClockAction):
     """
 
     leap: int
+
+
+def checkFinite(name: str, value: float) -> float:
+    """
+    Refuse a quantity that is not a finite number: what the discipline
+    computes and what a clock driver is asked to apply alike.
+
+    @param name: the parameter's name, for the message.
+    @param value: the quantity.
+    @return: C{value} as a C{float}.
+    @raise ValueError: if C{value} is NaN or infinite.
+    """
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, not {value!r}")
+    return value

@@ -276,6 +276,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Hashable
 
 from ntpservice.core.actions import Action, SetFrequency, SetLeap, Slew, Step
+from ntpservice.core.actions import checkFinite as _checkFinite
 
 if TYPE_CHECKING:
     from ntpservice.config import TinkerSettings
@@ -543,19 +544,6 @@ POLL_LOG2_MIN = 3
 
 POLL_LOG2_MAX = 17
 """The largest poll exponent accepted in settings (36.4 h), as ntpd."""
-
-
-def _checkFinite(name: str, value: float) -> float:
-    """
-    @param name: the parameter's name, for the message.
-    @param value: a quantity.
-    @return: C{value} as a C{float}.
-    @raise ValueError: if C{value} is NaN or infinite.
-    """
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, not {value!r}")
-    return value
 
 
 def _checkNonNegative(name: str, value: float) -> None:
