@@ -62,6 +62,7 @@ import ntpservice
 from ntpservice import config as _config
 from ntpservice._log import Logger
 from ntpservice.core import control as K
+from ntpservice.core import status as S
 from ntpservice.core.access import controlDecision
 from ntpservice.core.association import MAXDISP
 from ntpservice.core.mru import ENTRY_BYTES
@@ -251,22 +252,10 @@ class RateLimiter:
 
 
 @dataclass(slots=True)
-class _Events:
-    """An event counter and the last event, as status words carry them."""
-
-    count: int = 0
-    last: int = 0
-
-    def record(self, event: int) -> None:
-        self.count = min(self.count + 1, K.MAX_EVENTS)
-        self.last = event
-
-
-@dataclass(slots=True)
 class _PeerRecord:
     """What the handler learns about an association from the observers."""
 
-    events: _Events = field(default_factory=_Events)
+    events: S.EventCounter = field(default_factory=S.EventCounter)
     rec: NTPTimestamp | None = None
     xmt: NTPTimestamp | None = None
     dstadr: str | None = None
@@ -279,7 +268,7 @@ class _Pool:
     """A C{pool} line, shown as ntpd's pool association."""
 
     directive: Any
-    events: _Events = field(default_factory=_Events)
+    events: S.EventCounter = field(default_factory=S.EventCounter)
 
 
 def isLoopback(address: str) -> bool:
@@ -342,7 +331,7 @@ class ControlHandler:
         self._secretTime = self._started
         self._uname = _uname()
         self._localPort: int | None = None
-        self._system = _Events()
+        self._system = S.EventCounter()
         self._system.record(K.EVENT_RESTART)
         self._system.record(
             K.EVENT_FREQ_NOT_SET
@@ -353,7 +342,7 @@ class ControlHandler:
         self._peers: dict[int, _PeerRecord] = {}
         engine = daemon.engine
         self.localID: int | None = None
-        self._localEvents = _Events()
+        self._localEvents = S.EventCounter()
         if engine.localClock is not None:
             self.localID = engine.associations.newID()
             self._localEvents.record(K.PEER_EVENT_MOBILIZE)
@@ -661,14 +650,8 @@ class ControlHandler:
         if association is not None:
             record = self._record(associd)
             self._refreshReach(association, record)
-            return K.peerStatus(
-                configured=association.settings.lifecycle != "ephemeral",
-                authEnabled=association.settings.key is not None,
-                authentic=self._authentic(association),
-                reachable=bool(association.reach),
-                selection=self._selection(associd),
-                eventCount=record.events.count,
-                lastEvent=record.events.last,
+            return S.associationStatusWord(
+                association, S.selectionStatus(engine, associd), record.events
             )
         if associd == self.localID and associd is not None:
             synced = self._syncedToLocal()
@@ -694,27 +677,8 @@ class ControlHandler:
         raise K.RequestError(K.ERR_BADASSOC)
 
     def _selection(self, associd: int) -> int:
-        engine = self._daemon.engine
-        if engine.systemPeer == associd:
-            return K.SEL_SYSPEER
-        selection = engine.selection
-        if selection is None:
-            return K.SEL_REJECT
-        code = K.SELECTION_CODES.get(selection.status.get(associd, "unfit"), K.SEL_REJECT)
-        if code == K.SEL_SYSPEER:
-            # A stale verdict: the system peer changed since.
-            return K.SEL_CANDIDATE
-        return code
-
-    @staticmethod
-    def _authentic(association: Any) -> bool:
-        from ntpservice.core.association import TEST_AUTH
-
-        return (
-            association.settings.key is not None
-            and bool(association.reach)
-            and not association.flash & TEST_AUTH
-        )
+        status = S.selectionStatus(self._daemon.engine, associd)
+        return K.SELECTION_CODES.get(status or "", K.SEL_REJECT)
 
     # -- peer variables --------------------------------------------------
 
@@ -757,7 +721,7 @@ class ControlHandler:
         return {
             "config": "1" if settings.lifecycle != "ephemeral" else "0",
             "authenable": "1" if settings.key is not None else "0",
-            "authentic": "1" if self._authentic(a) else "0",
+            "authentic": "1" if S.isAuthentic(a) else "0",
             "srcadr": a.address,
             "srcport": str(settings.port),
             "dstadr": self._dstadr(record, a.address),

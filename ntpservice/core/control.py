@@ -57,7 +57,7 @@ from hmac import compare_digest
 from typing import Any, Iterable, Iterator, Sequence
 
 from ntpservice.auth.mac import computeMAC
-from ntpservice.core.status import peerStatusWord, systemStatusWord
+from ntpservice.core.status import SELECT_CODES, peerStatusWord, systemStatusWord
 from ntpservice.core.timestamps import NTPTimestamp
 
 __all__ = [
@@ -293,18 +293,11 @@ CLOCK_STATUS_NAMES = (
 TALLY = " x.-+#*o"
 """The ntpq C{peers} tally character of each selection code."""
 
-SELECTION_CODES = {
-    "unfit": SEL_REJECT,
-    "falseticker": SEL_FALSETICK,
-    "excess": SEL_EXCESS,
-    "outlier": SEL_OUTLIER,
-    "candidate": SEL_CANDIDATE,
-    "sync": SEL_SYSPEER,
-}
+SELECTION_CODES = SELECT_CODES
 """
 L{ntpservice.core.selection} statuses -> selection codes, so that ntpq's
 tally (L{TALLY}) is the same character as L{ntpservice.core.selection}'s
-C{TALLY_CODES}.
+C{TALLY_CODES} (one table, L{ntpservice.core.status.SELECT_CODES}).
 """
 
 RESTRICTION_BITS = {

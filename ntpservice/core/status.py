@@ -330,18 +330,30 @@ def associationStatusWord(
     @param events: its events, or C{None} for none.
     """
     settings = association.settings
-    keyed = settings.key is not None
     reachable = association.reach != 0
     events = events or EventCounter()
     return peerStatusWord(
         configured=settings.lifecycle != "ephemeral",
-        authEnabled=keyed,
-        authentic=keyed and reachable and not association.flash & TEST_AUTH,
+        authEnabled=settings.key is not None,
+        authentic=isAuthentic(association),
         reachable=reachable,
         broadcast=settings.hmode in BROADCAST_HMODES,
         select=SELECT_CODES.get(selectionStatus or "", SELECT_REJECT),
         eventCount=events.count,
         lastEvent=events.last,
+    )
+
+
+def isAuthentic(association: Any) -> bool:
+    """
+    Whether an association counts as authentic: it has a key, is
+    reachable, and its last packet did not fail authentication (the daemon
+    only accepts authenticated packets on a keyed association).
+    """
+    return (
+        association.settings.key is not None
+        and association.reach != 0
+        and not association.flash & TEST_AUTH
     )
 
 
