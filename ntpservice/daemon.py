@@ -32,7 +32,7 @@ from ntpservice.control.mode6 import ControlHandler
 from ntpservice.core.access import RestrictTable
 from ntpservice.core.mru import MRUList, MRUSettings
 from ntpservice.core import counters as C
-from ntpservice.core.association import Association, AssociationSettings
+from ntpservice.core.association import FLASH_NAMES, Association, AssociationSettings
 from ntpservice.core.discipline import Discipline, DisciplineSettings
 from ntpservice.core.dispatch import Dispatch, dispatch
 from ntpservice.core.engine import (
@@ -65,8 +65,6 @@ COUNT_PROCESSED = "processed"
 
 def counterForFlash(flash: int) -> str:
     """The counter name of a failed sanity check."""
-    from ntpservice.core.association import FLASH_NAMES
-
     for bit, name in FLASH_NAMES.items():
         if flash & bit:
             return f"peer.{name}"

@@ -564,9 +564,6 @@ class NTPService(MultiService):
         where = spec.address + (f"%{spec.device}" if spec.device else "")
         self._fatal(f"cannot bind UDP port {self.portNumber} on {where}: {reason}{hint}")
 
-    # The parent of a daemonizing twistd shows at most 100 bytes of a
-    # StartupError: the essential part of each message comes first.
-
     def _fatal(self, message: str) -> None:
         """
         End the daemon before it runs, with C{message} as one line.
@@ -574,7 +571,8 @@ class NTPService(MultiService):
         In the foreground the line goes to the real standard error (twistd
         has turned C{sys.stderr} into a logger by now); once twistd has
         daemonized (standard error is C{/dev/null}) a L{StartupError} carries
-        it to the waiting parent, which prints it.
+        it to the waiting parent, which prints at most 100 bytes of it: the
+        essential part of each message comes first.
         """
         for port in self.ports:
             port.stopListening()
