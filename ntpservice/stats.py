@@ -57,6 +57,7 @@ from typing import Any, Iterable, Mapping
 from twisted.internet.task import LoopingCall
 
 from ntpservice._log import Logger
+from ntpservice.core import counters as C
 from ntpservice.core import status as S
 from ntpservice.core.timestamps import NTPTimestamp
 
@@ -231,8 +232,8 @@ class SysstatsCounts:
     @ivar received: datagrams received.
     @ivar processed: datagrams that passed the interface filter, decoding
         and access control: served or handed to an association.
-    @ivar newVersion: NTPv4 packets; C{0}: not counted by ntpservice.
-    @ivar oldVersion: NTPv1-3 packets; C{0}: not counted.
+    @ivar newVersion: NTPv4 packets (modes 0-5).
+    @ivar oldVersion: NTPv1-3 packets (modes 0-5).
     @ivar restricted: dropped by C{restrict} (C{ignore}, C{noserve},
         C{noquery}, C{notrust}, C{flake}, bogus source port) or by an
         C{interface drop} rule.
@@ -242,7 +243,7 @@ class SysstatsCounts:
         to a broadcast or multicast address.
     @ivar limitRejected: requests over the rate limit (C{limited}).
     @ivar kodSent: kiss-o'-death packets sent.
-    @ivar version1: NTPv1 packets; C{0}: not counted.
+    @ivar version1: NTPv1 packets of 48 octets (also in C{oldVersion}).
     """
 
     received: int = 0
@@ -306,6 +307,9 @@ def sysstatsCounts(delta: Mapping[str, int]) -> SysstatsCounts:
     return SysstatsCounts(
         received=received,
         processed=processed,
+        newVersion=get(C.VERSION_CURRENT),
+        oldVersion=get(C.VERSION_OLD),
+        version1=get(C.VERSION1),
         restricted=restricted,
         badLength=badLength,
         badAuth=badAuth,
@@ -606,8 +610,6 @@ class StatisticsWriter:
         self.events = S.PeerEvents()
         self._raw: dict[int, _RawState] = {}
         self._timer: LoopingCall | None = None
-        self._baseCounters: dict[str, int] = {}
-        self._lastReset = 0
 
     @classmethod
     def fromConfiguration(
@@ -666,8 +668,9 @@ class StatisticsWriter:
                     directory=directory,
                     error=e.strerror,
                 )
-        self._baseCounters = self.daemon.counters.snapshot()
-        self._lastReset = self._now()
+        # The counters' statistics interval (ntpq's sysstats shows it too)
+        # starts with the first sysstats line's.
+        self.daemon.counters.reset(self._now())
         self.daemon.addObserver(self)
         if "sysstats" in self.generations:
             self._timer = LoopingCall(self.writeSysstats)
@@ -776,14 +779,10 @@ class StatisticsWriter:
         """
         generation = self.generations.get("sysstats")
         now = self._now()
-        snapshot = self.daemon.counters.snapshot()
-        delta = {
-            name: value - self._baseCounters.get(name, 0)
-            for name, value in snapshot.items()
-        }
-        elapsed = round((now - self._lastReset) / NS_PER_SECOND)
-        self._baseCounters = snapshot
-        self._lastReset = now
+        counters = self.daemon.counters
+        last = counters.resetAt if counters.resetAt is not None else now
+        delta = counters.reset(now)
+        elapsed = round((now - last) / NS_PER_SECOND)
         if generation is not None:
             generation.write(now, sysstatsLine(now, elapsed, sysstatsCounts(delta)))
 

@@ -291,7 +291,8 @@ class LineFormatTests(SynchronousTestCase):
         The daemon's counters map onto ntpd's: access drops and interface
         drops are "restricted", malformed datagrams "bad length", MAC
         failures "bad authentication", unserved modes and versions
-        "declined"; processed is what is left of the received.
+        "declined"; processed is what is left of the received; packets by
+        version are the multiplexer's counts.
         """
         counts = sysstatsCounts(
             {
@@ -310,6 +311,10 @@ class LineFormatTests(SynchronousTestCase):
                 "auth.bad_mac": 1,
                 "peer.auth.failed": 1,
                 "processed": 40,
+                "version.current": 90,
+                "version.old": 6,
+                "version.1": 2,
+                "version.1.client": 1,
             }
         )
         self.assertEqual(
@@ -323,6 +328,9 @@ class LineFormatTests(SynchronousTestCase):
                 declined=4,
                 limitRejected=5,
                 kodSent=4,
+                newVersion=90,
+                oldVersion=6,
+                version1=2,
             ),
         )
 
@@ -697,24 +705,34 @@ class StatisticsWriterTests(SynchronousTestCase):
 
     def test_sysstatsHourly(self) -> None:
         """
-        Every hour a C{sysstats} line counts the packets of that hour.
+        Every hour a C{sysstats} line counts the packets of that hour,
+        NTPv4, older versions and NTPv1 included, and the daemon's counters
+        start a new statistics interval.
         """
         self.writer("statistics sysstats\n")
         counters = self.daemon.counters
         counters.count("received", 10)
+        counters.count("version.current", 9)
+        counters.count("version.old", 1)
+        counters.count("version.1", 1)
         self.daemon.clock.nowNs += 3600 * NS
         self.daemon.reactor.advance(3600)
         counters.count("received", 4)
+        counters.count("version.current", 4)
         counters.count("malformed", 1)
         self.daemon.clock.nowNs += 3600 * NS
         self.daemon.reactor.advance(3600)
         self.assertEqual(
             self.lines("sysstats"),
             [
-                "61041 7200.005 3600 10 10 0 0 0 0 0 0 0 0 0",
-                "61041 10800.005 3600 4 3 0 0 0 1 0 0 0 0 0",
+                "61041 7200.005 3600 10 10 9 1 0 0 0 0 0 0 1",
+                "61041 10800.005 3600 4 3 4 0 0 1 0 0 0 0 0",
             ],
         )
+        # The daemon's counters start a new interval with each line (what
+        # ntpq's sysstats shows as "since reset").
+        self.assertEqual(counters.resetAt, self.daemon.clock.nowNs)
+        self.assertEqual(counters.sinceReset()["received"], 0)
 
     def test_stop(self) -> None:
         """

@@ -144,12 +144,13 @@ class NTPDatagramProtocol(DatagramProtocol):
             return
         data = datagram.data
         try:
-            _leap, _version, mode = peekHeader(data)
+            _leap, version, mode = peekHeader(data)
         except PacketError:
             counters.count(C.MALFORMED)
             return
         packet: NTPPacket | None = None
         if mode not in _RAW_MODES:
+            C.countVersion(counters, version, mode, len(data))
             try:
                 packet = NTPPacket.decode(data)
             except PacketError as e:

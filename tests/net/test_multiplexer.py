@@ -128,6 +128,37 @@ class NTPDatagramProtocolTests(SynchronousTestCase):
         protocol.datagramReceived(NTPPacket(mode=5).encode(), SOURCE)
         self.assertEqual(counters[C.NO_HANDLER], 1)
 
+    def test_countedByVersion(self) -> None:
+        """
+        Every NTP packet is counted by version on arrival, as ntpd counts
+        them for C{ntpq sysstats}: NTPv4 as the current version, NTPv1-3 as
+        older ones, 48-octet NTPv1 packets also by mode (client, zero,
+        symmetric active); versions 0 and 5-7 in neither, mode 6 packets
+        not at all; a malformed NTPv4 packet still counts as NTPv4.
+        """
+        protocol, modes, counters = makeProtocol()
+        modes.register(MODE_CLIENT, RecordingHandler())
+        modes.register(6, RecordingHandler())
+        v4 = NTPPacket(mode=MODE_CLIENT).encode()
+        for first in (0x23, 0x1B, 0x13, 0x0B, 0x08, 0x09, 0x0C, 0x03, 0x2B):
+            protocol.datagramReceived(bytes([first]) + v4[1:], SOURCE)
+        protocol.datagramReceived(b"\x0b" + v4[1:] + b"\x00" * 4, SOURCE)
+        protocol.datagramReceived(v4[:47], SOURCE)
+        protocol.datagramReceived(b"\x16\x01\x00\x01" + bytes(8), SOURCE)
+        self.assertEqual(
+            {name: counters[name] for name in (
+                C.VERSION_CURRENT, C.VERSION_OLD, C.VERSION1, C.VERSION1_CLIENT,
+                C.VERSION1_ZERO, C.VERSION1_SYMMETRIC)},
+            {
+                C.VERSION_CURRENT: 2,
+                C.VERSION_OLD: 7,
+                C.VERSION1: 4,
+                C.VERSION1_CLIENT: 1,
+                C.VERSION1_ZERO: 1,
+                C.VERSION1_SYMMETRIC: 1,
+            },
+        )
+
     def test_rawModes(self) -> None:
         """
         Mode 6 and 7 datagrams have no NTP header: their handler gets the
@@ -210,3 +241,29 @@ class ReceivedDatagramTests(SynchronousTestCase):
         """
         self.assertFalse(ReceivedDatagram(b"", SOURCE, "224.0.1.1", "10.0.0.1").isUnicast)
         self.assertFalse(ReceivedDatagram(b"", SOURCE, "ff05::101", "ff05::101").isUnicast)
+
+
+class PacketCountersTests(SynchronousTestCase):
+    """
+    L{C.PacketCounters} counts by name and keeps the start of the current
+    statistics interval.
+    """
+
+    def test_sinceReset(self) -> None:
+        """
+        Before any reset, the interval is the whole life of the counters;
+        L{C.PacketCounters.reset} returns the counts of the interval that
+        ends and starts the next one at the given time; the totals go on.
+        """
+        counters = C.PacketCounters()
+        self.assertIsNone(counters.resetAt)
+        counters.count(C.RECEIVED, 5)
+        self.assertEqual(counters.sinceReset(), {C.RECEIVED: 5})
+        self.assertEqual(counters.reset(1000), {C.RECEIVED: 5})
+        self.assertEqual(counters.resetAt, 1000)
+        counters.count(C.RECEIVED, 2)
+        counters.count(C.SENT)
+        self.assertEqual(counters.sinceReset(), {C.RECEIVED: 2, C.SENT: 1})
+        self.assertEqual(counters.snapshot(), {C.RECEIVED: 7, C.SENT: 1})
+        self.assertEqual(counters.reset(2000), {C.RECEIVED: 2, C.SENT: 1})
+        self.assertEqual(counters.sinceReset(), {C.RECEIVED: 0, C.SENT: 0})
