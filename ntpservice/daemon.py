@@ -40,6 +40,9 @@ from ntpservice.core.engine import (
     Done,
     Engine,
     Panic,
+    ReachChanged,
+    SelectionHeld,
+    STARTUP_WINDOW,
     SendPacket,
     SystemPeerChanged,
 )
@@ -61,6 +64,14 @@ LOCAL_REFRESH_INTERVAL = 64.0
 
 COUNT_PROCESSED = "processed"
 """Packets that matched an association and passed its checks."""
+
+
+HOLD_REASONS = {
+    "startup": "waiting for the other sources to answer (at most "
+    f"{STARTUP_WINDOW:.0f} s)",
+    "contradicted": "most of the answering sources disagree with its offset",
+}
+"""What the log says for each reason of L{SelectionHeld}."""
 
 
 def counterForFlash(flash: int) -> str:
@@ -453,6 +464,25 @@ class NTPDaemon:
             elif isinstance(action, SystemPeerChanged):
                 self._systemPeerChanged(action)
                 self._notify("systemPeerChanged", action.associd, action.address)
+            elif isinstance(action, ReachChanged):
+                event = "reachable" if action.reachable else "unreachable"
+                self._log.info(
+                    "{address} (association {associd}) is {event}",
+                    address=action.address,
+                    associd=action.associd,
+                    event=event
+                    if action.reachable
+                    else "unreachable: no reply to the last 8 polls",
+                )
+                self._notify("associationEvent", action.associd, action.address, event)
+            elif isinstance(action, SelectionHeld):
+                self._log.info(
+                    "Not synchronizing to {address} (association {associd}) yet: "
+                    "{why}",
+                    address=action.address,
+                    associd=action.associd,
+                    why=HOLD_REASONS.get(action.reason, action.reason),
+                )
             elif isinstance(action, Demobilize):
                 self.restrictions.removeSource(action.address)
                 self._notify("associationEvent", action.associd, action.address, "demobilize")
@@ -484,19 +514,24 @@ class NTPDaemon:
             self._log.error("Clock driver refused a correction: {error}", error=str(e))
 
     def _systemPeerChanged(self, action: SystemPeerChanged) -> None:
+        # One line per change, saying why the old system peer was left.
+        why = ""
+        if action.previous is not None:
+            why = f" (association {action.previous} left: {action.reason})"
         if action.associd is None:
-            self._log.info("No system peer: {state}", state=self._stateText())
+            self._log.info(
+                "No system peer{why}: {state}", why=why, state=self._stateText()
+            )
             return
-        system = self.engine.system
-        selection = self.engine.selection
         self._log.info(
-            "Selected {address} (association {associd}) as system peer; "
+            "Selected {address} (association {associd}) as system peer{why}; "
             "stratum {stratum}, refid {refid}, offset {offset:+.6f} s",
             address=action.address,
             associd=action.associd,
-            stratum=min(system.stratum, 16),
-            refid=formatRefid(system.refid, system.stratum),
-            offset=selection.offset if selection is not None else 0.0,
+            why=why,
+            stratum=action.stratum,
+            refid=formatRefid(action.refid, action.stratum),
+            offset=action.offset,
         )
 
     def _stateText(self) -> str:

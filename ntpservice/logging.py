@@ -47,9 +47,14 @@ NTPD_DEFAULT_MASK = frozenset(("sync", t) for t in LOG_TYPES)
 """What ntpd logs of the classified messages before C{logconfig} changes it."""
 
 FORMAT_CLASSES: dict[str, tuple[str, str]] = {
-    "Selected {address} (association {associd}) as system peer; "
+    "Selected {address} (association {associd}) as system peer{why}; "
     "stratum {stratum}, refid {refid}, offset {offset:+.6f} s": ("peer", "events"),
-    "No system peer: {state}": ("sys", "events"),
+    "No system peer{why}: {state}": ("sys", "events"),
+    "{address} (association {associd}) is {event}": ("peer", "events"),
+    "Not synchronizing to {address} (association {associd}) yet: {why}": (
+        "sys",
+        "events",
+    ),
     "Demobilized association {associd} ({address}): {reason}": ("peer", "events"),
     "Mobilized association {associd} with {name} ({address})": ("peer", "events"),
     "Pool {name}: mobilized association {associd} with {address}": ("peer", "events"),

@@ -69,6 +69,23 @@ ephemeral or preemptable association is demobilized (ntpd's NTP_UNREACH;
 RFC 5905's UNREACH of 24 counts the same thing with a larger limit).
 """
 
+ANSWER_WINDOW = 3
+"""
+Polls, the outstanding one included, of which a source must have answered
+one to stay selectable while another source is answering (see
+L{Association.answering}): a dead system peer is replaced within three poll
+intervals. ntpd shifts a dummy sample into the clock filter at the same
+point (RFC 5905 A.5.7.3).
+"""
+
+SELECT_WINDOW = 5
+"""
+Polls, the outstanding one included, of which a source must have answered
+one to stay selectable at all (see L{Association.selectable}): a dead only
+source is dropped within five poll intervals, while a lossy link (half the
+exchanges lost) rarely loses its only source (3 % of polls).
+"""
+
 # ntpd's peer status bits ("flash"), shown by ntpq.
 TEST_DUPLICATE = 0x0001
 TEST_BOGUS = 0x0002
@@ -286,6 +303,29 @@ class Association:
     def reachable(self) -> bool:
         """Whether any of the last eight polls was answered."""
         return self.reach != 0
+
+    def heardWithin(self, polls: int) -> bool:
+        """
+        Whether any of the last C{polls} polls (the outstanding one
+        included) was answered.
+        """
+        return self.reach & ((1 << polls) - 1) != 0
+
+    @property
+    def answering(self) -> bool:
+        """
+        Whether it answered any of its last L{ANSWER_WINDOW} polls: a source
+        that is not answering gives way to one that is.
+        """
+        return self.heardWithin(ANSWER_WINDOW)
+
+    @property
+    def selectable(self) -> bool:
+        """
+        Whether it answered any of its last L{SELECT_WINDOW} polls: a
+        source that did not is unfit, even with no other source.
+        """
+        return self.heardWithin(SELECT_WINDOW)
 
     @property
     def offset(self) -> float:

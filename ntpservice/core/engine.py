@@ -30,6 +30,9 @@ from typing import Iterable, Union
 
 from ntpservice.core import actions as A
 from ntpservice.core.association import (
+    TEST_DISTANCE,
+    TEST_LOOP,
+    TEST_UNREACH,
     UNREACH,
     Association,
     AssociationSettings,
@@ -42,16 +45,43 @@ from ntpservice.core.discipline import Discipline, UpdateResult
 from ntpservice.core.packet import MAX_STRATUM, NTPPacket
 from ntpservice.core.refid import refidFromAddress
 from ntpservice.core.selection import (
+    REASON_DISTANCE,
+    REASON_LOOP,
+    REASON_NOSELECT,
+    REASON_UNREACHABLE,
+    STATUS_CANDIDATE,
+    STATUS_SYNC,
+    STATUS_UNFIT,
     Candidate,
     SelectionResult,
     SelectionSettings,
+    majorityExcludes,
     select,
 )
-from ntpservice.core.system import SystemVariables
+from ntpservice.core.system import PHI, SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 
 MINDISP = 0.005
-"""Seconds: the least dispersion added at each update (RFC 5905 Figure 9)."""
+"""Seconds: the least dispersion added at each update (RFC 5905 Figure 6)."""
+
+STARTUP_WINDOW = 10.0
+"""
+Seconds: how long the first selection (or the first after the system peer
+was lost) waits, once a source could be selected, for the other sources that
+have not yet answered or become fit. Without the wait, the first source
+whose samples become selectable sets the clock alone, even when it is the
+one falseticker among three servers whose bursts are still arriving.
+"""
+
+# Flash bits that selection sets (ntpd's peer_unfit): cleared and set anew
+# at every selection.
+SELECTION_FLASH = TEST_DISTANCE | TEST_LOOP | TEST_UNREACH
+_REASON_FLASH = {
+    REASON_DISTANCE: TEST_DISTANCE,
+    REASON_LOOP: TEST_LOOP,
+    REASON_UNREACHABLE: TEST_UNREACH,
+    REASON_NOSELECT: TEST_UNREACH,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +113,54 @@ class Demobilize:
 class SystemPeerChanged:
     """
     The system peer changed (C{associd} C{None}: no system peer).
+
+    @ivar stratum: the stratum the system takes from the new system peer
+        (its own plus one), or 16 without one.
+    @ivar refid: the reference ID the system takes from it, or C{INIT}.
+    @ivar offset: seconds, the system offset of the selection.
+    @ivar previous: the association ID of the system peer before, or
+        C{None}.
+    @ivar reason: why the previous system peer was left (a selection
+        status such as C{falseticker}, or an unfit reason such as
+        C{unreachable}), or C{None}.
     """
 
     associd: int | None
     address: str | None
+    stratum: int = MAX_STRATUM
+    refid: bytes = b"INIT"
+    offset: float = 0.0
+    previous: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReachChanged:
+    """
+    Association C{associd} became reachable (its first reply since its
+    reach register was empty) or unreachable (its reach register emptied:
+    eight polls without a reply). ntpd's peer events C{reachable} and
+    C{unreachable}.
+    """
+
+    associd: int
+    address: str
+    reachable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionHeld:
+    """
+    Selection chose C{associd} but the engine does not synchronize to it
+    yet, for C{reason}: C{startup} (other sources are still answering
+    their first packets) or C{contradicted} (a majority of the answering
+    sources disagrees with it). Emitted when the hold starts or its reason
+    changes.
+    """
+
+    associd: int
+    address: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +186,8 @@ Action = Union[
     SendPacket,
     Demobilize,
     SystemPeerChanged,
+    ReachChanged,
+    SelectionHeld,
     Panic,
     Done,
     A.Step,
@@ -174,6 +250,10 @@ class Engine:
         # The frequency correction last handed to the clock, ppm.
         self._clockFreqPPM = 0.0
         self._done = False
+        # When the current hold on the first selection began (local
+        # seconds), and why the engine holds, if it does.
+        self._holdSince: float | None = None
+        self._holdReason: str | None = None
 
     # -- associations ---------------------------------------------------
 
@@ -199,7 +279,7 @@ class Engine:
         out: list[Action] = [Demobilize(associd, association.address, reason)]
         if self.systemPeer == associd:
             self.systemPeer = None
-            out.append(SystemPeerChanged(None, None))
+            out.append(SystemPeerChanged(None, None, previous=associd, reason=reason))
         return out
 
     def find(self, address: str, port: int) -> Association | None:
@@ -222,10 +302,21 @@ class Engine:
         Run the poll process of every association that is due.
         """
         out: list[Action] = []
+        reselect = False
         for association in list(self.associations.byID.values()):
             if association.nextPoll > now:
                 continue
+            wasReachable = association.reachable
             transmission = association.poll(now, self.system)
+            if wasReachable and not association.reachable:
+                out.append(
+                    ReachChanged(association.associd, association.address, False)
+                )
+            # A candidate's fitness changes at its polls (it stops answering,
+            # its dispersion grows): selection runs again, so that a system
+            # peer that fell silent is dropped even when no other source
+            # delivers a sample.
+            reselect = reselect or association.samples > 0
             if (
                 association.unreach >= UNREACH
                 and association.settings.lifecycle != "persistent"
@@ -242,6 +333,8 @@ class Engine:
                         association.settings.key,
                     )
                 )
+        if reselect:
+            out.extend(self.clockSelect(now))
         return out
 
     def adjust(self, now: float) -> list[Action]:
@@ -291,8 +384,11 @@ class Engine:
         @return: what the association made of it, and the actions that
             follow (a system update when a new sample was released).
         """
+        wasReachable = association.reachable
         result = association.receive(packet, t4, now, self.precisionLog2)
         out: list[Action] = []
+        if association.reachable and not wasReachable:
+            out.append(ReachChanged(association.associd, association.address, True))
         if result.demobilize:
             out.extend(self.demobilize(association.associd, f"kiss {result.kissCode}"))
             return result, out
@@ -337,7 +433,8 @@ class Engine:
                     leap=a.leap,
                     refid=a.refid,
                     time=a.filter.updateTime,
-                    reachable=a.reachable,
+                    reachable=a.selectable,
+                    answering=a.answering,
                     prefer=s.prefer,
                     noselect=s.noselect,
                     truechimer=s.truechimer,
@@ -358,13 +455,15 @@ class Engine:
             previous=self.systemPeer,
             ourRefid=None,
         )
-        self.selection = result
+        self._flagUnfit(result)
         out: list[Action] = []
+        result = self._hold(result, now, out)
+        self.selection = result
         peerID = result.systemPeer
         if peerID != self.systemPeer:
+            previous = self.systemPeer
             self.systemPeer = peerID
-            peer = self.associations.byID.get(peerID) if peerID is not None else None
-            out.append(SystemPeerChanged(peerID, peer.address if peer else None))
+            out.append(self._peerChanged(peerID, previous, result, now))
         if peerID is None:
             out.extend(self._noSource(now))
             return out
@@ -392,6 +491,139 @@ class Engine:
         )
         out.extend(self._clockUpdate(peer, result, now, update))
         return out
+
+    def _flagUnfit(self, result: SelectionResult) -> None:
+        """
+        Show in each association's C{flash} why selection found it unfit
+        (ntpd's peer_unfit bits: distance, loop, unreachable).
+        """
+        for associd, association in self.associations.byID.items():
+            bits = _REASON_FLASH.get(result.reasons.get(associd, ""), 0)
+            association.flash = (association.flash & ~SELECTION_FLASH) | bits
+
+    def _peerChanged(
+        self,
+        peerID: int | None,
+        previous: int | None,
+        result: SelectionResult,
+        now: float,
+    ) -> SystemPeerChanged:
+        """
+        The L{SystemPeerChanged} for a selection that chose C{peerID}
+        instead of C{previous}: what the system takes from the new peer,
+        and why the old one was left.
+        """
+        reason = None
+        if previous is not None:
+            reason = result.reasons.get(previous) or result.status.get(
+                previous, "demobilized"
+            )
+        peer = self.associations.byID.get(peerID) if peerID is not None else None
+        if peer is None:
+            return SystemPeerChanged(None, None, previous=previous, reason=reason)
+        return SystemPeerChanged(
+            peerID,
+            peer.address,
+            stratum=min(peer.stratum + 1, MAX_STRATUM),
+            refid=self._refidOf(peer),
+            offset=result.offset,
+            previous=previous,
+            reason=reason,
+        )
+
+    def _hold(
+        self, result: SelectionResult, now: float, out: list[Action]
+    ) -> SelectionResult:
+        """
+        Decide whether to synchronize to the system peer selection chose,
+        when the engine has none yet (at start, or after losing it) or the
+        offset would step the clock:
+
+          - B{startup}: every source gets up to L{STARTUP_WINDOW} seconds,
+            from the first moment one could be selected, to answer and
+            become fit; a source that answered and fell silent, or is
+            C{noselect}, is not waited for.
+          - B{contradicted}: the offset must not be one that most of the
+            answering sources (fit or not yet) exclude from their own
+            correctness intervals; this holds for as long as it is true.
+
+        @param out: gets a L{SelectionHeld} when a hold starts or its
+            reason changes.
+        @return: C{result}, or the same without a system peer (its
+            choice demoted to a candidate) while the engine holds.
+        """
+        peerID = result.systemPeer
+        if peerID is None or (
+            self.systemPeer is not None
+            and abs(result.offset) <= self.discipline.settings.step
+        ):
+            self._holdSince = self._holdReason = None
+            return result
+        reason = None
+        if self._contradicted(result, now):
+            reason = "contradicted"
+        elif self.systemPeer is None and not self._settled(result):
+            if self._holdSince is None:
+                self._holdSince = now
+            if now - self._holdSince < STARTUP_WINDOW:
+                reason = "startup"
+        if reason is None:
+            self._holdSince = self._holdReason = None
+            return result
+        if reason != self._holdReason:
+            self._holdReason = reason
+            peer = self.associations.byID[peerID]  # type: ignore[index]
+            out.append(SelectionHeld(peer.associd, peer.address, reason))
+        status = dict(result.status)
+        status[peerID] = STATUS_CANDIDATE
+        return replace(result, systemPeer=None, offset=0.0, jitter=0.0, status=status)
+
+    def _settled(self, result: SelectionResult) -> bool:
+        """
+        Whether every association has had its say for the first selection:
+        it is fit, it is C{noselect}, or it answered and then fell silent.
+        """
+        for associd, a in self.associations.byID.items():
+            if a.settings.noselect or (a.samples > 0 and not a.answering):
+                continue
+            if result.status.get(associd, STATUS_UNFIT) == STATUS_UNFIT:
+                return False
+        return True
+
+    def _contradicted(self, result: SelectionResult, now: float) -> bool:
+        """
+        Whether a strict majority of the answering sources exclude the
+        selected offset from their own correctness intervals: each
+        source's newest sample, offset +/- its root distance counted with
+        that sample's dispersion rather than the filter's (which, with few
+        samples, is dominated by the empty stages and would exclude
+        nothing).
+        """
+        intervals = []
+        mindist = self.selectionSettings.mindist
+        for a in self.associations.byID.values():
+            sample = a.filter.newest
+            if a.settings.noselect or not a.answering or sample is None:
+                continue
+            half = (
+                max(mindist, a.rootDelay + sample.delay) / 2
+                + a.rootDispersion
+                + sample.dispersion
+                + PHI * max(0.0, now - sample.time)
+                + a.jitter
+            )
+            intervals.append((sample.offset, half))
+        return len(intervals) > 1 and majorityExcludes(result.offset, intervals)
+
+    def _refidOf(self, peer: Association) -> bytes:
+        """
+        The reference ID of a host synchronized to C{peer}: its address
+        (an IPv6 one hashed); reference clocks name themselves.
+        """
+        try:
+            return refidFromAddress(peer.address)
+        except ValueError:
+            return peer.refid
 
     def _newSample(
         self, peer: Association, result: SelectionResult, now: float
@@ -456,7 +688,7 @@ class Engine:
                 SystemVariables(precision=self.precisionLog2),
                 poll=update.pollLog2,
             )
-            out.append(SystemPeerChanged(None, None))
+            out.append(SystemPeerChanged(None, None, previous=peer.associd, reason="step"))
         else:
             self.system = self._followPeer(peer, result, now, update.pollLog2)
         if update.done and not self._done:
@@ -470,12 +702,7 @@ class Engine:
         """
         The system variables of a host synchronized to C{peer}.
         """
-        # A network peer is named by its address (an IPv6 one by its hash);
-        # reference clocks, which name themselves, come with their plugins.
-        try:
-            refid = refidFromAddress(peer.address)
-        except ValueError:
-            refid = peer.refid
+        refid = self._refidOf(peer)
         peerDispersion = peer.dispersionAt(now)
         rootDispersion = (
             peer.rootDispersion

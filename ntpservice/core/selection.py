@@ -78,6 +78,7 @@ __all__ = [
     "rootDistance",
     "unfitReason",
     "select",
+    "majorityExcludes",
     "STATUS_UNFIT",
     "STATUS_FALSETICKER",
     "STATUS_EXCESS",
@@ -122,7 +123,11 @@ TALLY_CODES: Mapping[str, str] = MappingProxyType(
 REASON_NOSELECT = "noselect"
 """Configured C{noselect}."""
 REASON_UNREACHABLE = "unreachable"
-"""The reach register is empty."""
+"""
+None of its last five polls was answered, or none of its last three while
+another source is answering (see L{Candidate.reachable} and
+L{Candidate.answering}).
+"""
 REASON_UNSYNCHRONIZED = "unsynchronized"
 """The source's leap indicator is 3."""
 REASON_STRATUM = "stratum"
@@ -154,7 +159,11 @@ class Candidate:
     @ivar time: seconds of the local clock at which L{dispersion} was
         computed (L{ntpservice.core.filter.ClockFilter.updateTime}); the
         dispersion grows at PHI from then.
-    @ivar reachable: whether its reach register is non-zero.
+    @ivar reachable: whether it answered any of its last five polls (the
+        outstanding one included); if not, it is unfit.
+    @ivar answering: whether it answered any of its last three polls; if
+        not, it is unfit while another fit source is answering (so that a
+        dead system peer is replaced within three poll intervals).
     @ivar prefer: configured C{prefer}.
     @ivar noselect: configured C{noselect}: never selected.
     @ivar truechimer: configured C{true}: never a falseticker.
@@ -175,6 +184,7 @@ class Candidate:
     refid: bytes
     time: float
     reachable: bool
+    answering: bool = True
     prefer: bool = False
     noselect: bool = False
     truechimer: bool = False
@@ -342,6 +352,13 @@ def select(
             localClocks.append(c)
             continue
         pool.append(c)
+    # A source that stopped answering gives way to those that answer.
+    if any(c.answering for c in pool):
+        for c in [c for c in pool if not c.answering]:
+            status[c.key] = STATUS_UNFIT
+            reasons[c.key] = REASON_UNREACHABLE
+            del distance[c.key]
+            pool.remove(c)
 
     def metric(c: Candidate) -> float:
         """The survivor ranking, seconds: stratum * maxdist + rootdist."""
@@ -419,6 +436,24 @@ def select(
         status=MappingProxyType(status),
         reasons=MappingProxyType(reasons),
     )
+
+
+def majorityExcludes(
+    offset: float, intervals: Sequence[tuple[float, float]]
+) -> bool:
+    """
+    Whether more than half of the sources' own correctness intervals
+    exclude C{offset}: a source selected alone (the others not yet fit)
+    whose offset the majority of the answering sources contradicts must
+    not set the clock.
+
+    @param offset: seconds, the offset about to be applied.
+    @param intervals: C{(offset, halfWidth)} of each answering source,
+        seconds.
+    @return: C{True} if a strict majority excludes C{offset}.
+    """
+    excluding = sum(1 for middle, half in intervals if abs(offset - middle) > half)
+    return 2 * excluding > len(intervals)
 
 
 def _intersection(

@@ -22,7 +22,8 @@ from tests.interop import peers
 pytestmark = [pytest.mark.interop, pytest.mark.netns]
 
 SELECTED = re.compile(
-    r"Selected (?P<address>\S+) \(association \d+\) as system peer; "
+    r"Selected (?P<address>\S+) \(association \d+\) as system peer"
+    r"(?: \(association \d+ left: [^)]*\))?; "
     r"stratum (?P<stratum>\d+), refid \S+, offset (?P<offset>[-+.\d]+) s"
 )
 MAX_SYNC_SECONDS = 10.0

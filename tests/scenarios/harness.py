@@ -67,9 +67,17 @@ class DaemonRecorder:
     simulation: Simulation
     steps: list[tuple[float, float]] = field(default_factory=list)
     updates: list[float] = field(default_factory=list)
+    peerEvents: list[tuple[float, int, str]] = field(default_factory=list)
+    systemPeers: list[tuple[float, int | None]] = field(default_factory=list)
 
     def clockStepped(self, offset: float) -> None:
         self.steps.append((self.simulation.seconds(), offset))
+
+    def associationEvent(self, associd: int, address: str, event: str) -> None:
+        self.peerEvents.append((self.simulation.seconds(), associd, event))
+
+    def systemPeerChanged(self, associd: int | None, address: str | None) -> None:
+        self.systemPeers.append((self.simulation.seconds(), associd))
 
     def clockUpdated(self, now: float) -> None:
         self.updates.append(self.simulation.seconds())
@@ -100,6 +108,7 @@ class ClientScenario:
         serverOffsets: Sequence[float] = (),
         options: str = "iburst",
         algorithm: str | None = None,
+        extraConfiguration: str = "",
     ) -> None:
         """
         @param seed: the simulation's seed.
@@ -113,6 +122,7 @@ class ClientScenario:
         @param options: what follows C{server ADDRESS} on each line.
         @param algorithm: the discipline algorithm, or C{None} for the
             daemon's default.
+        @param extraConfiguration: more ntp.conf lines.
         """
         self.sim = Simulation(seed)
         self.servers: list[ReferenceServer] = []
@@ -131,7 +141,7 @@ class ClientScenario:
             self.sim.link(CLIENT, serverAddress(index), link)
         configuration = "".join(
             f"server {serverAddress(index)} {options}\n" for index in range(servers)
-        )
+        ) + extraConfiguration
         self.daemon: Any = self.client.runDaemon(configuration)
         if (
             algorithm is not None
