@@ -42,25 +42,9 @@ def loadKeyRing(configuration: Any) -> KeyRing:
             # The file as a whole (missing, unreadable): point at the keys
             # line that names it.
             raise ConfigError(configuration.keys.source, f"{path}: {e.message}")
+    keysPath = configuration.keys.path if configuration.keys is not None else None
     for directive in configuration.associations:
-        keyID = getattr(directive, "key", None)
-        if keyID is None:
-            continue
-        if configuration.keys is None:
-            raise ConfigError(
-                directive.source,
-                f"key {keyID} needs a keys file: add a 'keys FILE' line",
-            )
-        if keyID not in ring:
-            raise ConfigError(
-                directive.source,
-                f"key {keyID} is not in the keys file {configuration.keys.path}",
-            )
-        if not ring.isTrusted(keyID):
-            raise ConfigError(
-                directive.source,
-                f"key {keyID} is not trusted: add it to a trustedkey line",
-            )
+        checkAssociationKey(directive, ring, keysPath)
     for line in (configuration.requestKey, configuration.controlKey):
         if line is not None and configuration.keys is not None and int(line.value) not in ring:
             raise ConfigError(
@@ -69,6 +53,36 @@ def loadKeyRing(configuration: Any) -> KeyRing:
                 f"{configuration.keys.path}",
             )
     return ring
+
+
+def checkAssociationKey(directive: Any, ring: KeyRing, keysPath: str | None) -> None:
+    """
+    Check the C{key} of an association line (C{server}, C{pool}, ...):
+    from the configuration file, or from C{ntpq :config} at run time.
+
+    @param ring: the keys in use.
+    @param keysPath: the keys file's path, C{None} without a C{keys} line.
+    @raise ConfigError: C{FILE:LINE: message} when the key is not in the
+        keys file (or there is none) or is not trusted.
+    """
+    keyID = getattr(directive, "key", None)
+    if keyID is None:
+        return
+    if keysPath is None:
+        raise ConfigError(
+            directive.source,
+            f"key {keyID} needs a keys file: add a 'keys FILE' line",
+        )
+    if keyID not in ring:
+        raise ConfigError(
+            directive.source,
+            f"key {keyID} is not in the keys file {keysPath}",
+        )
+    if not ring.isTrusted(keyID):
+        raise ConfigError(
+            directive.source,
+            f"key {keyID} is not trusted: add it to a trustedkey line",
+        )
 
 
 def accessStatus(result: AuthResult) -> str:

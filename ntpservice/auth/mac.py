@@ -69,6 +69,8 @@ __all__ = [
     "signPacket",
     "verifyPacket",
     "cryptoNAK",
+    "MACStatistics",
+    "STATISTICS",
 ]
 
 CRYPTO_NAK_LENGTH = 4
@@ -76,6 +78,69 @@ CRYPTO_NAK_LENGTH = 4
 
 _KEY_ID = struct.Struct("!I")
 _EXTENSION_LENGTH = struct.Struct("!H")
+
+
+class MACStatistics:
+    """
+    What this process's MACs did, as ntpd counts it for C{ntpq authinfo}:
+    key lookups on arrival, digests and CMACs computed to sign
+    ("encryptions") and to verify ("decryptions"), and failed
+    verifications. Process-wide, as ntpd's are: one daemon per process.
+    """
+
+    __slots__ = (
+        "lookups",
+        "notFound",
+        "digestEncrypts",
+        "cmacEncrypts",
+        "digestDecrypts",
+        "cmacDecrypts",
+        "digestFails",
+        "cmacFails",
+    )
+
+    def __init__(self) -> None:
+        self.lookups = 0
+        self.notFound = 0
+        self.digestEncrypts = 0
+        self.cmacEncrypts = 0
+        self.digestDecrypts = 0
+        self.cmacDecrypts = 0
+        self.digestFails = 0
+        self.cmacFails = 0
+
+    def lookedUp(self, found: bool) -> None:
+        """A received MAC's key was looked up."""
+        self.lookups += 1
+        if not found:
+            self.notFound += 1
+
+    def signed(self, key: SymmetricKey) -> None:
+        """A MAC was computed with C{key} to sign."""
+        if KEY_TYPES[key.keyType].isCMAC:
+            self.cmacEncrypts += 1
+        else:
+            self.digestEncrypts += 1
+
+    def verified(self, key: SymmetricKey, ok: bool) -> None:
+        """A MAC was computed with C{key} to verify; C{ok}: it matched."""
+        if KEY_TYPES[key.keyType].isCMAC:
+            self.cmacDecrypts += 1
+            if not ok:
+                self.cmacFails += 1
+        else:
+            self.digestDecrypts += 1
+            if not ok:
+                self.digestFails += 1
+
+    def snapshot(self) -> dict[str, int]:
+        """Every count by name."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+STATISTICS = MACStatistics()
+"""This process's L{MACStatistics} (L{signPacket}, L{verifyPacket} and the
+mode 6 codec count into it)."""
 
 
 class AuthStatus(enum.Enum):
@@ -290,6 +355,7 @@ def signPacket(packetBytes: bytes, key: SymmetricKey, full: bool = False) -> byt
     """
     if len(packetBytes) != HEADER_LEN:
         _checkUnsigned(packetBytes)
+    STATISTICS.signed(key)
     return b"".join(
         (packetBytes, _KEY_ID.pack(key.keyID), computeMAC(key, packetBytes, full))
     )
@@ -346,6 +412,7 @@ def verifyPacket(
     if not digest:
         return _result(AuthStatus.CRYPTO_NAK, keyID)
     key = keyring.get(keyID)
+    STATISTICS.lookedUp(key is not None)
     if key is None:
         return _result(AuthStatus.UNKNOWN_KEY, keyID)
     if not keyring.isTrusted(keyID, source):
@@ -365,6 +432,8 @@ def verifyPacket(
     if end < HEADER_LEN:
         return _result(AuthStatus.BAD_LENGTH, keyID)
     if compare_digest(computeMAC(key, data[:end], full), digest):
+        STATISTICS.verified(key, True)
         state = key._macState
         return state[2]  # type: ignore[no-any-return]
+    STATISTICS.verified(key, False)
     return _result(AuthStatus.BAD_MAC, keyID)

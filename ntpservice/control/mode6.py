@@ -9,8 +9,11 @@ datagrams to. It answers, with ntpd's variable names and formats:
   - READSTAT: the association list with peer status words, or one
     association's variables;
   - READVAR: system variables (association 0, with those of C{setvar}
-    lines) or peer variables;
-  - READCLOCK: the LOCAL clock's variables;
+    lines, and the counters of C{ntpq sysstats}, C{authinfo}, C{iostats},
+    C{monstats} and the kernel's of C{kerninfo}) or peer variables;
+  - READCLOCK: the LOCAL clock's variables (for association 0 too: ntpd's
+    "system clock" is the system peer if it is a reference clock, else the
+    first reference clock);
   - CONFIGURE (C{ntpq :config}): C{server}, C{pool} and C{unpeer} at run
     time, for requests authenticated with the C{controlkey};
   - REQ_NONCE and READ_MRU (C{ntpq mrulist}), the nonce proving that the
@@ -54,14 +57,18 @@ import ipaddress
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from zope.interface import implementer
 
 import ntpservice
 from ntpservice import config as _config
 from ntpservice._log import Logger
+from ntpservice.auth.keyring import checkAssociationKey
+from ntpservice.auth.mac import STATISTICS as MAC_STATISTICS
+from ntpservice.control.kernel import KERNEL_VARIABLES, kernelValues, readKernelState
 from ntpservice.core import control as K
+from ntpservice.core import counters as C
 from ntpservice.core import status as S
 from ntpservice.core.access import controlDecision
 from ntpservice.core.association import MAXDISP
@@ -69,6 +76,7 @@ from ntpservice.core.mru import ENTRY_BYTES
 from ntpservice.core.packet import LEAP_NONE, LEAP_NOTINSYNC, MAX_STRATUM
 from ntpservice.core.timestamps import ZERO, NTPTimestamp
 from ntpservice.interfaces import IDatagramHandler
+from ntpservice.stats import sysstatsCounts
 
 REQUEST_BURST = 128
 """Requests one source may send at once."""
@@ -180,6 +188,63 @@ PEER_DEFAULT_VARIABLES = frozenset(PEER_VARIABLES) - {
 }
 """The peer variables sent when none is named."""
 
+SYSSTATS_COUNTERS = (
+    "ss_received",
+    "ss_thisver",
+    "ss_oldver",
+    "ss_ver1",
+    "ss_ver1client",
+    "ss_ver1zero",
+    "ss_ver1symm",
+    "ss_badformat",
+    "ss_badauth",
+    "ss_declined",
+    "ss_restricted",
+    "ss_limited",
+    "ss_kodsent",
+    "ss_processed",
+)
+"""
+The packet counters of C{ntpq sysstats}: each since the last reset (the
+hourly C{sysstats} line), and with C{_r} since the start.
+"""
+
+AUTH_VARIABLES = (
+    "authreset",
+    "authdelay",
+    "authkeys",
+    "authfreek",
+    "authklookups",
+    "authknotfound",
+    "authencrypts",
+    "authdigestencrypts",
+    "authcmacencrypts",
+    "authdecrypts",
+    "authdigestdecrypts",
+    "authdigestfails",
+    "authcmacdecrypts",
+    "authcmacfails",
+    "authkuncached",
+    "authkexpired",
+)
+"""The variables of C{ntpq authinfo} (and C{authdelay}, of C{sysinfo})."""
+
+IO_VARIABLES = (
+    "iostats_reset",
+    "total_rbuf",
+    "free_rbuf",
+    "used_rbuf",
+    "rbuf_lowater",
+    "io_dropped",
+    "io_ignored",
+    "io_received",
+    "io_sent",
+    "io_sendfailed",
+    "io_wakeups",
+    "io_goodwakeups",
+)
+"""The variables of C{ntpq iostats}."""
+
 CLOCK_VARIABLES = (
     "name",
     "timecode",
@@ -195,6 +260,10 @@ CLOCK_VARIABLES = (
     "device",
 )
 """The reference-clock variables (READCLOCK), in ntpd's order."""
+
+
+KERNEL_NAMES = frozenset(KERNEL_VARIABLES)
+"""The kernel variables of C{ntpq kerninfo} (L{ntpservice.control.kernel})."""
 
 
 class _TokenBucket:
@@ -567,7 +636,10 @@ class ControlHandler:
             return K.encodeVariables(self._systemItems(names)), self._systemStatus(), limit
         if opcode == K.OP_READCLOCK:
             names = [name for name, _value in K.parseRequestItems(request.data)]
-            associd = request.associd or self._systemPeerID()
+            # Association 0 is "the system's clock", as in ntpd: the system
+            # peer when it is a reference clock, else the first reference
+            # clock. The LOCAL clock is the only one: it answers either way.
+            associd = request.associd or self.localID
             if associd != self.localID or associd is None:
                 raise K.RequestError(K.ERR_BADASSOC)
             # The clock status word: no events, status OK (ntpd's
@@ -898,10 +970,13 @@ class ControlHandler:
 
     # -- system variables -------------------------------------------------
 
-    def systemValues(self) -> dict[str, str | None]:
+    def systemValues(self, names: Collection[str] | None = None) -> dict[str, str | None]:
         """
         Every system variable this server knows, formatted (C{None}: not
         available now).
+
+        @param names: the variables asked for: the kernel's (L{KERNEL_NAMES})
+            are only read when one of them is (C{None}: every variable).
         """
         daemon = self._daemon
         engine = daemon.engine
@@ -943,13 +1018,109 @@ class ControlHandler:
                 else "0.0.0.0:0"
             ),
             "peermode": str(peer.hmode if peer is not None else 0),
-            "ss_uptime": str(int(self._monotonic() - self._started)),
-            "ss_numctlreq": str(self._counters["control.received"]),
         }
+        uptime = max(0, int(self._monotonic() - self._started))
+        values.update(self._sysstatsValues(nowNs, uptime))
+        values.update(self._authValues(uptime))
+        values.update(self._ioValues(uptime))
+        if names is None or not KERNEL_NAMES.isdisjoint(names):
+            values.update(kernelValues(readKernelState(daemon.clock)))
         values.update(self._mruValues(now))
         for setvar in daemon.configuration.setvars:
             values.setdefault(setvar.name, K.quoted(setvar.value))
         return values
+
+    def _sysstatsValues(self, nowNs: int, uptime: int) -> dict[str, str | None]:
+        """
+        C{ntpq sysstats}: the packet counters since the last reset (the
+        hourly C{sysstats} line; the start without one), with C{_r} since
+        the start, mapped to ntpd's as the C{sysstats} file maps them.
+        """
+        counters = self._counters
+        resetAt = counters.resetAt
+        values: dict[str, str | None] = {
+            "ss_uptime": str(uptime),
+            "ss_numctlreq": str(counters["control.received"]),
+            "ss_reset": str(
+                uptime if resetAt is None else max(0, (nowNs - resetAt) // 1_000_000_000)
+            ),
+            "ss_reset_r": str(uptime),
+        }
+        for suffix, counts in (("", counters.sinceReset()), ("_r", counters.snapshot())):
+            mapped = sysstatsCounts(counts)
+            numbers = (
+                mapped.received,
+                mapped.newVersion,
+                mapped.oldVersion,
+                mapped.version1,
+                counts.get(C.VERSION1_CLIENT, 0),
+                counts.get(C.VERSION1_ZERO, 0),
+                counts.get(C.VERSION1_SYMMETRIC, 0),
+                mapped.badLength,
+                mapped.badAuth,
+                mapped.declined,
+                mapped.restricted,
+                mapped.limitRejected,
+                mapped.kodSent,
+                mapped.processed,
+            )
+            for name, number in zip(SYSSTATS_COUNTERS, numbers):
+                values[name + suffix] = str(number)
+        return values
+
+    def _authValues(self, uptime: int) -> dict[str, str | None]:
+        """
+        C{ntpq authinfo}: the keys and what this process's MACs did
+        (L{ntpservice.auth.mac.MACStatistics}). Keys are never cached or
+        freed, and never expire: those counts are 0.
+        """
+        mac = MAC_STATISTICS
+        keyring = self._daemon.keyring
+        return {
+            "authreset": str(uptime),
+            "authdelay": K.formatFixed(0.0),
+            "authkeys": str(len(keyring) if keyring is not None else 0),
+            "authfreek": "0",
+            "authklookups": str(mac.lookups),
+            "authknotfound": str(mac.notFound),
+            "authencrypts": str(mac.digestEncrypts + mac.cmacEncrypts),
+            "authdigestencrypts": str(mac.digestEncrypts),
+            "authcmacencrypts": str(mac.cmacEncrypts),
+            "authdecrypts": str(mac.digestDecrypts + mac.cmacDecrypts),
+            "authdigestdecrypts": str(mac.digestDecrypts),
+            "authdigestfails": str(mac.digestFails),
+            "authcmacdecrypts": str(mac.cmacDecrypts),
+            "authcmacfails": str(mac.cmacFails),
+            "authkuncached": "0",
+            "authkexpired": "0",
+        }
+
+    def _ioValues(self, uptime: int) -> dict[str, str | None]:
+        """
+        C{ntpq iostats}: datagrams received, sent, not sent, and dropped by
+        C{interface} rules ("ignored"). There is no pool of receive
+        buffers (each datagram is handled as it is read): the buffer counts
+        and the packets dropped for want of one are 0, and each datagram
+        counts as one (useful) input wakeup.
+        """
+        counts = self._counters.snapshot()
+        received = str(counts.get(C.RECEIVED, 0))
+        return {
+            "iostats_reset": str(uptime),
+            "total_rbuf": "0",
+            "free_rbuf": "0",
+            "used_rbuf": "0",
+            "rbuf_lowater": "0",
+            "io_dropped": "0",
+            "io_ignored": str(counts.get(C.INTERFACE_DROP, 0)),
+            "io_received": received,
+            "io_sent": str(counts.get(C.SENT, 0)),
+            "io_sendfailed": str(
+                sum(n for name, n in counts.items() if name.startswith("send."))
+            ),
+            "io_wakeups": received,
+            "io_goodwakeups": received,
+        }
 
     def _mruValues(self, now: float) -> dict[str, str | None]:
         mru = self._daemon.mru
@@ -959,6 +1130,7 @@ class ControlHandler:
         oldest = mru.oldest()
         return {
             "mru_enabled": "1",
+            "mru_hashslots": str(len(mru)),  # a dict: one slot per entry
             "mru_depth": str(len(mru)),
             "mru_deepest": str(mru.peakEntries),
             "mru_mindepth": str(settings.mindepth),
@@ -976,7 +1148,7 @@ class ControlHandler:
         }
 
     def _systemItems(self, names: list[str]) -> list[tuple[str, str | None]]:
-        values = self.systemValues()
+        values = self.systemValues(names)
         if not names:
             defaults = list(SYSTEM_DEFAULT_VARIABLES)
             defaults += [
@@ -1081,6 +1253,11 @@ class ControlHandler:
             return
         parsed = _config.parseString("\n" * (number - 1) + line + "\n", filename)
         association = parsed.associations[0]
+        # The key checks of the configuration file, against the keys in use.
+        keys = self._daemon.configuration.keys
+        checkAssociationKey(
+            association, self._daemon.keyring, keys.path if keys is not None else None
+        )
         instance = self._daemon.instances.get("client" if directive == "server" else "pool")
         if instance is None or not hasattr(instance, "addDirective"):
             raise ValueError(f"{directive} lines are disabled (no running mode plugin)")

@@ -552,10 +552,24 @@ class Session:
         self.say(cookVariables(variables, time.time(), self.width - 2))
 
     def clockvar(self, argument: str) -> None:
-        """C{clockvar [assocID]} (C{cv})."""
+        """
+        C{clockvar [assocID]} (C{cv}). Without an association ID (or with
+        0), the server's own choice, as ntpd's: the system peer if it is a
+        reference clock, else its first reference clock.
+        """
+        from ntpservice.control.client import ControlClientError, ServerError
+
         words = argument.split()
         associd = self._associd(words[0]) if words else 0
-        response = self.client.readClock(associd, words[1:])
+        try:
+            response = self.client.readClock(associd, words[1:])
+        except ServerError as e:
+            if associd == 0 and e.code == K.ERR_BADASSOC:
+                raise ControlClientError(
+                    "***The server has no reference clock "
+                    "(clockvar shows a reference clock's variables)"
+                ) from None
+            raise
         variables = response.variables
         if not words[1:]:
             code = response.status & 0xF

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from hmac import compare_digest
 from typing import Any, Iterable, Iterator, Sequence
 
+from ntpservice.auth.mac import STATISTICS as MAC_STATISTICS
 from ntpservice.auth.mac import computeMAC
 from ntpservice.core.status import SELECT_CODES, peerStatusWord, systemStatusWord
 from ntpservice.core.timestamps import NTPTimestamp
@@ -665,13 +666,17 @@ def verifyControl(
     keyID: int | None = None
     for start, candidate, digestLength in _macCandidates(datagram, count):
         key = keyring.get(candidate) if candidate else None
+        if candidate:
+            MAC_STATISTICS.lookedUp(key is not None)
         if key is None or key.macLength != digestLength:
             keyID = keyID if keyID is not None else candidate
             continue
         if not keyring.isTrusted(candidate, source):
             return ControlAuth("bad", candidate)
         digest = datagram[start + 4 :]
-        if compare_digest(computeMAC(key, datagram[:start]), digest):
+        ok = compare_digest(computeMAC(key, datagram[:start]), digest)
+        MAC_STATISTICS.verified(key, ok)
+        if ok:
             return ControlAuth("ok", candidate, key)
         return ControlAuth("bad", candidate)
     return ControlAuth("bad", keyID)
@@ -687,6 +692,7 @@ def signControl(encoded: bytes, key: Any) -> bytes:
     @param key: an L{ntpservice.auth.keys.SymmetricKey}.
     """
     padded = encoded + bytes(-len(encoded) % 8)
+    MAC_STATISTICS.signed(key)
     return padded + _KEY_ID.pack(key.keyID) + computeMAC(key, padded)
 
 

@@ -434,6 +434,43 @@ class VerifyTests(SynchronousTestCase):
         )
 
 
+class StatisticsTests(SynchronousTestCase):
+    """
+    L{macModule.STATISTICS} counts what ntpq's authinfo shows.
+    """
+
+    def test_counts(self) -> None:
+        """
+        Signing is an encryption (digest or CMAC by the key's type);
+        verifying a MAC looks its key up (not found: counted) and, for a
+        known trusted key, is a decryption, failed when the digest does
+        not match. Packets without a MAC count nothing.
+        """
+        ring = keyring()
+        stats = macModule.STATISTICS
+        before = stats.snapshot()
+        digest = signPacket(PACKET, ring[2])
+        cmac = signPacket(PACKET, ring[3])
+        for data in (digest, cmac, digest[:-1] + bytes([digest[-1] ^ 1]),
+                     cmac[:-1] + bytes([cmac[-1] ^ 1]),
+                     signPacket(PACKET, SymmetricKey(99, "MD5", b"crocus")), PACKET):
+            verifyPacket(data, NTPPacket.decode(data), ring)
+        after = stats.snapshot()
+        self.assertEqual(
+            {name: after[name] - before[name] for name in after},
+            {
+                "lookups": 5,
+                "notFound": 1,
+                "digestEncrypts": 2,
+                "cmacEncrypts": 1,
+                "digestDecrypts": 2,
+                "cmacDecrypts": 2,
+                "digestFails": 1,
+                "cmacFails": 1,
+            },
+        )
+
+
 FUZZ_RING = keyring()
 FUZZ_KEYS = [FUZZ_RING[keyID] for keyID in FUZZ_RING]
 

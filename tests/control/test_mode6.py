@@ -7,6 +7,7 @@ L{NTPDaemon}, with a fake clock, a memory reactor and a fake reply sender.
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import Any
 
@@ -18,8 +19,12 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
-from ntpservice.auth.keys import KeyRing, SymmetricKey
-from ntpservice.config import parseString
+from ntpservice.auth.keyring import loadKeyRing
+from ntpservice.auth.keys import KeyRing, SymmetricKey, formatKeysFile
+from ntpservice.auth.mac import STATISTICS as MAC_STATISTICS
+from ntpservice.config import ConfigError, parseString
+from ntpservice.control import mode6
+from ntpservice.control.kernel import KernelState
 from ntpservice.control.mode6 import (
     MAX_UNAUTHENTICATED_FRAGMENTS,
     PEER_VARIABLES,
@@ -29,6 +34,7 @@ from ntpservice.control.mode6 import (
     isLoopback,
 )
 from ntpservice.core import control as K
+from ntpservice.core import counters as C
 from ntpservice.core.counters import PacketCounters
 from ntpservice.core.selection import SelectionResult
 from ntpservice.daemon import NTPDaemon
@@ -397,13 +403,30 @@ class ReadVarTests(ServerTestCase):
 
     def test_readClock(self) -> None:
         """
-        READCLOCK gives the LOCAL clock's variables; for association 0
-        while synchronized to it, too; BADASSOC for a network server.
+        READCLOCK gives the LOCAL clock's variables; BADASSOC for a network
+        server.
         """
         values = dict(K.parseVariables(self.answer(K.OP_READCLOCK, self.handler.localID).data))
         self.assertEqual((values["name"], values["stratum"]), ("LOCAL(0)", "3"))
-        self.assertIn("name", dict(K.parseVariables(self.answer(K.OP_READCLOCK).data)))
         self.assertEqual(self.error(K.OP_READCLOCK, self.byAddress("192.0.2.1")), K.ERR_BADASSOC)
+
+    def test_readClockSystem(self) -> None:
+        """
+        READCLOCK for association 0 is ntpd's "system clock": the system
+        peer if it is a reference clock, else the first reference clock.
+        So the LOCAL clock answers while a network server is the system
+        peer too; without any reference clock the answer is BADASSOC.
+        """
+        local = self.answer(K.OP_READCLOCK, self.handler.localID).data
+        self.assertEqual(self.answer(K.OP_READCLOCK).data, local)
+        associd = self.byAddress("192.0.2.1")
+        self.daemon.engine.systemPeer = associd
+        self.assertEqual(self.handler._systemPeerID(), associd)
+        self.assertEqual(self.answer(K.OP_READCLOCK).data, local)
+        daemon = makeDaemon(BASE.replace("server 127.127.1.0\n", "").replace(
+            "fudge 127.127.1.0 stratum 3\n", ""))
+        self.handler, self.daemon = daemon.control, daemon
+        self.assertEqual(self.error(K.OP_READCLOCK), K.ERR_BADASSOC)
 
 
 class ErrorTests(ServerTestCase):
@@ -654,6 +677,44 @@ class ConfigureTests(ServerTestCase):
         self.assertIn("no association for 192.0.2.99", lines[5])
         self.assertIsNone(self.daemon.engine.find("192.0.2.20", 123))
 
+    def test_keyNotInKeysFile(self) -> None:
+        """
+        A server or pool line whose key is not in the keys file, or not
+        trusted, is refused at run time as the same line in the
+        configuration file is, with the same message, and nothing is
+        mobilized; a trusted key of the file is accepted.
+        """
+        untrusted = SymmetricKey(3, "AES128CMAC", bytes(range(16)))
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write(formatKeysFile(KeyRing([KEY, OTHER_KEY, untrusted])))
+        text = BASE + f"keys {path}\n"
+        ring = loadKeyRing(parseString(text))
+        daemon = makeDaemon(text, keyring=ring, resolver=self.resolver)
+        self.handler, self.daemon = daemon.control, daemon
+        pending = len(self.resolver.pending)
+        for line in ("server 192.0.2.9 key 99", "pool pool.example.net key 99",
+                     "server 192.0.2.9 key 3"):
+            with self.assertRaises(ConfigError) as raised:
+                loadKeyRing(parseString(text + line + "\n"))
+            self.assertEqual(self.configure(line), f"line 1: {raised.exception.message}")
+        self.assertIn(f"key 99 is not in the keys file {path}", self.configure("server 192.0.2.9 key 99"))
+        self.assertIsNone(self.daemon.engine.find("192.0.2.9", 123))
+        self.assertEqual(len(self.resolver.pending), pending)
+        self.assertEqual(self.configure("server 192.0.2.9 key 2"), "Config Succeeded")
+        self.assertEqual(self.daemon.engine.find("192.0.2.9", 123).settings.key, 2)
+
+    def test_keyWithoutKeysFile(self) -> None:
+        """
+        Without a keys file, a key is refused at run time as in the
+        configuration file: it needs one.
+        """
+        self.assertEqual(
+            self.configure("server 192.0.2.9 key 1"),
+            "line 1: key 1 needs a keys file: add a 'keys FILE' line",
+        )
+        self.assertIsNone(self.daemon.engine.find("192.0.2.9", 123))
+
     def test_localClockStays(self) -> None:
         """
         The LOCAL clock cannot be removed at run time.
@@ -756,8 +817,11 @@ class MRUTests(ServerTestCase):
         The mru_* variables (ntpq monstats) describe the list.
         """
         self.daemon.mru.observe("192.0.2.10", 123, 3, 4, T0 / 1e9 - 30)
-        values = self.variables(0, "mru_enabled,mru_depth,mru_oldest_age")
-        self.assertEqual(values, {"mru_enabled": "1", "mru_depth": "1", "mru_oldest_age": "30"})
+        values = self.variables(0, "mru_enabled,mru_hashslots,mru_depth,mru_oldest_age")
+        self.assertEqual(
+            values,
+            {"mru_enabled": "1", "mru_hashslots": "1", "mru_depth": "1", "mru_oldest_age": "30"},
+        )
 
 
 class FragmentLimitTests(ServerTestCase):
@@ -820,3 +884,179 @@ class EventTests(ServerTestCase):
         self.daemon.demobilize(associd, "test")
         self.assertNotIn(associd, self.associations())
         self.assertNotIn(associd, self.handler._peers)
+
+
+NTPQ_SYSSTATS = ("ss_uptime", "ss_numctlreq")
+NTPQ_SYSSTATS2 = (
+    "ss_reset", "ss_received", "ss_thisver", "ss_oldver", "ss_ver1", "ss_ver1client",
+    "ss_ver1zero", "ss_ver1symm", "ss_badformat", "ss_badauth", "ss_declined",
+    "ss_restricted", "ss_limited", "ss_kodsent", "ss_processed",
+)
+NTPQ_AUTHINFO = (
+    "authreset", "authkeys", "authfreek", "authklookups", "authknotfound", "authencrypts",
+    "authdigestencrypts", "authcmacencrypts", "authdecrypts", "authdigestdecrypts",
+    "authdigestfails", "authcmacdecrypts", "authcmacfails", "authkuncached", "authkexpired",
+)
+NTPQ_IOSTATS = (
+    "iostats_reset", "total_rbuf", "free_rbuf", "used_rbuf", "rbuf_lowater", "io_dropped",
+    "io_ignored", "io_received", "io_sent", "io_sendfailed", "io_wakeups", "io_goodwakeups",
+)
+NTPQ_KERNINFO = (
+    "koffset", "kfreq", "kmaxerr", "kesterr", "kstflags", "ktimeconst", "kprecis", "kfreqtol",
+    "kppsfreq", "kppsstab", "kppsjitter", "kppscalibdur", "kppscalibs", "kppsjitexc",
+    "kppsstbexc", "kppscaliberrs",
+)
+NTPQ_SYSINFO = (
+    "peeradr", "peermode", "leap", "stratum", "precision", "rootdelay", "rootdisp", "rootdist",
+    "refid", "reftime", "sys_jitter", "clk_jitter", "clk_wander", "authdelay",
+)
+"""The variables NTPsec's ntpq (1.2) asks for in sysstats, authinfo, iostats,
+kerninfo and sysinfo (sysstats asks for the second list with and without _r)."""
+
+
+class StatisticsTests(ServerTestCase):
+    """
+    The system variables of ntpq's sysstats, authinfo, iostats and
+    kerninfo.
+    """
+
+    def test_everyNtpqVariable(self) -> None:
+        """
+        Each command's request, as ntpq sends it (all its names at once),
+        is answered with every name; the counters and times are integers
+        (ntpq shows a rate only for those, and ??? otherwise).
+        """
+        counts = NTPQ_SYSSTATS2 + tuple(name + "_r" for name in NTPQ_SYSSTATS2)
+        for names in (NTPQ_SYSSTATS, counts, NTPQ_AUTHINFO, NTPQ_IOSTATS, NTPQ_KERNINFO,
+                      NTPQ_SYSINFO):
+            values = self.variables(0, ",".join(names))
+            self.assertEqual(set(values), set(names))
+            for name in names:
+                if name.startswith(("ss_", "io", "auth")) and name not in ("authdelay",):
+                    self.assertRegex(values[name], r"^\d+$", name)
+
+    def test_sysstats(self) -> None:
+        """
+        The packet counters since the last reset (the hourly sysstats
+        line) and, with _r, since the start, mapped as in the sysstats
+        file; ss_reset is the time since that reset. Before any reset the
+        interval is the daemon's uptime.
+        """
+        self.daemon.reactor.advance(700)
+        counters = self.daemon.counters
+        before = self.variables(0, "ss_uptime,ss_reset,ss_reset_r")
+        self.assertEqual(before, {"ss_uptime": "700", "ss_reset": "700", "ss_reset_r": "700"})
+        for name, n in ((C.RECEIVED, 12), (C.VERSION_CURRENT, 9), (C.VERSION_OLD, 3),
+                        (C.VERSION1, 2), (C.VERSION1_CLIENT, 1), (C.VERSION1_ZERO, 1),
+                        (C.MALFORMED, 1), ("access.ratelimited", 2), ("access.kodsent", 1)):
+            counters.count(name, n)
+        counters.reset(T0 - 600 * 10**9)
+        counters.count(C.RECEIVED, 4)
+        counters.count(C.VERSION_CURRENT, 3)
+        counters.count(C.VERSION1, 1)
+        counters.count(C.VERSION1_SYMMETRIC, 1)
+        counters.count(C.VERSION_OLD, 1)
+        names = NTPQ_SYSSTATS2 + tuple(name + "_r" for name in NTPQ_SYSSTATS2)
+        values = self.variables(0, ",".join(names))
+        self.assertEqual(
+            {name: values[name] for name in NTPQ_SYSSTATS2},
+            {
+                "ss_reset": "600", "ss_received": "4", "ss_thisver": "3", "ss_oldver": "1",
+                "ss_ver1": "1", "ss_ver1client": "0", "ss_ver1zero": "0", "ss_ver1symm": "1",
+                "ss_badformat": "0", "ss_badauth": "0", "ss_declined": "0",
+                "ss_restricted": "0", "ss_limited": "0", "ss_kodsent": "0", "ss_processed": "4",
+            },
+        )
+        self.assertEqual(
+            {name: values[name + "_r"] for name in NTPQ_SYSSTATS2},
+            {
+                "ss_reset": "700", "ss_received": "16", "ss_thisver": "12", "ss_oldver": "4",
+                "ss_ver1": "3", "ss_ver1client": "1", "ss_ver1zero": "1", "ss_ver1symm": "1",
+                "ss_badformat": "1", "ss_badauth": "0", "ss_declined": "0",
+                "ss_restricted": "0", "ss_limited": "2", "ss_kodsent": "1",
+                "ss_processed": "13",
+            },
+        )
+
+    def test_authinfo(self) -> None:
+        """
+        The keys, and what the process's MACs did: a request signed with a
+        trusted key is one key lookup and one digest verified, its signed
+        answer one digest computed; a bad digest is a failed verification.
+        """
+        def counts() -> dict[str, int]:
+            values = self.variables(0, ",".join(NTPQ_AUTHINFO))
+            return {name: int(values[name]) for name in NTPQ_AUTHINFO}
+
+        before = counts()
+        self.assertEqual(before["authkeys"], 2)
+        # The test signs its requests: the same process-wide counters see it.
+        self.answer(K.OP_READVAR, 0, b"stratum", key=KEY)
+        request = K.ControlMessage(K.OP_READVAR, 99, data=b"stratum").encode()
+        signed = K.signControl(request, KEY)
+        self.send(signed[:-1] + bytes([signed[-1] ^ 1]))
+        after = counts()
+        delta = {name: after[name] - before[name] for name in NTPQ_AUTHINFO}
+        self.assertEqual(
+            {name: n for name, n in delta.items() if n},
+            {
+                "authklookups": 2,
+                "authdecrypts": 2,
+                "authdigestdecrypts": 2,
+                "authdigestfails": 1,
+                # Two requests signed here, one answer signed by the server.
+                "authencrypts": 3,
+                "authdigestencrypts": 3,
+            },
+        )
+        self.assertEqual(after["authklookups"], MAC_STATISTICS.lookups)
+
+    def test_iostats(self) -> None:
+        """
+        Datagrams received, sent, not sent and dropped by interface rules
+        (ignored); no receive buffers, nothing dropped for want of one.
+        """
+        counters = self.daemon.counters
+        for name, n in ((C.RECEIVED, 10), (C.SENT, 7), (C.INTERFACE_DROP, 2),
+                        ("send.nosocket", 1)):
+            counters.count(name, n)
+        values = self.variables(0, ",".join(NTPQ_IOSTATS))
+        self.assertEqual(
+            values,
+            {
+                "iostats_reset": "0", "total_rbuf": "0", "free_rbuf": "0", "used_rbuf": "0",
+                "rbuf_lowater": "0", "io_dropped": "0", "io_ignored": "2", "io_received": "10",
+                "io_sent": "7", "io_sendfailed": "1", "io_wakeups": "10",
+                "io_goodwakeups": "10",
+            },
+        )
+
+    def test_kerninfo(self) -> None:
+        """
+        The kernel variables come from the daemon's clock driver through
+        L{mode6.readKernelState}, which is only called when one of them is
+        asked for.
+        """
+        clocks: list[Any] = []
+
+        def read(clock: Any) -> KernelState:
+            clocks.append(clock)
+            return KernelState(freq=65536 * 3, status=0x2001, constant=4)
+
+        self.patch(mode6, "readKernelState", read)
+        self.variables()
+        self.variables(0, "stratum,ss_uptime")
+        self.assertEqual(clocks, [])
+        values = self.variables(0, ",".join(NTPQ_KERNINFO))
+        self.assertEqual(clocks, [self.daemon.clock])
+        self.assertEqual(
+            (values["kfreq"], values["kstflags"], values["ktimeconst"], values["kppsfreq"]),
+            ("3.000000", "pll nano", "4", "0"),
+        )
+
+    def test_kerninfoWithoutKernel(self) -> None:
+        """
+        A clock driver that reports no state (the tests' fake) shows zeros.
+        """
+        values = self.variables(0, "koffset,kfreq,kstflags")
+        self.assertEqual(values, {"koffset": "0.000000", "kfreq": "0.000000", "kstflags": ""})

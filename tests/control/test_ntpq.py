@@ -293,6 +293,30 @@ class CommandTests(SynchronousTestCase):
         self.assertEqual(out.splitlines()[0], f"associd={local} status=0000 no events, clk_unspec,")
         self.assertIn('name="LOCAL(0)"', out)
 
+    def test_clockvarSystem(self) -> None:
+        """
+        -c cv without an association asks for association 0, which the
+        server answers with its reference clock (the LOCAL clock here, as
+        ntpd answers with the system peer's clock or its first one); a
+        server without one: a message saying so, and status 1.
+        """
+        status, out, err = self.run_("-c", "cv")
+        self.assertEqual(status, 0, err)
+        self.assertEqual(out.splitlines()[0], "associd=0 status=0000 no events, clk_unspec,")
+        self.assertIn('name="LOCAL(0)"', out)
+        daemon = makeDaemon(
+            BASE.replace("server 127.127.1.0\n", "").replace("fudge 127.127.1.0 stratum 3\n", "")
+        )
+        server = LoopbackServer(daemonResponder(daemon))
+        self.addCleanup(server.close)
+        self.server = server
+        status, out, err = self.run_("-c", "cv")
+        self.assertEqual(
+            (status, out, err),
+            (1, "", "***The server has no reference clock "
+                    "(clockvar shows a reference clock's variables)\n"),
+        )
+
     def test_as(self) -> None:
         """
         -c as prints the association table.
