@@ -259,6 +259,50 @@ class NtpqAgainstOurDaemonTests(SynchronousTestCase):
         result = self.run_ntpq(*auth, "-c", ":config restrict default", check=False)
         self.assertIn("cannot be configured at run time", result.stdout)
 
+        # A key that is not in the keys file is refused as in ntp.conf.
+        result = self.run_ntpq(*auth, "-c", ":config server 192.0.2.9 key 99", check=False)
+        self.assertEqual(
+            result.stdout.strip(), f"line 1: key 99 is not in the keys file {self.keys}"
+        )
+        self.assertNotIn("192.0.2.9", peerRows(self.run_ntpq("-p").stdout))
+
+    def test_statistics(self) -> None:
+        """
+        ntpq's sysstats, authinfo, iostats, kerninfo and sysinfo show a
+        value for every line (no ???, no unknown variable): packets by
+        version (chronyd's NTPv4 replies), the two keys, datagrams
+        received and sent, the kernel clock read only. ntpservice-q's cv
+        without an association shows the LOCAL clock.
+        """
+        commands = ("sysstats", "authinfo", "iostats", "kerninfo", "sysinfo")
+        outputs = {}
+        for command in commands:
+            result = self.run_ntpq("-c", command)
+            self.assertNotIn("???", result.stdout + result.stderr, command)
+            self.assertNotIn("Unknown variable", result.stderr, command)
+            self.assertEqual(result.stderr, "", command)
+            outputs[command] = result.stdout
+
+        def value(command: str, legend: str) -> str:
+            for line in outputs[command].splitlines():
+                if line.strip().startswith(legend):
+                    return line.strip()[len(legend):].split()[0]
+            raise AssertionError(f"no {legend!r} in {command}: {outputs[command]}")
+
+        self.assertGreater(int(value("sysstats", "current version:")), 0)
+        self.assertGreater(int(value("sysstats", "packets received:")), 0)
+        self.assertGreater(int(value("sysstats", "control requests:")), 0)
+        self.assertEqual(value("authinfo", "stored keys:"), "2")
+        self.assertGreater(int(value("iostats", "received packets:")), 0)
+        self.assertGreater(int(value("iostats", "packets sent:")), 0)
+        self.assertEqual(value("kerninfo", "frequency tolerance:"), "500")
+        float(value("kerninfo", "pll frequency:"))
+        self.assertEqual(value("sysinfo", "stratum:"), str(CHRONY_STRATUM + 1))
+
+        mine = self.run_ours("-c", "cv").stdout
+        self.assertEqual(mine.splitlines()[0], "associd=0 status=0000 no events, clk_unspec,")
+        self.assertIn('name="LOCAL(0)"', mine)
+
 
 class FormatAgainstNtpsecTests(SynchronousTestCase):
     """
