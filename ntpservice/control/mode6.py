@@ -265,6 +265,19 @@ CLOCK_VARIABLES = (
 KERNEL_NAMES = frozenset(KERNEL_VARIABLES)
 """The kernel variables of C{ntpq kerninfo} (L{ntpservice.control.kernel})."""
 
+SYSSTATS_NAMES = frozenset(
+    ("ss_uptime", "ss_numctlreq", "ss_reset", "ss_reset_r")
+    + SYSSTATS_COUNTERS
+    + tuple(name + "_r" for name in SYSSTATS_COUNTERS)
+)
+"""Every variable of C{ntpq sysstats}."""
+
+AUTH_NAMES = frozenset(AUTH_VARIABLES)
+"""Every variable of C{ntpq authinfo}."""
+
+IO_NAMES = frozenset(IO_VARIABLES)
+"""Every variable of C{ntpq iostats}."""
+
 
 class _TokenBucket:
     __slots__ = ("tokens", "stamp")
@@ -975,8 +988,10 @@ class ControlHandler:
         Every system variable this server knows, formatted (C{None}: not
         available now).
 
-        @param names: the variables asked for: the kernel's (L{KERNEL_NAMES})
-            are only read when one of them is (C{None}: every variable).
+        @param names: the variables asked for: the counters of a group
+            (L{SYSSTATS_NAMES}, L{AUTH_NAMES}, L{IO_NAMES}) are only
+            gathered, and the kernel (L{KERNEL_NAMES}) only read, when one
+            of the group is (C{None}: every variable).
         """
         daemon = self._daemon
         engine = daemon.engine
@@ -1020,10 +1035,18 @@ class ControlHandler:
             "peermode": str(peer.hmode if peer is not None else 0),
         }
         uptime = max(0, int(self._monotonic() - self._started))
-        values.update(self._sysstatsValues(nowNs, uptime))
-        values.update(self._authValues(uptime))
-        values.update(self._ioValues(uptime))
-        if names is None or not KERNEL_NAMES.isdisjoint(names):
+        wanted = None if names is None else frozenset(names)
+
+        def asked(group: frozenset[str]) -> bool:
+            return wanted is None or not group.isdisjoint(wanted)
+
+        if asked(SYSSTATS_NAMES):
+            values.update(self._sysstatsValues(nowNs, uptime))
+        if asked(AUTH_NAMES):
+            values.update(self._authValues(uptime))
+        if asked(IO_NAMES):
+            values.update(self._ioValues(uptime))
+        if asked(KERNEL_NAMES):
             values.update(kernelValues(readKernelState(daemon.clock)))
         values.update(self._mruValues(now))
         for setvar in daemon.configuration.setvars:
