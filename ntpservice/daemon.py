@@ -142,7 +142,14 @@ class NTPDaemon:
         rng: Any = None,
         stop: Callable[[], None] | None = None,
         keyring: KeyRing | None = None,
+        clockAdjust: bool = True,
     ) -> None:
+        """
+        @param clockAdjust: whether the clock driver's corrections change
+            the clock: C{False} (C{--no-clock-adjust}, C{disable ntp}) runs
+            the discipline open loop, and the drift file is neither read
+            nor written.
+        """
         self.configuration = configuration
         self.clock = clock
         self.reactor = reactor
@@ -169,7 +176,13 @@ class NTPDaemon:
                 rng.random,
             )
         precision = clock.precision()
-        initialFreq = self._readDrift()
+        initialFreq = self._readDrift() if clockAdjust else None
+        if not clockAdjust and driftFile is not None:
+            self._log.info(
+                "The clock is not adjusted: its offset and frequency are only "
+                "measured, and the drift file {path} is neither read nor written",
+                path=driftFile,
+            )
         minPoll, maxPoll = pollRange(configuration)
         discipline = Discipline(
             DisciplineSettings.fromTinker(
@@ -181,6 +194,7 @@ class NTPDaemon:
             initialFreqPPM=initialFreq,
             allowBigFirstStep=panicGate,
             quitAfterSet=quit,
+            openLoop=not clockAdjust,
         )
         tos = configuration.tos
         self.engine = Engine(
@@ -574,10 +588,12 @@ class NTPDaemon:
         return freq
 
     def _writeDrift(self) -> None:
-        if self.driftFile is None:
+        # None in open loop: no correction was made, nothing to keep.
+        freq = self.engine.discipline.driftFreqPPM
+        if self.driftFile is None or freq is None:
             return
         try:
-            writeDriftFile(self.driftFile, self.engine.discipline.freqPPM)
+            writeDriftFile(self.driftFile, freq)
         except OSError as e:
             self._log.warn(
                 "Cannot write the drift file {path}: {error}",

@@ -273,11 +273,14 @@ class NTPService(MultiService):
         keyring: Any = None,
         metricsPort: int | None = None,
         metricsAddress: str = METRICS_ADDRESS,
+        clockAdjust: bool = True,
     ) -> None:
         """
         @param metricsPort: serve Prometheus metrics on this TCP port
             (0: any free port), or C{None} for no metrics endpoint.
         @param metricsAddress: the address the metrics endpoint binds.
+        @param clockAdjust: whether C{clock}'s corrections change the clock;
+            C{False} runs the discipline open loop (see L{makeNTPService}).
         """
         super().__init__()
         self.configuration = configuration
@@ -305,6 +308,7 @@ class NTPService(MultiService):
             localClock=localClock,
             stop=self._stopReactor,
             keyring=keyring,
+            clockAdjust=clockAdjust,
         )
         self.ports: list[TimestampingPort] = []
         self.metricsAddress = metricsAddress
@@ -602,7 +606,9 @@ def makeNTPService(
     Build the daemon from a validated configuration and the command line.
 
     @param clockAdjust: C{False} for C{--no-clock-adjust}; C{disable ntp} in
-        the configuration has the same effect.
+        the configuration has the same effect: the no-adjust driver, and
+        the discipline runs open loop (it measures the clock, corrects
+        nothing and never writes the drift file).
     @param metricsPort: C{--metrics-port}: the TCP port of the Prometheus
         endpoint, or C{None} (the default) for none.
     @param metricsAddress: C{--metrics-address}.
@@ -622,6 +628,7 @@ def makeNTPService(
         keyring=loadKeyRing(configuration),
         metricsPort=metricsPort,
         metricsAddress=metricsAddress,
+        clockAdjust=adjust,
     )
 
 

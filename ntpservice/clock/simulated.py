@@ -29,6 +29,11 @@ grid), and nothing when wander is zero.
 
 Corrections are quantized like the kernel's: slews to the microsecond, steps
 to the nanosecond, frequency to 2**-16 ppm.
+
+A clock made with C{adjusts=False} stands for a host whose daemon must not
+adjust its clock (C{--no-clock-adjust}): it validates corrections as the
+others do, records them in L{SimulatedClock.unapplied} and applies none,
+so the oscillator runs free.
 """
 
 from __future__ import annotations
@@ -71,13 +76,17 @@ class SimulatedClock:
     notion of true time. See the module docstring for the model.
 
     @ivar name: C{'simulated'}.
-    @ivar canAdjust: C{True}: corrections adjust the simulated clock.
+    @ivar canAdjust: whether corrections adjust the simulated clock
+        (C{adjusts}, C{True} by default).
     @ivar kernelTimescale: C{False}: L{now} is not C{CLOCK_REALTIME}, so
         arriving packets must be stamped with L{now}.
+    @ivar unapplied: with C{adjusts=False}, the corrections asked for, as
+        L{ntpservice.clock.noadjust.NoAdjustClock.actions} records them
+        (C{('slew', seconds)}, C{('step', seconds)}, C{('frequency',
+        ppm)}, C{('leap', 0|1|2)}), oldest first; empty otherwise.
     """
 
     name = "simulated"
-    canAdjust = True
     kernelTimescale = False
 
     def __init__(
@@ -90,6 +99,7 @@ class SimulatedClock:
         precision: int = -20,
         epochNs: int = DEFAULT_EPOCH_NS,
         wanderIntervalSeconds: float = 1.0,
+        adjusts: bool = True,
     ) -> None:
         """
         @param reactor: gives true time: C{reactor.seconds()} is the number
@@ -109,10 +119,14 @@ class SimulatedClock:
             nanoseconds since the Unix epoch; 2026-01-01T00:00:00Z by default.
         @param wanderIntervalSeconds: the spacing of the wander grid, true
             seconds.
+        @param adjusts: C{False} for a clock that records corrections in
+            L{unapplied} and applies none.
         @raise ValueError: if a quantity is not finite, or the wander or its
             interval is not positive.
         """
         self._reactor = reactor
+        self.canAdjust = bool(adjusts)
+        self.unapplied: list[tuple[str, float]] = []
         self._epochNs = int(epochNs)
         self._errorS = checkFinite("offset", offset)
         self._oscillatorPPM = checkFinite("freqPPM", freqPPM)
@@ -194,6 +208,9 @@ class SimulatedClock:
         @raise ValueError: if C{offset} is not finite or too large.
         """
         offset = checkSlew(offset)
+        if not self.canAdjust:
+            self.unapplied.append(("slew", offset))
+            return
         self._advance()
         self._slewRemaining = round(offset * 1e6) / 1e6
 
@@ -205,6 +222,9 @@ class SimulatedClock:
         @raise ValueError: if C{offset} is not finite.
         """
         offset = checkFinite("offset", offset)
+        if not self.canAdjust:
+            self.unapplied.append(("step", offset))
+            return
         self._advance()
         self._errorS += round(offset * 1e9) / 1e9
 
@@ -217,6 +237,9 @@ class SimulatedClock:
         @raise ValueError: if C{freqPPM} is not finite.
         """
         freqPPM = clampFrequency(freqPPM)
+        if not self.canAdjust:
+            self.unapplied.append(("frequency", freqPPM))
+            return
         self._advance()
         self._correctionPPM = round(freqPPM * 65536) / 65536
 
@@ -230,6 +253,9 @@ class SimulatedClock:
         @raise ValueError: if C{leap} is not 0 to 3.
         """
         leap = checkLeap(leap)
+        if not self.canAdjust:
+            self.unapplied.append(("leap", leap))
+            return
         seconds = self._advance()
         self._leap = leap
         self._leapPending = leap != LEAP_NONE

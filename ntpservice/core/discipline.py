@@ -265,6 +265,54 @@ Quit-after-set (C{-q}, ntpdate emulation): the first update that passes the
 panic check sets the clock at once, a L{Step} beyond the step threshold and
 a whole-offset L{Slew} otherwise, bypassing the state machine; then
 L{UpdateResult.done} is true and the discipline does nothing more.
+
+Open loop
+=========
+
+With C{--no-clock-adjust} or C{disable ntp} the clock is never corrected,
+and the shell says so when it builds the discipline (C{openLoop=True}; the
+core never asks the driver). Both loops rest on the corrections they make:
+the Kalman loop measures the free-running offset as an offset plus the
+corrections made, the RFC loop expects the next offset to be what it left
+of the last. Corrections that are handed over and never made feed back as
+an error that is not there: before the open loop, a client of a server
+sharing its clock reported +12 to +21 ppm and saved it in the drift file.
+
+In open loop the measured offsets are those of the uncorrected clock:
+
+  - the Kalman loop takes the corrections made as zero, so its estimate
+    (phase C{u}, frequency C{y}) is that of the clock as it runs: the
+    phase is the offset, smoothed, and the frequency the slope of the
+    offsets. No step threshold applies (a big offset is what the clock
+    is; the innovation gate still drops a lone outlier), and the clock
+    filters are not re-expressed (L{Discipline.correctsFilters} is false);
+  - the RFC loop runs unchanged on a virtual clock, the clock as it would
+    be had its corrections been made: each offset less the steps, slews
+    and frequency integral it would have handed over. Its frequency
+    converges, with the closed loop's dynamics, on the slope of the
+    measured offsets; steps are virtual too (the clock's time does not
+    move).
+
+What monitoring shows (C{ntpq rv}, statistics, metrics): C{frequency}
+(L{Discipline.freqPPM}) is the correction the clock would need, minus its
+measured frequency error, the value a closed loop would settle on: about
+zero when the server shares the host's clock, as NTPsec shows with
+C{disable ntp} (NTPsec shows the drift file's frequency, unchanged; here it
+is measured). C{offset} (L{Discipline.offset}) is the estimated offset of
+the uncorrected clock: the Kalman estimate at the last sample, or the RFC
+loop's last measured offset.
+
+Nothing is handed to the driver: no L{Step}, L{Slew}, L{SetFrequency} or
+L{SetLeap} (an update's actions are empty and L{UpdateResult.stepped} is
+false), so a driver that does adjust is not touched either. There is no
+panic, as in ntpd's C{local_clock}, which returns before its panic check
+when the loop is open: nothing is to be set by hand. The drift file's
+frequency and C{tinker freq} are not used (the clock runs as whatever set
+its frequency last left it, which is what is measured), and
+L{Discipline.driftFreqPPM} is C{None}: the drift file is not written,
+since no correction was made (and a frequency measured on a clock that
+another daemon disciplines says nothing of the oscillator). C{-q} is not
+affected: it hands its one correction to the driver, which records it.
 """
 
 from __future__ import annotations
@@ -272,7 +320,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Hashable
 
 from ntpservice.core.actions import Action, SetFrequency, SetLeap, Slew, Step
@@ -732,7 +780,8 @@ class UpdateResult:
 
     @ivar actions: what the shell must do at once on its clock driver, in
         order: a L{Step} or (C{-q} only) a L{Slew}, a L{SetFrequency} when
-        the frequency changed, a L{SetLeap} when the leap indicator changed.
+        the frequency changed, a L{SetLeap} when the leap indicator changed;
+        nothing in open loop.
     @ivar state: the state after the update (L{NSET}, L{FSET}, L{FREQ},
         L{SYNC} or L{SPIK}).
     @ivar pollLog2: the system poll exponent to use from now on, log2
@@ -785,6 +834,7 @@ class Discipline:
         clock filters re-express their samples relative to the clock as
         corrected (L{ntpservice.core.filter.ClockFilter.correct}) whenever
         the loop corrects it; ntpd's filters keep the offsets as measured.
+        An instance in open loop never does (it corrects nothing).
     """
 
     algorithm: str = ""
@@ -809,6 +859,8 @@ class Discipline:
         initialFreqPPM: float | None = None,
         allowBigFirstStep: bool = False,
         quitAfterSet: bool = False,
+        *,
+        openLoop: bool = False,
     ) -> None:
         """
         @param settings: the knobs.
@@ -817,17 +869,30 @@ class Discipline:
             discipline starts in NSET and measures the frequency, otherwise
             in FSET with this frequency. C{settings.initialFreqPPM} (C{tinker
             freq}) takes precedence. Clamped to the frequency tolerance.
+            Both are ignored in open loop.
         @param allowBigFirstStep: ntpd's C{-g}: the first correction may
             exceed the panic threshold.
         @param quitAfterSet: ntpd's C{-q}: set the clock once, then report
             L{UpdateResult.done}.
+        @param openLoop: whether the clock is left alone (C{--no-clock-adjust},
+            C{disable ntp}): the loop then estimates the offset and frequency
+            of the uncorrected clock and hands nothing to the driver (see
+            "Open loop" in the module docstring). The shell that chooses the
+            clock driver says so here; the discipline never asks the driver.
         @raise ValueError: if C{initialFreqPPM} is not finite.
         """
         self._settings = settings
         self._maxFreqPPM = float(settings.freqTolerancePPM)
+        self._openLoop = bool(openLoop)
         freqPPM = settings.initialFreqPPM
         if freqPPM is None:
             freqPPM = initialFreqPPM
+        if self._openLoop:
+            # A frequency correction (the drift file's, tinker freq) says
+            # what the oscillator needed when it was corrected; the clock
+            # now runs as whatever set it last left it, which is what the
+            # open loop measures.
+            freqPPM = None
         if freqPPM is None:
             self._state = NSET
             self._freqPPM = 0.0
@@ -848,6 +913,12 @@ class Discipline:
         self._leap = 0
         self._appliedFreqPPM: float | None = None
         self._lastAdjust: float | None = None
+        # The frequency corrections handed to the driver (or, in open loop,
+        # that would have been): their integral up to _fTime, seconds, and
+        # the frequency in force since _fTime, seconds per second.
+        self._fIntegral = 0.0
+        self._fTime: float | None = None
+        self._fApplied = 0.0
 
     # Monitoring
 
@@ -873,7 +944,31 @@ class Discipline:
 
     @property
     def freqPPM(self) -> float:
-        """The frequency correction, parts per million (ntpq C{frequency})."""
+        """
+        The frequency correction, parts per million (ntpq C{frequency}); in
+        open loop, the correction the clock would need: minus the measured
+        frequency error of the uncorrected clock.
+        """
+        return self._freqPPM
+
+    @property
+    def openLoop(self) -> bool:
+        """
+        Whether the loop runs open (the clock is not corrected): see the
+        module docstring.
+        """
+        return self._openLoop
+
+    @property
+    def driftFreqPPM(self) -> float | None:
+        """
+        The frequency to keep in the drift file, parts per million: the
+        correction in force; C{None} in open loop, where no correction was
+        ever made and the estimate describes the clock as something else
+        left it, not the oscillator (the drift file is then not written).
+        """
+        if self._openLoop:
+            return None
         return self._freqPPM
 
     @property
@@ -999,11 +1094,26 @@ class Discipline:
             return self._result((), ignored=True)
         self._pollLog2 = poll
 
+        if self._quitAfterSet:
+            if (
+                settings.panic > 0
+                and abs(offset) > settings.panic
+                and not self._allowPanic
+            ):
+                return self._result((), panic=True, ignored=True)
+            return self._setOnce(offset, leap)
+
+        if self._openLoop:
+            # Nothing is set by hand either: no panic (as ntpd's
+            # local_clock, which returns before its panic check when the
+            # loop is open).
+            result = self._update(
+                offset, jitter, now, poll, leap, delay, source, current, combine
+            )
+            return replace(result, actions=(), stepped=False)
+
         if settings.panic > 0 and abs(offset) > settings.panic and not self._allowPanic:
             return self._result((), panic=True, ignored=True)
-
-        if self._quitAfterSet:
-            return self._setOnce(offset, leap)
 
         return self._update(
             offset, jitter, now, poll, leap, delay, source, current, combine
@@ -1098,9 +1208,24 @@ class Discipline:
 
     def _frequencyHandedOver(self, when: float) -> None:
         """
-        A hook: the current frequency goes to the driver at C{when} (local
-        clock seconds).
+        The current frequency goes to the driver at C{when} (local clock
+        seconds): fold the one in force until then into the integral.
         """
+        if self._fTime is not None:
+            self._fIntegral += self._fApplied * (when - self._fTime)
+        self._fTime = when
+        self._fApplied = self._freqPPM * 1e-6
+
+    def _frequencyCorrection(self, when: float) -> float:
+        """
+        @param when: local clock seconds.
+        @return: the integral of the frequency corrections handed over, up
+            to C{when}, seconds.
+        """
+        correction = self._fIntegral
+        if self._fTime is not None:
+            correction += self._fApplied * (when - self._fTime)
+        return correction
 
     def _result(
         self,
@@ -1153,6 +1278,8 @@ class Discipline:
         slew = self._adjustPhase(now, elapsed)
         if slew is not None:
             actions.append(slew)
+        if self._openLoop:
+            return ()
         return tuple(actions)
 
     def _adjustPhase(self, now: float, elapsed: float) -> Slew | None:
@@ -1183,8 +1310,16 @@ class RFC5905Discipline(Discipline):
         initialFreqPPM: float | None = None,
         allowBigFirstStep: bool = False,
         quitAfterSet: bool = False,
+        *,
+        openLoop: bool = False,
     ) -> None:
-        super().__init__(settings, initialFreqPPM, allowBigFirstStep, quitAfterSet)
+        super().__init__(
+            settings,
+            initialFreqPPM,
+            allowBigFirstStep,
+            quitAfterSet,
+            openLoop=openLoop,
+        )
         # Loop variables (RFC 5905 Figure 27, prefix c.).
         self._residual = 0.0
         self._carry = 0.0
@@ -1198,6 +1333,8 @@ class RFC5905Discipline(Discipline):
         self._handedBase = 0.0
         self._handedTimes: list[float] = []
         self._handedTotals: list[float] = []
+        # Open loop: the steps the loop would have made, seconds.
+        self._virtualSteps = 0.0
 
     @property
     def residual(self) -> float:
@@ -1226,6 +1363,19 @@ class RFC5905Discipline(Discipline):
         before = self._handedTotals[index - 1] if index else self._handedBase
         return self._handedTotal - before
 
+    def _virtualCorrection(self, when: float) -> float:
+        """
+        Open loop: the correction the clock would have received by C{when}
+        had the loop's corrections been made: its steps, its slews and the
+        integral of its frequency.
+
+        @param when: local clock seconds, not before the last accepted
+            update.
+        @return: seconds.
+        """
+        slewed = self._handedTotal - self._handedSince(when)
+        return self._virtualSteps + slewed + self._frequencyCorrection(when)
+
     def _forgetHandedBefore(self, when: float) -> None:
         """
         Drop the record of slews handed before C{when} (local clock
@@ -1250,6 +1400,11 @@ class RFC5905Discipline(Discipline):
         combine: float,
     ) -> UpdateResult:
         settings = self._settings
+        if self._openLoop:
+            # The loop runs on the clock as it would be had its corrections
+            # been made: the offset of that virtual clock is the measured
+            # one (of the uncorrected clock) less those corrections.
+            offset -= self._virtualCorrection(now)
         mu = 0.0 if self._epoch is None else max(0.0, now - self._epoch)
         # The offset was measured at now; what was handed to the driver
         # since then is no longer part of it: the residual as it stood at
@@ -1279,13 +1434,20 @@ class RFC5905Discipline(Discipline):
             self._count = 0
             self._jitter = 0.0
             self._pollLog2 = poll = settings.minPollLog2
-            # Our own timestamps move with the clock.
+            # Our own timestamps move with the clock; in open loop the step
+            # is only counted, the clock (and the time it reads) stays.
+            shift = offset
+            if self._openLoop:
+                self._virtualSteps += offset
+                shift = 0.0
             if self._lastAdjust is not None:
-                self._lastAdjust += offset
+                self._lastAdjust += shift
+            if self._fTime is not None:
+                self._fTime += shift
             self._handedTimes.clear()
             self._handedTotals.clear()
             self._handedBase = self._handedTotal
-            self._reset(FREQ if state == NSET else SYNC, now + offset, 0.0, 0.0)
+            self._reset(FREQ if state == NSET else SYNC, now + shift, 0.0, 0.0)
         else:
             state = self._state
             if state == FREQ and mu < settings.stepout:
@@ -1318,7 +1480,22 @@ class RFC5905Discipline(Discipline):
         if freq != oldFreq:
             actions.append(self._setFrequency(currentTime))
         actions.extend(self._leapActions(leap))
+        if self._openLoop:
+            self._lastOffset = self._openLoopOffset(currentTime)
         return self._result(tuple(actions), stepped=stepped)
+
+    def _openLoopOffset(self, when: float) -> float:
+        """
+        Open loop: the estimated offset of the uncorrected clock at C{when}
+        (local clock seconds, the time of the last update or adjustment):
+        what the virtual clock still expects to see (the residual) plus the
+        corrections it received. At an update it is the measured offset,
+        carried to C{when} at the estimated frequency; between updates it
+        moves at that frequency.
+
+        @return: seconds.
+        """
+        return self._virtualCorrection(when) + self.residual
 
     def _directFrequency(self, offset: float, mu: float, residual: float) -> float:
         """
@@ -1410,9 +1587,20 @@ class RFC5905Discipline(Discipline):
         C{16 * min(2**tc, allan)} seconds; what decayed since the last call
         (at most L{MAX_SLEW_RATE} per second) is handed to the driver as a
         L{Slew}, in whole microseconds (L{SLEW_RESOLUTION}); the rest is
-        carried to the next call.
+        carried to the next call. In open loop the slew goes to the virtual
+        clock only, and the estimated offset of the real one moves on.
 
         @see: RFC 5905 section 12 and Appendix A.5.6.1
+        """
+        slew = self._amortize(now, elapsed)
+        if self._openLoop:
+            self._lastOffset = self._openLoopOffset(now)
+        return slew
+
+    def _amortize(self, now: float, elapsed: float) -> Slew | None:
+        """
+        The body of L{_adjustPhase}: decay the residual, hand over what
+        amounts to whole microseconds, and record it.
         """
         if self._state == SYNC and self._startupClamp:
             tcLog2 = STARTUP_TC_LOG2
@@ -1459,8 +1647,19 @@ class KalmanDiscipline(Discipline):
         initialFreqPPM: float | None = None,
         allowBigFirstStep: bool = False,
         quitAfterSet: bool = False,
+        *,
+        openLoop: bool = False,
     ) -> None:
-        super().__init__(settings, initialFreqPPM, allowBigFirstStep, quitAfterSet)
+        super().__init__(
+            settings,
+            initialFreqPPM,
+            allowBigFirstStep,
+            quitAfterSet,
+            openLoop=openLoop,
+        )
+        if openLoop:
+            # The clock is not corrected: the filters' offsets stay true.
+            self.correctsFilters = False
         # The random walk of the frequency: its variance per second, (s/s)^2/s.
         self._q2 = (settings.wanderPPB * 1e-9) ** 2
         # The estimate of the free-running offset u (seconds) and its rate
@@ -1480,13 +1679,9 @@ class KalmanDiscipline(Discipline):
         # When the frequency estimate was last brought up to date.
         self._freqTime: float | None = None
         # The corrections handed to the driver: phase (slews and steps),
-        # seconds; the integral of the frequency correction up to _fTime,
-        # seconds; the frequency in force since _fTime, seconds per second;
-        # the last few slews (local time, seconds).
+        # seconds; the last few slews (local time, seconds). The frequency
+        # correction's integral is the base class's.
         self._handed = 0.0
-        self._fIntegral = 0.0
-        self._fTime: float | None = None
-        self._fApplied = 0.0
         self._slews: deque[tuple[float, float]] = deque(maxlen=4)
         self._pending = 0.0
         # Each source's recent delays, seconds.
@@ -1547,11 +1742,11 @@ class KalmanDiscipline(Discipline):
         @param executed: whether to leave out the part of the last slew
             the kernel had not yet carried out at C{when} (at
             L{KERNEL_SLEW_RATE}).
-        @return: seconds.
+        @return: seconds; zero in open loop, where nothing is handed over.
         """
-        correction = self._handed + self._fIntegral
-        if self._fTime is not None:
-            correction += self._fApplied * (when - self._fTime)
+        if self._openLoop:
+            return 0.0
+        correction = self._handed + self._frequencyCorrection(when)
         for slewTime, amount in reversed(self._slews):
             if slewTime > when:
                 correction -= amount
@@ -1562,12 +1757,6 @@ class KalmanDiscipline(Discipline):
                     correction -= math.copysign(remaining, amount)
             break
         return correction
-
-    def _frequencyHandedOver(self, when: float) -> None:
-        if self._fTime is not None:
-            self._fIntegral += self._fApplied * (when - self._fTime)
-        self._fTime = when
-        self._fApplied = self._freqPPM * 1e-6
 
     def _shiftTimes(self, offset: float) -> None:
         """
@@ -1740,7 +1929,9 @@ class KalmanDiscipline(Discipline):
         oldFreq = self._freqPPM
         actions: list[Action] = []
         stepped = False
-        if settings.exceedsStep(offset):
+        # In open loop a big offset is what the clock is: measured like
+        # any other (the gate still drops a lone outlier).
+        if not self._openLoop and settings.exceedsStep(offset):
             state = self._state
             if state == SYNC:
                 # The first big offset is ignored; the stepout interval
@@ -1784,6 +1975,10 @@ class KalmanDiscipline(Discipline):
             self._pending = self._target(currentTime) - self._correction(
                 currentTime, executed=False
             )
+            if self._openLoop:
+                # Monitoring shows the estimated offset of the uncorrected
+                # clock now (the ensemble's, as the target), not one sample.
+                self._lastOffset = self._pending
             self._adjustPoll()
         self._averageWander(oldFreq)
         if self._freqPPM != oldFreq:
@@ -1842,6 +2037,10 @@ class KalmanDiscipline(Discipline):
         if self._kfTime is None or self._state not in (SYNC, SPIK):
             return None
         pending = self._target(now) - self._correction(now, executed=False)
+        if self._openLoop:
+            # The estimated offset of the clock now; nothing to hand over.
+            self._pending = self._lastOffset = pending
+            return None
         limit = MAX_SLEW_RATE * elapsed
         portion = max(-limit, min(limit, pending))
         micros = round(portion / SLEW_RESOLUTION)

@@ -128,6 +128,11 @@ class SimHost:
         associations, engine, discipline) on this host, configured by an
         ntp.conf text; its clock corrections go to this host's clock.
 
+        As C{twistd ntp} with C{--no-clock-adjust} or C{disable ntp}, the
+        daemon runs its discipline open loop when the configuration says
+        C{disable ntp} or the host's clock does not adjust (a
+        L{SimulatedClock} made with C{adjusts=False}).
+
         @param plugins: the mode plugins (default: every installed one the
             configuration leaves enabled).
         @return: the started daemon.
@@ -153,6 +158,7 @@ class SimHost:
             ),
             rng=self.rng,
             driftFile=configuration.driftfilePath,
+            clockAdjust=configuration.clockAdjust and self.clock.canAdjust,
         )
         daemon.setSenders([self.protocol])
         daemon.start()

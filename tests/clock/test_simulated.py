@@ -403,3 +403,55 @@ class StatusTests(SynchronousTestCase):
         self.assertEqual(status.statusFlags, 0)
         self.assertFalse(status.synchronized)
         self.assertEqual(status.leap, 0)
+
+
+class NotAdjustingTests(SynchronousTestCase):
+    """
+    A L{SimulatedClock} made with C{adjusts=False}: a host whose clock the
+    daemon must not adjust.
+    """
+
+    def test_recordsAndAppliesNothing(self) -> None:
+        """
+        It says it cannot adjust; slews, steps, frequency and leap are
+        validated, recorded in C{unapplied} in order, and change nothing:
+        the oscillator runs free and the status shows no correction.
+        """
+        reactor = Clock()
+        clock = SimulatedClock(reactor, offset=0.01, freqPPM=5.0, adjusts=False)
+        self.assertTrue(verifyObject(IClockDriver, clock))
+        self.assertIs(clock.canAdjust, False)
+        clock.slew(0.002)
+        clock.step(-1.5)
+        clock.setFrequency(600.0)
+        clock.setLeap(3)
+        reactor.advance(100)
+        self.assertEqual(
+            clock.unapplied,
+            [("slew", 0.002), ("step", -1.5), ("frequency", 500.0), ("leap", 0)],
+        )
+        self.assertAlmostEqual(clock.error(), 0.01 + 5e-6 * 100, places=12)
+        self.assertEqual(clock.frequencyErrorPPM(), 5.0)
+        status = clock.status()
+        self.assertEqual((status.freqPPM, status.offset, status.leap), (0.0, 0.0, 0))
+
+    def test_invalidStillRefused(self) -> None:
+        """
+        What an adjusting clock refuses, it refuses too, and records
+        nothing of it.
+        """
+        clock = SimulatedClock(Clock(), adjusts=False)
+        self.assertRaises(ValueError, clock.slew, math.inf)
+        self.assertRaises(ValueError, clock.step, math.nan)
+        self.assertRaises(ValueError, clock.setFrequency, math.nan)
+        self.assertRaises(ValueError, clock.setLeap, 4)
+        self.assertEqual(clock.unapplied, [])
+
+    def test_adjustingHasNoRecord(self) -> None:
+        """
+        By default the clock adjusts, and keeps no record.
+        """
+        clock = SimulatedClock(Clock())
+        clock.slew(0.001)
+        self.assertIs(clock.canAdjust, True)
+        self.assertEqual(clock.unapplied, [])

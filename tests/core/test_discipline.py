@@ -109,6 +109,10 @@ class ClosedLoop:
     @ivar perturb: called with the true seconds at each update; returns
         seconds to add to the measured offset (spikes).
     @ivar leap: the leap indicator handed to each update.
+    @ivar adjusted: every action handed over, by updates and adjustments.
+    @ivar estimates: C{(true seconds, estimated offset less the true one)}
+        every second after the first update: how well
+        L{Discipline.offset} knows the clock.
     """
 
     def __init__(
@@ -121,6 +125,7 @@ class ClosedLoop:
         initialFreqPPM: float | None = None,
         allowBigFirstStep: bool = False,
         wanderPPBPerSecond: float = 0.0,
+        openLoop: bool = False,
     ) -> None:
         """
         @param offset: the clock's initial error, seconds (clock minus true
@@ -133,6 +138,8 @@ class ClosedLoop:
         @param initialFreqPPM: the drift-file frequency, ppm, or C{None}.
         @param allowBigFirstStep: C{-g}.
         @param wanderPPBPerSecond: the oscillator's random-walk wander.
+        @param openLoop: run the discipline open loop, on a clock that
+            applies no correction (C{--no-clock-adjust}).
         """
         self.reactor = Clock()
         self.clock = SimulatedClock(
@@ -141,12 +148,16 @@ class ClosedLoop:
             freqPPM=freqPPM,
             wanderPPBPerSecond=wanderPPBPerSecond,
             rng=random.Random(seed),
+            adjusts=not openLoop,
         )
         self.discipline = Discipline(
             settings or rfcSettings(),
             initialFreqPPM=initialFreqPPM,
             allowBigFirstStep=allowBigFirstStep,
+            openLoop=openLoop,
         )
+        self.adjusted: list[Action] = []
+        self.estimates: list[tuple[float, float]] = []
         self._rng = random.Random(seed + 1)
         self._noise = noise
         self._jitter = max(noise, 1e-6)
@@ -167,6 +178,7 @@ class ClosedLoop:
         """
         Do what the discipline asked, as the shell does.
         """
+        self.adjusted.extend(actions)
         for action in actions:
             if isinstance(action, Step):
                 self.clock.step(action.offset)
@@ -202,6 +214,10 @@ class ClosedLoop:
                 self._pollLog2 = result.pollLog2
                 self._nextUpdate = trueSeconds + 2**self._pollLog2
             self.errors.append((trueSeconds, self.clock.error()))
+            if self.results:
+                self.estimates.append(
+                    (trueSeconds, self.discipline.offset + self.clock.error())
+                )
 
     def maxError(self, start: float, end: float = math.inf) -> float:
         """
@@ -1410,3 +1426,163 @@ class StaleSampleTests(SynchronousTestCase):
         self.assertEqual(result.state, SYNC)
         assertClose(self, result.freqPPM, 0.0, 1e-3)
         assertClose(self, discipline.residual, residuals[1000], 1e-6)
+
+
+class _UncorrectedClockMixin:
+    """
+    A discipline run open loop (C{--no-clock-adjust}) on a clock that
+    applies no correction: its estimates are those of the uncorrected
+    clock, and it hands nothing over. Each subclass runs one loop.
+    """
+
+    def settings(self, **kwargs: object) -> DisciplineSettings:
+        """
+        @return: the loop's settings.
+        """
+        raise NotImplementedError()
+
+    def loop(self, **kwargs: object) -> ClosedLoop:
+        """
+        @return: the discipline, open loop, on a clock that applies nothing.
+        """
+        kwargs.setdefault("settings", self.settings(minPollLog2=6, maxPollLog2=10))
+        return ClosedLoop(openLoop=True, **kwargs)  # type: ignore[arg-type]
+
+    def test_handsNothingOver(self: SynchronousTestCase) -> None:  # type: ignore[misc]
+        """
+        Neither updates nor adjustments hand the driver anything (no step,
+        slew, frequency or leap), even with a big offset and a leap
+        announced: the clock runs free, and no update reports a step.
+        """
+        loop = self.loop(offset=2.0, freqPPM=12.0, noise=20e-6)  # type: ignore[attr-defined]
+        loop.leap = 1
+        loop.run(2 * HOUR)
+        self.assertEqual(loop.adjusted, [])
+        self.assertEqual(loop.clock.unapplied, [])
+        self.assertFalse(any(r.stepped or r.panic for _, r in loop.results))
+        assertClose(self, loop.clock.frequencyErrorPPM(), 12.0, 1e-9)
+        self.assertTrue(loop.discipline.openLoop)
+
+    def test_estimatesFrequencyAndOffset(self: SynchronousTestCase) -> None:  # type: ignore[misc]
+        """
+        For a clock 50 ms ahead and 12 ppm fast, with 20 us of measurement
+        noise and wander, the frequency shown converges on the correction
+        the clock would need (-12 ppm: the slope of the offsets) within 0.1
+        ppm, and from the second hour the offset shown is within 200 us of
+        the true offset of the uncorrected clock, which drifts by 43 ms an
+        hour (to 180 ms).
+        """
+        loop = self.loop(  # type: ignore[attr-defined]
+            offset=0.05, freqPPM=12.0, noise=20e-6, seed=3, wanderPPBPerSecond=1.0
+        )
+        loop.run(3 * HOUR)
+        assertClose(
+            self, loop.discipline.freqPPM, -loop.clock.frequencyErrorPPM(), 0.1
+        )
+        self.assertEqual(loop.discipline.state, SYNC)
+        late = [abs(e) for t, e in loop.estimates if t >= 2 * HOUR]
+        self.assertLess(max(late), 200e-6)
+        self.assertGreater(abs(loop.clock.error()), 0.15)
+
+    def test_zeroFrequencyError(self: SynchronousTestCase) -> None:  # type: ignore[misc]
+        """
+        A client sharing its server's clock (no frequency error, no
+        offset; the case of the bug report, which showed +12 to +21 ppm)
+        shows a frequency near zero and an offset near zero.
+        """
+        loop = self.loop(noise=20e-6, seed=4)  # type: ignore[attr-defined]
+        loop.run(2 * HOUR)
+        assertClose(self, loop.discipline.freqPPM, 0.0, 0.1)
+        self.assertLess(abs(loop.discipline.offset), 50e-6)
+
+    def test_driftFileNotUsed(self: SynchronousTestCase) -> None:  # type: ignore[misc]
+        """
+        In open loop the drift file's frequency and C{tinker freq} are
+        ignored (the discipline starts in NSET at zero), and there is no
+        frequency to keep in the drift file: L{Discipline.driftFreqPPM} is
+        C{None}, before and after updates. Closed loop, it is the
+        frequency.
+        """
+        for settings in (self.settings(), self.settings(initialFreqPPM=7.0)):  # type: ignore[attr-defined]
+            discipline = Discipline(settings, initialFreqPPM=15.0, openLoop=True)
+            self.assertEqual((discipline.state, discipline.freqPPM), (NSET, 0.0))
+            self.assertIsNone(discipline.driftFreqPPM)
+            discipline.update(1e-3, 1e-5, T0, 6)
+            self.assertIsNone(discipline.driftFreqPPM)
+        closed = Discipline(self.settings(), initialFreqPPM=15.0)  # type: ignore[attr-defined]
+        self.assertEqual((closed.state, closed.driftFreqPPM), (FSET, 15.0))
+        self.assertFalse(closed.openLoop)
+
+    def test_noPanic(self: SynchronousTestCase) -> None:  # type: ignore[misc]
+        """
+        An offset beyond the panic threshold is no panic in open loop
+        (nothing is to be set by hand): it is measured like any other.
+        """
+        loop = self.loop(offset=-5000.0, noise=20e-6)  # type: ignore[attr-defined]
+        loop.run(HOUR)
+        self.assertFalse(any(r.panic for _, r in loop.results))
+        assertClose(self, loop.discipline.offset, 5000.0, 1e-3)
+
+    def test_quitAfterSetUnchanged(self: SynchronousTestCase) -> None:  # type: ignore[misc]
+        """
+        C{-q} is not affected: its one correction is handed over (the
+        no-adjust driver records it), and the panic check applies.
+        """
+        discipline = Discipline(self.settings(), quitAfterSet=True, openLoop=True)  # type: ignore[attr-defined]
+        result = discipline.update(0.5, 1e-5, T0, 6)
+        self.assertEqual((result.actions, result.done), ((Step(0.5),), True))
+        panicky = Discipline(self.settings(), quitAfterSet=True, openLoop=True)  # type: ignore[attr-defined]
+        self.assertTrue(panicky.update(5000.0, 1e-5, T0, 6).panic)
+
+
+class KalmanUncorrectedClockTests(_UncorrectedClockMixin, SynchronousTestCase):
+    """
+    The Kalman loop, open loop.
+    """
+
+    def settings(self, **kwargs: object) -> DisciplineSettings:
+        return kalmanSettings(**kwargs)
+
+    def test_filtersNotCorrected(self) -> None:
+        """
+        In open loop the Kalman loop does not have the clock filters
+        re-expressed (nothing corrects the clock); closed loop it does.
+        """
+        self.assertFalse(Discipline(self.settings(), openLoop=True).correctsFilters)
+        self.assertTrue(Discipline(self.settings()).correctsFilters)
+
+    def test_bigOffsetMeasured(self) -> None:
+        """
+        No step threshold applies in open loop: a first offset of 2 s is
+        taken as it is (state SYNC, the offset shown 2 s), not stepped.
+        """
+        discipline = Discipline(self.settings(), openLoop=True)
+        result = discipline.update(2.0, 1e-5, T0, 6)
+        self.assertEqual((result.state, result.ignored, result.actions), (SYNC, False, ()))
+        assertClose(self, discipline.offset, 2.0, 1e-9)
+
+
+class RFC5905UncorrectedClockTests(_UncorrectedClockMixin, SynchronousTestCase):
+    """
+    The RFC 5905 loop, open loop: it runs on a virtual clock.
+    """
+
+    def settings(self, **kwargs: object) -> DisciplineSettings:
+        return rfcSettings(**kwargs)
+
+    def test_virtualStep(self) -> None:
+        """
+        A 2 s offset goes through the state machine as closed loop (NSET:
+        step, then the FREQ interval), but the step is virtual: no action,
+        the update not reported as stepped, and the offsets that follow,
+        still 2 s off, are small to the virtual clock: the loop reaches
+        SYNC with the clock's frequency and shows the 2 s offset.
+        """
+        loop = self.loop(offset=-2.0, freqPPM=-30.0, noise=20e-6, seed=5)
+        loop.run(2 * HOUR)
+        first = loop.results[0][1]
+        self.assertEqual((first.state, first.stepped, first.actions), (FREQ, False, ()))
+        self.assertEqual(loop.states()[-1], SYNC)
+        self.assertNotIn(SPIK, loop.states())
+        assertClose(self, loop.discipline.freqPPM, 30.0, 0.1)
+        assertClose(self, loop.discipline.offset, -loop.clock.error(), 200e-6)
