@@ -1,7 +1,7 @@
 #!/bin/sh
 # ntpservice quick start. Two commands, on a fresh Debian (12 or later) machine, as root:
 #
-#   ./dev.sh daemon [twistd ntp options]   install, then run the daemon in the foreground
+#   ./dev.sh daemon [twistd ntp options]   install (when the tree changed), then run the daemon in the foreground
 #                                         (built-in default configuration unless /etc/ntp.conf
 #                                         exists or -c FILE is given)
 #   ./dev.sh test [pytest arguments]       install the daemon, its test dependencies and the
@@ -13,6 +13,7 @@ set -eu
 cd "$(dirname "$0")"
 here=$(pwd)
 venv="$here/.venv"
+stamp="$venv/.ntpservice-installed"
 peers=/opt/ntpservice-peers
 
 say() { printf 'dev.sh: %s\n' "$*" >&2; }
@@ -31,19 +32,37 @@ apt_install() {
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
+tree_hash() {
+    # A hash of everything 'pip install .' reads: the metadata and the packages' files (generated
+    # files left out). The installed copy is current while this hash is the one it was built from.
+    find setup.cfg pyproject.toml README.md LICENSE ntpservice twisted -type f \
+            ! -name '*.pyc' ! -name dropin.cache ! -path '*/__pycache__/*' -print0 2>/dev/null |
+        LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+}
+
 python_env() {
+    # $1: the extra to install ("" or "[test]"). Install only when the venv lacks this tree's
+    # current contents with that extra; "[test]" includes the plain install.
     if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
         apt_install python3 python3-venv python3-pip
     fi
     if [ ! -x "$venv/bin/python" ]; then
         say "creating $venv"
         python3 -m venv "$venv"
+        rm -f "$stamp"
     fi
+    tree=$(tree_hash)
+    if [ -f "$stamp" ] && { grep -qxF "$tree$1" "$stamp" || { [ -z "$1" ] && grep -qxF "$tree[test]" "$stamp"; }; }; then
+        return 0
+    fi
+    rm -f "$stamp"
+    say "installing ntpservice$1 into $venv (once per change of the tree)"
     "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    say "installing ntpservice$1 into $venv"
     "$venv/bin/python" -m pip install -q "$here$1"
     # Rebuild Twisted's plugin cache so that 'twistd ntp' is found at once.
     "$venv/bin/python" -m ntpservice._plugincache >/dev/null
+    printf '%s\n' "$tree$1" >"$stamp"
+    say "installed"
 }
 
 install_peers() {
