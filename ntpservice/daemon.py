@@ -26,7 +26,7 @@ from twisted.internet.task import LoopingCall
 from ntpservice import _log
 from ntpservice.core import actions as A
 from ntpservice.auth.keys import KeyRing
-from ntpservice.auth.keyring import admit
+from ntpservice.auth.keyring import admitReply
 from ntpservice.auth.mac import AuthStatus, signPacket
 from ntpservice.control.mode6 import ControlHandler
 from ntpservice.core.access import RestrictTable
@@ -346,9 +346,9 @@ class NTPDaemon:
         assert rxTime is not None
         keyID = association.settings.key
         # restrict applies to servers' replies too, as in ntpd (seed 002's
-        # comment warns about it): ignore, noserve, notrust without a MAC
-        # and limited drop them here.
-        auth, decision = admit(datagram, packet, self.keyring, self.restrictions, self.mru)
+        # comment warns about it): ignore, noserve and notrust without a MAC
+        # drop them here; limited does not (a reply is not a request).
+        auth, decision = admitReply(datagram, packet, self.keyring, self.restrictions)
         if decision.action != "answer" and not (
             decision.action == "nak" and keyID is not None
         ):

@@ -107,9 +107,11 @@ def admit(
     mru: Any,
 ) -> tuple[AuthResult, access.Decision]:
     """
-    What to do with an arriving time packet, on the server path and on an
-    association's alike: check its MAC (when it has one and there are
-    keys), then the C{restrict} entry of its source, in ntpd's order.
+    What to do with an arriving time packet on the server path (a request
+    to answer): check its MAC (when it has one and there are keys), then
+    the C{restrict} entry of its source, in ntpd's order, the MRU list and
+    its rate limit included. Replies on our associations go through
+    L{admitReply} instead.
 
     @param datagram: the L{ntpservice.net.udp.ReceivedDatagram}.
     @param packet: its decoded L{ntpservice.core.packet.NTPPacket}.
@@ -117,9 +119,7 @@ def admit(
         carry on, drop, kiss, or crypto-NAK); without restrictions, a
         failed MAC still means a crypto-NAK.
     """
-    auth = NO_MAC
-    if packet.mac is not None and keyring is not None:
-        auth = verifyPacket(datagram.data, packet, keyring, datagram.source[0])
+    auth = _verify(datagram, packet, keyring)
     if restrictions is None:
         return auth, access.CRYPTO_NAK if auth.failed else access.ANSWER
     host, port = datagram.source
@@ -133,3 +133,43 @@ def admit(
         authentication=accessStatus(auth),
     )
     return auth, decision
+
+
+def admitReply(
+    datagram: Any,
+    packet: Any,
+    keyring: KeyRing | None,
+    restrictions: access.RestrictTable | None,
+) -> tuple[AuthResult, access.Decision]:
+    """
+    What to do with a reply on one of our associations: check its MAC
+    (when it has one and there are keys), then the C{restrict} entry of its
+    source as ntpd applies it to replies (C{ignore}, C{noserve},
+    C{notrust} without a MAC, C{version}: L{access.replyDecision}).
+
+    Unlike L{admit}, there is no MRU list: a reply is not a request, so it
+    is neither recorded nor rate limited, whatever C{limited} says (a
+    spoofed request with the server's address cannot get its genuine
+    replies dropped).
+
+    @param datagram: the L{ntpservice.net.udp.ReceivedDatagram}.
+    @param packet: its decoded L{ntpservice.core.packet.NTPPacket}.
+    @return: the authentication result and the access decision: answer
+        (carry on), or a drop; without restrictions, a failed MAC means a
+        crypto-NAK, as with L{admit}.
+    """
+    auth = _verify(datagram, packet, keyring)
+    if restrictions is None:
+        return auth, access.CRYPTO_NAK if auth.failed else access.ANSWER
+    host, port = datagram.source
+    return auth, access.replyDecision(restrictions.lookup(host, port), packet, port)
+
+
+def _verify(datagram: Any, packet: Any, keyring: KeyRing | None) -> AuthResult:
+    """
+    @return: the result of checking C{packet}'s MAC, L{NO_MAC} without one
+        or without keys.
+    """
+    if packet.mac is not None and keyring is not None:
+        return verifyPacket(datagram.data, packet, keyring, datagram.source[0])
+    return NO_MAC

@@ -97,6 +97,13 @@ packet reaches an association, in ntpd's order:
     crypto-NAK I{from} a client is dropped; without a MAC the request is
     answered unless C{notrust}.
 
+Replies on our own associations (a server answering our poll) go through
+L{replyDecision}: steps 1 to 6 only. They are neither recorded in the MRU
+list nor rate limited, since rate limiting is for the requests we answer:
+otherwise a request a second with a server's (spoofed) address would get
+that server's genuine replies dropped, and its replies would count
+against its own requests to us.
+
 Mode 6 (ntpq) packets go through L{controlDecision} instead: C{ignore} and
 C{noquery} drop them, and they are neither recorded in the MRU list nor
 rate limited (ntp.conf(5): C{limited} "does not apply to ntpq and ntpdc
@@ -164,6 +171,7 @@ __all__ = [
     "controlDecision",
     "fuzzReferenceTime",
     "mayMobilize",
+    "replyDecision",
     "serverDecision",
 ]
 
@@ -949,25 +957,14 @@ def serverDecision(
     @return: L{ANSWER}, a drop (C{Decision.drop(reason)}), L{KOD_RATE} (the
         entry's C{lastKiss} is set to C{now}) or L{CRYPTO_NAK}.
     """
-    if port == 0:
-        return _DROP_BOGUS_PORT
-    if restriction.ignore:
-        return _DROP_IGNORED
-    if restriction.noserve:
-        return _DROP_NOSERVE
-    if restriction.flake and random is not None and random() < 0.1:
-        return _DROP_FLAKE
+    early = _earlyDecision(restriction, packet, port, random)
+    if early is not None:
+        return early
     version = packet.version
-    if version != NTP_VERSION and (restriction.version or version < 1):
-        return _DROP_BAD_VERSION
     mode = packet.mode
     if mode == MODE_RESERVED:
-        if version != 1:
-            return _DROP_BAD_VERSION
         mode = MODE_CLIENT
     mac = packet.mac
-    if mac is None and restriction.notrust:
-        return _DROP_NOTRUST
     if mru is not None:
         entry = mru.observe(address, port, packet.mode, version, now, restriction.flags)
         if entry is not None and entry.overLimit and restriction.limited:
@@ -999,6 +996,72 @@ def serverDecision(
     if restriction.notrust:
         return _DROP_NOTRUST
     return ANSWER
+
+
+def replyDecision(
+    restriction: Restriction,
+    packet: NTPPacket,
+    port: int,
+    *,
+    random: Callable[[], float] | None = None,
+) -> Decision:
+    """
+    Decide whether a reply on one of our associations (a server's answer
+    to our poll) may reach the association: the checks of
+    L{serverDecision} that ntpd applies to replies too (bogus port,
+    C{ignore}, C{noserve}, C{flake}, C{version}, C{notrust} without a
+    MAC), and nothing of the MRU list.
+
+    A reply is not a request: it is neither recorded in the MRU list nor
+    rate limited. C{limited} is for the requests we answer; were replies
+    counted, anyone could silence our own servers by sending requests
+    with their address (a spoofed request a second puts the address over
+    the C{discard} limits, and its genuine replies would be dropped), and
+    the replies would count against the server's own requests to us.
+    (ntpd's C{ntp_monitor()} records every packet and its C{receive()}
+    drops a rate-limited server reply; here C{ntpq mrulist} does not list
+    a server for its replies.)
+
+    @param restriction: C{table.lookup(address, port)}.
+    @param packet: the decoded reply.
+    @param port: its source port.
+    @param random: returns a float in [0, 1), for C{flake}.
+    @return: L{ANSWER} (go on: the association checks the rest, its MAC
+        included) or a drop.
+    """
+    early = _earlyDecision(restriction, packet, port, random)
+    return ANSWER if early is None else early
+
+
+def _earlyDecision(
+    restriction: Restriction,
+    packet: NTPPacket,
+    port: int,
+    random: Callable[[], float] | None,
+) -> Decision | None:
+    """
+    The checks every time packet goes through, request or reply, before
+    the MRU list (ntpd's C{receive()} up to C{ntp_monitor()}): steps 1 to
+    6 of the module docstring.
+
+    @return: a drop, or C{None} to go on.
+    """
+    if port == 0:
+        return _DROP_BOGUS_PORT
+    if restriction.ignore:
+        return _DROP_IGNORED
+    if restriction.noserve:
+        return _DROP_NOSERVE
+    if restriction.flake and random is not None and random() < 0.1:
+        return _DROP_FLAKE
+    version = packet.version
+    if version != NTP_VERSION and (restriction.version or version < 1):
+        return _DROP_BAD_VERSION
+    if packet.mode == MODE_RESERVED and version != 1:
+        return _DROP_BAD_VERSION
+    if packet.mac is None and restriction.notrust:
+        return _DROP_NOTRUST
+    return None
 
 
 def controlDecision(restriction: Restriction, port: int | None = None) -> Decision:

@@ -27,6 +27,7 @@ from ntpservice.core.access import (
     controlDecision,
     fuzzReferenceTime,
     mayMobilize,
+    replyDecision,
     serverDecision,
 )
 from ntpservice.core.mru import MRUList
@@ -875,6 +876,80 @@ class FlagDecisionTests(SynchronousTestCase):
         self.assertEqual(Decision.drop("other"), Decision("drop", "other"))
         self.assertIs(Decision.kod("RATE"), KOD_RATE)
         self.assertEqual(Decision.kod("DENY").kissCode, "DENY")
+
+
+class ReplyDecisionTests(SynchronousTestCase):
+    """
+    L{replyDecision}: what C{restrict} does to a reply on one of our
+    associations. Rate limiting is for requests we answer: replies are
+    neither recorded in the MRU list nor rate limited.
+    """
+
+    def reply(self, **kwargs: Any) -> NTPPacket:
+        """
+        A server reply (NTPv4, mode 4) with C{kwargs} changed.
+        """
+        fields: dict[str, Any] = dict(mode=MODE_SERVER, stratum=2)
+        fields.update(kwargs)
+        return request(**fields)
+
+    def test_limitedDoesNotApply(self) -> None:
+        """
+        With C{kod limited} and the server's address far over the
+        C{discard} limits (a spoofed request a second), its reply still
+        goes on; the decision never touches an MRU list.
+        """
+        table = tableFrom("restrict default kod limited\nrestrict source kod limited\n")
+        mru = MRUList()
+        for second in range(20):
+            spoofed = decide(table, "192.0.2.1", now=T0 + second / 4, mru=mru)
+        self.assertIn(spoofed, (KOD_RATE, Decision.drop(access.RATE_LIMITED)))
+        entry = mru.get("192.0.2.1")
+        assert entry is not None
+        count = entry.count
+        restriction = table.lookup("192.0.2.1", 123)
+        self.assertEqual(replyDecision(restriction, self.reply(), 123), ANSWER)
+        self.assertEqual(entry.count, count)
+
+    def test_flagsAsNtpd(self) -> None:
+        """
+        C{ignore}, C{noserve}, C{version} (for an NTPv3 reply) and
+        C{notrust} without a MAC drop a reply, as ntpd drops them; a
+        reply from port 0 is bogus; C{notrust} with a MAC goes on (the
+        association checks the MAC).
+        """
+        cases = [
+            ("ignore", self.reply(), Decision.drop(access.IGNORED)),
+            ("noserve", self.reply(), Decision.drop(access.NOSERVE)),
+            ("version", self.reply(version=3), Decision.drop(access.BAD_VERSION)),
+            ("notrust", self.reply(), Decision.drop(access.NOTRUST)),
+            ("notrust", self.reply(mac=DIGEST_MAC), ANSWER),
+            ("nomodify noquery nopeer", self.reply(), ANSWER),
+        ]
+        for flag, packet, expected in cases:
+            table = tableFrom(f"restrict default {flag}\n")
+            self.assertEqual(
+                replyDecision(table.lookup("192.0.2.1", 123), packet, 123),
+                expected,
+                flag,
+            )
+        self.assertEqual(
+            replyDecision(RestrictTable().lookup("192.0.2.1"), self.reply(), 0),
+            Decision.drop(access.BOGUS_PORT),
+        )
+
+    def test_flake(self) -> None:
+        """
+        C{flake} drops a reply when the random draw is below 0.1.
+        """
+        restriction = tableFrom("restrict default flake\n").lookup("192.0.2.1")
+        self.assertEqual(
+            replyDecision(restriction, self.reply(), 123, random=lambda: 0.05),
+            Decision.drop(access.FLAKE),
+        )
+        self.assertEqual(
+            replyDecision(restriction, self.reply(), 123, random=lambda: 0.5), ANSWER
+        )
 
 
 class Seed002Tests(SynchronousTestCase):

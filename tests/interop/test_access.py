@@ -14,6 +14,9 @@ C{discard} and C{mru} in the running daemon.
   - L{RestrictFlagTests}: C{ignore}, C{noserve}, C{limited}, C{kod
     limited}, C{version} and an unrestricted address, one source address
     each, on loopback.
+  - L{LimitedRepliesTests}: under C{restrict source kod limited}, requests
+    spoofed with a chronyd upstream's address are rate limited, its genuine
+    replies never are: it stays selected with reach 377.
 
 @see: RFC 5905 section 7.4 (kiss-o'-death); ntpd's C{ntp_monitor()} and
     C{receive()}; L{ntpservice.core.access}, L{ntpservice.core.mru}.
@@ -929,3 +932,98 @@ class RestrictFlagTests(SynchronousTestCase):
         self.assertEqual(self.burst(VERSION, 1, version=3), [[]])
         self.assertAnsweredWithTime(self.burst(VERSION, 1, version=4)[0])
         self.assertAnsweredWithTime(self.burst(UNRESTRICTED, 1, version=3)[0], 3)
+
+
+# --------------------------------------------------------------------------
+# 4. limited never silences our own servers
+
+
+UPSTREAM = "127.0.0.2"
+"""chronyd's address: in the namespace, any of 127.0.0.0/8 is local."""
+
+UPSTREAM_PORT = 11126
+"""chronyd's port."""
+
+SPOOF_SECONDS = 80
+"""How long the spoofed requests go on: ten polls of 8 s."""
+
+ETC_ACCESS = (
+    "restrict default kod limited nomodify nopeer noquery notrap\n"
+    "restrict source kod limited nomodify noquery notrap\n"
+    "restrict 127.0.0.1\n"
+)
+"""The access lines of our C{etc/ntp.conf} (ntpq asks from 127.0.0.1)."""
+
+
+class LimitedRepliesTests(SynchronousTestCase):
+    """
+    Our daemon under C{restrict source kod limited}, polling a chronyd
+    upstream every 8 s, while the test sends a request a second with the
+    upstream's address: rate limiting is for the requests we answer,
+    never for the replies on our associations.
+    """
+
+    def setUp(self) -> None:
+        peers.requireRoot()
+        self.ntpq = peers.requireBinary("ntpq")
+        peers.requireBinary("chronyd")
+        self.workdir = os.path.abspath(self.mktemp())
+        os.makedirs(self.workdir)
+        self.netns = peers.NetNamespace()
+        self.netns.create()
+        self.addCleanup(self.netns.close)
+        chronyd = peers.startChronydServer(
+            self.workdir, port=UPSTREAM_PORT, netns=self.netns,
+            bindAddresses=(UPSTREAM,), stratum=2,
+        )
+        self.addCleanup(chronyd.stop)
+
+    @pytest.mark.netns
+    def test_spoofedRequestsDoNotSilenceUpstream(self) -> None:
+        """
+        While a request a second comes from the upstream's address (from
+        another port: the MRU list and its rate limit go by address), the
+        spoofed requests are rate limited (most get no time: a RATE kiss
+        or nothing), yet every genuine reply of chronyd counts: at the end
+        C{ntpq -p} shows it selected (C{*}) with reach 377 (it fell to
+        0x20 when replies were rate limited too).
+        """
+        config = (
+            f"server {UPSTREAM} port {UPSTREAM_PORT} iburst minpoll 3 maxpoll 3\n"
+            f"{ETC_ACCESS}driftfile {self.workdir}/ntp.drift\n"
+        )
+        daemon = peers.startNtpservice(
+            self.workdir, config, port=123, netns=self.netns
+        )
+        self.addCleanup(daemon.stop)
+        daemon.waitForOutput(
+            re.compile(rf"Selected {re.escape(UPSTREAM)} \(association \d+\)"),
+            timeout=30,
+        )
+        spoofer = namespaceSocket(self.netns)
+        self.addCleanup(spoofer.close)
+        spoofer.bind((UPSTREAM, 0))
+        spoofer.setblocking(False)
+        sent = timeAnswers = 0
+        deadline = time.monotonic() + SPOOF_SECONDS
+        while time.monotonic() < deadline and sent < 2 * SPOOF_SECONDS:
+            request, _ = buildRequest()
+            spoofer.sendto(request, ("127.0.0.1", 123))
+            sent += 1
+            time.sleep(1.0)
+            while True:
+                try:
+                    reply = parseReply(spoofer.recv(2048))
+                except BlockingIOError:
+                    break
+                if reply is not None and not reply.isRateKiss:
+                    timeAnswers += 1
+        output = peers.runCommand(
+            [self.ntpq, "-n", "-p", "127.0.0.1"], netns=self.netns
+        ).stdout
+        [row] = [line for line in output.splitlines() if UPSTREAM in line]
+        fields = row.split()
+        self.assertEqual(fields[0], f"*{UPSTREAM}", output)
+        self.assertEqual(fields[6], "377", output)
+        self.assertGreater(sent, SPOOF_SECONDS // 2)
+        self.assertLess(timeAnswers, sent // 2, (timeAnswers, sent))
