@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -47,6 +47,11 @@ from ntpservice.core.discipline import (
     RFC5905Discipline,
     UpdateResult,
 )
+
+if TYPE_CHECKING:
+    _TestCase = SynchronousTestCase
+else:
+    _TestCase = object
 
 T0 = 1_790_000_000.0
 """A local-clock time, seconds since the Unix epoch, for open-loop tests."""
@@ -1428,7 +1433,7 @@ class StaleSampleTests(SynchronousTestCase):
         assertClose(self, discipline.residual, residuals[1000], 1e-6)
 
 
-class _UncorrectedClockMixin:
+class _UncorrectedClockMixin(_TestCase):
     """
     A discipline run open loop (C{--no-clock-adjust}) on a clock that
     applies no correction: its estimates are those of the uncorrected
@@ -1448,13 +1453,13 @@ class _UncorrectedClockMixin:
         kwargs.setdefault("settings", self.settings(minPollLog2=6, maxPollLog2=10))
         return ClosedLoop(openLoop=True, **kwargs)  # type: ignore[arg-type]
 
-    def test_handsNothingOver(self: SynchronousTestCase) -> None:  # type: ignore[misc]
+    def test_handsNothingOver(self) -> None:
         """
         Neither updates nor adjustments hand the driver anything (no step,
         slew, frequency or leap), even with a big offset and a leap
         announced: the clock runs free, and no update reports a step.
         """
-        loop = self.loop(offset=2.0, freqPPM=12.0, noise=20e-6)  # type: ignore[attr-defined]
+        loop = self.loop(offset=2.0, freqPPM=12.0, noise=20e-6)
         loop.leap = 1
         loop.run(2 * HOUR)
         self.assertEqual(loop.adjusted, [])
@@ -1463,7 +1468,7 @@ class _UncorrectedClockMixin:
         assertClose(self, loop.clock.frequencyErrorPPM(), 12.0, 1e-9)
         self.assertTrue(loop.discipline.openLoop)
 
-    def test_estimatesFrequencyAndOffset(self: SynchronousTestCase) -> None:  # type: ignore[misc]
+    def test_estimatesFrequencyAndOffset(self) -> None:
         """
         For a clock 50 ms ahead and 12 ppm fast, with 20 us of measurement
         noise and wander, the frequency shown converges on the correction
@@ -1472,7 +1477,7 @@ class _UncorrectedClockMixin:
         the true offset of the uncorrected clock, which drifts by 43 ms an
         hour (to 180 ms).
         """
-        loop = self.loop(  # type: ignore[attr-defined]
+        loop = self.loop(
             offset=0.05, freqPPM=12.0, noise=20e-6, seed=3, wanderPPBPerSecond=1.0
         )
         loop.run(3 * HOUR)
@@ -1484,18 +1489,18 @@ class _UncorrectedClockMixin:
         self.assertLess(max(late), 200e-6)
         self.assertGreater(abs(loop.clock.error()), 0.15)
 
-    def test_zeroFrequencyError(self: SynchronousTestCase) -> None:  # type: ignore[misc]
+    def test_zeroFrequencyError(self) -> None:
         """
         A client sharing its server's clock (no frequency error, no
         offset; the case of the bug report, which showed +12 to +21 ppm)
         shows a frequency near zero and an offset near zero.
         """
-        loop = self.loop(noise=20e-6, seed=4)  # type: ignore[attr-defined]
+        loop = self.loop(noise=20e-6, seed=4)
         loop.run(2 * HOUR)
         assertClose(self, loop.discipline.freqPPM, 0.0, 0.1)
         self.assertLess(abs(loop.discipline.offset), 50e-6)
 
-    def test_driftFileNotUsed(self: SynchronousTestCase) -> None:  # type: ignore[misc]
+    def test_driftFileNotUsed(self) -> None:
         """
         In open loop the drift file's frequency and C{tinker freq} are
         ignored (the discipline starts in NSET at zero), and there is no
@@ -1503,35 +1508,35 @@ class _UncorrectedClockMixin:
         C{None}, before and after updates. Closed loop, it is the
         frequency.
         """
-        for settings in (self.settings(), self.settings(initialFreqPPM=7.0)):  # type: ignore[attr-defined]
+        for settings in (self.settings(), self.settings(initialFreqPPM=7.0)):
             discipline = Discipline(settings, initialFreqPPM=15.0, openLoop=True)
             self.assertEqual((discipline.state, discipline.freqPPM), (NSET, 0.0))
             self.assertIsNone(discipline.driftFreqPPM)
             discipline.update(1e-3, 1e-5, T0, 6)
             self.assertIsNone(discipline.driftFreqPPM)
-        closed = Discipline(self.settings(), initialFreqPPM=15.0)  # type: ignore[attr-defined]
+        closed = Discipline(self.settings(), initialFreqPPM=15.0)
         self.assertEqual((closed.state, closed.driftFreqPPM), (FSET, 15.0))
         self.assertFalse(closed.openLoop)
 
-    def test_noPanic(self: SynchronousTestCase) -> None:  # type: ignore[misc]
+    def test_noPanic(self) -> None:
         """
         An offset beyond the panic threshold is no panic in open loop
         (nothing is to be set by hand): it is measured like any other.
         """
-        loop = self.loop(offset=-5000.0, noise=20e-6)  # type: ignore[attr-defined]
+        loop = self.loop(offset=-5000.0, noise=20e-6)
         loop.run(HOUR)
         self.assertFalse(any(r.panic for _, r in loop.results))
         assertClose(self, loop.discipline.offset, 5000.0, 1e-3)
 
-    def test_quitAfterSetUnchanged(self: SynchronousTestCase) -> None:  # type: ignore[misc]
+    def test_quitAfterSetUnchanged(self) -> None:
         """
         C{-q} is not affected: its one correction is handed over (the
         no-adjust driver records it), and the panic check applies.
         """
-        discipline = Discipline(self.settings(), quitAfterSet=True, openLoop=True)  # type: ignore[attr-defined]
+        discipline = Discipline(self.settings(), quitAfterSet=True, openLoop=True)
         result = discipline.update(0.5, 1e-5, T0, 6)
         self.assertEqual((result.actions, result.done), ((Step(0.5),), True))
-        panicky = Discipline(self.settings(), quitAfterSet=True, openLoop=True)  # type: ignore[attr-defined]
+        panicky = Discipline(self.settings(), quitAfterSet=True, openLoop=True)
         self.assertTrue(panicky.update(5000.0, 1e-5, T0, 6).panic)
 
 
@@ -1558,7 +1563,9 @@ class KalmanUncorrectedClockTests(_UncorrectedClockMixin, SynchronousTestCase):
         """
         discipline = Discipline(self.settings(), openLoop=True)
         result = discipline.update(2.0, 1e-5, T0, 6)
-        self.assertEqual((result.state, result.ignored, result.actions), (SYNC, False, ()))
+        self.assertEqual(
+            (result.state, result.ignored, result.actions), (SYNC, False, ())
+        )
         assertClose(self, discipline.offset, 2.0, 1e-9)
 
 
