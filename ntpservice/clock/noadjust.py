@@ -8,6 +8,11 @@ runs the daemon on a real host: it records the corrections it is asked for
 and keeps a virtual frequency and leap so that L{NoAdjustClock.status}
 reports what it was told, but it has no code path to a writing syscall
 (it does not even import ctypes).
+
+The daemon that chooses this driver also runs its discipline open loop
+(L{ntpservice.core.discipline}, "Open loop"): the discipline then measures
+the clock as it runs and asks for nothing, so the only correction recorded
+is C{-q}'s.
 """
 
 from __future__ import annotations
