@@ -2415,7 +2415,8 @@ class _Builder:
             if key in self._seenAssociations:
                 self.warnings.append(
                     f"{association.source}: duplicate {association.directive} "
-                    f"{association.address} ignored"
+                    f"{association.address} ignored (the first is at "
+                    f"{self._seenAssociations[key]})"
                 )
                 return
             self._seenAssociations[key] = association.source
@@ -2464,8 +2465,16 @@ class _Builder:
             values.update(directive.options)
         settings = TosSettings(**values)  # type: ignore[arg-type]
         if not (settings.minsane < settings.minclock <= settings.maxclock):
+            # Name the last line that set one of the three.
+            source = tosDirectives[-1].source
+            for directive in tosDirectives:
+                if any(
+                    name in ("minsane", "minclock", "maxclock")
+                    for name, _ in directive.options
+                ):
+                    source = directive.source
             self.warnings.append(
-                f"{tosDirectives[-1].source}: tos: minsane ({settings.minsane}) < "
+                f"{source}: tos: minsane ({settings.minsane}) < "
                 f"minclock ({settings.minclock}) <= maxclock ({settings.maxclock}) "
                 "does not hold; the daemon will not select sources properly"
             )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import re
 import socket
 import sys
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from ntpservice._log import Logger
 from ntpservice.clock import defaultClockDriver
 from ntpservice.control.metrics import DEFAULT_ADDRESS as METRICS_ADDRESS
 from ntpservice.control.metrics import MetricsCollector, listenMetrics
+from ntpservice.config import DEFAULT_MINPOLL_LOG2
+from ntpservice.core.association import BURST_COUNT, BURST_NOREPLY_INTERVAL
 from ntpservice.core.counters import PacketCounters
 from ntpservice.core.system import SystemVariables
 from ntpservice.auth.keyring import loadKeyRing
@@ -48,6 +51,60 @@ class StartupError(Exception):
     """
     The daemon cannot start; the message says why, in one line.
     """
+
+
+QUIT_POLLS = 4
+"""
+C{-q} waits this many polls at its C{minpoll} for a C{server} or C{pool}
+line without C{iburst} (the clock is set from about the fourth sample,
+three polls after the first).
+"""
+
+QUIT_BURST_SECONDS = BURST_COUNT * BURST_NOREPLY_INTERVAL
+"""
+Seconds C{-q} waits for a line with C{iburst}: the whole burst, even if no
+packet of it is answered (an answered burst sets the clock in seconds).
+"""
+
+
+def defaultQuitTimeout(configuration: Any) -> float:
+    """
+    How long C{-q} waits for the clock to be set before it gives up (exit
+    status 1), when C{--quit-timeout} does not say: the longest of, for each
+    C{server} and C{pool} line, L{QUIT_BURST_SECONDS} with C{iburst}, else
+    L{QUIT_POLLS} polls at its C{minpoll}. (ntpd gives up once every
+    association has finished its burst, with status 0.)
+
+    @return: seconds: 128 for C{server ... iburst}, 256 for a line without
+        it at the default C{minpoll} 6, and 256 without any such line.
+    """
+    bounds = []
+    for line in configuration.associations:
+        if (
+            line.directive not in ("server", "pool")
+            or getattr(line, "address", None) is None
+            or getattr(line, "isRefclock", False)
+        ):
+            continue
+        if "iburst" in line.flags:
+            bounds.append(QUIT_BURST_SECONDS)
+        else:
+            bounds.append(QUIT_POLLS * 2.0**line.minPollLog2)
+    return max(bounds, default=QUIT_POLLS * 2.0**DEFAULT_MINPOLL_LOG2)
+
+
+def _exitNow(status: int) -> None:
+    """
+    End the process with C{status} at once (after the reactor's shutdown,
+    where twistd would otherwise exit with 0), the log written out first.
+    """
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+    os._exit(status)
 
 
 def _isDevNull(fd: int) -> bool:
@@ -274,6 +331,7 @@ class NTPService(MultiService):
         metricsPort: int | None = None,
         metricsAddress: str = METRICS_ADDRESS,
         clockAdjust: bool = True,
+        quitTimeout: float | None = None,
     ) -> None:
         """
         @param metricsPort: serve Prometheus metrics on this TCP port
@@ -281,6 +339,9 @@ class NTPService(MultiService):
         @param metricsAddress: the address the metrics endpoint binds.
         @param clockAdjust: whether C{clock}'s corrections change the clock;
             C{False} runs the discipline open loop (see L{makeNTPService}).
+        @param quitTimeout: with C{quit}, the seconds after which C{-q}
+            gives up if the clock has not been set; C{None}: what
+            L{defaultQuitTimeout} makes of the configuration.
         """
         super().__init__()
         self.configuration = configuration
@@ -320,6 +381,12 @@ class NTPService(MultiService):
         self.statistics: StatisticsWriter | None = None
         self.logFile: LogFile | None = None
         self._syncLogger: SyncLogger | None = None
+        self.quit = quit
+        if quitTimeout is None:
+            quitTimeout = defaultQuitTimeout(configuration)
+        self.quitTimeout = quitTimeout
+        self._quitTimer: Any = None
+        self._previousStopHandlers: dict[int, Any] = {}
 
     @property
     def system(self) -> SystemVariables:
@@ -327,12 +394,14 @@ class NTPService(MultiService):
         return self.daemon.system()
 
     def _stopReactor(self) -> None:
+        """
+        Stop the reactor; the process then exits with the daemon's
+        C{exitStatus} (twistd itself would exit 0).
+        """
         reactor = self._getReactor()
         status = self.daemon.exitStatus
         if status:
-            import os as _os
-
-            reactor.addSystemEventTrigger("after", "shutdown", _os._exit, status)
+            reactor.addSystemEventTrigger("after", "shutdown", _exitNow, status)
         reactor.stop()
 
     def _getReactor(self) -> Any:
@@ -414,9 +483,12 @@ class NTPService(MultiService):
             "Configuration read from {files}", files=", ".join(files) or "(none)"
         )
         self.daemon.setSenders(port.protocol for port in self.ports)
+        for warning in self.configurationWarnings():
+            self._log.warn("{warning}", warning=warning)
         for warning in self.daemon.keyring.warnings:
             self._log.warn("{warning}", warning=warning)
         self._installReload()
+        self._getReactor().callWhenRunning(self._installStopSignals)
         self._startObservers()
         self.daemon.start()
         adjust = "" if self.clock.canAdjust else " (the system clock is never adjusted)"
@@ -435,6 +507,101 @@ class NTPService(MultiService):
             state=state,
             plugins=", ".join(sorted(self.daemon.instances)),
         )
+        if self.quit:
+            self._quitTimer = self._getReactor().callLater(
+                self.quitTimeout, self._quitTimedOut
+            )
+
+    def configurationWarnings(self) -> list[str]:
+        """
+        Everything the start-up log names about the configuration, each as
+        C{FILE:LINE: message}: the parser's warnings (duplicates, replaced
+        settings, C{kod} without C{limited}, autokey, C{tos} values that
+        cannot work), the lines the daemon does not act on
+        (L{inactiveWarnings}), C{restrict} lines with host names (not
+        resolved yet), and the servers the bound sockets cannot reach
+        (L{unreachableServers}).
+        """
+        configuration = self.configuration
+        warnings = list(getattr(configuration, "warnings", ()))
+        warnings.extend(inactiveWarnings(configuration))
+        for line in getattr(self.daemon.restrictions, "unresolved", ()):
+            warnings.append(
+                f"{line.source}: {line.directive} {line.address}: host names in "
+                "restrict lines are not resolved yet; this line has no effect"
+            )
+        warnings.extend(unreachableServers(self.listen, configuration))
+        return inFileOrder(warnings, getattr(configuration, "files", ()))
+
+    def _quitTimedOut(self) -> None:
+        """
+        C{-q} gives up: the clock was not set within L{quitTimeout}
+        seconds. One line says why, and the process exits with status 1.
+        """
+        self._quitTimer = None
+        if self.daemon.exitStatus is not None:
+            return
+        associations = list(self.daemon.engine.associations)
+        answered = sum(1 for a in associations if a.reach)
+        if not answered:
+            why = "no server answered"
+        else:
+            why = (
+                f"{answered} of {len(associations)} servers answered, "
+                "but none could be selected"
+            )
+        self._log.error(
+            "-q: the clock was not set within {timeout:g} s ({why}); giving up, "
+            "exit status 1",
+            timeout=self.quitTimeout,
+            why=why,
+        )
+        self.daemon.exitStatus = 1
+        self._stopReactor()
+
+    def _installStopSignals(self) -> None:
+        """
+        Replace the reactor's SIGTERM and SIGINT handlers (once it runs and
+        has installed them) by ones that stop the daemon cleanly and let
+        the process exit with status 0, as ntpd does; twistd's own would
+        end the process by the signal after the shutdown. An ignored SIGINT
+        (a background job) stays ignored.
+        """
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        reactor = self._getReactor()
+        if not hasattr(reactor, "callFromThread"):
+            return
+
+        def onSignal(signum: int, frame: Any) -> None:
+            reactor.callFromThread(self._stopBySignal, signum)
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(signum)
+            if previous in (signal.SIG_IGN, None):
+                continue
+            self._previousStopHandlers[signum] = previous
+            signal.signal(signum, onSignal)
+
+    def _stopBySignal(self, signum: int) -> None:
+        """
+        SIGTERM or SIGINT: stop the reactor; the daemon's shutdown (drift
+        file, files closed) follows.
+        """
+        import signal
+
+        from twisted.internet.error import ReactorNotRunning
+
+        self._log.info(
+            "Received {name}: shutting down", name=signal.Signals(signum).name
+        )
+        try:
+            self._getReactor().stop()
+        except ReactorNotRunning:
+            pass
 
     def _startLogging(self) -> None:
         """
@@ -493,10 +660,14 @@ class NTPService(MultiService):
 
     def hangup(self) -> None:
         """
-        What SIGHUP does: reopen the log and statistics files, then reload
-        the keys.
+        What SIGHUP does: reopen the log and statistics files, name the
+        configuration's warnings again (so that a rotated log still has
+        them; the configuration itself is not re-read), then reload the
+        keys.
         """
         self.reopenFiles()
+        for warning in self.configurationWarnings():
+            self._log.warn("{warning}", warning=warning)
         self.reloadKeys()
 
     def reopenFiles(self) -> None:
@@ -525,12 +696,18 @@ class NTPService(MultiService):
         self.daemon.reloadKeys(keyring)
 
     def stopService(self) -> Any:
+        import signal
+
         previous = getattr(self, "_previousHangup", None)
         if previous is not None:
-            import signal
-
             signal.signal(signal.SIGHUP, previous)
             self._previousHangup = None
+        for signum, handler in self._previousStopHandlers.items():
+            signal.signal(signum, handler)
+        self._previousStopHandlers = {}
+        if self._quitTimer is not None and self._quitTimer.active():
+            self._quitTimer.cancel()
+        self._quitTimer = None
         self.daemon.stop()
         for port in self.ports:
             port.stopListening()
@@ -591,6 +768,267 @@ class NTPService(MultiService):
         raise SystemExit(1)
 
 
+TOS_ACTED_ON = frozenset({"minclock", "minsane", "maxclock", "maxdist", "mindist"})
+"""The C{tos} options the daemon acts on (selection); the rest are parsed only."""
+
+TINKER_ACTED_ON = frozenset(
+    {"step", "stepback", "stepfwd", "stepout", "panic", "allan", "freq"}
+)
+"""The C{tinker} options the discipline acts on; the rest are parsed only."""
+
+SWITCHES_AS_IF = {
+    "auth": True,
+    "bclient": False,
+    "calibrate": False,
+    "kernel": False,
+    "mode7": False,
+    "peer_clear_digest_early": True,
+    "unpeer_crypto_early": True,
+    "unpeer_crypto_nak_early": True,
+    "unpeer_digest_early": True,
+}
+"""
+The C{enable}/C{disable} flags the daemon does not act on, with the setting
+it behaves as: a line asking for the other setting is not acted on. (C{ntp},
+C{stats}, C{monitor} and the mode plugins' names are acted on.)
+"""
+
+INACTIVE_REASONS = {
+    "leapfile": "the leap second file is not read yet",
+    "broadcastdelay": "broadcast client mode is not implemented yet",
+    "nonvolatile": "the drift file is written hourly, whatever the threshold",
+    "dscp": "packets are sent with the system's default DSCP",
+    "saveconfigdir": "saveconfig is not implemented",
+    "pidfile": "use twistd's --pidfile",
+    "requestkey": "mode 7 is not answered",
+    "rlimit": "resource limits are not changed yet",
+    "phone": "modem reference clocks are not implemented",
+    "trap": "mode 6 traps are not implemented yet",
+}
+"""Why the lines of these directives have no effect yet."""
+
+
+def inactiveWarnings(configuration: Any) -> list[str]:
+    """
+    Name every line of C{configuration} that the daemon parses but does not
+    act on (or not completely), as C{FILE:LINE: message}, so that nothing
+    is silently ignored. The parser's own warnings
+    (L{Configuration.warnings <ntpservice.config.Configuration.warnings>})
+    and the association lines no mode plugin handles (warned by the
+    daemon when it starts) are not repeated here.
+
+    @return: the warnings, in file order within each kind of line.
+    """
+    warnings: list[str] = []
+
+    def warn(source: Any, message: str) -> None:
+        warnings.append(f"{source}: {message}")
+
+    for line in configuration.associations:
+        address = getattr(line, "address", None)
+        if address is None or getattr(line, "isRefclock", False):
+            continue
+        ignored = sorted({"xleave"} & set(line.flags))
+        if line.ttl is not None:
+            ignored.append("ttl")
+        if ignored:
+            warn(
+                line.source,
+                f"{line.directive} {address}: {', '.join(ignored)} not implemented "
+                "yet; ignored",
+            )
+    for tos in configuration.tosDirectives:
+        names = [name for name, _ in tos.options if name not in TOS_ACTED_ON]
+        if names:
+            warn(tos.source, f"tos {', '.join(names)} not implemented yet; ignored")
+    for tinker in configuration.tinkerDirectives:
+        names = [name for name, _ in tinker.options if name not in TINKER_ACTED_ON]
+        if names:
+            warn(
+                tinker.source, f"tinker {', '.join(names)} not implemented yet; ignored"
+            )
+    for switch in configuration.switchDirectives:
+        names = [
+            name
+            for name in switch.names
+            if name in SWITCHES_AS_IF and SWITCHES_AS_IF[name] != switch.enabled
+        ]
+        if names:
+            warn(
+                switch.source,
+                f"{switch.directive} {' '.join(names)} not implemented yet; ignored",
+            )
+    for restrict in configuration.restrictions:
+        if restrict.directive != "restrict":
+            continue
+        flags = sorted({"mssntp", "serverresponse fuzz"} & set(restrict.flags))
+        if flags:
+            warn(
+                restrict.source, f"restrict {', '.join(flags)} not implemented; ignored"
+            )
+    for mru in configuration.mruDirectives:
+        names = [
+            name
+            for name, _ in mru.options
+            if name in ("initalloc", "initmem", "incalloc", "incmem")
+        ]
+        if names:
+            warn(
+                mru.source, f"mru {', '.join(names)} ignored (the list grows as needed)"
+            )
+    drift = configuration.driftfile
+    if drift is not None and drift.tolerance is not None:
+        warn(drift.source, "driftfile tolerance ignored")
+    localUnits = {
+        f"127.127.1.{line.refclockUnit}"
+        for line in configuration.associations
+        if getattr(line, "refclockType", None) == 1
+    }
+    for refclock in configuration.refclocks:
+        if refclock.directive == "refclock":
+            warn(
+                refclock.source,
+                f"refclock {refclock.target}: reference clock drivers are not "
+                "available yet; ignored",
+            )
+        elif refclock.target not in localUnits:
+            warn(
+                refclock.source,
+                f"fudge {refclock.target}: no server line of the LOCAL clock "
+                "names it (other reference clocks are not available yet); ignored",
+            )
+        else:
+            ignored = [w for w in refclock.arguments if w in _LOCAL_FUDGE_IGNORED]
+            if ignored:
+                warn(
+                    refclock.source,
+                    f"fudge {', '.join(ignored)} ignored by the LOCAL clock",
+                )
+    for field, directive in (
+        ("leapfile", "leapfile"),
+        ("broadcastDelay", "broadcastdelay"),
+        ("nonvolatile", "nonvolatile"),
+        ("dscp", "dscp"),
+        ("saveconfigdir", "saveconfigdir"),
+        ("pidfile", "pidfile"),
+        ("requestKey", "requestkey"),
+    ):
+        line = getattr(configuration, field, None)
+        if line is not None:
+            reason = INACTIVE_REASONS[directive]
+            warn(line.source, f"{directive} has no effect: {reason}")
+    for field, directive in (
+        ("rlimitDirectives", "rlimit"),
+        ("phones", "phone"),
+        ("traps", "trap"),
+    ):
+        for line in getattr(configuration, field, ()):
+            reason = INACTIVE_REASONS[directive]
+            warn(line.source, f"{directive} has no effect: {reason}")
+    return warnings
+
+
+_LOCATION = re.compile(r"^(?P<path>.*?):(?P<line>\d+): ")
+
+
+def inFileOrder(warnings: Iterable[str], files: Iterable[str] = ()) -> list[str]:
+    """
+    Sort C{FILE:LINE: message} lines as the lines they name appear: by
+    file (in the order of C{files}, the main file first), then by line;
+    lines without a location come last, and equal locations keep their
+    order.
+    """
+    order = {path: index for index, path in enumerate(files)}
+
+    def key(warning: str) -> tuple[int, str, int]:
+        match = _LOCATION.match(warning)
+        if match is None:
+            return (len(order) + 1, "", 0)
+        path = match.group("path")
+        return (order.get(path, len(order)), path, int(match.group("line")))
+
+    return sorted(warnings, key=key)
+
+
+_LOCAL_FUDGE_IGNORED = ("time1", "time2", "flag1", "flag2", "flag3", "flag4")
+
+
+def _loopbackOnly(spec: ListenSpec) -> bool:
+    """
+    Whether a socket bound like C{spec} can only talk to loopback
+    addresses.
+    """
+    if spec.device is not None:
+        return spec.device == "lo"
+    address = ipaddress.ip_address(spec.address.partition("%")[0])
+    return address.is_loopback
+
+
+def _reaches(spec: ListenSpec, address: Any) -> bool:
+    """
+    Whether requests sent from a socket bound like C{spec} can reach the
+    server at C{address} (an L{ipaddress} address) and its replies come
+    back: same family, and loopback only to loopback.
+    """
+    if spec.family != (socket.AF_INET6 if address.version == 6 else socket.AF_INET):
+        return False
+    if _loopbackOnly(spec):
+        return address.is_loopback
+    if spec.device is None and spec.address in ("0.0.0.0", "::"):
+        return True
+    return not address.is_loopback
+
+
+def unreachableServers(
+    listen: Iterable[ListenSpec], configuration: Any
+) -> list[str]:
+    """
+    The C{server} and C{pool} lines whose servers the bound sockets cannot
+    reach: the daemon sends its requests from the sockets it listens on (as
+    ntpd does), so C{-I 127.0.0.1} also cuts it off from every server that
+    is not on a loopback address.
+
+    An address is checked against each socket's address family and
+    scope; a host name, which is only resolved later, is named when every
+    socket is on loopback.
+
+    @param listen: the sockets bound.
+    @return: one C{FILE:LINE: message} per line that cannot be reached.
+    """
+    specs = list(listen)
+    if not specs or all(
+        s.device is None and s.address in ("0.0.0.0", "::") for s in specs
+    ):
+        return []
+    where = ", ".join(s.address if s.device is None else s.device for s in specs)
+    warnings = []
+    for line in configuration.associations:
+        address = getattr(line, "address", None)
+        if (
+            line.directive not in ("server", "pool")
+            or address is None
+            or getattr(line, "isRefclock", False)
+        ):
+            continue
+        try:
+            parsed = ipaddress.ip_address(address.partition("%")[0])
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            reachable = any(_reaches(spec, parsed) for spec in specs)
+        else:
+            reachable = address.lower() == "localhost" or not all(
+                _loopbackOnly(spec) for spec in specs
+            )
+        if not reachable:
+            warnings.append(
+                f"{line.source}: {line.directive} {address} cannot be reached: "
+                f"the daemon sends its requests from the addresses it listens on "
+                f"(-I {where}); add an -I that leads to it, or leave -I out"
+            )
+    return warnings
+
+
 def makeNTPService(
     configuration: Any,
     port: int = NTP_PORT,
@@ -601,6 +1039,7 @@ def makeNTPService(
     quit: bool = False,
     metricsPort: int | None = None,
     metricsAddress: str = METRICS_ADDRESS,
+    quitTimeout: float | None = None,
 ) -> NTPService:
     """
     Build the daemon from a validated configuration and the command line.
@@ -612,6 +1051,8 @@ def makeNTPService(
     @param metricsPort: C{--metrics-port}: the TCP port of the Prometheus
         endpoint, or C{None} (the default) for none.
     @param metricsAddress: C{--metrics-address}.
+    @param quitTimeout: C{--quit-timeout}: seconds, or C{None} for
+        L{defaultQuitTimeout}.
     """
     adjust = clockAdjust and configuration.clockAdjust
     return NTPService(
@@ -629,6 +1070,7 @@ def makeNTPService(
         metricsPort=metricsPort,
         metricsAddress=metricsAddress,
         clockAdjust=adjust,
+        quitTimeout=quitTimeout,
     )
 
 

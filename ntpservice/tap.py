@@ -3,14 +3,19 @@
 """
 The command line of C{twistd ntp}: ntpd's flags where they make sense.
 
-    twistd [-n] ntp [-c FILE] [-g] [-q] [-u USER[:GROUP]] [-U SECONDS]
-                    [-I IFACE]... [-L] [--no-clock-adjust] [--loglevel LEVEL]
+    twistd [-n] ntp [-c FILE] [-g] [-q [--quit-timeout SECONDS]]
+                    [-I IFACE]... [--no-clock-adjust] [--loglevel LEVEL]
                     [--port PORT] [--metrics-port PORT [--metrics-address ADDR]]
+
+(ntpd's C{-u}, C{-U} and C{-L} are recognised and refused: not implemented
+yet.)
 
 The configuration is read and validated here, in L{Options.postOptions},
 before twistd builds the service: a bad file is refused with
-C{FILE:LINE: message} and a non-zero exit before any socket is bound or any
-clock touched.
+C{FILE:LINE: message} and exit status 2 before any socket is bound or any
+clock touched. A wrong option is refused the same way: one line saying
+what is wrong, one pointing to C{--help}, exit status 2 (twistd itself
+would print the whole usage text and exit with 1).
 """
 
 from __future__ import annotations
@@ -49,6 +54,18 @@ def _metricsPort(value: str) -> int:
     return _port(value, "--metrics-port")
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise usage.UsageError(f"--quit-timeout must be a number, not {value!r}")
+    if not 0 < seconds < float("inf"):
+        raise usage.UsageError(
+            f"--quit-timeout must be a positive number of seconds, not {value}"
+        )
+    return seconds
+
+
 class Options(usage.Options):
     """
     Options of C{twistd ntp}.
@@ -62,8 +79,18 @@ class Options(usage.Options):
 
     optFlags = [
         ["panicgate", "g", "Allow the first clock adjustment to exceed the panic threshold."],
-        ["quit", "q", "Set the clock once and exit."],
-        ["novirtualips", "L", "Do not listen on virtual interfaces."],
+        [
+            "quit",
+            "q",
+            "Set the clock once and exit (status 0); give up with status 1 "
+            "if it is not set in time (see --quit-timeout).",
+        ],
+        [
+            "novirtualips",
+            "L",
+            "ntpd's 'do not listen on virtual interfaces': not implemented "
+            "yet, refused.",
+        ],
         [
             "no-clock-adjust",
             None,
@@ -74,8 +101,30 @@ class Options(usage.Options):
 
     optParameters = [
         ["configfile", "c", None, "The ntp.conf to read.", str],
-        ["user", "u", None, "Drop root privileges to USER[:GROUP] after binding."],
-        ["updateinterval", "U", None, "Interface rescan interval, in seconds."],
+        [
+            "user",
+            "u",
+            None,
+            "ntpd's privilege drop to USER[:GROUP]: not implemented yet, refused "
+            "(run the daemon as that user with CAP_NET_BIND_SERVICE and "
+            "CAP_SYS_TIME, as the systemd unit does).",
+        ],
+        [
+            "updateinterval",
+            "U",
+            None,
+            "ntpd's interface rescan interval: not implemented yet, refused "
+            "(the wildcard sockets follow address changes).",
+        ],
+        [
+            "quit-timeout",
+            None,
+            None,
+            "With -q: give up (exit status 1) if the clock is not set within "
+            "this many seconds. Default: 128 with iburst, else 4 polls at "
+            "minpoll (256 s at minpoll 6).",
+            _seconds,
+        ],
         [
             "loglevel",
             None,
@@ -111,6 +160,26 @@ class Options(usage.Options):
 
     opt_I = opt_interface
 
+    def parseOptions(self, options: Any = None) -> None:
+        """
+        Parse the options. Under twistd (as its C{ntp} command), a wrong
+        one ends the process with one line saying what is wrong, one
+        pointing to C{--help}, and exit status 2 (ntpd's habit; twistd
+        would print its whole usage text and exit with 1). On its own,
+        this raises L{usage.UsageError} as any L{usage.Options} does.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            if getattr(self, "parent", None) is None:
+                raise
+            sys.stderr.write(
+                f"ntpservice: {e}\n"
+                "Usage: twistd [options] ntp [ntp options]; "
+                "'twistd ntp --help' lists the options.\n"
+            )
+            raise SystemExit(2)
+
     def postOptions(self) -> None:
         """
         Refuse what is not implemented yet, then read and validate the
@@ -130,6 +199,8 @@ class Options(usage.Options):
                 f"not {self['loglevel']!r}"
             )
         self["loglevel"] = level
+        if self["quit-timeout"] is not None and not self["quit"]:
+            raise usage.UsageError("--quit-timeout only applies with -q")
         address = str(self["metrics-address"])
         try:
             ipaddress.ip_address(address)
@@ -195,4 +266,5 @@ def makeService(options: Options) -> Any:
         quit=bool(options["quit"]),
         metricsPort=options["metrics-port"],
         metricsAddress=options["metrics-address"],
+        quitTimeout=options["quit-timeout"],
     )

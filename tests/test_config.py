@@ -623,8 +623,10 @@ class AssociationTests(ErrorTestsMixin, SynchronousTestCase):
         self.assertEqual(
             config.warnings,
             (
-                "test.conf:2: duplicate server pool.ntp.org ignored",
-                "test.conf:3: duplicate server POOL.ntp.org ignored",
+                "test.conf:2: duplicate server pool.ntp.org ignored "
+                "(the first is at test.conf:1)",
+                "test.conf:3: duplicate server POOL.ntp.org ignored "
+                "(the first is at test.conf:1)",
             ),
         )
 
@@ -2105,7 +2107,10 @@ class RegistryTests(SynchronousTestCase):
         registry.register("pool", parseAssociation, "pool-mode")
         config = parseString("pool p.example\npool p.example\n", "t", registry)
         self.assertEqual(len(config.associations), 1)
-        self.assertEqual(config.warnings, ("t:2: duplicate pool p.example ignored",))
+        self.assertEqual(
+            config.warnings,
+            ("t:2: duplicate pool p.example ignored (the first is at t:1)",),
+        )
 
     def test_unregisterNeedsOwner(self) -> None:
         """

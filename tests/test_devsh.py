@@ -92,7 +92,9 @@ class DevShTests(SynchronousTestCase):
         starts C{twistd} without calling pip at all.
         """
         first = self.devsh("-c", "x.conf")
-        self.assertEqual(self.pipInstalls(first), [f"python -m pip install -q {self.tree}"])
+        self.assertEqual(
+            self.pipInstalls(first), [f"python -m pip install -q {self.tree}"]
+        )
         self.assertIn("python -m ntpservice._plugincache", first)
         self.assertEqual(first[-1], "twistd -n --pidfile= ntp -c x.conf")
         second = self.devsh("-c", "x.conf")
@@ -121,7 +123,8 @@ class DevShTests(SynchronousTestCase):
         os.makedirs(cache)
         with open(os.path.join(cache, "module.cpython-311.pyc"), "wb") as f:
             f.write(b"\0")
-        with open(os.path.join(self.tree, "twisted", "plugins", "dropin.cache"), "wb") as f:
+        plugins = os.path.join(self.tree, "twisted", "plugins")
+        with open(os.path.join(plugins, "dropin.cache"), "wb") as f:
             f.write(b"\0")
         self.assertEqual(self.pipInstalls(self.devsh()), [])
 

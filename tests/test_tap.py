@@ -103,6 +103,80 @@ class OptionsTests(SynchronousTestCase):
             self.assertIn(word, str(e))
             self.assertIn("not implemented yet", str(e))
 
+    def refusedUnderTwistd(self, argv: list[str]) -> str:
+        """
+        Parse C{argv} as twistd's C{ntp} command does (with a parent), and
+        check that it ends the process with status 2.
+
+        @return: what was written to standard error.
+        """
+        stderr = io.StringIO()
+        self.patch(sys, "stderr", stderr)
+        options = tap.Options()
+        options.parent = object()  # type: ignore[attr-defined]
+        exc = self.assertRaises(SystemExit, options.parseOptions, argv)
+        self.assertEqual(exc.code, 2)
+        return stderr.getvalue()
+
+    def test_refusedOptionShortMessage(self) -> None:
+        """
+        Under twistd, a refused or malformed option prints one line saying
+        what is wrong and one pointing to C{--help}, not the whole usage
+        text, and exits with status 2, as the manual says.
+        """
+        path = self.writeConfig("")
+        for argv, words in (
+            (["-u", "ntp"], "-u USER[:GROUP] (drop privileges) is not implemented yet"),
+            (["-L"], "-L (do not listen on virtual interfaces) is not implemented yet"),
+            (["--port", "x"], "--port must be a number"),
+            (["--frobnicate"], "frobnicate"),
+            (["--quit-timeout", "5"], "--quit-timeout only applies with -q"),
+        ):
+            lines = self.refusedUnderTwistd(["-c", path, *argv]).splitlines()
+            self.assertEqual(len(lines), 2, lines)
+            self.assertTrue(lines[0].startswith("ntpservice: "), lines)
+            self.assertIn(words, lines[0])
+            self.assertIn("twistd ntp --help", lines[1])
+
+    def test_helpSaysWhatIsRefused(self) -> None:
+        """
+        C{--help} describes C{-u}, C{-U} and C{-L} as not implemented yet,
+        not as working options.
+        """
+        text = " ".join(str(tap.Options()).split())
+        for flag, name in (
+            ("-u", "--user="),
+            ("-U", "--updateinterval="),
+            ("-L", "--novirtualips"),
+        ):
+            start = text.index(f"{flag}, {name}")
+            described = text[start : start + 160]
+            self.assertIn("not implemented yet, refused", described, flag)
+        self.assertNotIn("Drop root privileges", text)
+
+    def test_quitTimeout(self) -> None:
+        """
+        C{--quit-timeout SECONDS} goes with C{-q} and reaches the service;
+        without it the service derives the bound from the configuration;
+        a value that is not a positive number is refused.
+        """
+        path = self.writeConfig("server 192.0.2.1 iburst\n")
+        options = tap.Options()
+        options.parseOptions(
+            ["-c", path, "-q", "--quit-timeout", "2.5", "--no-clock-adjust"]
+        )
+        self.addCleanup(_log.setLevel, _log.getLevel())
+        self.assertEqual(tap.makeService(options).quitTimeout, 2.5)
+        options = tap.Options()
+        options.parseOptions(["-c", path, "-q", "--no-clock-adjust"])
+        self.assertEqual(tap.makeService(options).quitTimeout, 128)
+        for value in ("0", "-1", "x", "inf", "nan"):
+            self.assertRaises(
+                UsageError,
+                tap.Options().parseOptions,
+                ["-c", path, "-q", "--quit-timeout", value],
+            )
+
     def test_panicGateAndQuit(self) -> None:
         """
         C{-g} and C{-q} are accepted and reach the daemon.

@@ -1275,6 +1275,8 @@ class ControlHandler:
             self._unpeer(words[1])
             return
         parsed = _config.parseString("\n" * (number - 1) + line + "\n", filename)
+        for warning in parsed.warnings:
+            self._log.warn("{warning}", warning=warning)
         association = parsed.associations[0]
         # The key checks of the configuration file, against the keys in use.
         keys = self._daemon.configuration.keys
