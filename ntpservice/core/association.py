@@ -59,6 +59,14 @@ Seconds to wait for the next packet of a burst when no valid reply to the
 previous one came (seed 004: time for a modem or ISDN call).
 """
 
+BURST_SILENCE_INTERVAL = 4.0
+"""
+Seconds to wait for the reply to a packet of a burst whose earlier packets
+were answered: a server that answered within milliseconds and then says
+nothing for this long has probably gone away, and the burst ends (see
+L{Association.poll}).
+"""
+
 MIN_BURST_SPACING = 16.0
 """Seconds: C{burst} keeps the average spacing of its packets at least this."""
 
@@ -262,6 +270,7 @@ class Association:
     _t1: NTPTimestamp | None = None
     _org: NTPTimestamp = ZERO
     _repliedThisBurst: bool = False
+    _burstAnswered: bool = False
     _burstIsIburst: bool = False
     _samples: int = 0
 
@@ -375,6 +384,13 @@ class Association:
         if self.stopped:
             self.nextPoll = now + 2.0**settings.maxPollLog2
             return None
+        if self.burst > 0 and self._burstAnswered and not self._repliedThisBurst:
+            # The server answered earlier packets of this burst but not the
+            # last one: it may have gone away. The burst ends and this poll
+            # counts as a regular one, so that the reach register sees the
+            # silence (a burst waiting 16 s per unanswered packet would hide
+            # it for minutes).
+            self.burst = 0
         if self.burst == 0:
             self.reach = (self.reach << 1) & 0xFF
             if self.reach == 0:
@@ -417,6 +433,7 @@ class Association:
         self.burst = count - 1
         self._burstIsIburst = iburst
         self._repliedThisBurst = False
+        self._burstAnswered = False
 
     def _transmit(self, now: float, system: SystemVariables) -> Transmission:
         """
@@ -465,8 +482,11 @@ class Association:
         self.hpoll = max(settings.minPollLog2, min(settings.maxPollLog2, hpoll))
         if self.burst > 0:
             # The rest of a burst waits for a reply (see receive), at most
-            # BURST_NOREPLY_INTERVAL.
-            self.nextPoll = now + BURST_NOREPLY_INTERVAL
+            # BURST_NOREPLY_INTERVAL, or BURST_SILENCE_INTERVAL once the
+            # server has answered this burst.
+            self.nextPoll = now + (
+                BURST_SILENCE_INTERVAL if self._burstAnswered else BURST_NOREPLY_INTERVAL
+            )
             return
         exponent = self.hpoll
         if self.ppoll:
@@ -543,6 +563,7 @@ class Association:
         self.reach |= 1
         self.unreach = 0
         self._repliedThisBurst = True
+        self._burstAnswered = True
         # The on-wire calculation (RFC 5905 section 8). Differences of NTP
         # timestamps are exact and era-safe.
         t2, t3 = packet.rec, packet.xmt

@@ -295,6 +295,9 @@ class Engine:
         The local time at which L{poll} must next be called, or C{None}.
         """
         deadlines = [a.nextPoll for a in self.associations.byID.values()]
+        if self._holdReason == "startup" and self._holdSince is not None:
+            # The start-up wait ends on time even if no source polls then.
+            deadlines.append(self._holdSince + STARTUP_WINDOW)
         return min(deadlines) if deadlines else None
 
     def poll(self, now: float) -> list[Action]:
@@ -333,6 +336,12 @@ class Engine:
                         association.settings.key,
                     )
                 )
+        if (
+            self._holdReason == "startup"
+            and self._holdSince is not None
+            and now >= self._holdSince + STARTUP_WINDOW
+        ):
+            reselect = True
         if reselect:
             out.extend(self.clockSelect(now))
         return out
@@ -399,14 +408,6 @@ class Engine:
         # sample once (clockSelect compares sample times).
         if result.accepted and association.updatesSystem:
             out.extend(self.clockSelect(now))
-            if (
-                self.discipline.everySample
-                and association.associd == self.systemPeer
-                and self.selection is not None
-            ):
-                # A loop that weighs every sample gets each sample of the
-                # system peer as it arrives.
-                out.extend(self._newSample(association, self.selection, now))
         return result, out
 
     # -- the system process ----------------------------------------------
@@ -470,7 +471,12 @@ class Engine:
         out.extend(self._preempt(result))
         peer = self.associations.byID[peerID]
         if self.discipline.everySample:
-            # The samples go to the discipline as they arrive (receive).
+            # A loop that weighs every sample gets each sample of the system
+            # peer as it arrives, and the newest one of a system peer just
+            # chosen (at a poll, when a hold ended or the old peer fell
+            # silent), so that the system variables follow it at once.
+            if peer.updatesSystem:
+                out.extend(self._newSample(peer, result, now))
             return out
         sampleTime = peer.filter.time
         if sampleTime is None or sampleTime <= self._lastUpdate:

@@ -246,6 +246,44 @@ class PollTests(SynchronousTestCase):
         pair.poll()
         self.assertEqual(pair.association.nextPoll - pair.now, 16.0)
 
+    def test_burstEndsWhenServerFallsSilent(self) -> None:
+        """
+        A server that answered earlier packets of a burst but not the last
+        one (within 4 s) ends the burst: the next poll is a regular one, which shifts the
+        reach register, so that the silence is seen at the poll interval
+        (not 16 s per remaining packet of the burst).
+        """
+        pair = AssociationPair(AssociationSettings("192.0.2.1", iburst=True))
+        pair.exchange()
+        pair.exchange()
+        self.assertTrue(pair.association.inBurst)
+        pair.poll()
+        self.assertEqual(pair.association.nextPoll - pair.now, 4.0)
+        reach = pair.association.reach
+        pair.poll()
+        association = pair.association
+        self.assertFalse(association.inBurst)
+        self.assertEqual(association.reach, (reach << 1) & 0xFF)
+        self.assertGreaterEqual(association.nextPoll - pair.now, 64)
+
+    def test_fitnessWindows(self) -> None:
+        """
+        A source is C{answering} while any of its last three polls (the
+        outstanding one included) was answered, and C{selectable} while any
+        of its last five was.
+        """
+        association = AssociationPair().association
+        for reach, answering, selectable in [
+            (0b1, True, True),
+            (0b100, True, True),
+            (0b1000, False, True),
+            (0b10000, False, True),
+            (0b100000, False, False),
+        ]:
+            association.reach = reach
+            self.assertEqual(association.answering, answering, bin(reach))
+            self.assertEqual(association.selectable, selectable, bin(reach))
+
     def test_noIburstWithoutOption(self) -> None:
         """
         Without iburst the first polls are minpoll apart.
