@@ -711,6 +711,10 @@ class StatisticsWriter:
         elif event == "demobilize":
             self.events.record(associd, S.PEVNT_DEMOBIL)
             self._raw.pop(associd, None)
+        elif event == "reachable":
+            self.events.record(associd, S.PEVNT_REACH)
+        elif event == "unreachable":
+            self.events.record(associd, S.PEVNT_UNREACH)
 
     def systemPeerChanged(self, associd: int | None, address: str | None) -> None:
         if associd is not None:
@@ -726,7 +730,6 @@ class StatisticsWriter:
         datagram: Any,
     ) -> None:
         associd = association.associd
-        self.events.noteReach(associd, association.reach)
         if result.kissCode == "RATE":
             self.events.record(associd, S.PEVNT_RATE)
         elif result.kissCode in ("DENY", "RSTR"):

@@ -677,6 +677,8 @@ class StatisticsWriterTests(SynchronousTestCase):
         datagram = ReceivedDatagram(b"", ("192.0.2.3", 123), "192.0.2.10", "192.0.2.10")
         update = FilterOutput(0.001, 0.002, 0.003, 0.0004, 0.0)
         t1, t4 = NTPTimestamp(1 << 32), NTPTimestamp(3 << 32)
+        # The engine reports the first reply of an empty reach register.
+        writer.associationEvent(3, "192.0.2.3", "reachable")
         writer.peerPacket(association, packet, ReceiveResult(True, 0, update), t1, t4, datagram)
         bogus = ReceiveResult(False, TEST_BOGUS)
         writer.peerPacket(association, packet, bogus, t1, t4, datagram)

@@ -342,7 +342,6 @@ class _PeerRecord:
     xmt: NTPTimestamp | None = None
     dstadr: str | None = None
     pmode: int = 0
-    reach: int = 0
 
 
 @dataclass(slots=True)
@@ -467,15 +466,21 @@ class ControlHandler:
             record.xmt = packet.xmt
             record.pmode = packet.mode
             record.dstadr = datagram.localAddress or datagram.destination
-        self._refreshReach(association, record)
 
     def associationEvent(self, associd: int, address: str, event: str) -> None:
-        """An association was mobilized or demobilized."""
+        """
+        An association was mobilized or demobilized, or became reachable
+        or unreachable (the engine reports each change once).
+        """
         if event == "mobilize":
             self._peers[associd] = _PeerRecord()
             self._peers[associd].events.record(K.PEER_EVENT_MOBILIZE)
         elif event == "demobilize":
             self._peers.pop(associd, None)
+        elif event == "reachable":
+            self._record(associd).events.record(K.PEER_EVENT_REACHABLE)
+        elif event == "unreachable":
+            self._record(associd).events.record(K.PEER_EVENT_UNREACHABLE)
 
     def systemPeerChanged(self, associd: int | None, address: str | None) -> None:
         """Selection changed the system peer."""
@@ -506,13 +511,6 @@ class ControlHandler:
     def clockStepped(self, offset: float) -> None:
         """The clock was stepped."""
         self._system.record(K.EVENT_CLOCK_STEP)
-
-    def _refreshReach(self, association: Any, record: _PeerRecord) -> None:
-        if association.reach and not record.reach:
-            record.events.record(K.PEER_EVENT_REACHABLE)
-        elif record.reach and not association.reach:
-            record.events.record(K.PEER_EVENT_UNREACHABLE)
-        record.reach = association.reach
 
     # -- pools -----------------------------------------------------------
 
@@ -734,7 +732,6 @@ class ControlHandler:
         association = engine.associations.byID.get(associd)
         if association is not None:
             record = self._record(associd)
-            self._refreshReach(association, record)
             return S.associationStatusWord(
                 association, S.selectionStatus(engine, associd), record.events
             )

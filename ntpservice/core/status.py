@@ -252,16 +252,15 @@ class EventCounter:
 @dataclass(slots=True)
 class PeerEvents:
     """
-    The event counters of every association, by association ID, with the
-    reach register last seen (to notice L{PEVNT_REACH} and
-    L{PEVNT_UNREACH}). The shell feeds it what the daemon's observers
-    report; L{statusWord} then gives what ntpd would show.
+    The event counters of every association, by association ID. The shell
+    feeds it what the daemon's observers report (the engine reports each
+    reach change once, as C{reachable} or C{unreachable}); L{statusWord}
+    then gives what ntpd would show.
 
     @ivar counters: L{EventCounter} by association ID.
     """
 
     counters: dict[int, EventCounter] = field(default_factory=dict)
-    _reach: dict[int, int] = field(default_factory=dict)
 
     def record(self, associd: int, code: int) -> None:
         """
@@ -269,28 +268,8 @@ class PeerEvents:
         """
         if code == PEVNT_DEMOBIL:
             self.counters.pop(associd, None)
-            self._reach.pop(associd, None)
             return
         self.counters.setdefault(associd, EventCounter()).record(code)
-
-    def noteReach(self, associd: int, reach: int) -> int | None:
-        """
-        Compare the reach register with the one seen last, and record
-        L{PEVNT_REACH} when it became non-zero or L{PEVNT_UNREACH} when it
-        became zero.
-
-        @param reach: the 8-bit reach register now.
-        @return: the event recorded, or C{None}.
-        """
-        before = self._reach.get(associd, 0)
-        self._reach[associd] = reach
-        if reach and not before:
-            self.record(associd, PEVNT_REACH)
-            return PEVNT_REACH
-        if before and not reach:
-            self.record(associd, PEVNT_UNREACH)
-            return PEVNT_UNREACH
-        return None
 
     def counter(self, associd: int) -> EventCounter:
         """The counter of an association (zero if it had no event)."""

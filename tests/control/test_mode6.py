@@ -866,15 +866,19 @@ class EventTests(ServerTestCase):
 
     def test_reachability(self) -> None:
         """
-        A reach register becoming non-zero is a reachable event; zero
-        again, unreachable.
+        The engine's reach changes are the peer events C{reachable} and
+        C{unreachable}, each counted once.
         """
+        from ntpservice.core.engine import ReachChanged
+
         associd = self.byAddress("192.0.2.1")
-        association = self.daemon.engine.associations.byID[associd]
-        association.reach = 1
-        self.assertEqual(K.decodePeerStatus(self.associations()[associd]).lastEventName, "reachable")
-        association.reach = 0
-        self.assertEqual(K.decodePeerStatus(self.associations()[associd]).lastEventName, "unreachable")
+        self.daemon._do([ReachChanged(associd, "192.0.2.1", True)])
+        status = K.decodePeerStatus(self.associations()[associd])
+        self.assertEqual(status.lastEventName, "reachable")
+        self.daemon._do([ReachChanged(associd, "192.0.2.1", False)])
+        again = K.decodePeerStatus(self.associations()[associd])
+        self.assertEqual(again.lastEventName, "unreachable")
+        self.assertEqual(again.eventCount, status.eventCount + 1)
 
     def test_demobilizeForgets(self) -> None:
         """

@@ -121,20 +121,18 @@ class StatusWordTests(SynchronousTestCase):
 
     def test_peerEvents(self) -> None:
         """
-        L{S.PeerEvents} counts events per association, notices reach
-        changes, and forgets an association when it is demobilized.
+        L{S.PeerEvents} counts events per association and forgets an
+        association when it is demobilized.
         """
         events = S.PeerEvents()
         association = FakeAssociation(7, AssociationSettings("192.0.2.7"))
         events.record(7, S.PEVNT_MOBIL)
-        self.assertIsNone(events.noteReach(7, 0))
-        self.assertEqual(events.noteReach(7, 1), S.PEVNT_REACH)
-        self.assertIsNone(events.noteReach(7, 3))
+        events.record(7, S.PEVNT_REACH)
         association.reach = 3
         self.assertEqual(events.statusWord(association, "candidate"), 0x9424)
         events.record(7, S.PEVNT_NEWPEER)
         self.assertEqual(events.statusWord(association, "sync"), 0x963A)
-        self.assertEqual(events.noteReach(7, 0), S.PEVNT_UNREACH)
+        events.record(7, S.PEVNT_UNREACH)
         events.record(7, S.PEVNT_DEMOBIL)
         self.assertEqual(events.counter(7), S.EventCounter())
 
