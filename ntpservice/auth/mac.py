@@ -1,8 +1,10 @@
-# -*- test-case-name: tests.auth.test_mac -*-
+# -*- test-case-name: tests.auth.test_mac, tests.control.test_codec -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 Symmetric-key message authentication codes for NTP packets (modes 1 to 5):
-computing, signing, verifying, and the crypto-NAK.
+computing, signing, verifying, and the crypto-NAK; and the same for mode 6
+control messages (L{verifyControl}, L{signControl}), whose layout the
+codec L{ntpservice.core.control} knows.
 
 A MAC follows the header and any extension fields::
 
@@ -52,6 +54,7 @@ from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 
 from ntpservice.auth.keys import KEY_TYPES, KeyRing, SymmetricKey
+from ntpservice.core import control as _control
 from ntpservice.core.packet import (
     EXTENSION_MIN_LEN,
     HEADER_LEN,
@@ -69,6 +72,8 @@ __all__ = [
     "signPacket",
     "verifyPacket",
     "cryptoNAK",
+    "verifyControl",
+    "signControl",
     "MACStatistics",
     "STATISTICS",
 ]
@@ -437,3 +442,56 @@ def verifyPacket(
         return state[2]  # type: ignore[no-any-return]
     STATISTICS.verified(key, False)
     return _result(AuthStatus.BAD_MAC, keyID)
+
+
+def verifyControl(
+    datagram: bytes, count: int, keyring: KeyRing, source: Any = None
+) -> _control.ControlAuth:
+    """
+    Check the MAC of a mode 6 control request, if it has one.
+
+    @param datagram: the request as received.
+    @param count: its data length (the header's count).
+    @param keyring: the keys and the trusted identifiers.
+    @param source: the sender's address (for keys trusted from some
+        networks only).
+    @return: the verdict (L{ntpservice.core.control.ControlAuth}): C{none}
+        without a MAC, C{ok} when it verifies with a trusted key of the
+        digest's length, C{bad} otherwise; digests are compared in
+        constant time.
+    """
+    candidates = _control.macCandidates(datagram, count)
+    if candidates is None:
+        return _control.NO_AUTH
+    keyID: int | None = None
+    for start, candidate, digestLength in candidates:
+        key = keyring.get(candidate) if candidate else None
+        if candidate:
+            STATISTICS.lookedUp(key is not None)
+        if key is None or key.macLength != digestLength:
+            keyID = keyID if keyID is not None else candidate
+            continue
+        if not keyring.isTrusted(candidate, source):
+            return _control.ControlAuth("bad", candidate)
+        digest = datagram[start + 4 :]
+        ok = compare_digest(computeMAC(key, datagram[:start]), digest)
+        STATISTICS.verified(key, ok)
+        if ok:
+            return _control.ControlAuth("ok", candidate, key)
+        return _control.ControlAuth("bad", candidate)
+    return _control.ControlAuth("bad", keyID)
+
+
+def signControl(encoded: bytes, key: SymmetricKey) -> bytes:
+    """
+    Append a MAC to an encoded mode 6 control message, as ntpd does: the
+    message is padded with zeros to a multiple of 8 octets, then the key
+    identifier and the digest of everything before it follow.
+
+    @param encoded: L{ntpservice.core.control.ControlMessage.encode}'s
+        result.
+    @param key: the key to sign with.
+    """
+    padded = _control.padForMAC(encoded)
+    STATISTICS.signed(key)
+    return padded + _KEY_ID.pack(key.keyID) + computeMAC(key, padded)

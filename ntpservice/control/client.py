@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from ntpservice.auth.keys import KeyRing
+from ntpservice.auth.mac import signControl, verifyControl
 from ntpservice.core import control as K
 
 DEFAULT_TIMEOUT = 5.0
@@ -230,7 +231,7 @@ class ControlClient:
             )
             encoded = message.encode()
             if authenticate:
-                encoded = K.signControl(encoded, self.key)
+                encoded = signControl(encoded, self.key)
             self._socket.send(encoded)
             try:
                 return self._collect(message, authenticate)
@@ -272,7 +273,7 @@ class ControlClient:
             if message.error:
                 raise ServerError(message.errorCode)
             if authenticated and keyring is not None:
-                auth = K.verifyControl(datagram, len(message.data), keyring)
+                auth = verifyControl(datagram, len(message.data), keyring)
                 allSigned = allSigned and auth.authenticated
             try:
                 done = reassembler.add(message)

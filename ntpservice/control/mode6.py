@@ -66,6 +66,7 @@ from ntpservice import config as _config
 from ntpservice._log import Logger
 from ntpservice.auth.keyring import checkAssociationKey
 from ntpservice.auth.mac import STATISTICS as MAC_STATISTICS
+from ntpservice.auth.mac import signControl, verifyControl
 from ntpservice.control.kernel import KERNEL_VARIABLES, kernelValues, readKernelState
 from ntpservice.core import control as K
 from ntpservice.core import counters as C
@@ -582,7 +583,7 @@ class ControlHandler:
         if len(data) % 4 or len(request.data) > K.MAX_DATA_LEN:
             self._send(sender, datagram, [K.errorResponse(request, K.ERR_BADFMT, leap)], None)
             return
-        auth = K.verifyControl(data, len(request.data), self._daemon.keyring, host)
+        auth = verifyControl(data, len(request.data), self._daemon.keyring, host)
         if auth.status == "bad":
             counters.count("control.badauth")
         key = auth.key if auth.authenticated else None
@@ -608,7 +609,7 @@ class ControlHandler:
         for message in messages:
             encoded = message.encode()
             if key is not None:
-                encoded = K.signControl(encoded, key)
+                encoded = signControl(encoded, key)
             sender.sendReply(datagram, encoded)
         self._counters.count("control.responses")
         self._counters.count("control.fragments", len(messages))

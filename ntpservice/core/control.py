@@ -4,8 +4,8 @@
 The mode 6 control protocol (the one ntpq speaks), as a pure codec: the
 header, the opcodes and error codes, the status words, ntpd's variable
 lists with their quoting and line layout, fragmentation and reassembly,
-MACs on control messages, the nonces of the MRU handshake and the READ_MRU
-request.
+where a MAC sits on a control message, the nonces of the MRU handshake and
+the READ_MRU request.
 
 The message (draft-ietf-ntp-mode-6-cmds, ntpd's C{ntp_control.h})::
 
@@ -40,7 +40,9 @@ milliseconds.
 
 Time comes in as arguments (L{NTPTimestamp}s); nothing here reads a clock
 or draws random numbers: the secret that nonces are derived from is the
-caller's.
+caller's. Nor does it know keys: L{ntpservice.auth.mac.verifyControl} and
+L{ntpservice.auth.mac.signControl} compute and check the MACs, with the
+layout found here (L{macCandidates}, L{padForMAC}).
 
 @see: ntpd's C{ntpd/ntp_control.c} and C{include/ntp_control.h}; NTPsec's
     C{pylib/packet.py} (C{ControlSession}), which is the client this codec
@@ -54,10 +56,8 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 from hmac import compare_digest
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
-from ntpservice.auth.mac import STATISTICS as MAC_STATISTICS
-from ntpservice.auth.mac import computeMAC
 from ntpservice.core.status import SELECT_CODES, peerStatusWord, systemStatusWord
 from ntpservice.core.timestamps import NTPTimestamp
 
@@ -84,8 +84,10 @@ __all__ = [
     "formatRefid",
     "formatTimestamp",
     "fragmentResponse",
+    "macCandidates",
     "makeNonce",
     "mruResponseItems",
+    "padForMAC",
     "parseAddressPort",
     "parseRequestItems",
     "parseTimestamp",
@@ -94,9 +96,7 @@ __all__ = [
     "quoted",
     "restrictionBits",
     "secondsToTimestamp",
-    "signControl",
     "systemStatus",
-    "verifyControl",
 ]
 
 HEADER_LEN = 12
@@ -330,7 +330,12 @@ MRU_FRAGS_LIMIT = 128
 
 _HEADER = struct.Struct("!BBHHHHH")
 _KEY_ID = struct.Struct("!I")
-_DIGEST_LENGTHS = (16, 20)
+
+MAC_DIGEST_LENGTHS = (16, 20)
+"""
+The digest lengths of a MAC on a control message, octets: MD5 and the
+CMACs (16), SHA-1 (20).
+"""
 
 
 class ControlError(ValueError):
@@ -604,7 +609,7 @@ class Reassembler:
 @dataclass(frozen=True, slots=True)
 class ControlAuth:
     """
-    What L{verifyControl} found.
+    What L{ntpservice.auth.mac.verifyControl} found in a control message.
 
     @ivar status: C{"none"} (no MAC), C{"ok"} (verified with a trusted
         key), C{"bad"} (a MAC that did not verify, or an unknown or
@@ -626,74 +631,48 @@ class ControlAuth:
 NO_AUTH = ControlAuth("none")
 
 
-def _macCandidates(datagram: bytes, count: int) -> Iterator[tuple[int, int, int]]:
+def macCandidates(datagram: bytes, count: int) -> list[tuple[int, int, int]] | None:
     """
-    Where a MAC may start in a request whose data is C{count} octets: right
-    after the data padded to 32 bits (ntpd's reading), or after padding to
-    64 bits (what NTPsec's ntpq sends).
+    Where a MAC may start in a control message whose data is C{count}
+    octets: right after the data padded to 32 bits (ntpd's reading), or
+    after padding to 64 bits (what NTPsec's ntpq sends). Only the layout
+    is checked here: whether a key with that identifier and digest length
+    exists, and whether the digest matches, is for the caller
+    (L{ntpservice.auth.mac.verifyControl}).
 
-    @return: C{(start, keyID, digestLength)} for each plausible position.
+    @param datagram: the message as received.
+    @param count: its data length (the header's count).
+    @return: C{None} when the message has no MAC (nothing, or only
+        padding, follows the data); otherwise C{(start, keyID,
+        digestLength)} for each plausible position, C{start} being the
+        offset of the key identifier (none at all: what follows the data
+        is not a well-placed MAC).
     """
     length = len(datagram)
     base = HEADER_LEN + count + (-count % 4)
-    for digestLength in _DIGEST_LENGTHS:
+    if length - base < 4 + min(MAC_DIGEST_LENGTHS):
+        return None
+    candidates = []
+    for digestLength in MAC_DIGEST_LENGTHS:
         start = length - 4 - digestLength
         if start < base or start - base not in (0, 4) or start % 4:
             continue
         if any(datagram[base:start]):
             continue
         (keyID,) = _KEY_ID.unpack_from(datagram, start)
-        yield start, keyID, digestLength
+        candidates.append((start, keyID, digestLength))
+    return candidates
 
 
-def verifyControl(
-    datagram: bytes, count: int, keyring: Any, source: Any = None
-) -> ControlAuth:
+def padForMAC(encoded: bytes) -> bytes:
     """
-    Check the MAC of a control request, if it has one.
-
-    @param datagram: the request as received.
-    @param count: its data length (the header's count).
-    @param keyring: an L{ntpservice.auth.keys.KeyRing}.
-    @param source: the sender's address (for keys trusted from some
-        networks only).
-    @return: the verdict; digests are compared in constant time.
-    """
-    base = HEADER_LEN + count + (-count % 4)
-    if len(datagram) - base < 4 + min(_DIGEST_LENGTHS):
-        # Nothing, or padding: no room for a MAC.
-        return NO_AUTH
-    keyID: int | None = None
-    for start, candidate, digestLength in _macCandidates(datagram, count):
-        key = keyring.get(candidate) if candidate else None
-        if candidate:
-            MAC_STATISTICS.lookedUp(key is not None)
-        if key is None or key.macLength != digestLength:
-            keyID = keyID if keyID is not None else candidate
-            continue
-        if not keyring.isTrusted(candidate, source):
-            return ControlAuth("bad", candidate)
-        digest = datagram[start + 4 :]
-        ok = compare_digest(computeMAC(key, datagram[:start]), digest)
-        MAC_STATISTICS.verified(key, ok)
-        if ok:
-            return ControlAuth("ok", candidate, key)
-        return ControlAuth("bad", candidate)
-    return ControlAuth("bad", keyID)
-
-
-def signControl(encoded: bytes, key: Any) -> bytes:
-    """
-    Append a MAC to an encoded control message, as ntpd does: the message
-    is padded with zeros to a multiple of 8 octets, then the key
-    identifier and the digest of everything before it follow.
+    An encoded control message padded with zeros to a multiple of 8
+    octets, as ntpd pads it before the key identifier and the digest of
+    everything before it (L{ntpservice.auth.mac.signControl}).
 
     @param encoded: L{ControlMessage.encode}'s result.
-    @param key: an L{ntpservice.auth.keys.SymmetricKey}.
     """
-    padded = encoded + bytes(-len(encoded) % 8)
-    MAC_STATISTICS.signed(key)
-    return padded + _KEY_ID.pack(key.keyID) + computeMAC(key, padded)
+    return encoded + bytes(-len(encoded) % 8)
 
 
 # ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from ntpservice.auth.keys import KeyRing, SymmetricKey
+from ntpservice.auth.mac import signControl, verifyControl
 from ntpservice.core import control as K
 from ntpservice.core.timestamps import NTPTimestamp
 
@@ -340,7 +341,9 @@ class FragmentTests(SynchronousTestCase):
 
 class AuthenticationTests(SynchronousTestCase):
     """
-    MACs on control messages, as ntpq and ntpd place them.
+    MACs on control messages, as ntpq and ntpd place them: the codec finds
+    where they sit (L{K.macCandidates}, L{K.padForMAC}), L{verifyControl}
+    and L{signControl} of L{ntpservice.auth.mac} check and compute them.
     """
 
     def signedLikeNtpq(self, data: bytes, key: SymmetricKey) -> bytes:
@@ -362,7 +365,7 @@ class AuthenticationTests(SynchronousTestCase):
         for data in (b"server 192.0.2.1", b"server 192.0.2.10", b"x", b""):
             for key in (KEY, MD5_KEY):
                 datagram = self.signedLikeNtpq(data, key)
-                auth = K.verifyControl(datagram, len(data), RING)
+                auth = verifyControl(datagram, len(data), RING)
                 self.assertEqual((auth.status, auth.keyID), ("ok", key.keyID), (data, key))
 
     def test_ntpdPadding(self) -> None:
@@ -372,20 +375,37 @@ class AuthenticationTests(SynchronousTestCase):
         """
         message = K.ControlMessage(K.OP_CONFIGURE, 5, data=b"abcd").encode()
         datagram = message + struct.pack("!I", 1) + hashlib.sha1(SHA1_SECRET + message).digest()
-        self.assertTrue(K.verifyControl(datagram, 4, RING).authenticated)
+        self.assertTrue(verifyControl(datagram, 4, RING).authenticated)
 
     def test_signVerify(self) -> None:
         """
-        L{K.signControl} pads to 8 octets and appends key ID and digest,
+        L{signControl} pads to 8 octets and appends key ID and digest,
         which is what ntpq checks in responses.
         """
         encoded = K.ControlMessage(K.OP_CONFIGURE, 5, data=b"Config Succeeded\r\n",
                                    response=True).encode()
-        signed = K.signControl(encoded, KEY)
+        signed = signControl(encoded, KEY)
         end = 12 + 18 + (-(12 + 18) % 8)
         self.assertEqual(signed[end : end + 4], b"\0\0\0\x01")
         self.assertEqual(signed[end + 4 :], hashlib.sha1(SHA1_SECRET + signed[:end]).digest())
-        self.assertTrue(K.verifyControl(signed, 18, RING).authenticated)
+        self.assertTrue(verifyControl(signed, 18, RING).authenticated)
+
+    def test_macCandidates(self) -> None:
+        """
+        L{K.macCandidates} gives C{None} when nothing or only padding
+        follows the data, the key identifier's offset, identifier and
+        digest length of each well-placed MAC, and nothing for a trailer
+        that is no MAC; L{K.padForMAC} pads to a multiple of 8 octets.
+        """
+        self.assertIsNone(K.macCandidates(READVAR, 0))
+        self.assertIsNone(K.macCandidates(READVAR + bytes(4), 0))
+        signed = self.signedLikeNtpq(b"x", KEY)
+        self.assertEqual(K.macCandidates(signed, 1), [(16, KEY.keyID, 20)])
+        signed = self.signedLikeNtpq(b"abcd", MD5_KEY)
+        self.assertEqual(K.macCandidates(signed, 4), [(16, MD5_KEY.keyID, 16)])
+        self.assertEqual(K.macCandidates(READVAR + b"\xff" * 26, 0), [])
+        self.assertEqual(K.padForMAC(bytes(12)), bytes(16))
+        self.assertEqual(K.padForMAC(bytes(16)), bytes(16))
 
     def test_failures(self) -> None:
         """
@@ -394,17 +414,17 @@ class AuthenticationTests(SynchronousTestCase):
         """
         datagram = bytearray(self.signedLikeNtpq(b"server x", KEY))
         datagram[-1] ^= 1
-        self.assertEqual(K.verifyControl(bytes(datagram), 8, RING).status, "bad")
+        self.assertEqual(verifyControl(bytes(datagram), 8, RING).status, "bad")
         untrusted = KeyRing([KEY], trusted=[])
         self.assertEqual(
-            K.verifyControl(self.signedLikeNtpq(b"server x", KEY), 8, untrusted).status, "bad"
+            verifyControl(self.signedLikeNtpq(b"server x", KEY), 8, untrusted).status, "bad"
         )
         other = SymmetricKey(9, "SHA1", SHA1_SECRET)
         self.assertEqual(
-            K.verifyControl(self.signedLikeNtpq(b"server x", other), 8, RING).status, "bad"
+            verifyControl(self.signedLikeNtpq(b"server x", other), 8, RING).status, "bad"
         )
-        self.assertEqual(K.verifyControl(READVAR, 0, RING).status, "none")
-        self.assertEqual(K.verifyControl(READVAR + bytes(4), 0, RING).status, "none")
+        self.assertEqual(verifyControl(READVAR, 0, RING).status, "none")
+        self.assertEqual(verifyControl(READVAR + bytes(4), 0, RING).status, "none")
 
 
 class NonceTests(SynchronousTestCase):

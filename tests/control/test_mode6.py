@@ -22,6 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from ntpservice.auth.keyring import loadKeyRing
 from ntpservice.auth.keys import KeyRing, SymmetricKey, formatKeysFile
 from ntpservice.auth.mac import STATISTICS as MAC_STATISTICS
+from ntpservice.auth.mac import signControl, verifyControl
 from ntpservice.config import ConfigError, parseString
 from ntpservice.control import mode6
 from ntpservice.control.kernel import KernelState
@@ -154,7 +155,7 @@ class ServerTestCase(SynchronousTestCase):
         self.sequence += 1
         encoded = K.ControlMessage(opcode, self.sequence, associd=associd, data=data).encode()
         if key is not None:
-            encoded = K.signControl(encoded, key)
+            encoded = signControl(encoded, key)
         return self.send(encoded, source)
 
     def answer(self, opcode: int, associd: int = 0, data: bytes = b"",
@@ -568,7 +569,7 @@ class ConfigureTests(ServerTestCase):
         self.assertEqual(len(datagrams), 1)
         message = K.ControlMessage.decode(datagrams[0])
         self.assertFalse(message.error)
-        auth = K.verifyControl(datagrams[0], len(message.data), RING)
+        auth = verifyControl(datagrams[0], len(message.data), RING)
         self.assertTrue(auth.authenticated, "the response is not signed")
         return message.data.decode().rstrip()
 
@@ -844,7 +845,7 @@ class FragmentLimitTests(ServerTestCase):
         self.assertEqual(len(datagrams), 9)
         for datagram in datagrams:
             message = K.ControlMessage.decode(datagram)
-            self.assertTrue(K.verifyControl(datagram, len(message.data), RING).authenticated)
+            self.assertTrue(verifyControl(datagram, len(message.data), RING).authenticated)
 
 
 class EventTests(ServerTestCase):
@@ -997,7 +998,7 @@ class StatisticsTests(ServerTestCase):
         # The test signs its requests: the same process-wide counters see it.
         self.answer(K.OP_READVAR, 0, b"stratum", key=KEY)
         request = K.ControlMessage(K.OP_READVAR, 99, data=b"stratum").encode()
-        signed = K.signControl(request, KEY)
+        signed = signControl(request, KEY)
         self.send(signed[:-1] + bytes([signed[-1] ^ 1]))
         after = counts()
         delta = {name: after[name] - before[name] for name in NTPQ_AUTHINFO}
