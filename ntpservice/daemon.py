@@ -29,8 +29,8 @@ from ntpservice.auth.keys import KeyRing
 from ntpservice.auth.keyring import admitReply
 from ntpservice.auth.mac import AuthStatus, signPacket
 from ntpservice.control.mode6 import ControlHandler
-from ntpservice.core.access import RestrictTable
-from ntpservice.core.mru import MRUList, MRUSettings
+from ntpservice.coreconfig import mruSettings, restrictTable
+from ntpservice.core.mru import MRUList
 from ntpservice.core import counters as C
 from ntpservice.core.association import FLASH_NAMES, Association, AssociationSettings
 from ntpservice.core.discipline import Discipline, DisciplineSettings
@@ -167,11 +167,11 @@ class NTPDaemon:
         self.keyring = keyring if keyring is not None else KeyRing()
         self._observers: list[Any] = []
         rng = rng if rng is not None else random.SystemRandom()
-        self.restrictions = RestrictTable.fromConfiguration(configuration.restrictions)
+        self.restrictions = restrictTable(configuration.restrictions)
         self.mru: MRUList | None = None
         if configuration.isEnabled("monitor") or self.restrictions.hasLimited:
             self.mru = MRUList(
-                MRUSettings.fromDirectives(configuration.mruDirectives),
+                mruSettings(configuration.mruDirectives),
                 configuration.discard,
                 rng.random,
             )

@@ -15,6 +15,7 @@ from ntpservice.auth.keys import KeyRing, KeysError, parseKeysFile
 from ntpservice.auth.mac import NO_MAC, AuthResult, AuthStatus, verifyPacket
 from ntpservice.config import ConfigError
 from ntpservice.core import access
+from ntpservice.core.restrict import RestrictTable
 
 
 def loadKeyRing(configuration: Any) -> KeyRing:
@@ -103,7 +104,7 @@ def admit(
     datagram: Any,
     packet: Any,
     keyring: KeyRing | None,
-    restrictions: access.RestrictTable | None,
+    restrictions: RestrictTable | None,
     mru: Any,
 ) -> tuple[AuthResult, access.Decision]:
     """
@@ -139,7 +140,7 @@ def admitReply(
     datagram: Any,
     packet: Any,
     keyring: KeyRing | None,
-    restrictions: access.RestrictTable | None,
+    restrictions: RestrictTable | None,
 ) -> tuple[AuthResult, access.Decision]:
     """
     What to do with a reply on one of our associations: check its MAC

@@ -93,10 +93,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol
-
-if TYPE_CHECKING:
-    from ntpservice.config import MruDirective
+from typing import Callable, Iterator, Protocol
 
 __all__ = [
     "DEFAULT_MAXAGE",
@@ -199,37 +196,6 @@ class MRUSettings:
     def capacity(self) -> int:
         """The hard bound on the number of entries."""
         return max(self.maxdepth, self.mindepth)
-
-    @classmethod
-    def fromDirectives(cls, directives: Iterable[MruDirective]) -> MRUSettings:
-        """
-        The settings of C{mru} lines, applied in order.
-
-        @param directives: the C{mru} lines
-            (L{ntpservice.config.Configuration.mruDirectives}); their
-            C{options} are C{(name, value)} pairs.
-        @return: the settings: C{maxdepth} from whichever of C{maxdepth}
-            and C{maxmem} (KiB) came last, the last value of each other
-            option; C{initalloc}, C{initmem}, C{incalloc} and C{incmem} are
-            ignored (they tune ntpd's allocator).
-        """
-        maxdepth = DEFAULT_MAXDEPTH
-        mindepth = DEFAULT_MINDEPTH
-        maxage = DEFAULT_MAXAGE
-        minage: int | None = None
-        for directive in directives:
-            for name, value in directive.options:
-                if name == "maxdepth":
-                    maxdepth = value
-                elif name == "maxmem":
-                    maxdepth = (value * 1024) // ENTRY_BYTES
-                elif name == "mindepth":
-                    mindepth = value
-                elif name == "maxage":
-                    maxage = value
-                elif name == "minage":
-                    minage = value
-        return cls(maxdepth=maxdepth, mindepth=mindepth, maxage=maxage, minage=minage)
 
 
 class MRUEntry:

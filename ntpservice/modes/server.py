@@ -21,7 +21,8 @@ from twisted.plugin import IPlugin
 from ntpservice.core import counters as C
 from ntpservice.auth.keyring import admit
 from ntpservice.auth.mac import cryptoNAK, signPacket
-from ntpservice.core.access import RestrictTable, buildKissOfDeath
+from ntpservice.core.access import buildKissOfDeath
+from ntpservice.core.restrict import RestrictTable
 from ntpservice.core.packet import NTPPacket
 from ntpservice.core.server import encodeServerReply, isClientRequest, stampTransmit
 from ntpservice.core.system import SystemVariables

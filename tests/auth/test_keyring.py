@@ -14,7 +14,9 @@ from ntpservice.auth.keyring import admit, admitReply
 from ntpservice.auth.keys import parseKeysText
 from ntpservice.auth.mac import AuthStatus, signPacket
 from ntpservice.core import access
-from ntpservice.core.access import ANSWER, CRYPTO_NAK, Decision, RestrictTable
+from ntpservice.core.access import ANSWER, CRYPTO_NAK, Decision
+from ntpservice.core.restrict import RestrictTable
+from ntpservice.coreconfig import restrictTable
 from ntpservice.core.mru import MRUList
 from ntpservice.core.packet import MODE_CLIENT, MODE_SERVER, NTPPacket
 from ntpservice.core.timestamps import NTPTimestamp
@@ -36,9 +38,7 @@ def restrictions(text: str) -> RestrictTable:
     @return: the table of C{restrict} lines, with C{restrict source}
         applied to L{UPSTREAM} as for an association.
     """
-    table = RestrictTable.fromConfiguration(
-        config.parseString(text, "t.conf").restrictions
-    )
+    table = restrictTable(config.parseString(text, "t.conf").restrictions)
     table.addSource(UPSTREAM)
     return table
 

@@ -1,8 +1,10 @@
 # -*- test-case-name: tests.core.test_access -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
-Tests for L{ntpservice.core.access}: the C{restrict} list with ntpd's
-matching rules, and the per-packet decisions with ntpd's semantics.
+Tests for L{ntpservice.core.restrict}, the C{restrict} list with ntpd's
+matching rules, and L{ntpservice.core.access}, the per-packet decisions
+with ntpd's semantics. Tables are built from configuration text through
+L{ntpservice.coreconfig.restrictTable}, as the daemon builds them.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from ntpservice.core.access import (
     CRYPTO_NAK,
     KOD_RATE,
     Decision,
-    RestrictTable,
-    Restriction,
     buildKissOfDeath,
     controlDecision,
     fuzzReferenceTime,
@@ -31,6 +31,7 @@ from ntpservice.core.access import (
     serverDecision,
 )
 from ntpservice.core.mru import MRUList
+from ntpservice.core.restrict import RestrictRule, RestrictTable, Restriction
 from ntpservice.core.packet import (
     LEAP_NONE,
     LEAP_NOTINSYNC,
@@ -44,6 +45,7 @@ from ntpservice.core.packet import (
     NTPPacket,
 )
 from ntpservice.core.timestamps import NTPTimestamp
+from ntpservice.coreconfig import restrictTable
 
 ETC = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -64,9 +66,7 @@ def tableFrom(text: str) -> RestrictTable:
     """
     A table built from configuration text.
     """
-    return RestrictTable.fromConfiguration(
-        config.parseString(text, "t.conf").restrictions
-    )
+    return restrictTable(config.parseString(text, "t.conf").restrictions)
 
 
 def request(**kwargs: Any) -> NTPPacket:
@@ -160,7 +160,7 @@ class DefaultEntryTests(SynchronousTestCase):
         ntpservice's built-in configuration: everybody gets time, rate
         limited, without queries or peering; local users may query.
         """
-        table = RestrictTable.fromConfiguration(
+        table = restrictTable(
             config.defaultConfiguration().restrictions
         )
         self.assertEqual(
@@ -172,6 +172,83 @@ class DefaultEntryTests(SynchronousTestCase):
         self.assertEqual(flags(table, "::1"), set())
         self.assertEqual(flags(table, "127.0.0.2"), flags(table, "203.0.113.9"))
         self.assertTrue(table.hasLimited)
+
+
+class RuleTests(SynchronousTestCase):
+    """
+    The table is built from L{RestrictRule}s, the core's own type: no
+    configuration object is needed.
+    """
+
+    def test_fromRules(self) -> None:
+        """
+        L{RestrictTable.fromRules} applies C{restrict}, C{unrestrict} and
+        C{delrestrict} rules in order; the C{source} of the rule that last
+        changed an entry is handed on, opaque, as its L{Restriction.source};
+        a rule naming a host is kept in C{unresolved}.
+        """
+        where = ("somewhere", 7)
+        later = ("somewhere", 8)
+        table = RestrictTable.fromRules(
+            [
+                RestrictRule("restrict", "default", flags=frozenset({"noquery"})),
+                RestrictRule(
+                    "restrict",
+                    "192.0.2.0",
+                    prefixLength=24,
+                    flags=frozenset({"nomodify", "notrap"}),
+                    source=where,
+                ),
+                RestrictRule("unrestrict", "192.0.2.0", prefixLength=24,
+                             flags=frozenset({"notrap"}), source=later),
+                RestrictRule("restrict", "10.0.0.1", flags=frozenset({"ignore"})),
+                RestrictRule("delrestrict", "10.0.0.1"),
+                RestrictRule("restrict", "ntp.example.com", flags=frozenset({"kod"})),
+            ]
+        )
+        self.assertEqual(flags(table, "192.0.2.9"), {"nomodify"})
+        self.assertEqual(table.lookup("192.0.2.9").source, later)
+        self.assertEqual(flags(table, "10.0.0.1"), {"noquery"})
+        self.assertEqual(flags(table, "2001:db8::1"), {"noquery"})
+        self.assertEqual(
+            table.unresolved,
+            [RestrictRule("restrict", "ntp.example.com", flags=frozenset({"kod"}))],
+        )
+
+    def test_sameAsConfiguration(self) -> None:
+        """
+        L{ntpservice.coreconfig.restrictTable} turns each configuration
+        line into a rule with the same fields and the line's location:
+        the table answers as one built from those rules.
+        """
+        text = (
+            "restrict -4 default kod limited notrap\n"
+            "restrict 192.0.2.0 mask 255.255.255.0 ippeerlimit 2 nopeer\n"
+            "restrict 2001:db8::/32 noquery ntpport\n"
+            "restrict source nomodify\n"
+        )
+        table = tableFrom(text)
+        rules = RestrictTable.fromRules(
+            [
+                RestrictRule("restrict", "default", ipVersion=4,
+                             flags=frozenset({"kod", "limited", "notrap"}),
+                             source=config.SourceLocation("t.conf", 1)),
+                RestrictRule("restrict", "192.0.2.0", mask="255.255.255.0",
+                             ippeerlimit=2, flags=frozenset({"nopeer"}),
+                             source=config.SourceLocation("t.conf", 2)),
+                RestrictRule("restrict", "2001:db8::", prefixLength=32,
+                             flags=frozenset({"noquery", "ntpport"}),
+                             source=config.SourceLocation("t.conf", 3)),
+                RestrictRule("restrict", "source", flags=frozenset({"nomodify"}),
+                             source=config.SourceLocation("t.conf", 4)),
+            ]
+        )
+        self.assertEqual(table.entries, rules.entries)
+        self.assertEqual(table.sourceFlags, rules.sourceFlags)
+        self.assertEqual(table.lookup("192.0.2.1").ippeerlimit, 2)
+        self.assertEqual(
+            table.lookup("192.0.2.1").source, config.SourceLocation("t.conf", 2)
+        )
 
 
 class MatchTests(SynchronousTestCase):
@@ -311,7 +388,7 @@ class MatchTests(SynchronousTestCase):
         Lookups are cached, in a bounded cache: after many addresses the
         answers are still right.
         """
-        table = RestrictTable.fromConfiguration(
+        table = restrictTable(
             config.parseString("restrict 10.0.0.0/8 noquery\n", "t.conf").restrictions,
             cacheSize=4,
         )
@@ -962,7 +1039,7 @@ class Seed002Tests(SynchronousTestCase):
         self.configuration = config.parseFile(
             os.path.join(ETC, "seed-002-multicast-client.conf")
         )
-        self.table = RestrictTable.fromConfiguration(self.configuration.restrictions)
+        self.table = restrictTable(self.configuration.restrictions)
 
     def test_clientFlags(self) -> None:
         """

@@ -35,48 +35,21 @@ def constant(value: float) -> Callable[[], float]:
 
 class SettingsTests(SynchronousTestCase):
     """
-    L{MRUSettings} turns C{mru} lines into limits.
+    L{MRUSettings}: the limits of the list (C{mru} lines become settings
+    in L{ntpservice.coreconfig.mruSettings}).
     """
 
     def test_defaults(self) -> None:
         """
-        Without C{mru} lines: 1024 KiB worth of entries, mindepth 600,
-        maxage 64 s (ntpd's defaults), no minage.
+        By default: 1024 KiB worth of entries, mindepth 600, maxage 64 s
+        (ntpd's defaults), no minage.
         """
-        settings = MRUSettings.fromDirectives(())
-        self.assertEqual(settings, MRUSettings())
+        settings = MRUSettings()
         self.assertEqual(settings.maxdepth, 1024 * 1024 // ENTRY_BYTES)
         self.assertEqual(settings.maxdepth, DEFAULT_MAXDEPTH)
         self.assertEqual(settings.mindepth, DEFAULT_MINDEPTH)
         self.assertEqual(settings.maxage, DEFAULT_MAXAGE)
         self.assertIsNone(settings.minage)
-
-    def test_lastOfMaxdepthAndMaxmemWins(self) -> None:
-        """
-        C{maxdepth} (entries) and C{maxmem} (KiB) set the same limit; the
-        one written last wins, as in ntpd.
-        """
-        c = config.parseString("mru maxdepth 5000 maxmem 64\n", "t.conf")
-        self.assertEqual(
-            MRUSettings.fromDirectives(c.mruDirectives).maxdepth,
-            64 * 1024 // ENTRY_BYTES,
-        )
-        c = config.parseString("mru maxmem 64\nmru maxdepth 5000\n", "t.conf")
-        self.assertEqual(MRUSettings.fromDirectives(c.mruDirectives).maxdepth, 5000)
-
-    def test_otherOptions(self) -> None:
-        """
-        C{mindepth}, C{maxage} and C{minage} are taken; the allocator
-        knobs are accepted and ignored.
-        """
-        c = config.parseString(
-            "mru mindepth 10 maxage 3600 minage 30 initalloc 5 incmem 8\n", "t.conf"
-        )
-        settings = MRUSettings.fromDirectives(c.mruDirectives)
-        self.assertEqual(
-            (settings.mindepth, settings.maxage, settings.minage), (10, 3600, 30)
-        )
-        self.assertEqual(settings.maxdepth, DEFAULT_MAXDEPTH)
 
     def test_capacity(self) -> None:
         """

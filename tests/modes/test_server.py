@@ -133,12 +133,12 @@ class ServerAccessTests(SynchronousTestCase):
         import random
 
         from ntpservice import config
-        from ntpservice.core.access import RestrictTable
         from ntpservice.core.mru import MRUList, MRUSettings
+        from ntpservice.coreconfig import restrictTable
 
         configuration = config.parseString(text, "t.conf")
         counters = C.PacketCounters()
-        table = RestrictTable.fromConfiguration(configuration.restrictions)
+        table = restrictTable(configuration.restrictions)
         mru = MRUList(MRUSettings(), configuration.discard, random.Random(0).random)
         server = ServerMode(
             lambda: SystemVariables(leap=0, stratum=2), counters, table, mru, 3
