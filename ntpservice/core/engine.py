@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from dataclasses import dataclass, replace
-from typing import Iterable, Union
+from typing import Iterable, Union, cast
 
 from ntpservice.core import actions as A
 from ntpservice.core.association import (
@@ -196,6 +196,24 @@ Action = Union[
     A.SetLeap,
 ]
 
+_CLOCK_ACTIONS = (A.Step, A.Slew, A.SetFrequency, A.SetLeap)
+"""The discipline's actions: the clock actions of the L{Action} union."""
+
+
+def _clockActions(actions: Iterable[A.Action]) -> list[Action]:
+    """
+    The discipline's actions as engine actions.
+
+    @raise TypeError: for an action that is not one of L{_CLOCK_ACTIONS}
+        (the discipline returns nothing else).
+    """
+    out: list[Action] = []
+    for action in actions:
+        if not isinstance(action, _CLOCK_ACTIONS):
+            raise TypeError(f"not a clock action: {action!r}")
+        out.append(action)
+    return out
+
 
 class Engine:
     """
@@ -351,7 +369,7 @@ class Engine:
         The once-a-second clock-adjust process: the discipline's share of
         the phase correction, and frequency changes.
         """
-        actions = list(self.discipline.adjust(now))
+        actions = _clockActions(self.discipline.adjust(now))
         self._correctFilters(actions, now)
         return actions
 
@@ -460,7 +478,8 @@ class Engine:
         out: list[Action] = []
         result = self._hold(result, now, out)
         self.selection = result
-        peerID = result.systemPeer
+        # Candidates are keyed by association ID.
+        peerID = cast("int | None", result.systemPeer)
         if peerID != self.systemPeer:
             previous = self.systemPeer
             self.systemPeer = peerID
@@ -671,8 +690,8 @@ class Engine:
         system variables follow the system peer (RFC 5905 A.5.5.6
         clock_update).
         """
-        out: list[Action] = list(update.actions)
-        self._correctFilters(update.actions, now)
+        out = _clockActions(update.actions)
+        self._correctFilters(out, now)
         if update.panic:
             out.append(Panic(result.offset))
             return out
@@ -708,6 +727,8 @@ class Engine:
         """
         The system variables of a host synchronized to C{peer}.
         """
+        filterTime = peer.filter.time
+        assert filterTime is not None, "a system peer has released a sample"
         refid = self._refidOf(peer)
         peerDispersion = peer.dispersionAt(now)
         rootDispersion = (
@@ -722,7 +743,7 @@ class Engine:
             rootDelay=peer.rootDelay + peer.delay,
             rootDispersion=rootDispersion,
             refid=refid,
-            reftime=NTPTimestamp.fromUnixNanoseconds(int(peer.filter.time * 1e9)),
+            reftime=NTPTimestamp.fromUnixNanoseconds(int(filterTime * 1e9)),
             lastUpdateNs=int(now * 1e9),
             poll=pollLog2,
         )
