@@ -412,7 +412,7 @@ class ControlMessage:
     def encode(self) -> bytes:
         """
         The datagram: header, data, zero padding to a multiple of 4 octets
-        (no MAC: see L{signControl}).
+        (no MAC: see L{ntpservice.auth.mac.signControl}).
 
         @raise ValueError: if a field is out of range.
         """
