@@ -23,7 +23,6 @@ no correction is made (the LOCAL clock is the system clock).
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from dataclasses import dataclass, replace
 from typing import Iterable, Union
@@ -217,7 +216,6 @@ class Engine:
         rng: RandomSource,
         selectionSettings: SelectionSettings | None = None,
         localClock: object | None = None,
-        localAddresses: Iterable[str] = (),
     ) -> None:
         """
         @param precisionLog2: the system precision.
@@ -226,8 +224,6 @@ class Engine:
         @param rng: randomness for nonces and poll spreading.
         @param localClock: a L{ntpservice.refclocks.local.LocalClock}, the
             source of last resort, or C{None}.
-        @param localAddresses: this host's addresses, to recognise timing
-            loops (a server synchronized to us).
         """
         self.precisionLog2 = precisionLog2
         self.discipline = discipline
@@ -243,10 +239,6 @@ class Engine:
         self.selection: SelectionResult | None = None
         self.systemPeer: int | None = None
         self._lastUpdate: float = 0.0
-        self._ourRefids = frozenset(
-            refidFromAddress(address) for address in localAddresses
-        )
-        self._nextAdjust: float | None = None
         # The frequency correction last handed to the clock, ppm.
         self._clockFreqPPM = 0.0
         self._done = False
@@ -773,12 +765,3 @@ class Engine:
             out.extend(self.demobilize(victim.associd, "preempted"))
         return out
 
-
-def isUnicastAddress(address: str) -> bool:
-    """
-    Whether C{address} is a unicast IP address.
-    """
-    try:
-        return not ipaddress.ip_address(address).is_multicast
-    except ValueError:
-        return False
