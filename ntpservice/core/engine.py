@@ -40,6 +40,7 @@ from ntpservice.core.association import (
     ReceiveResult,
     Transmission,
 )
+from ntpservice.core.constants import MINDISP
 from ntpservice.core.discipline import Discipline, UpdateResult
 from ntpservice.core.packet import MAX_STRATUM, NTPPacket
 from ntpservice.core.refid import refidFromAddress
@@ -59,9 +60,6 @@ from ntpservice.core.selection import (
 )
 from ntpservice.core.system import PHI, SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
-
-MINDISP = 0.005
-"""Seconds: the least dispersion added at each update (RFC 5905 Figure 6)."""
 
 STARTUP_WINDOW = 10.0
 """
