@@ -52,7 +52,7 @@ from ntpservice.core.selection import SelectionSettings
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.driftfile import DriftFileError, readDriftFile, writeDriftFile
-from ntpservice.interfaces import IDaemon, IDatagramHandler
+from ntpservice.interfaces import IDaemon, IDatagramHandler, IPacketClaimant
 from ntpservice.net.multiplexer import ModeTable
 from ntpservice.net.udp import ReceivedDatagram
 
@@ -218,8 +218,11 @@ class NTPDaemon:
         for plugin in plugins:
             instance = plugin.build(self)
             self.instances[plugin.name] = instance
-            for mode in plugin.packetModes:
-                modes.register(mode, instance)
+            for spec in plugin.packetModes:
+                modes.register(spec, instance)
+            if IPacketClaimant.providedBy(instance):
+                for spec in instance.claimedModes:
+                    modes.claim(spec, instance)
         self._associationPackets = _AssociationPackets(self)
         modes.setAssociations(self)
         self.control = ControlHandler(self)
