@@ -33,7 +33,7 @@ from ntpservice.core.access import RestrictTable
 from ntpservice.core.mru import MRUList, MRUSettings
 from ntpservice.core import counters as C
 from ntpservice.core.association import FLASH_NAMES, Association, AssociationSettings
-from ntpservice.core.discipline import Discipline, DisciplineSettings
+from ntpservice.core.discipline import Discipline
 from ntpservice.core.dispatch import Dispatch, dispatch
 from ntpservice.core.engine import (
     Demobilize,
@@ -51,6 +51,7 @@ from ntpservice.core.refid import formatRefid
 from ntpservice.core.selection import SelectionSettings
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
+from ntpservice.coreconfig import disciplineSettings
 from ntpservice.driftfile import DriftFileError, readDriftFile, writeDriftFile
 from ntpservice.interfaces import IDaemon, IDatagramHandler, IPacketClaimant
 from ntpservice.net.multiplexer import ModeTable
@@ -185,7 +186,7 @@ class NTPDaemon:
             )
         minPoll, maxPoll = pollRange(configuration)
         discipline = Discipline(
-            DisciplineSettings.fromTinker(
+            disciplineSettings(
                 configuration.tinker,
                 minPollLog2=minPoll,
                 maxPollLog2=maxPoll,
