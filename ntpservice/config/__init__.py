@@ -156,7 +156,6 @@ from ntpservice.config.registry import (
     DirectiveRegistry,
 )
 
-
 __all__ = [
     "AddressedAssociationDirective",
     "AssociationDirective",

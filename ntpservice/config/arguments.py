@@ -19,7 +19,6 @@ from typing import Iterable
 
 from ntpservice.config.lexer import ConfigError, ConfigLine, SourceLocation
 
-
 __all__ = [
     "checkHost",
     "keywordPairs",
@@ -31,23 +30,17 @@ __all__ = [
     "takeValue",
 ]
 
-
 _INTEGER_RE = re.compile(r"[+-]?[0-9]+\Z")
-
 
 _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 
-
 _HOSTNAME_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-
 
 _HOSTNAME_RE = re.compile(
     rf"(?=.{{1,253}}\.?\Z){_HOSTNAME_LABEL}(?:\.{_HOSTNAME_LABEL})*\.?\Z"
 )
 
-
 _NUMERIC_DOTTED_RE = re.compile(r"[0-9.]+\Z")
-
 
 _REFCLOCK_RE = re.compile(r"127\.127\.([0-9]{1,3})\.([0-9]{1,3})\Z")
 

@@ -47,8 +47,6 @@ from ntpservice.config.directives.system import (
     TosDirective,
     TosSettings,
 )
-from ntpservice.config.lexer import SourceLocation
-
 
 __all__ = [
     "Configuration",

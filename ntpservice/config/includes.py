@@ -24,14 +24,12 @@ import os
 
 from ntpservice.config.lexer import ConfigError, ConfigLine, SourceLocation
 
-
 __all__ = [
     "MAX_INCLUDE_DEPTH",
     "includefileParser",
     "readFile",
     "readInclude",
 ]
-
 
 MAX_INCLUDE_DEPTH = 10
 """How deeply C{includefile} may nest (the main file is depth 0)."""

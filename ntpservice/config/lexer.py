@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-
 __all__ = [
     "ConfigError",
     "ConfigLine",
@@ -36,7 +35,6 @@ __all__ = [
     "tokenize",
     "tokenizeLines",
 ]
-
 
 _WHITESPACE = " \t\r\v\f"
 

@@ -75,7 +75,6 @@ from ntpservice.config.lexer import (
 )
 from ntpservice.config.registry import BUILTIN_OWNER, DirectiveRegistry
 
-
 __all__ = [
     "DEFAULT_CONFIGURATION_FILENAME",
     "DEFAULT_CONFIGURATION_TEXT",
@@ -85,17 +84,14 @@ __all__ = [
     "parseString",
 ]
 
-
 DEFAULT_DRIFTFILE_PATH = "/var/lib/ntpservice/ntp.drift"
 """
 The drift file of the built-in default configuration. The service may put
 it into another directory when this one is not writable.
 """
 
-
 DEFAULT_CONFIGURATION_FILENAME = "<built-in default>"
 """The pseudo-filename under which L{DEFAULT_CONFIGURATION_TEXT} is parsed."""
-
 
 DEFAULT_CONFIGURATION_TEXT = f"""\
 # Built-in default configuration of ntpservice, used when no configuration
@@ -118,9 +114,7 @@ driftfile {DEFAULT_DRIFTFILE_PATH}
 """
 """The built-in configuration, in ntp.conf syntax."""
 
-
 _BUILTIN_REGISTRY = defaultRegistry()
-
 
 _SINGLETON_FIELDS: Mapping[str, str] = types.MappingProxyType(
     {
@@ -136,7 +130,6 @@ _SINGLETON_FIELDS: Mapping[str, str] = types.MappingProxyType(
         "dscp": "dscp",
     }
 )
-
 
 _LIST_FIELDS: Mapping[type, str] = types.MappingProxyType(
     {

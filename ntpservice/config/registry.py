@@ -9,7 +9,8 @@ Every line is dispatched on its first word: the parser loop
 and calls the L{DirectiveParser} found there as C{parser(line, source)};
 a word nobody registered is an error (C{unknown directive 'x'}). A parser
 returns an immutable object describing the line (or C{None}), or raises
-L{ConfigError}; a C{ValueError} it raises becomes
+L{ConfigError <ntpservice.config.ConfigError>}; a C{ValueError} it raises
+becomes
 C{FILE:LINE: DIRECTIVE: message}.
 
 Each entry is registered under the name of its owner: L{BUILTIN_OWNER} for
@@ -41,7 +42,6 @@ from typing import Callable
 
 from ntpservice.config.lexer import ConfigLine, SourceLocation
 
-
 __all__ = [
     "BUILTIN_OWNER",
     "DirectiveConflictError",
@@ -49,10 +49,8 @@ __all__ = [
     "DirectiveRegistry",
 ]
 
-
 BUILTIN_OWNER = "ntpservice"
 """The owner name under which the built-in directives are registered."""
-
 
 DirectiveParser = Callable[[ConfigLine, SourceLocation], object]
 """

@@ -47,11 +47,9 @@ from ntpservice.config.directives.system import SWITCH_DEFAULTS
 from ntpservice.config.includes import includefileParser
 from ntpservice.config.registry import BUILTIN_OWNER, DirectiveRegistry
 
-
 __all__ = [
     "defaultRegistry",
 ]
-
 
 _GROUPS = (associations, access, interfaces, system, auth, monitoring, misc)
 

@@ -26,7 +26,6 @@ from ntpservice.config.directives.base import Directive
 from ntpservice.config.lexer import ConfigError, ConfigLine, SourceLocation
 from ntpservice.config.registry import DirectiveParser
 
-
 __all__ = [
     "DiscardDirective",
     "DiscardSettings",
@@ -34,7 +33,6 @@ __all__ = [
     "RESTRICT_FLAGS",
     "RestrictDirective",
 ]
-
 
 RESTRICT_FLAGS = frozenset(
     {

@@ -31,7 +31,6 @@ from ntpservice.config.directives.base import Directive
 from ntpservice.config.lexer import ConfigError, ConfigLine, SourceLocation
 from ntpservice.config.registry import DirectiveParser
 
-
 __all__ = [
     "AddressedAssociationDirective",
     "AssociationDirective",
@@ -52,26 +51,20 @@ __all__ = [
     "parseAssociation",
 ]
 
-
 MINPOLL_LOG2 = 3
 """The smallest poll exponent accepted for minpoll/maxpoll (8 s), as ntpd."""
-
 
 MAXPOLL_LOG2 = 17
 """The largest poll exponent accepted for minpoll/maxpoll (36.4 h), as ntpd."""
 
-
 DEFAULT_MINPOLL_LOG2 = 6
 """Default minpoll: log2 seconds (64 s). @see: RFC 5905 section 7.3"""
-
 
 DEFAULT_MAXPOLL_LOG2 = 10
 """Default maxpoll: log2 seconds (1024 s). @see: RFC 5905 section 7.3"""
 
-
 DEFAULT_MULTICAST_GROUP = "224.0.1.1"
 """The IANA NTP multicast group, used by C{multicastclient} without address."""
-
 
 _ADDRESSED_ASSOCIATION_DIRECTIVES = (
     "server",
@@ -80,7 +73,6 @@ _ADDRESSED_ASSOCIATION_DIRECTIVES = (
     "broadcast",
     "manycastclient",
 )
-
 
 _ASSOCIATION_FLAGS = frozenset(
     {
@@ -95,7 +87,6 @@ _ASSOCIATION_FLAGS = frozenset(
         "xmtnonce",
     }
 )
-
 
 _ASSOCIATION_INTEGER_OPTIONS: Mapping[str, tuple[int, int]] = types.MappingProxyType(
     {

@@ -27,7 +27,6 @@ from ntpservice.config.directives.base import (
 from ntpservice.config.lexer import ConfigError, ConfigLine, SourceLocation
 from ntpservice.config.registry import DirectiveParser
 
-
 __all__ = [
     "AutokeyDirective",
     "MAX_KEY_ID",
@@ -35,13 +34,10 @@ __all__ = [
     "TrustedKeyDirective",
 ]
 
-
 MAX_KEY_ID = 65535
 """The largest symmetric key identifier accepted (ntpd's NTP_MAXKEY)."""
 
-
 _AUTOKEY_DIRECTIVES = ("crypto", "keysdir", "revoke", "automax")
-
 
 _TRUSTEDKEY_ITEM_RE = re.compile(
     r"\s*(?:\(\s*([0-9]+)\s*\.\.\.\s*([0-9]+)\s*\)"  # (1 ... 10)

@@ -17,7 +17,6 @@ from ntpservice.config.arguments import onlyArgument, parseInteger, parseNumber
 from ntpservice.config.lexer import ConfigLine, SourceLocation
 from ntpservice.config.registry import DirectiveParser
 
-
 __all__ = [
     "Directive",
     "NumberDirective",

@@ -18,15 +18,12 @@ from ntpservice.config.directives.base import Directive, numberParser
 from ntpservice.config.lexer import ConfigError, ConfigLine, SourceLocation
 from ntpservice.config.registry import DirectiveParser
 
-
 __all__ = [
     "InterfaceDirective",
     "PARSERS",
 ]
 
-
 _INTERFACE_ACTIONS = frozenset({"listen", "ignore", "drop"})
-
 
 _INTERFACE_CLASSES = frozenset({"all", "ipv4", "ipv6", "wildcard"})
 

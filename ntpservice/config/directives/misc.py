@@ -23,7 +23,6 @@ from ntpservice.config.directives.base import Directive, parsePath
 from ntpservice.config.lexer import ConfigError, ConfigLine, SourceLocation
 from ntpservice.config.registry import DirectiveParser
 
-
 __all__ = [
     "PARSERS",
     "PhoneDirective",

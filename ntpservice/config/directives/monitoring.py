@@ -26,7 +26,6 @@ from ntpservice.config.directives.base import Directive, parsePath
 from ntpservice.config.lexer import ConfigError, ConfigLine, SourceLocation
 from ntpservice.config.registry import DirectiveParser
 
-
 __all__ = [
     "FilegenDirective",
     "LogconfigDirective",
@@ -36,7 +35,6 @@ __all__ = [
     "StatisticsDirective",
     "TrapDirective",
 ]
-
 
 STATISTICS_NAMES = frozenset(
     {
@@ -53,9 +51,7 @@ STATISTICS_NAMES = frozenset(
 )
 """The statistics file generations of ntpd and NTPsec."""
 
-
 _FILEGEN_TYPES = frozenset({"none", "pid", "day", "week", "month", "year", "age"})
-
 
 _LOGCONFIG_RE = re.compile(
     r"[=+-]?(?:all|clock|peer|sys|sync)(?:all|info|events|statistics|status)\Z"

@@ -29,7 +29,6 @@ from ntpservice.config.directives.base import Directive, numberParser
 from ntpservice.config.lexer import ConfigError, ConfigLine, SourceLocation
 from ntpservice.config.registry import DirectiveParser
 
-
 __all__ = [
     "DISCIPLINE_ALGORITHMS",
     "DisciplineDirective",
@@ -43,7 +42,6 @@ __all__ = [
     "TosDirective",
     "TosSettings",
 ]
-
 
 SWITCH_DEFAULTS: Mapping[str, bool] = types.MappingProxyType(
     {
@@ -62,7 +60,6 @@ SWITCH_DEFAULTS: Mapping[str, bool] = types.MappingProxyType(
     }
 )
 """The built-in C{enable}/C{disable} flags and their defaults (ntpd's)."""
-
 
 DISCIPLINE_ALGORITHMS = ("kalman", "rfc5905")
 """The clock-discipline loops the C{discipline} directive may name."""
@@ -293,7 +290,6 @@ _TOS_INTEGER_OPTIONS: Mapping[str, tuple[int | None, int | None]] = (
         }
     )
 )
-
 
 _TOS_NUMBER_OPTIONS = ("maxdist", "maxdisp", "mindist")
 
