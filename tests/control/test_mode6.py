@@ -221,6 +221,22 @@ class HandlerTests(ServerTestCase):
             [True, True, True, True, False, False, False],
         )
 
+    def test_packageNames(self) -> None:
+        """
+        Every name the package offers is the one its modules define, so
+        C{from ntpservice.control.mode6 import X} gives what it gave when
+        the package was one module.
+        """
+        from ntpservice.control import mode6
+        from ntpservice.control.mode6 import events, runtime, server
+
+        modules = (server, mode6variables, runtime, events)
+        for name in mode6.__all__:
+            owners = [m for m in modules if getattr(m, name, None) is getattr(mode6, name)]
+            self.assertTrue(owners, name)
+        self.assertIs(mode6.ControlHandler, server.ControlHandler)
+        self.assertIs(mode6.PEER_VARIABLES, mode6variables.PEER_VARIABLES)
+
 
 class ReadStatTests(ServerTestCase):
     """
