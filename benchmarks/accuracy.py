@@ -50,8 +50,9 @@ algorithm, so the rows compare the loops on identical conditions.
 
 Algorithms (C{--algorithm}): C{kalman}, the daemon's default discipline;
 C{rfc5905}, RFC 5905's hybrid PLL/FLL as ntpd runs it (see
-L{ntpservice.core.discipline}); C{both} (the default) runs both on the
-same seeds. The algorithm is chosen by replacing the daemon's discipline
+L{ntpservice.core.discipline}, and C{docs/discipline.md} for how they work
+and the figures this benchmark gives); C{both} (the default) runs both on
+the same seeds. The algorithm is chosen by replacing the daemon's discipline
 right after start, before the first packet.
 
 A row is "beaten" when our mean is below the published mean; the margin

@@ -33,7 +33,7 @@ from ntpservice.coreconfig import mruSettings, restrictTable
 from ntpservice.core.mru import MRUList
 from ntpservice.core import counters as C
 from ntpservice.core.association import FLASH_NAMES, Association, AssociationSettings
-from ntpservice.core.discipline import Discipline, DisciplineSettings
+from ntpservice.core.discipline import Discipline
 from ntpservice.core.dispatch import Dispatch, dispatch
 from ntpservice.core.engine import (
     Demobilize,
@@ -51,8 +51,9 @@ from ntpservice.core.refid import formatRefid
 from ntpservice.core.selection import SelectionSettings
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
+from ntpservice.coreconfig import disciplineSettings
 from ntpservice.driftfile import DriftFileError, readDriftFile, writeDriftFile
-from ntpservice.interfaces import IDaemon, IDatagramHandler
+from ntpservice.interfaces import IDaemon, IDatagramHandler, IPacketClaimant
 from ntpservice.net.multiplexer import ModeTable
 from ntpservice.net.udp import ReceivedDatagram
 
@@ -185,7 +186,7 @@ class NTPDaemon:
             )
         minPoll, maxPoll = pollRange(configuration)
         discipline = Discipline(
-            DisciplineSettings.fromTinker(
+            disciplineSettings(
                 configuration.tinker,
                 minPollLog2=minPoll,
                 maxPollLog2=maxPoll,
@@ -218,8 +219,11 @@ class NTPDaemon:
         for plugin in plugins:
             instance = plugin.build(self)
             self.instances[plugin.name] = instance
-            for mode in plugin.packetModes:
-                modes.register(mode, instance)
+            for spec in plugin.packetModes:
+                modes.register(spec, instance)
+            if IPacketClaimant.providedBy(instance):
+                for spec in instance.claimedModes:
+                    modes.claim(spec, instance)
         self._associationPackets = _AssociationPackets(self)
         modes.setAssociations(self)
         self.control = ControlHandler(self)

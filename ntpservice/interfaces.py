@@ -142,6 +142,28 @@ class IReplySender(Interface):
         """
 
 
+class IPacketClaimant(IDatagramHandler):
+    """
+    A handler the multiplexer asks, before the owner of a route, whether it
+    takes a packet that matched no association: a spawner that must see the
+    replies to its own solicitations (a manycast client: mode 4 from
+    servers it has no association with yet, recognised by their origin
+    timestamp), without owning the mode.
+    """
+
+    claimedModes = Attribute(
+        "C{tuple[int | tuple[int, str], ...]}: the routes asked, as in "
+        "L{IAssociationMode.packetModes}."
+    )
+
+    def claims(packet: object, datagram: "ReceivedDatagram") -> bool:
+        """
+        Whether this handler takes C{packet}; if so its C{datagramReceived}
+        gets it and nobody else does. Must be cheap and must not keep the
+        packet.
+        """
+
+
 class IAssociationMode(Interface):
     """
     An association-mode plugin: one per mode (client, server, symmetric,
@@ -158,13 +180,18 @@ class IAssociationMode(Interface):
         configuration parser calls it, and refuses the file on
         C{ntpservice.config.ConfigError}). Two plugins claiming one
         directive is an error naming both.
-      - B{Packets without an association.} L{packetModes} lists the packet
-        modes (0-5) this plugin handles when a packet matches no
-        association: the "no association" row of RFC 5905 Figure 20
-        (FXMIT for mode 3, NEWPS for mode 1, MANY for mode 4, NEWBC for mode
-        5). Two plugins claiming one packet mode is an error. Packets that
-        match an association never reach a plugin: the engine processes
-        them (PROC of the dispatch table).
+      - B{Packets without an association.} L{packetModes} lists the routes
+        (packet modes 0-5, for every destination kind, or C{(mode, kind)}
+        with a kind of C{"unicast"}, C{"broadcast"}, C{"multicast"}) this
+        plugin handles when a packet matches no association: the "no
+        association" row of RFC 5905 Figure 20 (FXMIT for mode 3, NEWPS for
+        mode 1, MANY for mode 4, NEWBC for mode 5). Two plugins claiming one
+        route is an error naming both; a unicast server and a manycast
+        server share mode 3 by claiming different kinds. A mode instance
+        that also provides L{IPacketClaimant} is asked first about the
+        routes of its C{claimedModes}. Packets that match an association
+        never reach a plugin: the engine processes them (PROC of the
+        dispatch table).
       - B{Associations.} The mode instance mobilizes associations through
         L{IDaemon.mobilize}. I{Persistent} associations come from the
         configuration and live until the daemon stops; I{preemptable} ones
@@ -184,7 +211,8 @@ class IAssociationMode(Interface):
     description = Attribute("C{str}: one line for documentation and logs.")
     directives = Attribute("C{tuple[str, ...]}: the configuration directives owned.")
     packetModes = Attribute(
-        "C{tuple[int, ...]}: packet modes handled when no association matches."
+        "C{tuple[int | tuple[int, str], ...]}: the routes (a packet mode, or "
+        "C{(mode, destination kind)}) handled when no association matches."
     )
     enabledByDefault = Attribute("C{bool}: whether the plugin runs unless disabled.")
 

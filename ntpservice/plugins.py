@@ -5,7 +5,7 @@ Loading the association-mode plugins and giving them their directives.
 
 Plugins are found with L{twisted.plugin.getPlugins} in L{ntpservice.modes},
 checked with C{verifyObject}, and refused when two of them claim the same
-name, directive or packet mode (after pluggy and buildbot: conflicts are
+name, directive or route (packet mode and destination kind) (after pluggy and buildbot: conflicts are
 errors at load time, never a silent winner).
 """
 
@@ -19,6 +19,7 @@ from twisted.plugin import getPlugins
 
 from ntpservice import config
 from ntpservice.interfaces import IAssociationMode
+from ntpservice.net.multiplexer import routeKeys
 
 
 class PluginError(Exception):
@@ -50,7 +51,7 @@ def checkPlugins(plugins: Sequence[object]) -> None:
     """
     names: dict[str, object] = {}
     directives: dict[str, str] = {}
-    modes: dict[int, str] = {}
+    modes: dict[tuple[int, str], str] = {}
     for plugin in plugins:
         try:
             verifyObject(IAssociationMode, plugin)
@@ -67,15 +68,22 @@ def checkPlugins(plugins: Sequence[object]) -> None:
                     f"{directives[directive]!r} and the {name!r} plugins"
                 )
             directives[directive] = name
-        for mode in plugin.packetModes:  # type: ignore[attr-defined]
-            if not 0 <= mode <= 5:
-                raise PluginError(f"plugin {name!r} claims packet mode {mode}, not 0-5")
-            if mode in modes:
-                raise PluginError(
-                    f"packet mode {mode} is claimed by both the {modes[mode]!r} "
-                    f"and the {name!r} plugins"
-                )
-            modes[mode] = name
+        for spec in plugin.packetModes:  # type: ignore[attr-defined]
+            try:
+                keys = routeKeys(spec)
+            except ValueError as e:
+                raise PluginError(f"plugin {name!r}: {e}")
+            for mode, kind in keys:
+                if not 0 <= mode <= 5:
+                    raise PluginError(
+                        f"plugin {name!r} claims packet mode {mode}, not 0-5"
+                    )
+                if (mode, kind) in modes:
+                    raise PluginError(
+                        f"packet mode {mode} ({kind}) is claimed by both the "
+                        f"{modes[mode, kind]!r} and the {name!r} plugins"
+                    )
+                modes[mode, kind] = name
 
 
 def registryFor(plugins: Iterable[object]) -> config.DirectiveRegistry:

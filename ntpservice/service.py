@@ -18,7 +18,7 @@ import re
 import socket
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
@@ -32,13 +32,11 @@ from ntpservice.config import DEFAULT_MINPOLL_LOG2
 from ntpservice.core.association import BURST_COUNT, BURST_NOREPLY_INTERVAL
 from ntpservice.core.counters import PacketCounters
 from ntpservice.core.system import SystemVariables
-from ntpservice.auth.keyring import loadKeyRing
-from ntpservice.daemon import NTPDaemon
+from ntpservice.assembly import assembleDaemon
 from ntpservice.logging import LogconfigError, LogFile, SyncLogger, applyLogconfig
-from ntpservice.plugins import enabledPlugins, loadModePlugins
 from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
 from ntpservice.net.udp import ReceivedDatagram, TimestampingPort
-from ntpservice.refclocks.local import LocalClock, findLocalClock
+from ntpservice.refclocks.local import LocalClock
 from ntpservice.stats import StatisticsError, StatisticsWriter
 
 NTP_PORT = 123
@@ -334,6 +332,15 @@ class NTPService(MultiService):
         quitTimeout: float | None = None,
     ) -> None:
         """
+        The daemon itself is built by L{assembleDaemon}, as in the
+        simulator.
+
+        @param localClock: the LOCAL clock; C{None}: the one the
+            configuration asks for, if any.
+        @param plugins: the available mode plugins (C{None}: every
+            installed one); those the configuration leaves enabled run.
+        @param keyring: the keys; C{None}: the configuration's keys file
+            (see L{assembleDaemon}).
         @param metricsPort: serve Prometheus metrics on this TCP port
             (0: any free port), or C{None} for no metrics endpoint.
         @param metricsAddress: the address the metrics endpoint binds.
@@ -351,26 +358,24 @@ class NTPService(MultiService):
         self.driftFile = driftFile
         self._accept = accept
         self._reactor = reactor
-        self.localClock = localClock
         self.counters = PacketCounters()
         self.modes = ModeTable()
-        if plugins is None:
-            plugins = enabledPlugins(loadModePlugins(), configuration)
-        self.daemon = NTPDaemon(
+        self.daemon = assembleDaemon(
             configuration,
             clock,
             self._getReactor(),
             self.counters,
             self.modes,
-            plugins,
+            plugins=plugins,
+            keyring=keyring,
+            localClock=localClock,
+            driftFile=driftFile,
+            clockAdjust=clockAdjust,
             panicGate=panicGate,
             quit=quit,
-            driftFile=driftFile,
-            localClock=localClock,
             stop=self._stopReactor,
-            keyring=keyring,
-            clockAdjust=clockAdjust,
         )
+        self.localClock = cast("LocalClock | None", self.daemon.engine.localClock)
         self.ports: list[TimestampingPort] = []
         self.metricsAddress = metricsAddress
         self.metricsPortNumber = metricsPort
@@ -1062,11 +1067,9 @@ def makeNTPService(
         port=port,
         accept=interfaceFilter(interfaceRules(configuration)),
         driftFile=resolveDriftFile(driftFilePath(configuration)),
-        localClock=findLocalClock(configuration.associations, configuration.refclocks),
         reactor=reactor,
         panicGate=panicGate,
         quit=quit,
-        keyring=loadKeyRing(configuration),
         metricsPort=metricsPort,
         metricsAddress=metricsAddress,
         clockAdjust=adjust,

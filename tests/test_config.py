@@ -2067,7 +2067,7 @@ class RegistryTests(SynchronousTestCase):
 
     def test_takeOverBuiltinDirective(self) -> None:
         """
-        A plugin can take over C{peer} without editing config.py; its
+        A plugin can take over C{peer} without editing L{ntpservice.config}; its
         association objects land in C{associations}, in file order.
         """
         registry = defaultRegistry()
@@ -2269,6 +2269,143 @@ class Seed002Tests(ErrorTestsMixin, SynchronousTestCase):
 
 
 EXAMPLE_FILES = sorted(glob.glob(os.path.join(ETC, "*.conf")))
+
+
+class PackageTests(SynchronousTestCase):
+    """
+    L{ntpservice.config} is a package split by concern (lexer, includes,
+    registry, directives, configuration, parser); its callers import every
+    name from the package itself.
+    """
+
+    # Every public name of ntpservice.config when it was one module.
+    PUBLIC_NAMES = (
+        "AddressedAssociationDirective",
+        "AssociationDirective",
+        "AutokeyDirective",
+        "BroadcastClientDirective",
+        "BroadcastDirective",
+        "BUILTIN_OWNER",
+        "ConfigError",
+        "ConfigLine",
+        "Configuration",
+        "DEFAULT_CONFIGURATION_FILENAME",
+        "DEFAULT_CONFIGURATION_TEXT",
+        "DEFAULT_DRIFTFILE_PATH",
+        "DEFAULT_MAXPOLL_LOG2",
+        "DEFAULT_MINPOLL_LOG2",
+        "DEFAULT_MULTICAST_GROUP",
+        "defaultConfiguration",
+        "defaultRegistry",
+        "Directive",
+        "DirectiveConflictError",
+        "DirectiveParser",
+        "DirectiveRegistry",
+        "DiscardDirective",
+        "DiscardSettings",
+        "DISCIPLINE_ALGORITHMS",
+        "DisciplineDirective",
+        "DriftfileDirective",
+        "FilegenDirective",
+        "InterfaceDirective",
+        "LeapfileDirective",
+        "LogconfigDirective",
+        "ManycastClientDirective",
+        "ManycastServerDirective",
+        "MAX_INCLUDE_DEPTH",
+        "MAX_KEY_ID",
+        "MAXPOLL_LOG2",
+        "MINPOLL_LOG2",
+        "MruDirective",
+        "MulticastClientDirective",
+        "NumberDirective",
+        "parseAssociation",
+        "parseFile",
+        "parseInteger",
+        "parseNumber",
+        "parseString",
+        "PathDirective",
+        "PeerDirective",
+        "PhoneDirective",
+        "PoolDirective",
+        "RefclockDirective",
+        "RESTRICT_FLAGS",
+        "RestrictDirective",
+        "RlimitDirective",
+        "ServerDirective",
+        "SetvarDirective",
+        "SourceLocation",
+        "STATISTICS_NAMES",
+        "StatisticsDirective",
+        "SWITCH_DEFAULTS",
+        "SwitchDirective",
+        "TinkerDirective",
+        "TinkerSettings",
+        "TosDirective",
+        "TosSettings",
+        "TrapDirective",
+        "TrustedKeyDirective",
+    )
+
+    def test_publicNamesImportable(self) -> None:
+        """
+        Every public name of the former single-module C{ntpservice.config}
+        is importable from the package and listed in its C{__all__}, and
+        every name in C{__all__} exists.
+        """
+        import ntpservice.config
+
+        for name in self.PUBLIC_NAMES:
+            self.assertTrue(hasattr(ntpservice.config, name), name)
+        self.assertEqual(sorted(ntpservice.config.__all__), sorted(self.PUBLIC_NAMES))
+
+    def test_reexportsAreTheDefinitions(self) -> None:
+        """
+        A name re-exported by the package is the very object its module
+        defines, so C{except} clauses and C{isinstance} checks agree
+        whichever import path a caller used.
+        """
+        import ntpservice.config
+        from ntpservice.config import directives, includes, lexer, parser, registry
+        from ntpservice.config.directives import associations, system
+
+        self.assertIs(ntpservice.config.ConfigError, lexer.ConfigError)
+        self.assertIs(ntpservice.config.SourceLocation, lexer.SourceLocation)
+        self.assertIs(ntpservice.config.DirectiveRegistry, registry.DirectiveRegistry)
+        self.assertIs(ntpservice.config.MAX_INCLUDE_DEPTH, includes.MAX_INCLUDE_DEPTH)
+        self.assertIs(ntpservice.config.defaultRegistry, directives.defaultRegistry)
+        self.assertIs(ntpservice.config.parseString, parser.parseString)
+        self.assertIs(ntpservice.config.ServerDirective, associations.ServerDirective)
+        self.assertIs(ntpservice.config.TinkerSettings, system.TinkerSettings)
+
+    def test_groupsRegisterDisjointDirectives(self) -> None:
+        """
+        Each built-in directive is parsed by exactly one module of
+        L{ntpservice.config.directives}, and L{defaultRegistry} holds
+        exactly those directives (and C{includefile}) with those parsers:
+        no group silently replaces another's parser, and no group's table
+        is left unregistered.
+        """
+        import importlib
+        import pkgutil
+
+        from ntpservice.config import directives
+
+        owners: dict[str, str] = {}
+        parsers: dict[str, object] = {}
+        for info in pkgutil.iter_modules(directives.__path__):
+            group = importlib.import_module(f"{directives.__name__}.{info.name}")
+            for name, parser in getattr(group, "PARSERS", {}).items():
+                self.assertNotIn(
+                    name, owners, f"{name} in {info.name} and {owners.get(name)}"
+                )
+                owners[name] = info.name
+                parsers[name] = parser
+        registry = defaultRegistry()
+        self.assertEqual(registry.names(), frozenset(owners) | {"includefile"})
+        for name, parser in parsers.items():
+            self.assertIs(registry.lookup(name), parser, name)
+            self.assertEqual(registry.ownerOf(name), BUILTIN_OWNER)
 
 
 def test_examplesExist() -> None:

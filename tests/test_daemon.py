@@ -81,3 +81,34 @@ class DisciplineChoiceTests(SynchronousTestCase):
         daemon, _ = clientOf("server 10.0.0.1 iburst\ndiscipline rfc5905\n", seconds=30)
         self.assertEqual(daemon.engine.discipline.settings.algorithm, "rfc5905")
         self.assertEqual(daemon.engine.systemPeer, 1)
+
+
+class SystemPeerLogTests(SynchronousTestCase):
+    """
+    The log lines of selection.
+    """
+
+    def test_panicLogsThePeersStratum(self) -> None:
+        """
+        A server an hour off is selected and the daemon panics: the
+        selection line gives the stratum and refid the system takes from
+        the server (2, its address), not the unsynchronized system
+        variables (16, INIT) that the panic leaves in place.
+        """
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events: list[dict[str, object]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        sim = Simulation(7)
+        sim.addReferenceServer("10.0.0.1", offset=3600.0)
+        client = sim.addHost("10.0.1.1")
+        sim.link("10.0.1.1", "10.0.0.1", LinkSpec(delay=1e-3, jitter=1e-5))
+        daemon = client.runDaemon("server 10.0.0.1 iburst\n")
+        sim.run(30.0)
+        self.assertEqual(daemon.exitStatus, 1)
+        lines = [formatEvent(e) for e in events]
+        [selected] = [line for line in lines if line.startswith("Selected 10.0.0.1")]
+        self.assertIn("stratum 2, refid 10.0.0.1,", selected)
+        self.assertIn("offset +3600.", selected)
+        self.assertTrue(any("beyond the panic threshold" in line for line in lines))

@@ -50,3 +50,37 @@ class InstalledPluginTests(SynchronousTestCase):
             capture_output=True, text=True, cwd="/", env=env, timeout=60,
         )
         self.assertIn(" ntp ", result.stdout)
+
+
+class PackageDiscoveryTests(SynchronousTestCase):
+    """
+    setup.cfg's package discovery, run on the checkout: what C{pip install .}
+    will install.
+    """
+
+    def test_everyPackageInstalled(self) -> None:
+        """
+        Every directory of the checkout's C{ntpservice} tree that holds an
+        C{__init__.py} (C{ntpservice.config} and
+        C{ntpservice.config.directives} among them) is a package that
+        setup.cfg's C{find_namespace:} with its include list installs.
+        """
+        try:
+            from setuptools import find_namespace_packages
+        except ImportError:
+            raise self.skipTest("setuptools is not installed")  # type: ignore[misc]
+        import configparser
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        setup = configparser.ConfigParser()
+        setup.read(os.path.join(root, "setup.cfg"))
+        include = setup["options.packages.find"]["include"].split()
+        found = set(find_namespace_packages(where=root, include=include))
+        packages = {
+            os.path.relpath(directory, root).replace(os.sep, ".")
+            for directory, _, files in os.walk(os.path.join(root, "ntpservice"))
+            if "__init__.py" in files
+        }
+        self.assertIn("ntpservice.config", packages)
+        self.assertIn("ntpservice.config.directives", packages)
+        self.assertEqual(packages - found, set())

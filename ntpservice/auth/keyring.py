@@ -11,18 +11,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from ntpservice.auth.keys import KeyRing, KeysError, parseKeysFile
+from ntpservice.auth.keys import KeyRing, KeysError, parseKeysFile, parseKeysText
 from ntpservice.auth.mac import NO_MAC, AuthResult, AuthStatus, verifyPacket
 from ntpservice.config import ConfigError
 from ntpservice.core import access
 from ntpservice.core.restrict import RestrictTable
 
 
-def loadKeyRing(configuration: Any) -> KeyRing:
+KEYS_TEXT_NAME = "<keys>"
+"""The name of keys text given to L{loadKeyRing} without a C{keys} line."""
+
+
+def loadKeyRing(configuration: Any, keysText: str | bytes | None = None) -> KeyRing:
     """
     Read and check the configuration's keys.
 
-    @return: the ring (empty without a C{keys} line).
+    @param keysText: the contents of the keys file, read instead of the
+        file the C{keys} line names (a simulated host has no files of its
+        own); named after that line's path, or L{KEYS_TEXT_NAME} without
+        one. C{None}: read the file.
+    @return: the ring (empty without a C{keys} line or C{keysText}).
     @raise ConfigError: C{FILE:LINE: message} for a bad keys file, or for an
         association, C{requestkey} or C{controlkey} naming a key that is not
         in it.
@@ -31,7 +39,11 @@ def loadKeyRing(configuration: Any) -> KeyRing:
     for line in (configuration.requestKey, configuration.controlKey):
         if line is not None:
             trusted.add(int(line.value))
-    if configuration.keys is None:
+    keysPath = configuration.keys.path if configuration.keys is not None else None
+    if keysText is not None:
+        keysPath = keysPath if keysPath is not None else KEYS_TEXT_NAME
+        ring = parseKeysText(keysText, keysPath).withTrusted(trusted)
+    elif configuration.keys is None:
         ring = KeyRing()
     else:
         path = configuration.keys.path
@@ -43,15 +55,14 @@ def loadKeyRing(configuration: Any) -> KeyRing:
             # The file as a whole (missing, unreadable): point at the keys
             # line that names it.
             raise ConfigError(configuration.keys.source, f"{path}: {e.message}")
-    keysPath = configuration.keys.path if configuration.keys is not None else None
     for directive in configuration.associations:
         checkAssociationKey(directive, ring, keysPath)
     for line in (configuration.requestKey, configuration.controlKey):
-        if line is not None and configuration.keys is not None and int(line.value) not in ring:
+        if line is not None and keysPath is not None and int(line.value) not in ring:
             raise ConfigError(
                 line.source,
                 f"{line.directive} {int(line.value)} is not in the keys file "
-                f"{configuration.keys.path}",
+                f"{keysPath}",
             )
     return ring
 

@@ -10,7 +10,7 @@ reports what it was told, but it has no code path to a writing syscall
 (it does not even import ctypes).
 
 The daemon that chooses this driver also runs its discipline open loop
-(L{ntpservice.core.discipline}, "Open loop"): the discipline then measures
+(C{docs/discipline.md}, "Open loop"): the discipline then measures
 the clock as it runs and asks for nothing, so the only correction recorded
 is C{-q}'s.
 """

@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ntpservice.core.constants import MAXDISP
 from ntpservice.core.dispatch import ASSOC_CLIENT
 from ntpservice.core.filter import ClockFilter, FilterOutput, Sample
 from ntpservice.core.packet import (
@@ -43,9 +44,6 @@ from ntpservice.core.packet import (
 )
 from ntpservice.core.system import PHI, SystemVariables
 from ntpservice.core.timestamps import ZERO, NTPTimestamp, encodeShort
-
-MAXDISP = 16.0
-"""Seconds: the maximum dispersion (RFC 5905 Figure 9)."""
 
 BURST_COUNT = 8
 """Packets in a burst (RFC 5905 BCOUNT; seed 003: eight packets)."""

@@ -7,7 +7,7 @@ L{ntpservice.core.selection}.
 
 All durations are float seconds.
 
-@see: RFC 5905 section 7.2 (Figure 9, global parameters) and Appendix
+@see: RFC 5905 section 7.2 (Figure 6, global parameters) and Appendix
     A.1.1 (the C{#define}s of the skeleton).
 """
 

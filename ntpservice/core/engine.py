@@ -23,7 +23,6 @@ no correction is made (the LOCAL clock is the system clock).
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from dataclasses import dataclass, replace
 from typing import Iterable, Union, cast
@@ -41,6 +40,7 @@ from ntpservice.core.association import (
     ReceiveResult,
     Transmission,
 )
+from ntpservice.core.constants import MINDISP
 from ntpservice.core.discipline import Discipline, UpdateResult
 from ntpservice.core.packet import MAX_STRATUM, NTPPacket
 from ntpservice.core.refid import refidFromAddress
@@ -60,9 +60,6 @@ from ntpservice.core.selection import (
 )
 from ntpservice.core.system import PHI, SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
-
-MINDISP = 0.005
-"""Seconds: the least dispersion added at each update (RFC 5905 Figure 6)."""
 
 STARTUP_WINDOW = 10.0
 """
@@ -235,7 +232,6 @@ class Engine:
         rng: RandomSource,
         selectionSettings: SelectionSettings | None = None,
         localClock: object | None = None,
-        localAddresses: Iterable[str] = (),
     ) -> None:
         """
         @param precisionLog2: the system precision.
@@ -244,8 +240,6 @@ class Engine:
         @param rng: randomness for nonces and poll spreading.
         @param localClock: a L{ntpservice.refclocks.local.LocalClock}, the
             source of last resort, or C{None}.
-        @param localAddresses: this host's addresses, to recognise timing
-            loops (a server synchronized to us).
         """
         self.precisionLog2 = precisionLog2
         self.discipline = discipline
@@ -261,10 +255,6 @@ class Engine:
         self.selection: SelectionResult | None = None
         self.systemPeer: int | None = None
         self._lastUpdate: float = 0.0
-        self._ourRefids = frozenset(
-            refidFromAddress(address) for address in localAddresses
-        )
-        self._nextAdjust: float | None = None
         # The frequency correction last handed to the clock, ppm.
         self._clockFreqPPM = 0.0
         self._done = False
@@ -794,12 +784,3 @@ class Engine:
             out.extend(self.demobilize(victim.associd, "preempted"))
         return out
 
-
-def isUnicastAddress(address: str) -> bool:
-    """
-    Whether C{address} is a unicast IP address.
-    """
-    try:
-        return not ipaddress.ip_address(address).is_multicast
-    except ValueError:
-        return False

@@ -16,7 +16,7 @@ from ntpservice.core.timestamps import ZERO, NTPTimestamp
 PHI = 15e-6
 """
 Frequency tolerance (s/s): the rate at which dispersion grows with time
-since the last update. @see: RFC 5905 section 7.3, Figure 9 (PHI).
+since the last update. @see: RFC 5905 section 7.2, Figure 6 (PHI).
 """
 
 INIT_REFID = b"INIT"

@@ -4,15 +4,17 @@
 The multiplexer: one L{NTPDatagramProtocol} per bound address.
 
 It stamps, decodes, drops and counts malformed datagrams, and hands each
-packet to the handler registered for its mode in a L{ModeTable}. It knows no
-mode by name: association-mode plugins register themselves in the table.
+packet that matches no association to the handler its L{ModeTable} routes
+it to, by packet mode and destination kind (unicast, broadcast, multicast),
+after asking the claimants of that route. It knows no mode by name:
+association-mode plugins register themselves in the table.
 Modes 6 and 7 (control and private) have no NTP header; their handlers get
 the raw datagram and decode it themselves.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Tuple, Union
 
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -28,22 +30,69 @@ from ntpservice.core.packet import (
     PacketError,
     peekHeader,
 )
-from ntpservice.interfaces import IClockDriver, IDatagramHandler, IReplySender
-from ntpservice.net.udp import ReceivedDatagram
+from ntpservice.interfaces import (
+    IClockDriver,
+    IDatagramHandler,
+    IPacketClaimant,
+    IReplySender,
+)
+from ntpservice.net.udp import DESTINATION_KINDS, UNICAST, ReceivedDatagram
 
 _RAW_MODES = frozenset({MODE_CONTROL, MODE_PRIVATE})
 
 
+RouteSpec = Union[int, Tuple[int, str]]
+"""
+What a plugin's C{packetModes} lists: a packet mode (every destination
+kind), or C{(mode, kind)} for the datagrams of one destination kind.
+"""
+
+
+def routeKeys(spec: RouteSpec) -> list[tuple[int, str]]:
+    """
+    The C{(mode, destination kind)} keys a route specification covers.
+
+    @param spec: a mode, or C{(mode, kind)}.
+    @raise ValueError: for a mode outside 0-7 or an unknown kind.
+    """
+    if isinstance(spec, tuple):
+        mode, kind = spec
+        kinds: tuple[str, ...] = (kind,)
+    else:
+        mode, kinds = spec, DESTINATION_KINDS
+    if not isinstance(mode, int) or not 0 <= mode <= 7:
+        raise ValueError(f"packet mode must be 0-7, not {mode!r}")
+    for kind in kinds:
+        if kind not in DESTINATION_KINDS:
+            raise ValueError(
+                f"destination kind must be one of {', '.join(DESTINATION_KINDS)}, "
+                f"not {kind!r}"
+            )
+    return [(mode, kind) for kind in kinds]
+
+
 class ModeTable:
     """
-    Which handler takes the packets of each mode (0-7).
+    The routing table of the multiplexer: which handler takes a packet that
+    matched no association, by its mode and the kind of address it was sent
+    to (L{UNICAST}, L{BROADCAST}, L{MULTICAST}).
 
-    A mode has at most one handler; registering a second one for the same
-    mode is an error, so two plugins can never silently fight over packets.
+    Two kinds of entry:
+
+      - an B{owner} (L{register}): at most one per C{(mode, kind)};
+        registering a second one is an error naming both, so two plugins
+        can never silently fight over packets (a unicast server and a
+        manycast server share mode 3 by owning different kinds);
+      - B{claimants} (L{claim}): any number per key, asked in the order they
+        came, before the owner, whether they C{claims(packet, datagram)};
+        the first that does gets the packet (a manycast client takes the
+        mode 4 replies to its own solicitations from servers it has no
+        association with, by their origin timestamp).
     """
 
     def __init__(self) -> None:
-        self._handlers: dict[int, Any] = {}
+        self._handlers: dict[tuple[int, str], Any] = {}
+        self._claimants: dict[tuple[int, str], list[Any]] = {}
         self.associations: Any = None
 
     def setAssociations(self, associations: Any) -> None:
@@ -51,38 +100,75 @@ class ModeTable:
         Consult C{associations} first: an object whose C{match(packet,
         datagram)} returns the handler for a packet that belongs to an
         association (the engine, by RFC 5905's dispatch table), or C{None}
-        to fall through to the handler of the packet's mode.
+        to fall through to the routes of the packet's mode.
         """
         self.associations = associations
 
-    def register(self, mode: int, handler: Any) -> None:
+    def register(self, spec: RouteSpec, handler: Any) -> None:
         """
-        Route the packets of C{mode} to C{handler}.
+        Route the packets of a mode (of every destination kind, or of one)
+        to C{handler}.
 
-        @param mode: a packet mode, 0-7.
+        @param spec: a packet mode 0-7, or C{(mode, kind)}.
         @param handler: an L{IDatagramHandler} provider.
-        @raise ValueError: if C{mode} is out of range or already taken.
+        @raise ValueError: if the mode or kind is invalid, or a key is
+            already owned (nothing is registered then).
         """
-        if not 0 <= mode <= 7:
-            raise ValueError(f"packet mode must be 0-7, not {mode}")
+        keys = routeKeys(spec)
         verifyObject(IDatagramHandler, handler)
-        if mode in self._handlers:
-            raise ValueError(
-                f"packet mode {mode} is already handled by {self._handlers[mode]!r}"
-            )
-        self._handlers[mode] = handler
+        for key in keys:
+            owner = self._handlers.get(key)
+            if owner is not None and owner is not handler:
+                raise ValueError(
+                    f"packet mode {key[0]} ({key[1]}) is already handled by {owner!r}"
+                )
+        for key in keys:
+            self._handlers[key] = handler
 
-    def unregister(self, mode: int) -> None:
+    def claim(self, spec: RouteSpec, claimant: Any) -> None:
         """
-        Stop routing C{mode} anywhere.
-        """
-        self._handlers.pop(mode, None)
+        Ask C{claimant} about each packet of a mode (and destination kind)
+        before the owner.
 
-    def get(self, mode: int) -> Any:
+        @param claimant: an L{IPacketClaimant} provider.
         """
-        The handler for C{mode}, or C{None}.
+        keys = routeKeys(spec)
+        verifyObject(IPacketClaimant, claimant)
+        for key in keys:
+            claimants = self._claimants.setdefault(key, [])
+            if claimant not in claimants:
+                claimants.append(claimant)
+
+    def unregister(self, mode: int, handler: Any = None) -> None:
         """
-        return self._handlers.get(mode)
+        Stop routing C{mode} to C{handler} (as owner or claimant), or to
+        anything when C{handler} is C{None}.
+        """
+        for key in routeKeys(mode):
+            if handler is None or self._handlers.get(key) is handler:
+                self._handlers.pop(key, None)
+            claimants = self._claimants.get(key, [])
+            for claimant in list(claimants):
+                if handler is None or claimant is handler:
+                    claimants.remove(claimant)
+
+    def get(self, mode: int, kind: str = UNICAST) -> Any:
+        """
+        The owner of C{(mode, kind)}, or C{None}.
+        """
+        return self._handlers.get((mode, kind))
+
+    def route(self, mode: int, packet: Any, datagram: ReceivedDatagram) -> Any:
+        """
+        The handler for a packet that matched no association: the first
+        claimant that claims it, else the owner of its mode and destination
+        kind, else C{None}.
+        """
+        key = (mode, datagram.destinationKind)
+        for claimant in self._claimants.get(key, ()):
+            if claimant.claims(packet, datagram):
+                return claimant
+        return self._handlers.get(key)
 
 
 @implementer(IReplySender)
@@ -167,7 +253,7 @@ class NTPDatagramProtocol(DatagramProtocol):
                 if handler is not None:
                     handler.datagramReceived(packet, datagram, self)
                     return
-        handler = self.modes.get(mode)
+        handler = self.modes.route(mode, packet, datagram)
         if handler is None:
             counters.count(C.NO_HANDLER)
             return

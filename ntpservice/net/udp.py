@@ -44,6 +44,16 @@ _READ_IGNORE = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR}
 _READ_REFUSED = {errno.ECONNREFUSED}
 
 
+UNICAST = "unicast"
+"""A datagram sent to one of our unicast addresses."""
+BROADCAST = "broadcast"
+"""A datagram sent to an IPv4 broadcast address."""
+MULTICAST = "multicast"
+"""A datagram sent to a multicast group."""
+DESTINATION_KINDS = (UNICAST, BROADCAST, MULTICAST)
+"""Every destination kind, the default of a route."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReceivedDatagram:
     """
@@ -67,6 +77,22 @@ class ReceivedDatagram:
     localAddress: str | None = None
     ifindex: int = 0
     rxTime: int | None = None
+
+    @property
+    def destinationKind(self) -> str:
+        """
+        L{UNICAST}, L{BROADCAST} or L{MULTICAST}: what kind of address the
+        datagram was sent to (the multiplexer routes on it).
+        """
+        if self.isUnicast:
+            return UNICAST
+        destination = self.destination or ""
+        if ":" in destination:
+            return MULTICAST
+        first = destination.split(".", 1)[0]
+        if first.isdigit() and 224 <= int(first) <= 239:
+            return MULTICAST
+        return BROADCAST
 
     @property
     def isUnicast(self) -> bool:

@@ -122,11 +122,16 @@ class SimHost:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} at {self.address}>"
 
-    def runDaemon(self, configurationText: str, plugins: Any = None) -> Any:
+    def runDaemon(
+        self, configurationText: str, plugins: Any = None, keyring: Any = None
+    ) -> Any:
         """
         Run our real daemon (L{ntpservice.daemon.NTPDaemon}: mode plugins,
-        associations, engine, discipline) on this host, configured by an
-        ntp.conf text; its clock corrections go to this host's clock.
+        associations, engine, discipline, keys) on this host, configured by
+        an ntp.conf text and built by
+        L{assembleDaemon <ntpservice.assembly.assembleDaemon>} as
+        C{twistd ntp} builds it; its clock corrections go to this host's
+        clock, its randomness comes from L{rng}.
 
         As C{twistd ntp} with C{--no-clock-adjust} or C{disable ntp}, the
         daemon runs its discipline open loop when the configuration says
@@ -135,30 +140,33 @@ class SimHost:
 
         @param plugins: the mode plugins (default: every installed one the
             configuration leaves enabled).
+        @param keyring: the keys: C{None} reads the keys file the
+            configuration's C{keys} line names (none without one); the
+            text of a keys file is read instead of that file, trusted as
+            the configuration's C{trustedkey} lines say; a
+            L{KeyRing <ntpservice.auth.keys.KeyRing>} is used as it is.
         @return: the started daemon.
+        @raise ntpservice.config.ConfigError: C{FILE:LINE: message} for a
+            bad configuration or keys, the configuration's file named
+            C{<NAME>} after the host.
         """
         from ntpservice import config
-        from ntpservice.daemon import NTPDaemon
-        from ntpservice.plugins import enabledPlugins, loadModePlugins, registryFor
-        from ntpservice.refclocks.local import findLocalClock
+        from ntpservice.assembly import assembleDaemon
+        from ntpservice.plugins import loadModePlugins, registryFor
 
         available = loadModePlugins() if plugins is None else plugins
         configuration = config.parseString(
             configurationText, f"<{self.name}>", registry=registryFor(available)
         )
-        daemon = NTPDaemon(
+        daemon = assembleDaemon(
             configuration,
             self.clock,
             self.reactor,
             self.counters,
             self.modes,
-            enabledPlugins(available, configuration),
-            localClock=findLocalClock(
-                configuration.associations, configuration.refclocks
-            ),
+            plugins=available,
+            keyring=keyring,
             rng=self.rng,
-            driftFile=configuration.driftfilePath,
-            clockAdjust=configuration.clockAdjust and self.clock.canAdjust,
         )
         daemon.setSenders([self.protocol])
         daemon.start()

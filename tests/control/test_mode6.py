@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.control.test_mode6 -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
-Tests for L{ntpservice.control.mode6}: the mode 6 server in a real
-L{NTPDaemon}, with a fake clock, a memory reactor and a fake reply sender.
+Tests for L{ntpservice.control.mode6} (its server, variables, runtime
+configuration and events): the mode 6 server in a real L{NTPDaemon}, with
+a fake clock, a memory reactor and a fake reply sender.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from ntpservice.auth.keys import KeyRing, SymmetricKey, formatKeysFile
 from ntpservice.auth.mac import STATISTICS as MAC_STATISTICS
 from ntpservice.auth.mac import signControl, verifyControl
 from ntpservice.config import ConfigError, parseString
-from ntpservice.control import mode6
 from ntpservice.control.kernel import KernelState
+from ntpservice.control.mode6 import variables as mode6variables
 from ntpservice.control.mode6 import (
     MAX_UNAUTHENTICATED_FRAGMENTS,
     PEER_VARIABLES,
@@ -220,6 +221,22 @@ class HandlerTests(ServerTestCase):
                                     "192.0.2.1", "::", "nonsense")],
             [True, True, True, True, False, False, False],
         )
+
+    def test_packageNames(self) -> None:
+        """
+        Every name the package offers is the one its modules define, so
+        C{from ntpservice.control.mode6 import X} gives what it gave when
+        the package was one module.
+        """
+        from ntpservice.control import mode6
+        from ntpservice.control.mode6 import events, runtime, server
+
+        modules = (server, mode6variables, runtime, events)
+        for name in mode6.__all__:
+            owners = [m for m in modules if getattr(m, name, None) is getattr(mode6, name)]
+            self.assertTrue(owners, name)
+        self.assertIs(mode6.ControlHandler, server.ControlHandler)
+        self.assertIs(mode6.PEER_VARIABLES, mode6variables.PEER_VARIABLES)
 
 
 class ReadStatTests(ServerTestCase):
@@ -422,7 +439,7 @@ class ReadVarTests(ServerTestCase):
         self.assertEqual(self.answer(K.OP_READCLOCK).data, local)
         associd = self.byAddress("192.0.2.1")
         self.daemon.engine.systemPeer = associd
-        self.assertEqual(self.handler._systemPeerID(), associd)
+        self.assertEqual(self.handler.variables.systemPeerID(), associd)
         self.assertEqual(self.answer(K.OP_READCLOCK).data, local)
         daemon = makeDaemon(BASE.replace("server 127.127.1.0\n", "").replace(
             "fudge 127.127.1.0 stratum 3\n", ""))
@@ -859,9 +876,9 @@ class EventTests(ServerTestCase):
         system; a step is clock_step.
         """
         associd = self.byAddress("192.0.2.1")
-        self.handler.systemPeerChanged(associd, "192.0.2.1")
+        self.handler.events.systemPeerChanged(associd, "192.0.2.1")
         self.assertEqual(K.decodePeerStatus(self.associations()[associd]).lastEventName, "sys_peer")
-        self.handler.clockStepped(0.5)
+        self.handler.events.clockStepped(0.5)
         status = K.decodeSystemStatus(self.answer(K.OP_READSTAT).status)
         self.assertEqual(status.lastEvent, K.EVENT_CLOCK_STEP)
 
@@ -888,7 +905,7 @@ class EventTests(ServerTestCase):
         associd = self.byAddress("192.0.2.1")
         self.daemon.demobilize(associd, "test")
         self.assertNotIn(associd, self.associations())
-        self.assertNotIn(associd, self.handler._peers)
+        self.assertNotIn(associd, self.handler.events.peers)
 
 
 NTPQ_SYSSTATS = ("ss_uptime", "ss_numctlreq")
@@ -1039,7 +1056,7 @@ class StatisticsTests(ServerTestCase):
     def test_kerninfo(self) -> None:
         """
         The kernel variables come from the daemon's clock driver through
-        L{mode6.readKernelState}, which is only called when one of them is
+        L{mode6variables.readKernelState}, which is only called when one of them is
         asked for.
         """
         clocks: list[Any] = []
@@ -1048,7 +1065,7 @@ class StatisticsTests(ServerTestCase):
             clocks.append(clock)
             return KernelState(freq=65536 * 3, status=0x2001, constant=4)
 
-        self.patch(mode6, "readKernelState", read)
+        self.patch(mode6variables, "readKernelState", read)
         self.variables()
         self.variables(0, "stratum,ss_uptime")
         self.assertEqual(clocks, [])

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+import ntpservice
 from ntpservice.clock.simulated import SimulatedClock
-from ntpservice.config import TinkerSettings
 from ntpservice.core.actions import (
     Action,
     ClockAction,
@@ -291,8 +295,8 @@ class ActionsTests(SynchronousTestCase):
 
 class DisciplineSettingsTests(SynchronousTestCase):
     """
-    L{DisciplineSettings}: defaults, validation, the tinker mapping and the
-    step thresholds.
+    L{DisciplineSettings}: defaults, validation and the step thresholds
+    (the tinker mapping is L{tests.test_coreconfig}'s).
     """
 
     def test_defaults(self) -> None:
@@ -339,54 +343,6 @@ class DisciplineSettingsTests(SynchronousTestCase):
             {"initialFreqPPM": math.inf},
         ):
             self.assertRaises(ValueError, DisciplineSettings, **kwargs)
-
-    def test_fromTinkerDefaults(self) -> None:
-        """
-        The configuration's default tinker values map to ntpd's: step
-        0.125 s, stepout 900 s, panic 1000 s, Allan intercept 2**11 s.
-        """
-        settings = DisciplineSettings.fromTinker(TinkerSettings())
-        self.assertEqual(settings.step, 0.125)
-        self.assertEqual(settings.stepout, 900.0)
-        self.assertEqual(settings.panic, 1000.0)
-        self.assertEqual(settings.allan, 2048.0)
-        self.assertEqual(settings.dispersion, 15e-6)
-        self.assertIsNone(settings.initialFreqPPM)
-        self.assertEqual((settings.minPollLog2, settings.maxPollLog2), (3, 17))
-
-    def test_fromTinkerValues(self) -> None:
-        """
-        Every tinker value lands in its field, C{allan} converted from log2
-        seconds; the poll limits come from the caller.
-        """
-        tinker = TinkerSettings(
-            allan=12.0,
-            dispersion=20e-6,
-            freq=-12.5,
-            huffpuff=7200.0,
-            panic=0.0,
-            step=0.0,
-            stepback=0.5,
-            stepfwd=2.0,
-            stepout=300.0,
-        )
-        settings = DisciplineSettings.fromTinker(tinker, 6, 10)
-        self.assertEqual(
-            settings,
-            DisciplineSettings(
-                step=0.0,
-                stepBack=0.5,
-                stepForward=2.0,
-                stepout=300.0,
-                panic=0.0,
-                allan=4096.0,
-                dispersion=20e-6,
-                initialFreqPPM=-12.5,
-                huffpuff=7200.0,
-                minPollLog2=6,
-                maxPollLog2=10,
-            ),
-        )
 
     def test_exceedsStep(self) -> None:
         """
@@ -1110,6 +1066,25 @@ class AlgorithmTests(SynchronousTestCase):
         self.assertFalse(discipline.correctsFilters)
         self.assertEqual((discipline.state, discipline.freqPPM), (FSET, 2.0))
 
+    def test_oneClassPerAlgorithm(self) -> None:
+        """
+        A class that declares an algorithm another class already implements
+        is refused when it is defined; a subclass that declares none leaves
+        the choice alone: L{Discipline} still builds the original loop.
+        """
+
+        def again() -> None:
+            class Again(RFC5905Discipline):
+                algorithm = ALGORITHM_KALMAN
+
+        self.assertRaises(TypeError, again)
+
+        class Tuned(KalmanDiscipline):
+            pass
+
+        self.assertIs(type(Discipline(DisciplineSettings())), KalmanDiscipline)
+        self.assertIs(type(Discipline(rfcSettings())), RFC5905Discipline)
+
     def test_subclassDirectly(self) -> None:
         """
         A subclass called directly builds itself, whatever the settings say.
@@ -1127,31 +1102,45 @@ class AlgorithmTests(SynchronousTestCase):
         self.assertRaises(ValueError, DisciplineSettings, wanderPPB=0.0)
         self.assertRaises(ValueError, DisciplineSettings, wanderPPB=math.inf)
 
-    def test_fromTinker(self) -> None:
-        """
-        C{fromTinker} takes the algorithm from its argument, else from the
-        configuration's C{tinker algorithm} when there is one, else the
-        default.
-        """
-        tinker = TinkerSettings()
-        self.assertEqual(
-            DisciplineSettings.fromTinker(tinker).algorithm, ALGORITHM_KALMAN
-        )
-        self.assertEqual(
-            DisciplineSettings.fromTinker(tinker, 6, 10, ALGORITHM_RFC5905).algorithm,
-            ALGORITHM_RFC5905,
-        )
 
-        class Tinkered:
-            def __getattr__(self, name: str) -> object:
-                if name == "algorithm":
-                    return ALGORITHM_RFC5905
-                return getattr(tinker, name)
+class PackageTests(SynchronousTestCase):
+    """
+    L{ntpservice.core.discipline} is pure.
+    """
 
-        self.assertEqual(
-            DisciplineSettings.fromTinker(Tinkered()).algorithm,  # type: ignore[arg-type]
-            ALGORITHM_RFC5905,
+    def test_importsOnlyCore(self) -> None:
+        """
+        Importing the package into a fresh interpreter loads no module
+        outside L{ntpservice.core} and the standard library, directly or
+        transitively: no configuration types, no Twisted.
+        """
+        code = (
+            "import sys\n"
+            "before = set(sys.modules)\n"
+            "import ntpservice.core.discipline\n"
+            "print(' '.join(sorted(set(sys.modules) - before)))\n"
         )
+        root = Path(ntpservice.__file__).parent.parent
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        loaded = result.stdout.split()
+        self.assertIn("ntpservice.core.discipline.kalman", loaded)
+        self.assertIn("ntpservice.core.discipline.rfc5905", loaded)
+        outside = [
+            name
+            for name in loaded
+            if name not in ("ntpservice", "ntpservice.core")
+            and not name.startswith("ntpservice.core.")
+            and name.split(".")[0] not in sys.stdlib_module_names
+        ]
+        self.assertEqual(outside, [])
 
 
 class KalmanStateMachineTests(SynchronousTestCase):

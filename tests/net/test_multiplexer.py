@@ -14,9 +14,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from ntpservice.core import counters as C
 from ntpservice.core.packet import MODE_CLIENT, MODE_SERVER, NTPPacket
 from ntpservice.core.timestamps import NTPTimestamp
-from ntpservice.interfaces import IDatagramHandler
-from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
-from ntpservice.net.udp import ReceivedDatagram
+from ntpservice.interfaces import IDatagramHandler, IPacketClaimant
+from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol, routeKeys
+from ntpservice.net.udp import BROADCAST, MULTICAST, UNICAST, ReceivedDatagram
 from tests.helpers import FakeClock
 
 
@@ -208,6 +208,113 @@ class NTPDatagramProtocolTests(SynchronousTestCase):
         self.assertEqual(counters[C.SENT], 1)
 
 
+@implementer(IPacketClaimant)
+class OriginClaimant(RecordingHandler):
+    """
+    A spawner in the manner of a manycast client: it takes the mode 4
+    replies whose origin timestamp is one of its solicitations.
+    """
+
+    claimedModes = ((4, UNICAST),)
+
+    def __init__(self, *solicitations: NTPTimestamp) -> None:
+        super().__init__()
+        self.solicitations = set(solicitations)
+
+    def claims(self, packet, datagram) -> bool:  # type: ignore[no-untyped-def]
+        return packet.org in self.solicitations
+
+
+def datagramTo(destination: str, mode: int = MODE_CLIENT, org: int = 0) -> ReceivedDatagram:
+    packet = NTPPacket(mode=mode, stratum=2, org=NTPTimestamp(org), xmt=NTPTimestamp(7 << 32))
+    return ReceivedDatagram(packet.encode(), SOURCE, destination, "10.0.0.1", rxTime=1)
+
+
+class RoutingTests(SynchronousTestCase):
+    """
+    Packets that match no association are routed by packet mode and
+    destination kind, claimants first.
+    """
+
+    def test_routeKeys(self) -> None:
+        """
+        A mode covers every destination kind; C{(mode, kind)} one; bad
+        modes and kinds are refused.
+        """
+        self.assertEqual(
+            routeKeys(3), [(3, UNICAST), (3, BROADCAST), (3, MULTICAST)]
+        )
+        self.assertEqual(routeKeys((5, BROADCAST)), [(5, BROADCAST)])
+        self.assertRaises(ValueError, routeKeys, 9)
+        self.assertRaises(ValueError, routeKeys, (3, "anycast"))
+
+    def test_ownersByDestinationKind(self) -> None:
+        """
+        Two handlers share a mode by owning different destination kinds
+        (a unicast and a manycast server), and each gets its own packets.
+        """
+        protocol, modes, counters = makeProtocol()
+        unicast, manycast = RecordingHandler(), RecordingHandler()
+        modes.register((3, UNICAST), unicast)
+        modes.register((3, MULTICAST), manycast)
+        protocol.datagramReceivedWithInfo(datagramTo("10.0.0.1"))
+        protocol.datagramReceivedWithInfo(datagramTo("224.0.1.1"))
+        protocol.datagramReceivedWithInfo(datagramTo("10.0.0.255"))
+        self.assertEqual([d.destination for _, d in unicast.received], ["10.0.0.1"])
+        self.assertEqual([d.destination for _, d in manycast.received], ["224.0.1.1"])
+        self.assertEqual(counters[C.NO_HANDLER], 1)
+
+    def test_conflictPerKey(self) -> None:
+        """
+        A second owner of any key already owned is refused, naming the
+        first, and nothing of it is registered.
+        """
+        modes = ModeTable()
+        first = RecordingHandler()
+        modes.register((3, MULTICAST), first)
+        second = RecordingHandler()
+        error = self.assertRaises(ValueError, modes.register, 3, second)
+        self.assertIn(repr(first), str(error))
+        self.assertIsNone(modes.get(3, UNICAST))
+
+    def test_claimantOriginCheck(self) -> None:
+        """
+        A mode 4 reply from an unknown server reaches the claimant only if
+        its origin is one of the claimant's solicitations; otherwise the
+        owner (or nobody) gets it.
+        """
+        protocol, modes, counters = makeProtocol()
+        solicitation = NTPTimestamp((1000 << 32) | 5)
+        spawner, owner = OriginClaimant(solicitation), RecordingHandler()
+        modes.claim((4, UNICAST), spawner)
+        modes.register(4, owner)
+        protocol.datagramReceivedWithInfo(
+            datagramTo("10.0.0.1", MODE_SERVER, solicitation.value)
+        )
+        protocol.datagramReceivedWithInfo(datagramTo("10.0.0.1", MODE_SERVER, 12345))
+        self.assertEqual([p.org for p, _ in spawner.received], [solicitation])
+        self.assertEqual([p.org for p, _ in owner.received], [NTPTimestamp(12345)])
+
+    def test_claimantVerified(self) -> None:
+        """
+        A claimant must provide L{IPacketClaimant}.
+        """
+        self.assertRaises(Exception, ModeTable().claim, 4, RecordingHandler())
+
+    def test_unregisterClaimant(self) -> None:
+        """
+        An unregistered claimant is no longer asked.
+        """
+        modes = ModeTable()
+        spawner = OriginClaimant(NTPTimestamp(1))
+        modes.claim(4, spawner)
+        modes.unregister(4, spawner)
+        self.assertIsNone(
+            modes.route(4, NTPPacket(mode=MODE_SERVER, org=NTPTimestamp(1)),
+                        datagramTo("10.0.0.1", MODE_SERVER, 1))
+        )
+
+
 class ReceivedDatagramTests(SynchronousTestCase):
     """
     L{ReceivedDatagram.isUnicast} tells broadcasts and multicasts apart.
@@ -241,6 +348,22 @@ class ReceivedDatagramTests(SynchronousTestCase):
         """
         self.assertFalse(ReceivedDatagram(b"", SOURCE, "224.0.1.1", "10.0.0.1").isUnicast)
         self.assertFalse(ReceivedDatagram(b"", SOURCE, "ff05::101", "ff05::101").isUnicast)
+
+    def test_destinationKind(self) -> None:
+        """
+        L{ReceivedDatagram.destinationKind} names the kind of address.
+        """
+        for destination, local, kind in [
+            (None, None, UNICAST),
+            ("10.0.0.1", "10.0.0.1", UNICAST),
+            ("10.0.0.255", "10.0.0.1", BROADCAST),
+            ("255.255.255.255", "10.0.0.1", BROADCAST),
+            ("224.0.1.1", "10.0.0.1", MULTICAST),
+            ("ff05::101", "ff05::101", MULTICAST),
+            ("2001:db8::1", "2001:db8::1", UNICAST),
+        ]:
+            datagram = ReceivedDatagram(b"", SOURCE, destination, local)
+            self.assertEqual(datagram.destinationKind, kind, destination)
 
 
 class PacketCountersTests(SynchronousTestCase):

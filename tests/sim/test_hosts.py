@@ -7,6 +7,7 @@ measured by a hand-made client.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -560,3 +561,71 @@ class SimulationTests(SynchronousTestCase):
         sim = Simulation(seed=1, epochNs=epoch)
         host = sim.addHost(SERVER, offset=0.001)
         self.assertEqual(host.clock.now(), epoch + 1_000_000)
+
+
+SHARED_KEY = "1 SHA1 0123456789abcdef0123456789abcdef01234567\n"
+"""The key the authenticating server and client share."""
+
+WRONG_KEY = "1 SHA1 76543210fedcba9876543210fedcba9876543210\n"
+"""Key 1 with another secret."""
+
+
+class AuthenticationTests(SynchronousTestCase):
+    """
+    Hosts running our daemon (L{SimHost.runDaemon}) authenticate with
+    symmetric keys: a client with C{server ADDRESS key N} synchronizes to
+    a server that shares key N, and never to one that does not.
+    """
+
+    def exchange(self, clientKeys: str) -> tuple[SimHost, SimHost, object]:
+        """
+        Run a server (our daemon on its LOCAL clock, with a keys file that
+        its configuration names) and a client 0.3 s off with the keys text
+        C{clientKeys}, for ten minutes.
+
+        @return: the server host, the client host and the client daemon.
+        """
+        keys = self.mktemp()
+        with open(keys, "w") as f:
+            f.write(SHARED_KEY)
+        os.chmod(keys, 0o600)
+        sim = Simulation(seed=5)
+        server = sim.addHost(SERVER, name="server")
+        client = sim.addHost(CLIENT, name="client", offset=0.3)
+        sim.link(SERVER, CLIENT, LinkSpec(delay=1e-3, jitter=1e-5))
+        server.runDaemon(
+            "server 127.127.1.0\nfudge 127.127.1.0 stratum 1\n"
+            f"keys {keys}\ntrustedkey 1\n"
+        )
+        daemon = client.runDaemon(
+            f"server {SERVER} key 1 iburst\ntrustedkey 1\n", keyring=clientKeys
+        )
+        sim.run(600)
+        return server, client, daemon
+
+    def test_sharedKey(self) -> None:
+        """
+        With the key the server has, every reply is authentic: the client
+        selects the server and its clock follows.
+        """
+        server, client, daemon = self.exchange(SHARED_KEY)
+        [association] = daemon.engine.associations  # type: ignore[attr-defined]
+        self.assertEqual(daemon.engine.systemPeer, association.associd)  # type: ignore[attr-defined]
+        self.assertLess(abs(client.clock.error()), 1e-3)
+        self.assertGreater(client.counters["processed"], 0)
+        self.assertEqual(client.counters["peer.auth.cryptonak"], 0)
+        self.assertEqual(client.counters["peer.auth.failed"], 0)
+        self.assertEqual(server.counters["auth.bad_mac"], 0)
+
+    def test_wrongKey(self) -> None:
+        """
+        With key 1 of another secret, the server answers with crypto-NAKs,
+        which the client counts and never uses: it has no system peer and
+        its clock keeps its error.
+        """
+        server, client, daemon = self.exchange(WRONG_KEY)
+        self.assertIsNone(daemon.engine.systemPeer)  # type: ignore[attr-defined]
+        self.assertAlmostEqual(client.clock.error(), 0.3, delta=1e-3)
+        self.assertGreater(client.counters["peer.auth.cryptonak"], 0)
+        self.assertEqual(client.counters["processed"], 0)
+        self.assertGreater(server.counters["auth.bad_mac"], 0)

@@ -1,0 +1,574 @@
+# -*- test-case-name: tests.core.test_discipline -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+The Kalman-filter clock discipline (C{discipline kalman}, the default).
+
+The free-running offset C{u} of the clock (what the offset would be had the
+loop never corrected it) and its rate C{y} are estimated with a two-state
+Kalman filter whose frequency is a random walk (L{DEFAULT_WANDER_PPB}). A
+sample's offset plus the corrections the loop had made when it was taken
+is a measurement of C{u}, with a variance that its round-trip delay bounds
+(L{DELAY_WINDOW}, L{MIN_EXCESS_FACTOR}); outliers beyond L{GATE} standard
+deviations are dropped. The frequency correction is the estimated C{y},
+handed over at once; the phase correction, the estimated C{u} less the
+corrections made, is handed over each second. The assumed wander adapts to
+the innovations (L{NIS_AVERAGE}) and the poll interval grows only while
+the estimate can coast over it (L{POLL_UP}, L{POLL_FREQ_BUDGET}). Big
+offsets go through the step gate of
+L{ntpservice.core.discipline.base.Discipline}, shared with the RFC 5905
+loop.
+
+The model, the reasons for each choice, open loop, and measurements
+against the RFC 5905 loop, chrony and ntpd: C{docs/discipline.md}.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Hashable
+
+from ntpservice.core.actions import Action, Slew
+from ntpservice.core.discipline.base import (
+    ALGORITHM_KALMAN,
+    FSET,
+    MAX_SLEW_RATE,
+    SLEW_RESOLUTION,
+    SPIK,
+    SYNC,
+    Discipline,
+    DisciplineSettings,
+    Gate,
+    UpdateResult,
+)
+
+KERNEL_SLEW_RATE = 500e-6
+"""
+Seconds per second: the rate at which the kernel carries out a slew
+(Linux C{adjtime}, C{ADJ_OFFSET_SINGLESHOT}; the simulated clock does the
+same). The Kalman loop uses it to know how much of the last slew the clock
+had carried out when a sample was taken.
+"""
+
+DRIFT_UNCERTAINTY_PPM = 1.0
+"""
+Parts per million: the standard deviation the Kalman loop gives a
+frequency from the drift file (or C{tinker freq}); without one it starts
+from zero with L{FREQUENCY_PRIOR_PPM}.
+"""
+
+FREQUENCY_PRIOR_PPM = 50.0
+"""
+Parts per million: the standard deviation the Kalman loop gives its first
+frequency estimate, zero, without a drift file: the spread of computer
+oscillators (most are within a few tens of ppm). A looser prior would let
+the first samples, a few seconds apart, set the frequency from noise: with
+10 ms of jitter an C{iburst} alone says nothing better than +-300 ppm.
+"""
+
+DELAY_WINDOW = 64
+"""
+Samples per source over which the Kalman loop tracks the minimum round-trip
+delay (the base delay of the path) and the median excess over it.
+"""
+
+DELAY_SOURCES = 16
+"""
+Sources whose delays the Kalman loop remembers (the system peers of late,
+most recent first); older ones are forgotten.
+"""
+
+DELAY_WINDOW_MIN = 4
+"""
+Samples of a source needed before its minimum delay is trusted; until
+then a sample's error is bounded by half its whole delay only.
+"""
+
+MIN_EXCESS_FACTOR = 0.84
+"""
+The estimated queueing excess of the minimum-delay sample of a window of
+C{n} samples, in units of the window's median excess, times C{sqrt(n)}:
+for exponential one-way delays of mean J the round-trip excess is gamma
+(2, J) distributed, its median is 1.68 J and the smallest of C{n} is about
+C{J * sqrt(2 / n)}, that is C{0.84 * median / sqrt(n)}.
+"""
+
+MEASUREMENT_FLOOR = 1e-6
+"""
+Seconds: the smallest standard deviation the Kalman loop gives a sample
+(timestamping noise), whatever its delay.
+"""
+
+GATE = 5.0
+"""
+Standard deviations: a sample whose innovation (its offset less the
+predicted one) exceeds this many times its expected spread is an outlier
+and is not used, unless L{REJECT_LIMIT} come in a row.
+"""
+
+REJECT_LIMIT = 2
+"""
+Outliers in a row after which the Kalman loop accepts that the offset
+moved: the phase estimate is re-anchored on the next sample (the
+frequency is kept).
+"""
+
+COMBINE_AVERAGE = 16.0
+"""
+Samples over which the Kalman loop averages the combine algorithm's
+correction to the system peer (see L{Discipline.update}'s C{combine}).
+"""
+
+NIS_AVERAGE = 16
+"""
+Samples over which the Kalman loop averages the normalized innovation
+squared (the squared difference between each sample and the prediction,
+divided by its predicted variance: 1 on average when the model is right),
+and samples it waits between changes of the assumed wander.
+"""
+
+NIS_HIGH = 1.5
+"""
+The average normalized innovation squared above which the Kalman loop
+doubles the wander variance it assumes (the oscillator wanders more than
+assumed: the predictions are too confident).
+"""
+
+NIS_LOW = 0.8
+"""
+The average normalized innovation squared below which the Kalman loop
+halves the wander variance it assumes, down to the configured wander.
+"""
+
+WANDER_RANGE = 1024.0
+"""
+The most the Kalman loop multiplies the configured wander variance by (32
+times the wander: 100 ppb/sqrt(s) from the default).
+"""
+
+POLL_UP = 0.25
+"""
+The Kalman loop lengthens the poll interval when coasting over twice the
+present interval would add less than this fraction of the phase estimate's
+variance (frequency uncertainty and wander), L{POLL_COUNT} times in a row.
+"""
+
+POLL_DOWN = 1.0
+"""
+The Kalman loop shortens the poll interval when coasting over the present
+interval adds more than this fraction of the phase estimate's variance.
+"""
+
+POLL_FREQ_BUDGET = 10e-6
+"""
+Seconds: the Kalman loop lengthens the poll interval only while the clock,
+free-running on its frequency estimate over the longer interval, would
+drift by less than this (one standard deviation of the frequency estimate
+times the interval); it shortens it when the drift over the present
+interval exceeds twice this.
+"""
+
+POLL_COUNT = 4
+"""Accepted samples in a row that must allow a longer poll interval."""
+
+
+class KalmanDiscipline(Discipline):
+    """
+    The Kalman-filter clock discipline (C{algorithm="kalman"}, the
+    default): it estimates the free-running oscillator's phase and
+    frequency from every sample of the system peer, each weighted by what
+    its delay says of its error, and steers the clock onto the estimate.
+    See the module docstring and C{docs/discipline.md}.
+    """
+
+    algorithm = ALGORITHM_KALMAN
+    everySample = True
+    correctsFilters = True
+    stepsInOpenLoop = False
+
+    def __init__(
+        self,
+        settings: DisciplineSettings,
+        initialFreqPPM: float | None = None,
+        allowBigFirstStep: bool = False,
+        quitAfterSet: bool = False,
+        *,
+        openLoop: bool = False,
+    ) -> None:
+        super().__init__(
+            settings,
+            initialFreqPPM,
+            allowBigFirstStep,
+            quitAfterSet,
+            openLoop=openLoop,
+        )
+        # The random walk of the frequency: its variance per second, (s/s)^2/s.
+        self._q2 = (settings.wanderPPB * 1e-9) ** 2
+        # The estimate of the free-running offset u (seconds) and its rate
+        # y (seconds per second) at _kfTime (local clock seconds; None while
+        # the phase is unknown), with their covariance.
+        self._kfTime: float | None = None
+        self._u = 0.0
+        self._y = self._freqPPM * 1e-6
+        self._p00 = 0.0
+        self._p01 = 0.0
+        uncertaintyPPM = (
+            DRIFT_UNCERTAINTY_PPM
+            if self._state == FSET
+            else min(FREQUENCY_PRIOR_PPM, settings.freqTolerancePPM)
+        )
+        self._p11 = (uncertaintyPPM * 1e-6) ** 2
+        # When the frequency estimate was last brought up to date.
+        self._freqTime: float | None = None
+        # The corrections handed to the driver: phase (slews and steps),
+        # seconds; the last few slews (local time, seconds). The frequency
+        # correction's integral is the base class's.
+        self._handed = 0.0
+        self._slews: deque[tuple[float, float]] = deque(maxlen=4)
+        self._pending = 0.0
+        # Each source's recent delays, seconds.
+        self._delays: dict[Hashable, deque[float]] = {}
+        self._source: Hashable = None
+        self._rejected = 0
+        # The combine algorithm's correction to the source, averaged, s.
+        self._combine = 0.0
+        self._nis = 1.0
+        self._nisCount = 0
+
+    # Monitoring
+
+    @property
+    def residual(self) -> float:
+        """
+        The phase correction still to be handed to the driver, seconds: the
+        estimated offset of the clock, as of the last update or adjustment.
+        """
+        return self._pending
+
+    @property
+    def offsetError(self) -> float | None:
+        """
+        The estimated standard deviation of the phase estimate, seconds, as
+        of the last accepted sample; C{None} while the phase is unknown.
+        """
+        if self._kfTime is None:
+            return None
+        return math.sqrt(max(0.0, self._p00))
+
+    @property
+    def modelWanderPPB(self) -> float:
+        """
+        The oscillator wander the loop assumes now, parts per billion per
+        square-root second: the configured L{DisciplineSettings.wanderPPB},
+        raised while the innovations say the oscillator wanders more.
+        """
+        return math.sqrt(self._q2) * 1e9
+
+    @property
+    def freqErrorPPM(self) -> float:
+        """
+        The estimated standard deviation of the frequency estimate, parts
+        per million.
+        """
+        return math.sqrt(max(0.0, self._p11)) * 1e6
+
+    # Corrections
+
+    def _correction(self, when: float, executed: bool = True) -> float:
+        """
+        The phase correction the clock had received at C{when}: all the
+        slews and steps handed over before, plus the integral of the
+        frequency correction.
+
+        @param when: local clock seconds, at most a few seconds ago.
+        @param executed: whether to leave out the part of the last slew
+            the kernel had not yet carried out at C{when} (at
+            L{KERNEL_SLEW_RATE}).
+        @return: seconds; zero in open loop, where nothing is handed over.
+        """
+        if self._openLoop:
+            return 0.0
+        correction = self._handed + self._frequencyCorrection(when)
+        for slewTime, amount in reversed(self._slews):
+            if slewTime > when:
+                correction -= amount
+                continue
+            if executed:
+                remaining = abs(amount) - KERNEL_SLEW_RATE * (when - slewTime)
+                if remaining > 0:
+                    correction -= math.copysign(remaining, amount)
+            break
+        return correction
+
+    def _shiftTimes(self, shift: float) -> None:
+        super()._shiftTimes(shift)
+        if self._freqTime is not None:
+            self._freqTime += shift
+        self._slews = deque(((t + shift, a) for t, a in self._slews), maxlen=4)
+
+    # The estimator
+
+    def _measurementVariance(
+        self, delay: float | None, jitter: float, source: Hashable
+    ) -> float:
+        """
+        The variance of a sample's offset error, from its delay.
+
+        A sample's error is at most half its round-trip delay less twice
+        the base one-way delay, and with exponential queueing delays it is
+        uniform within those bounds: the variance is C{excess ** 2 / 12}.
+        The base is the smallest delay of the source's last
+        L{DELAY_WINDOW} samples, itself some queueing excess above the
+        truth, estimated with L{MIN_EXCESS_FACTOR}; until
+        L{DELAY_WINDOW_MIN} samples are in, only the whole delay bounds the
+        error.
+
+        @param delay: seconds, or C{None}: then C{jitter} is the standard
+            deviation.
+        @param jitter: seconds.
+        @param source: the source's key.
+        @return: seconds squared.
+        """
+        if delay is None:
+            spread = max(jitter, MEASUREMENT_FLOOR)
+            return spread * spread
+        window = self._delays.pop(source, None)
+        if window is None:
+            window = deque(maxlen=DELAY_WINDOW)
+            if len(self._delays) >= DELAY_SOURCES:
+                # Forget the source heard from longest ago.
+                del self._delays[next(iter(self._delays))]
+        self._delays[source] = window
+        window.append(delay)
+        count = len(window)
+        bound = delay
+        if count >= DELAY_WINDOW_MIN:
+            base = min(window)
+            excesses = sorted(d - base for d in window)
+            median = excesses[count // 2]
+            bound = min(
+                delay, delay - base + MIN_EXCESS_FACTOR * median / math.sqrt(count)
+            )
+        return bound * bound / 12.0 + MEASUREMENT_FLOOR**2
+
+    def _measure(
+        self,
+        offset: float,
+        delay: float | None,
+        jitter: float,
+        now: float,
+        source: Hashable,
+    ) -> bool:
+        """
+        One Kalman filter step with a sample.
+
+        @param offset: seconds.
+        @param delay: seconds, or C{None}.
+        @param jitter: seconds.
+        @param now: the sample time, local clock seconds.
+        @param source: the source's key.
+        @return: whether the sample was used (not an outlier).
+        """
+        when = now - delay / 2 if delay is not None else now
+        z = offset + self._correction(when)
+        r = self._measurementVariance(delay, jitter, source)
+        q2 = self._q2
+        if self._kfTime is None:
+            # The phase is unknown (start, or after a step): anchor it on
+            # this sample; the frequency estimate ages meanwhile.
+            if self._freqTime is not None:
+                self._p11 += q2 * max(0.0, when - self._freqTime)
+            self._u = z
+            self._p00 = r
+            self._p01 = 0.0
+            self._kfTime = self._freqTime = when
+            self._source = source
+            self._rejected = 0
+            return True
+        dt = max(0.0, when - self._kfTime)
+        p00, p01, p11 = self._p00, self._p01, self._p11
+        # Predict.
+        u = self._u + self._y * dt
+        p00 += dt * (2.0 * p01 + dt * p11) + q2 * dt**3 / 3.0
+        p01 += dt * p11 + q2 * dt * dt / 2.0
+        p11 += q2 * dt
+        innovation = z - u
+        s = p00 + r
+        if source != self._source:
+            # Another server: its path may be asymmetric otherwise; follow
+            # its phase, keep the frequency.
+            p00 += innovation * innovation
+            s = p00 + r
+        elif innovation * innovation > GATE * GATE * s:
+            self._rejected += 1
+            if self._rejected < REJECT_LIMIT:
+                return False
+            # The offset did move, by a jump or because the frequency
+            # changed: open up both estimates to what the innovation says.
+            p00 += innovation * innovation
+            if dt > 0:
+                p11 += (innovation / dt) ** 2
+            s = p00 + r
+        self._rejected = 0
+        self._averageJitter(innovation)
+        self._adaptWander(innovation * innovation / s)
+        k0 = p00 / s
+        k1 = p01 / s
+        self._u = u + k0 * innovation
+        self._y = self._clampFrequency((self._y + k1 * innovation) * 1e6) * 1e-6
+        self._p11 = max(0.0, p11 - k1 * p01)
+        self._p01 = p01 * (1.0 - k0)
+        self._p00 = p00 * (1.0 - k0)
+        self._kfTime = self._freqTime = when
+        self._source = source
+        return True
+
+    def _adaptWander(self, nis: float) -> None:
+        """
+        Raise the assumed wander when the innovations are larger than the
+        model says (the oscillator wanders more than assumed), and bring it
+        back towards the configured value when they are not.
+
+        @param nis: the normalized innovation squared of an accepted
+            sample (its square divided by its predicted variance; 1 on
+            average when the model is right).
+        """
+        self._nis += (nis - self._nis) / NIS_AVERAGE
+        self._nisCount += 1
+        if self._nisCount < NIS_AVERAGE:
+            return
+        base = (self._settings.wanderPPB * 1e-9) ** 2
+        if self._nis > NIS_HIGH and self._q2 < base * WANDER_RANGE:
+            self._q2 *= 2.0
+            self._nisCount = 0
+        elif self._nis < NIS_LOW and self._q2 > base:
+            self._q2 = max(base, self._q2 / 2.0)
+            self._nisCount = 0
+
+    # The loop
+
+    def _update(
+        self,
+        offset: float,
+        jitter: float,
+        now: float,
+        poll: int,
+        leap: int,
+        delay: float | None,
+        source: Hashable,
+        currentTime: float,
+        combine: float,
+    ) -> UpdateResult:
+        oldFreq = self._freqPPM
+        actions: list[Action] = []
+        stepped = False
+        # In open loop a big offset is what the clock is: measured like
+        # any other (the innovation gate still drops a lone outlier), since
+        # this loop does not step in open loop (stepsInOpenLoop).
+        gate = self._stepGate(offset, self._sinceUpdate(now))
+        if gate is Gate.IGNORE:
+            return self._result((), ignored=True)
+        if gate is Gate.STEP:
+            # The step is a correction like a slew, but the phase estimate
+            # was wrong: it is anchored afresh on the next sample.
+            if self._kfTime is not None:
+                self._p11 += self._q2 * max(0.0, currentTime - self._kfTime)
+                self._freqTime = currentTime
+            self._kfTime = None
+            self._handed += offset
+            actions.append(self._step(offset, offset))
+            stepped = True
+            self._state = SYNC
+            self._epoch = now + offset
+            self._lastOffset = 0.0
+            self._pending = 0.0
+        else:
+            switched = source != self._source or self._kfTime is None
+            if not self._measure(offset, delay, jitter, now, source):
+                return self._result((), ignored=True)
+            if switched:
+                self._combine = combine
+            else:
+                self._combine += (combine - self._combine) / COMBINE_AVERAGE
+            self._allowPanic = False
+            self._state = SYNC
+            self._epoch = now
+            self._lastOffset = offset
+            self._freqPPM = self._clampFrequency(self._y * 1e6)
+            self._pending = self._target(currentTime) - self._correction(
+                currentTime, executed=False
+            )
+            if self._openLoop:
+                # Monitoring shows the estimated offset of the uncorrected
+                # clock now (the ensemble's, as the target), not one sample.
+                self._lastOffset = self._pending
+            self._adjustPoll()
+        self._finishUpdate(actions, oldFreq, currentTime, leap)
+        return self._result(tuple(actions), stepped=stepped)
+
+    def _target(self, when: float) -> float:
+        """
+        @param when: local clock seconds.
+        @return: the estimated free-running offset at C{when}, seconds: the
+            correction the clock should have received by then.
+        """
+        assert self._kfTime is not None
+        return self._u + self._y * (when - self._kfTime) + self._combine
+
+    def _adjustPoll(self) -> None:
+        """
+        Choose the poll exponent (see "Poll" in C{docs/discipline.md}).
+        """
+        settings = self._settings
+        poll = self._pollLog2
+        interval = 2.0**poll
+        q2 = self._q2
+        p00 = self._p00
+        p11 = self._p11
+
+        def growth(seconds: float) -> float:
+            return p11 * seconds * seconds + q2 * seconds**3 / 3.0
+
+        drift = math.sqrt(p11)
+        if poll > settings.minPollLog2 and (
+            growth(interval) > POLL_DOWN * p00
+            or drift * interval > 2 * POLL_FREQ_BUDGET
+        ):
+            self._pollLog2 = poll - 1
+            self._count = 0
+            return
+        if (
+            poll < settings.maxPollLog2
+            and growth(2 * interval) < POLL_UP * p00
+            and drift * 2 * interval < POLL_FREQ_BUDGET
+        ):
+            self._count += 1
+            if self._count >= POLL_COUNT:
+                self._pollLog2 = poll + 1
+                self._count = 0
+        else:
+            self._count = 0
+
+    def _adjustPhase(self, now: float, elapsed: float) -> Slew | None:
+        """
+        Hand over the difference between the estimate and the corrections
+        made, at most L{MAX_SLEW_RATE} per second.
+        """
+        if self._kfTime is None or self._state not in (SYNC, SPIK):
+            return None
+        pending = self._target(now) - self._correction(now, executed=False)
+        if self._openLoop:
+            # The estimated offset of the clock now; nothing to hand over.
+            self._pending = self._lastOffset = pending
+            return None
+        limit = MAX_SLEW_RATE * elapsed
+        portion = max(-limit, min(limit, pending))
+        micros = round(portion / SLEW_RESOLUTION)
+        if not micros:
+            self._pending = pending
+            return None
+        amount = micros * SLEW_RESOLUTION
+        self._handed += amount
+        self._slews.append((now, amount))
+        self._pending = pending - amount
+        return Slew(amount)
