@@ -69,15 +69,7 @@ Third-party libraries the core may import: none. (MACs, which need
 C{cryptography} for AES-CMAC, are computed in L{ntpservice.auth.mac}.)
 """
 
-PENDING_EXEMPTIONS = frozenset(
-    [
-        # Issue 10 item 7: core/discipline.py becomes the package
-        # core/discipline/, without this import (DisciplineSettings.fromTinker
-        # moves to ntpservice.coreconfig). Delete this line when it lands:
-        # test_exemptionsStillNeeded fails until then.
-        ("ntpservice.core.discipline", "ntpservice.config"),
-    ]
-)
+PENDING_EXEMPTIONS: frozenset[tuple[str, str]] = frozenset()
 """
 Imports out of the core that are known and being removed, as C{(importer,
 imported)}: not reported, and not followed.
