@@ -16,8 +16,7 @@ the same code runs on the real clock and in the simulator.
 from __future__ import annotations
 
 import random
-import socket
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from zope.interface import implementer
 
@@ -32,7 +31,12 @@ from ntpservice.control.mode6 import ControlHandler
 from ntpservice.coreconfig import mruSettings, restrictTable
 from ntpservice.core.mru import MRUList
 from ntpservice.core import counters as C
-from ntpservice.core.association import FLASH_NAMES, Association, AssociationSettings
+from ntpservice.core.association import (
+    FLASH_NAMES,
+    Association,
+    AssociationSettings,
+    AssociationTable,
+)
 from ntpservice.core.discipline import Discipline
 from ntpservice.core.dispatch import Dispatch, dispatch
 from ntpservice.core.engine import (
@@ -53,8 +57,15 @@ from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.coreconfig import disciplineSettings
 from ntpservice.driftfile import DriftFileError, readDriftFile, writeDriftFile
-from ntpservice.interfaces import IDaemon, IDatagramHandler, IPacketClaimant
+from ntpservice.interfaces import (
+    IAssociationView,
+    IDaemon,
+    IDatagramHandler,
+    IPacketClaimant,
+    ISourceSpawner,
+)
 from ntpservice.net.multiplexer import ModeTable
+from ntpservice.net.sockets import SocketOwner
 from ntpservice.net.udp import ReceivedDatagram
 
 DRIFT_WRITE_INTERVAL = 3600.0
@@ -114,6 +125,29 @@ class _AssociationPackets:
         self._daemon.associationPacket(packet, datagram)
 
 
+@implementer(IAssociationView)
+class AssociationView:
+    """
+    The engine's association table, read only: what plugins and observers
+    see of it.
+    """
+
+    def __init__(self, table: AssociationTable) -> None:
+        self._table = table
+
+    def find(self, address: str, port: int) -> Association | None:
+        return self._table.find(address, port)
+
+    def get(self, associd: int) -> Association | None:
+        return self._table.byID.get(associd)
+
+    def __iter__(self) -> Iterator[Association]:
+        return iter(sorted(self._table.byID.values(), key=lambda a: a.associd))
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
 @implementer(IDaemon)
 class NTPDaemon:
     """
@@ -159,7 +193,8 @@ class NTPDaemon:
         self.driftFile = driftFile
         self.exitStatus: int | None = None
         self._stop = stop
-        self._senders: list[Any] = []
+        self.sockets = SocketOwner(counters)
+        self._spawners: dict[int, ISourceSpawner] = {}
         self._timer: Any = None
         self._tick: LoopingCall | None = None
         self._lastDriftWrite = 0.0
@@ -212,6 +247,7 @@ class NTPDaemon:
             ),
             localClock=localClock,
         )
+        self.associations = AssociationView(self.engine.associations)
         if localClock is not None:
             self.engine.refreshLocalClock(self._now())
         self.instances: dict[str, Any] = {}
@@ -234,8 +270,12 @@ class NTPDaemon:
     def system(self) -> SystemVariables:
         return self.engine.system
 
-    def mobilize(self, settings: AssociationSettings) -> Association:
+    def mobilize(
+        self, settings: AssociationSettings, spawner: ISourceSpawner | None = None
+    ) -> Association:
         association = self.engine.mobilize(settings, self._now())
+        if spawner is not None:
+            self._spawners[association.associd] = spawner
         # The 'restrict source' template, as ntpd's restrict_source().
         self.restrictions.addSource(association.address)
         self._notify("associationEvent", association.associd, association.address, "mobilize")
@@ -286,9 +326,24 @@ class NTPDaemon:
 
     def setSenders(self, senders: Iterable[Any]) -> None:
         """
-        The protocols of the bound sockets, through which associations send.
+        The protocols of the bound sockets, through which associations and
+        plugins send: each is added to L{sockets} by its bound address.
         """
-        self._senders = list(senders)
+        for protocol in senders:
+            self.sockets.add(protocol)
+
+    def send(
+        self,
+        data: bytes | Callable[[], bytes],
+        destination: tuple[str, int],
+        localAddress: str | None = None,
+        ttl: int | None = None,
+    ) -> bool:
+        """
+        Send a datagram through the daemon's sockets (see
+        L{IDaemon.send}).
+        """
+        return self.sockets.send(data, destination, localAddress, ttl)
 
     def start(self) -> None:
         """
@@ -388,17 +443,6 @@ class NTPDaemon:
         self._arm()
 
     def _send(self, action: SendPacket) -> None:
-        family = socket.AF_INET6 if ":" in action.address else socket.AF_INET
-        for sender in self._senders:
-            transport = sender.transport
-            if transport is None:
-                continue
-            if getattr(transport, "addressFamily", family) != family:
-                continue
-            break
-        else:
-            self.counters.count("send.nosocket")
-            return
         association = self.engine.associations.byID.get(action.associd)
         encoded = action.transmission.packet.encode()
         if action.key is not None:
@@ -422,12 +466,8 @@ class NTPDaemon:
                 association.sentAt(NTPTimestamp.fromUnixNanoseconds(clock.now()))
             return encoded
 
-        sendFrom = getattr(transport, "sendFrom", None)
-        if sendFrom is not None:
-            sendFrom(stamped, (action.address, action.port))
-        else:
-            transport.write(stamped(), (action.address, action.port))
-        self.counters.count(C.SENT)
+        localAddress = association.settings.localAddress if association else None
+        self.sockets.send(stamped, (action.address, action.port), localAddress)
 
     # -- timers ---------------------------------------------------------
 
@@ -503,6 +543,9 @@ class NTPDaemon:
                 )
             elif isinstance(action, Demobilize):
                 self.restrictions.removeSource(action.address)
+                spawner = self._spawners.pop(action.associd, None)
+                if spawner is not None:
+                    spawner.associationRemoved(action.associd, action.address, action.reason)
                 self._notify("associationEvent", action.associd, action.address, "demobilize")
                 self._log.info(
                     "Demobilized association {associd} ({address}): {reason}",

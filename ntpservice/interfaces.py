@@ -8,6 +8,8 @@ of C{clock_gettime} and of C{SO_TIMESTAMPNS}); offsets and durations handed
 to a clock driver are float seconds; frequencies are float parts per million.
 """
 
+from typing import Callable
+
 from zope.interface import Attribute, Interface
 
 
@@ -256,24 +258,31 @@ class IModeInstance(IDatagramHandler):
 
 class IDaemon(Interface):
     """
-    What a mode instance may use of the daemon it runs in.
+    What a mode instance may use of the daemon it runs in: everything a
+    plugin needs, so that no plugin reaches into the daemon.
     """
 
     configuration = Attribute("The L{ntpservice.config.Configuration}.")
     clock = Attribute("The L{IClockDriver}.")
     reactor = Attribute("The reactor (IReactorTime, IReactorPluggableNameResolver).")
     counters = Attribute("The L{ntpservice.core.counters.PacketCounters}.")
+    associations = Attribute(
+        "An L{IAssociationView}: the associations, read only (mobilize and "
+        "demobilize change them)."
+    )
 
     def system() -> object:
         """
         The current L{ntpservice.core.system.SystemVariables}.
         """
 
-    def mobilize(settings: object) -> object:
+    def mobilize(settings: object, spawner: "ISourceSpawner | None" = None) -> object:
         """
         Create an association from L{ntpservice.core.association.AssociationSettings}
         and start polling.
 
+        @param spawner: told when the association is removed, for whatever
+            reason (a pool or manycast client replaces its members).
         @return: the L{ntpservice.core.association.Association}.
         @raise ValueError: if one with the same address and port exists.
         """
@@ -281,4 +290,76 @@ class IDaemon(Interface):
     def demobilize(associd: int, reason: str) -> None:
         """
         Remove an association.
+        """
+
+    def send(
+        data: "bytes | Callable[[], bytes]",
+        destination: "tuple[str, int]",
+        localAddress: "str | None" = None,
+        ttl: "int | None" = None,
+    ) -> bool:
+        """
+        Send a datagram of the plugin's own (a solicitation, a broadcast)
+        through the daemon's sockets (L{ntpservice.net.sockets.SocketOwner}).
+
+        @param data: the bytes, or a callable returning them, called as the
+            last step before the system call.
+        @param destination: C{(address, port)}: unicast, broadcast or
+            multicast.
+        @param localAddress: the local address to send from, or C{None}.
+        @param ttl: the IP TTL (multicast TTL for a group), or C{None}.
+        @return: whether a socket took it.
+        """
+
+    def addObserver(observer: object) -> None:
+        """
+        Tell C{observer} what happens: any of the methods C{peerPacket},
+        C{clockUpdated}, C{systemPeerChanged}, C{associationEvent}
+        (C{mobilize}, C{demobilize}, C{reachable}, C{unreachable}) and
+        C{clockStepped} that it defines is called (see
+        L{ntpservice.daemon.NTPDaemon.addObserver}).
+        """
+
+    def removeObserver(observer: object) -> None:
+        """
+        Stop telling C{observer}.
+        """
+
+
+class IAssociationView(Interface):
+    """
+    The daemon's associations, read only.
+    """
+
+    def find(address: str, port: int) -> object:
+        """
+        The association with this remote address and port, or C{None}.
+        """
+
+    def get(associd: int) -> object:
+        """
+        The association with this ID, or C{None}.
+        """
+
+    def __iter__() -> object:
+        """
+        Every association, in ID order.
+        """
+
+    def __len__() -> int:
+        """
+        How many associations there are.
+        """
+
+
+class ISourceSpawner(Interface):
+    """
+    A mode instance that mobilizes associations of its own (pool,
+    manycast client) and must know when they go away, to replace them.
+    """
+
+    def associationRemoved(associd: int, address: str, reason: str) -> None:
+        """
+        An association this spawner mobilized was removed (unreachable,
+        preempted, a kiss, C{unpeer}, ...).
         """

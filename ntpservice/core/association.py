@@ -160,6 +160,8 @@ class AssociationSettings:
     @ivar key: the symmetric key id, or C{None}.
     @ivar name: the host name it came from, for display, or C{None}.
     @ivar origin: who mobilized it: the directive (C{server}, C{pool}, ...).
+    @ivar localAddress: the local address to send from, or C{None} (the
+        kernel chooses).
     """
 
     address: str
@@ -177,6 +179,7 @@ class AssociationSettings:
     key: int | None = None
     name: str | None = None
     origin: str = "server"
+    localAddress: str | None = None
 
     def __post_init__(self) -> None:
         if self.lifecycle not in LIFECYCLES:

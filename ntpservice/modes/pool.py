@@ -19,7 +19,7 @@ from twisted.plugin import IPlugin
 
 from ntpservice import config
 from ntpservice._log import Logger
-from ntpservice.interfaces import IAssociationMode, IDaemon, IModeInstance
+from ntpservice.interfaces import IAssociationMode, IDaemon, IModeInstance, ISourceSpawner
 from ntpservice.modes.client import settingsFor
 from ntpservice.net.resolve import HostResolver
 
@@ -27,7 +27,7 @@ REFILL_INTERVAL = 64.0
 """Seconds between checks whether the pool should mobilize more servers."""
 
 
-@implementer(IModeInstance)
+@implementer(IModeInstance, ISourceSpawner)
 class PoolMode:
     """
     Keeps C{tos maxclock} associations filled from the C{pool} names.
@@ -54,12 +54,20 @@ class PoolMode:
 
     def _wanted(self) -> int:
         daemon: Any = self._daemon
-        return daemon.configuration.tos.maxclock - len(daemon.engine.associations)
+        return daemon.configuration.tos.maxclock - len(daemon.associations)
 
     def _refill(self) -> None:
         self._call = self._daemon.reactor.callLater(REFILL_INTERVAL, self._refill)
         if self._wanted() <= 0:
             return
+        for directive in self._directives():
+            self._resolve(directive)
+
+    def associationRemoved(self, associd: int, address: str, reason: str) -> None:
+        """
+        A server of the pool was demobilized: look for a replacement at
+        once rather than at the next refill.
+        """
         for directive in self._directives():
             self._resolve(directive)
 
@@ -113,10 +121,10 @@ class PoolMode:
         for address in addresses:
             if self._wanted() <= 0:
                 return
-            if daemon.engine.find(address, directive.port) is not None:
+            if daemon.associations.find(address, directive.port) is not None:
                 continue
             association = daemon.mobilize(
-                settingsFor(directive, address, lifecycle="ephemeral")
+                settingsFor(directive, address, lifecycle="ephemeral"), spawner=self
             )
             self._log.info(
                 "Pool {name}: mobilized association {associd} with {address}",
