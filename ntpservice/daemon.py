@@ -65,6 +65,7 @@ from ntpservice.interfaces import (
     ISourceSpawner,
 )
 from ntpservice.net.multiplexer import ModeTable
+from ntpservice.net.resolve import HostResolver
 from ntpservice.net.sockets import SocketOwner
 from ntpservice.net.udp import ReceivedDatagram
 
@@ -194,6 +195,7 @@ class NTPDaemon:
         self.exitStatus: int | None = None
         self._stop = stop
         self.sockets = SocketOwner(counters)
+        self._restrictResolver: HostResolver | None = None
         self._spawners: dict[int, ISourceSpawner] = {}
         self._timer: Any = None
         self._tick: LoopingCall | None = None
@@ -360,14 +362,41 @@ class NTPDaemon:
                     source=str(directive.source),
                     directive=directive.directive,
                 )
+        self._resolveRestrictions()
         for instance in self.instances.values():
             instance.start()
         self._arm()
+
+    def _resolveRestrictions(self) -> None:
+        """
+        Resolve the host names of C{restrict} lines without blocking; each
+        line applies (one host entry per address, as in ntpd) once its name
+        resolved, retried with back-off while it does not.
+        """
+        unresolved = list(getattr(self.restrictions, "unresolved", ()))
+        if not unresolved:
+            return
+        self._restrictResolver = HostResolver(self.reactor)
+        for rule in unresolved:
+
+            def resolved(addresses: list[str], rule: Any = rule) -> None:
+                self.restrictions.applyResolved(rule, addresses)
+                self._log.info(
+                    "{source}: {directive} {name} applies to {addresses}",
+                    source=str(rule.source),
+                    directive=rule.directive,
+                    name=rule.address,
+                    addresses=", ".join(addresses),
+                )
+
+            self._restrictResolver.resolve(rule.address, rule.ipVersion, resolved)
 
     def stop(self) -> None:
         """
         Stop polling; save the frequency.
         """
+        if self._restrictResolver is not None:
+            self._restrictResolver.cancel()
         for instance in self.instances.values():
             instance.stop()
         if self._tick is not None and self._tick.running:

@@ -523,18 +523,12 @@ class NTPService(MultiService):
         C{FILE:LINE: message}: the parser's warnings (duplicates, replaced
         settings, C{kod} without C{limited}, autokey, C{tos} values that
         cannot work), the lines the daemon does not act on
-        (L{inactiveWarnings}), C{restrict} lines with host names (not
-        resolved yet), and the servers the bound sockets cannot reach
+        (L{inactiveWarnings}), and the servers the bound sockets cannot reach
         (L{unreachableServers}).
         """
         configuration = self.configuration
         warnings = list(getattr(configuration, "warnings", ()))
         warnings.extend(inactiveWarnings(configuration))
-        for line in getattr(self.daemon.restrictions, "unresolved", ()):
-            warnings.append(
-                f"{line.source}: {line.directive} {line.address}: host names in "
-                "restrict lines are not resolved yet; this line has no effect"
-            )
         warnings.extend(unreachableServers(self.listen, configuration))
         return inFileOrder(warnings, getattr(configuration, "files", ()))
 

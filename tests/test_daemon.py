@@ -112,3 +112,27 @@ class SystemPeerLogTests(SynchronousTestCase):
         self.assertIn("stratum 2, refid 10.0.0.1,", selected)
         self.assertIn("offset +3600.", selected)
         self.assertTrue(any("beyond the panic threshold" in line for line in lines))
+
+
+class RestrictHostNameTests(SynchronousTestCase):
+    """
+    C{restrict} lines that name a host apply once the name resolves, and
+    resolving never blocks.
+    """
+
+    def test_appliedWhenResolved(self) -> None:
+        """
+        Until the name answers, its addresses get the default restrictions;
+        afterwards every address of the name gets the line's flags.
+        """
+        from tests.control.test_mode6 import PendingResolver
+
+        sim = Simulation(7)
+        client = sim.addHost("10.0.1.1")
+        resolver = PendingResolver()
+        client.reactor.nameResolver = resolver
+        daemon = client.runDaemon("restrict time.example.org ignore\n")
+        self.assertNotIn("ignore", daemon.restrictions.lookup("192.0.2.9").flags)
+        resolver.answer("time.example.org", "192.0.2.9")
+        self.assertIn("ignore", daemon.restrictions.lookup("192.0.2.9").flags)
+        self.assertNotIn("ignore", daemon.restrictions.lookup("192.0.2.10").flags)
