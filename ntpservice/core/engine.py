@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.core.test_engine -*-
+# -*- test-case-name: tests.scenarios,tests.test_daemon -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 The synchronization engine, sans I/O: associations in, clock corrections

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.modes.test_client -*-
+# -*- test-case-name: tests.interop.test_client,tests.test_plugin_contract -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 The client plugin: C{server} lines become client associations (mode 3)

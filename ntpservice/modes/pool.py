@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.modes.test_pool -*-
+# -*- test-case-name: tests.test_service,tests.control.test_mode6 -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 The pool plugin: C{pool NAME} is a persistent "pool client" that resolves

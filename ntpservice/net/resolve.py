@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.net.test_resolve -*-
+# -*- test-case-name: tests.control.test_mode6,tests.test_daemon -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 Name resolution that never blocks the reactor.
