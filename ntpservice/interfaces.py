@@ -266,6 +266,17 @@ class IDaemon(Interface):
     clock = Attribute("The L{IClockDriver}.")
     reactor = Attribute("The reactor (IReactorTime, IReactorPluggableNameResolver).")
     counters = Attribute("The L{ntpservice.core.counters.PacketCounters}.")
+    keyring = Attribute(
+        "The L{ntpservice.auth.keys.KeyRing} in force (replaced on SIGHUP: "
+        "read it when needed, do not keep it)."
+    )
+    restrictions = Attribute(
+        "The L{ntpservice.core.restrict.RestrictTable} (C{restrict} lines)."
+    )
+    mru = Attribute(
+        "The L{ntpservice.core.mru.MRUList} of recent sources, or C{None} "
+        "when monitoring is off."
+    )
     associations = Attribute(
         "An L{IAssociationView}: the associations, read only (mobilize and "
         "demobilize change them)."

@@ -860,7 +860,7 @@ def inactiveWarnings(configuration: Any) -> list[str]:
     for restrict in configuration.restrictions:
         if restrict.directive != "restrict":
             continue
-        flags = sorted({"mssntp", "serverresponse fuzz"} & set(restrict.flags))
+        flags = sorted({"mssntp"} & set(restrict.flags))
         if flags:
             warn(
                 restrict.source, f"restrict {', '.join(flags)} not implemented; ignored"

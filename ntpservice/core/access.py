@@ -77,6 +77,7 @@ from ntpservice.core.timestamps import NTPTimestamp
 
 __all__ = [
     "ANSWER",
+    "ANSWER_FUZZED",
     "AUTH_CRYPTO_NAK",
     "AUTH_ERROR",
     "AUTH_NONE",
@@ -156,11 +157,14 @@ class Decision:
         with a normal reply whose MAC is a crypto-NAK).
     @ivar reason: the counter to count (empty for C{"answer"}).
     @ivar kissCode: the kiss code of a C{"kod"} (C{"RATE"}), else C{None}.
+    @ivar fuzzReference: answer with the reference time rounded down to 64
+        s (C{restrict ... serverresponse fuzz}, see L{fuzzReferenceTime}).
     """
 
     action: str
     reason: str = ""
     kissCode: str | None = None
+    fuzzReference: bool = False
 
     @property
     def isAnswer(self) -> bool:
@@ -200,6 +204,8 @@ class Decision:
 
 ANSWER = Decision("answer")
 """Serve the packet."""
+ANSWER_FUZZED = Decision("answer", fuzzReference=True)
+"""Serve the client request with a fuzzed reference time."""
 KOD_RATE = Decision("kod", RATE_LIMITED, "RATE")
 """Answer with a RATE kiss-o'-death (count C{reason} and L{KOD_SENT})."""
 CRYPTO_NAK = Decision("nak", BAD_AUTH)
@@ -300,15 +306,16 @@ def serverDecision(
             authentication = AUTH_CRYPTO_NAK
         else:
             authentication = AUTH_UNCHECKED
+    answer = ANSWER_FUZZED if restriction.serverResponseFuzz else ANSWER
     if authentication == AUTH_OK:
-        return ANSWER
+        return answer
     if authentication == AUTH_ERROR:
         return CRYPTO_NAK
     if authentication == AUTH_CRYPTO_NAK:
         return _DROP_BAD_AUTH
     if restriction.notrust:
         return _DROP_NOTRUST
-    return ANSWER
+    return answer
 
 
 def replyDecision(

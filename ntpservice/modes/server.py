@@ -12,6 +12,7 @@ the very last step before the datagram goes to the kernel.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
 from zope.interface import implementer
@@ -21,7 +22,7 @@ from twisted.plugin import IPlugin
 from ntpservice.core import counters as C
 from ntpservice.auth.keyring import admit
 from ntpservice.auth.mac import cryptoNAK, signPacket
-from ntpservice.core.access import buildKissOfDeath
+from ntpservice.core.access import buildKissOfDeath, fuzzReferenceTime
 from ntpservice.core.restrict import RestrictTable
 from ntpservice.core.packet import NTPPacket
 from ntpservice.core.server import encodeServerReply, isClientRequest, stampTransmit
@@ -132,9 +133,12 @@ class ServerMode:
                 sender.sendReply(datagram, kiss.encode())
                 return
         nak = decision.action == "nak"
+        system = self._system()
+        if decision.fuzzReference:
+            system = replace(system, reftime=fuzzReferenceTime(system.reftime))
         reply = encodeServerReply(
             packet,
-            self._system(),
+            system,
             NTPTimestamp.fromUnixNanoseconds(rxTime),
             rxTime,
         )
@@ -174,14 +178,13 @@ class ServerModePlugin:
         raise NotImplementedError("the server plugin owns no directive")
 
     def build(self, daemon: IDaemon) -> ServerMode:
-        d: Any = daemon
         return ServerMode(
             daemon.system,
             daemon.counters,
-            getattr(d, "restrictions", None),
-            getattr(d, "mru", None),
-            d.configuration.discard.average,
-            lambda: d.keyring,
+            daemon.restrictions,
+            daemon.mru,
+            daemon.configuration.discard.average,
+            lambda: daemon.keyring,
         )
 
 

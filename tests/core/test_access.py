@@ -18,6 +18,7 @@ from ntpservice import config
 from ntpservice.core import access
 from ntpservice.core.access import (
     ANSWER,
+    ANSWER_FUZZED,
     AUTH_ERROR,
     AUTH_OK,
     CRYPTO_NAK,
@@ -919,15 +920,18 @@ class FlagDecisionTests(SynchronousTestCase):
 
     def test_otherFlags(self) -> None:
         """
-        C{mssntp}, C{serverresponse fuzz} and C{interface} only mark the
-        restriction; requests are answered.
+        C{mssntp} and C{interface} only mark the restriction; requests are
+        answered; C{serverresponse fuzz} answers them with a fuzzed
+        reference time.
         """
         table = tableFrom("restrict default mssntp serverresponse fuzz\n")
         restriction = table.lookup("192.0.2.1")
         self.assertTrue(restriction.mssntp)
         self.assertTrue(restriction.serverResponseFuzz)
         self.assertFalse(restriction.interface)
-        self.assertEqual(decide(table, "192.0.2.1"), ANSWER)
+        self.assertEqual(decide(table, "192.0.2.1"), ANSWER_FUZZED)
+        plain = tableFrom("restrict default mssntp\n")
+        self.assertEqual(decide(plain, "192.0.2.1"), ANSWER)
 
     def test_everyFlagHasAnAttribute(self) -> None:
         """

@@ -141,7 +141,13 @@ class ServerAccessTests(SynchronousTestCase):
         table = restrictTable(configuration.restrictions)
         mru = MRUList(MRUSettings(), configuration.discard, random.Random(0).random)
         server = ServerMode(
-            lambda: SystemVariables(leap=0, stratum=2), counters, table, mru, 3
+            lambda: SystemVariables(
+                leap=0, stratum=2, reftime=NTPTimestamp((1000 << 32) | 12345)
+            ),
+            counters,
+            table,
+            mru,
+            3,
         )
         modes = ModeTable()
         for mode in SERVED_MODES:
@@ -175,6 +181,20 @@ class ServerAccessTests(SynchronousTestCase):
         self.assertEqual(counters["access.ignored"], 1)
         self.request(1000.0, ("198.51.100.8", 123))
         self.assertEqual(len(transport.sent), 1)
+
+    def test_serverResponseFuzz(self) -> None:
+        """
+        C{serverresponse fuzz}: the reply's reference time is rounded down
+        to 64 s (ntpd's SRVRSP_FUZZ); without it, it is exact.
+        """
+        transport, _ = self.makeServer(
+            f"restrict {CLIENT[0]} serverresponse fuzz\n"
+        )
+        self.request(1000.0)
+        self.request(1000.0, ("198.51.100.8", 123))
+        fuzzed, exact = (NTPPacket.decode(sent[0]).reftime for sent in transport.sent)
+        self.assertEqual(fuzzed, NTPTimestamp(960 << 32))
+        self.assertEqual(exact, NTPTimestamp((1000 << 32) | 12345))
 
     def test_noserve(self) -> None:
         """
