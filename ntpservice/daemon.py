@@ -62,6 +62,7 @@ from ntpservice.interfaces import (
     IDaemon,
     IDatagramHandler,
     IPacketClaimant,
+    IRuntimeConfigurable,
     ISourceSpawner,
 )
 from ntpservice.net.multiplexer import ModeTable
@@ -254,9 +255,12 @@ class NTPDaemon:
             self.engine.refreshLocalClock(self._now())
         self.instances: dict[str, Any] = {}
         self._ownedDirectives = {d for plugin in plugins for d in plugin.directives}
+        self._directiveOwners: dict[str, Any] = {}
         for plugin in plugins:
             instance = plugin.build(self)
             self.instances[plugin.name] = instance
+            for directive in plugin.directives:
+                self._directiveOwners[directive] = instance
             for spec in plugin.packetModes:
                 modes.register(spec, instance)
             if IPacketClaimant.providedBy(instance):
@@ -286,6 +290,16 @@ class NTPDaemon:
 
     def demobilize(self, associd: int, reason: str) -> None:
         self._do(self.engine.demobilize(associd, reason))
+
+    def runtimeConfigurable(self, directive: str) -> IRuntimeConfigurable | None:
+        """
+        The running mode instance that owns C{directive} and takes it at
+        run time (C{ntpq :config}), or C{None}.
+        """
+        instance = self._directiveOwners.get(directive)
+        if instance is not None and IRuntimeConfigurable.providedBy(instance):
+            return instance  # type: ignore[no-any-return]
+        return None
 
     # -- observers ------------------------------------------------------
 

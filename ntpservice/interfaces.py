@@ -363,6 +363,27 @@ class IAssociationView(Interface):
         """
 
 
+class IRuntimeConfigurable(Interface):
+    """
+    A mode instance that takes lines of the directives it owns at run time
+    (C{ntpq :config}): mode 6 hands each line to the owner of its
+    directive, never to a plugin it knows by name.
+    """
+
+    def addDirective(directive: object) -> None:
+        """
+        Act on a parsed line (as L{IAssociationMode.parseDirective} made
+        it), as if it had been in the configuration file.
+        """
+
+    def removeDirective(name: str) -> bool:
+        """
+        Stop acting on the line for C{name} (C{:config unpeer NAME}).
+
+        @return: whether such a line was in force.
+        """
+
+
 class ISourceSpawner(Interface):
     """
     A mode instance that mobilizes associations of its own (pool,

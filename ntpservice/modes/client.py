@@ -23,7 +23,12 @@ from ntpservice import config
 from ntpservice._log import Logger
 from ntpservice.core.association import AssociationSettings
 from ntpservice.core.dispatch import ASSOC_CLIENT
-from ntpservice.interfaces import IAssociationMode, IDaemon, IModeInstance
+from ntpservice.interfaces import (
+    IAssociationMode,
+    IDaemon,
+    IModeInstance,
+    IRuntimeConfigurable,
+)
 from ntpservice.net.resolve import HostResolver
 
 
@@ -61,7 +66,7 @@ def settingsFor(
     )
 
 
-@implementer(IModeInstance)
+@implementer(IModeInstance, IRuntimeConfigurable)
 class ClientMode:
     """
     Mobilizes one client association per C{server} line.
@@ -72,6 +77,8 @@ class ClientMode:
     def __init__(self, daemon: IDaemon) -> None:
         self._daemon = daemon
         self._resolver = HostResolver(daemon.reactor)
+        # Names given at run time and still resolving, lower case.
+        self._resolving: set[str] = set()
 
     def start(self) -> None:
         """
@@ -107,11 +114,28 @@ class ClientMode:
         """
         if directive.isRefclock:
             raise ValueError("reference clocks cannot be added at run time")
-        self._resolver.resolve(
-            directive.address,
-            directive.ipVersion,
-            lambda addresses, d=directive: self._mobilize(d, addresses),
-        )
+        name = directive.address.lower()
+        self._resolving.add(name)
+
+        def resolved(addresses: list[str]) -> None:
+            if name in self._resolving:
+                self._resolving.discard(name)
+                self._mobilize(directive, addresses)
+
+        self._resolver.resolve(directive.address, directive.ipVersion, resolved)
+
+    def removeDirective(self, name: str) -> bool:
+        """
+        Forget a C{server} line given at run time whose name is still
+        resolving (C{:config unpeer NAME}): its association will not
+        appear. Associations that exist are removed by demobilizing them.
+
+        @return: whether such a line was still resolving.
+        """
+        if name.lower() in self._resolving:
+            self._resolving.discard(name.lower())
+            return True
+        return False
 
     def _mobilize(
         self, directive: config.AddressedAssociationDirective, addresses: list[str]

@@ -19,7 +19,13 @@ from twisted.plugin import IPlugin
 
 from ntpservice import config
 from ntpservice._log import Logger
-from ntpservice.interfaces import IAssociationMode, IDaemon, IModeInstance, ISourceSpawner
+from ntpservice.interfaces import (
+    IAssociationMode,
+    IDaemon,
+    IModeInstance,
+    IRuntimeConfigurable,
+    ISourceSpawner,
+)
 from ntpservice.modes.client import settingsFor
 from ntpservice.net.resolve import HostResolver
 
@@ -27,7 +33,7 @@ REFILL_INTERVAL = 64.0
 """Seconds between checks whether the pool should mobilize more servers."""
 
 
-@implementer(IModeInstance, ISourceSpawner)
+@implementer(IModeInstance, ISourceSpawner, IRuntimeConfigurable)
 class PoolMode:
     """
     Keeps C{tos maxclock} associations filled from the C{pool} names.

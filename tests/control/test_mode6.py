@@ -632,6 +632,27 @@ class ConfigureTests(ServerTestCase):
         self.assertEqual(association.settings.name, "ntp.example.net")
         self.assertEqual(self.variables(association.associd)["srchost"], "ntp.example.net")
 
+    def test_unpeerWhileResolving(self) -> None:
+        """
+        ':config unpeer NAME' for a server line whose name is still
+        resolving cancels it: when the name answers, nothing is mobilized.
+        """
+        self.assertEqual(self.configure("server slow.example.net"), "Config Succeeded")
+        self.assertEqual(self.configure("unpeer slow.example.net"), "Config Succeeded")
+        self.resolver.answer("slow.example.net", "203.0.113.70")
+        self.assertIsNone(self.daemon.engine.find("203.0.113.70", 123))
+        self.assertNotEqual(self.configure("unpeer slow.example.net"), "Config Succeeded")
+
+    def test_runtimeRoutedToOwner(self) -> None:
+        """
+        Runtime lines go to the mode instance that owns their directive.
+        """
+        self.assertIs(
+            self.daemon.runtimeConfigurable("server"), self.daemon.instances["client"]
+        )
+        self.assertIs(self.daemon.runtimeConfigurable("pool"), self.daemon.instances["pool"])
+        self.assertIsNone(self.daemon.runtimeConfigurable("broadcast"))
+
     def test_unpeer(self) -> None:
         """
         ':config unpeer ADDRESS' (or an association ID) demobilizes.

@@ -96,8 +96,8 @@ class RuntimeConfiguration:
         checkAssociationKey(
             association, self._daemon.keyring, keys.path if keys is not None else None
         )
-        instance = self._daemon.instances.get("client" if directive == "server" else "pool")
-        if instance is None or not hasattr(instance, "addDirective"):
+        instance = self._daemon.runtimeConfigurable(directive)
+        if instance is None:
             raise ValueError(f"{directive} lines are disabled (no running mode plugin)")
         if directive == "server":
             if association.isRefclock:
@@ -146,12 +146,16 @@ class RuntimeConfiguration:
                 if pool.directive.address.lower() == target.lower():
                     self._removePool(associd)
                     return
+            client = self._daemon.runtimeConfigurable("server")
+            if client is not None and client.removeDirective(target):
+                # A server line given at run time whose name still resolves.
+                return
             raise ValueError(f"no association for {target}")
         for associd in victims:
             self._daemon.demobilize(associd, "unpeer (ntpq :config)")
 
     def _removePool(self, associd: int) -> None:
         pool = self._events.removePool(associd)
-        instance = self._daemon.instances.get("pool")
-        if instance is not None and hasattr(instance, "removeDirective"):
+        instance = self._daemon.runtimeConfigurable("pool")
+        if instance is not None:
             instance.removeDirective(pool.directive.address)
