@@ -25,8 +25,8 @@ from twisted.internet.task import LoopingCall
 from ntpservice import _log
 from ntpservice.core import actions as A
 from ntpservice.auth.keys import KeyRing
-from ntpservice.auth.keyring import admitReply
-from ntpservice.auth.mac import AuthStatus, signPacket
+from ntpservice.auth.keyring import admitReply, authenticates, signFor
+from ntpservice.auth.mac import AuthStatus
 from ntpservice.control.mode6 import ControlHandler
 from ntpservice.coreconfig import mruSettings, restrictTable
 from ntpservice.core.mru import MRUList
@@ -37,6 +37,7 @@ from ntpservice.core.association import (
     AssociationSettings,
     AssociationTable,
 )
+from ntpservice.core.authenticator import NO_AUTHENTICATION
 from ntpservice.core.discipline import Discipline
 from ntpservice.core.dispatch import Dispatch, dispatch
 from ntpservice.core.engine import (
@@ -446,21 +447,21 @@ class NTPDaemon:
             return
         rxTime = datagram.rxTime
         assert rxTime is not None
-        keyID = association.settings.key
+        authenticator = association.settings.authenticator
         # restrict applies to servers' replies too, as in ntpd (seed 002's
         # comment warns about it): ignore, noserve and notrust without a MAC
         # drop them here; limited does not (a reply is not a request).
         auth, decision = admitReply(datagram, packet, self.keyring, self.restrictions)
         if decision.action != "answer" and not (
-            decision.action == "nak" and keyID is not None
+            decision.action == "nak" and authenticator is not NO_AUTHENTICATION
         ):
             self.counters.count(f"access.{decision.reason}")
             return
-        if keyID is not None:
+        if authenticator is not NO_AUTHENTICATION:
             # Seed 004 checks 5 and 11: on an authenticated association only
             # a reply that verifies with our key counts; a crypto-NAK is
             # noted but never demobilizes by itself.
-            if not auth.isAuthenticWith(keyID):
+            if not authenticates(authenticator, auth):
                 name = "cryptonak" if auth.status is AuthStatus.CRYPTO_NAK else "failed"
                 self.counters.count(f"peer.auth.{name}")
                 association.authenticationFailed()
@@ -487,19 +488,19 @@ class NTPDaemon:
 
     def _send(self, action: SendPacket) -> None:
         association = self.engine.associations.byID.get(action.associd)
-        encoded = action.transmission.packet.encode()
-        if action.key is not None:
-            key = self.keyring.trustedKey(action.key)
-            if key is None:
-                self.counters.count("send.nokey")
-                self._log.error(
-                    "Key {keyID} of association {associd} is no longer in the "
-                    "keys file; not sending",
-                    keyID=action.key,
-                    associd=action.associd,
-                )
-                return
-            encoded = signPacket(encoded, key)
+        signed = signFor(
+            action.authenticator, action.transmission.packet.encode(), self.keyring
+        )
+        if signed is None:
+            self.counters.count("send.nokey")
+            self._log.error(
+                "Key {keyID} of association {associd} is no longer in the "
+                "keys file; not sending",
+                keyID=action.authenticator.keyID,
+                associd=action.associd,
+            )
+            return
+        encoded = signed
         clock = self.clock
 
         def stamped() -> bytes:

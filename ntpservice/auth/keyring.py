@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from ntpservice.auth.keys import KeyRing, KeysError, parseKeysFile, parseKeysText
-from ntpservice.auth.mac import NO_MAC, AuthResult, AuthStatus, verifyPacket
+from ntpservice.auth.mac import NO_MAC, AuthResult, AuthStatus, signPacket, verifyPacket
 from ntpservice.config import ConfigError
 from ntpservice.core import access
+from ntpservice.core.authenticator import Authenticator, SymmetricKey
 from ntpservice.core.restrict import RestrictTable
 
 
@@ -185,3 +186,36 @@ def _verify(datagram: Any, packet: Any, keyring: KeyRing | None) -> AuthResult:
     if packet.mac is not None and keyring is not None:
         return verifyPacket(datagram.data, packet, keyring, datagram.source[0])
     return NO_MAC
+
+
+def signFor(authenticator: Authenticator, data: bytes, keyring: KeyRing) -> bytes | None:
+    """
+    Sign an association's outgoing packet as its authenticator says.
+
+    @param authenticator: the association's
+        L{ntpservice.core.authenticator.Authenticator}.
+    @param data: the encoded packet.
+    @param keyring: the keys in force.
+    @return: the packet to send (with its MAC, when the authenticator has a
+        key), or C{None} when the key is no longer a trusted key of the
+        keys file (nothing must be sent).
+    """
+    if isinstance(authenticator, SymmetricKey):
+        key = keyring.trustedKey(authenticator.keyID)
+        if key is None:
+            return None
+        return signPacket(data, key)
+    return data
+
+
+def authenticates(authenticator: Authenticator, auth: Any) -> bool:
+    """
+    Whether an arriving packet's authentication satisfies the association
+    it matched (seed 004 checks 5 and 11: an authenticated association
+    accepts only packets that verify with its key).
+
+    @param auth: the L{ntpservice.auth.mac.Authentication} of the packet.
+    """
+    if isinstance(authenticator, SymmetricKey):
+        return bool(auth.isAuthenticWith(authenticator.keyID))
+    return True

@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ntpservice.core.authenticator import NO_AUTHENTICATION, Authenticator
 from ntpservice.core.constants import MAXDISP
 from ntpservice.core.dispatch import ASSOC_CLIENT
 from ntpservice.core.filter import ClockFilter, FilterOutput, Sample
@@ -157,7 +158,9 @@ class AssociationSettings:
     @ivar noselect: monitored, never selected.
     @ivar truechimer: never a falseticker (the C{true} option).
     @ivar lifecycle: C{persistent}, C{preemptable} or C{ephemeral}.
-    @ivar key: the symmetric key id, or C{None}.
+    @ivar authenticator: how its packets are authenticated (an
+        L{ntpservice.core.authenticator.Authenticator}); C{key} is its key
+        number, or C{None}.
     @ivar name: the host name it came from, for display, or C{None}.
     @ivar origin: who mobilized it: the directive (C{server}, C{pool}, ...).
     @ivar localAddress: the local address to send from, or C{None} (the
@@ -176,10 +179,15 @@ class AssociationSettings:
     noselect: bool = False
     truechimer: bool = False
     lifecycle: str = "persistent"
-    key: int | None = None
+    authenticator: Authenticator = NO_AUTHENTICATION
     name: str | None = None
     origin: str = "server"
     localAddress: str | None = None
+
+    @property
+    def key(self) -> int | None:
+        """The symmetric key number, or C{None}."""
+        return self.authenticator.keyID
 
     def __post_init__(self) -> None:
         if self.lifecycle not in LIFECYCLES:

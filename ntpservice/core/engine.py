@@ -40,6 +40,7 @@ from ntpservice.core.association import (
     ReceiveResult,
     Transmission,
 )
+from ntpservice.core.authenticator import NO_AUTHENTICATION, Authenticator
 from ntpservice.core.constants import MINDISP
 from ntpservice.core.discipline import Discipline, UpdateResult
 from ntpservice.core.packet import MAX_STRATUM, NTPPacket
@@ -85,14 +86,14 @@ _REASON_FLASH = {
 class SendPacket:
     """
     Send C{transmission.packet} to C{address}:C{port} for association
-    C{associd} (signed with C{key} when not C{None}).
+    C{associd}, signed as its C{authenticator} says.
     """
 
     associd: int
     address: str
     port: int
     transmission: Transmission
-    key: int | None = None
+    authenticator: Authenticator = NO_AUTHENTICATION
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,7 +342,7 @@ class Engine:
                         association.address,
                         association.settings.port,
                         transmission,
-                        association.settings.key,
+                        association.settings.authenticator,
                     )
                 )
         if (

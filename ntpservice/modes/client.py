@@ -22,6 +22,7 @@ from twisted.plugin import IPlugin
 from ntpservice import config
 from ntpservice._log import Logger
 from ntpservice.core.association import AssociationSettings
+from ntpservice.core.authenticator import authenticatorFor
 from ntpservice.core.dispatch import ASSOC_CLIENT
 from ntpservice.interfaces import (
     IAssociationMode,
@@ -60,7 +61,7 @@ def settingsFor(
         noselect=directive.noselect,
         truechimer=directive.truechimer,
         lifecycle=lifecycle,
-        key=directive.key,
+        authenticator=authenticatorFor(directive.key),
         name=directive.address,
         origin=directive.directive,
     )

@@ -146,3 +146,44 @@ class AdmitReplyTests(SynchronousTestCase):
         self.assertEqual(decision, ANSWER)
         self.assertEqual(admitReply(reply, packet, KEYS, None)[1], CRYPTO_NAK)
         self.assertEqual(admit(reply, packet, KEYS, None, None)[1], CRYPTO_NAK)
+
+
+class AuthenticatorTests(SynchronousTestCase):
+    """
+    L{signFor} and L{authenticates}: the shell's side of an association's
+    authenticator.
+    """
+
+    def test_none(self) -> None:
+        """
+        Without authentication a packet goes unsigned, and any reply is
+        acceptable.
+        """
+        from ntpservice.auth.keyring import authenticates, signFor
+        from ntpservice.auth.mac import NO_MAC
+        from ntpservice.core.authenticator import NO_AUTHENTICATION, authenticatorFor
+
+        data = NTPPacket(mode=MODE_CLIENT).encode()
+        self.assertIs(authenticatorFor(None), NO_AUTHENTICATION)
+        self.assertEqual(signFor(NO_AUTHENTICATION, data, KEYS), data)
+        self.assertTrue(authenticates(NO_AUTHENTICATION, NO_MAC))
+
+    def test_symmetricKey(self) -> None:
+        """
+        With a trusted key a packet is signed with it and a reply must
+        verify with it; with a key no longer trusted nothing is sent.
+        """
+        from ntpservice.auth.keyring import authenticates, signFor
+        from ntpservice.auth.mac import NO_MAC, verifyPacket
+        from ntpservice.core.authenticator import SymmetricKey, authenticatorFor
+
+        data = NTPPacket(mode=MODE_CLIENT).encode()
+        self.assertEqual(authenticatorFor(1), SymmetricKey(1))
+        signed = signFor(SymmetricKey(1), data, KEYS)
+        assert signed is not None
+        result = verifyPacket(signed, NTPPacket.decode(signed), KEYS)
+        self.assertEqual(result.status, AuthStatus.OK)
+        self.assertTrue(authenticates(SymmetricKey(1), result))
+        self.assertFalse(authenticates(SymmetricKey(2), result))
+        self.assertFalse(authenticates(SymmetricKey(1), NO_MAC))
+        self.assertIsNone(signFor(SymmetricKey(2), data, KEYS))

@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ntpservice.core import status as S
 from ntpservice.core.association import TEST_AUTH, AssociationSettings
+from ntpservice.core.authenticator import SymmetricKey
 from ntpservice.core.system import SystemVariables
 
 
@@ -111,7 +112,7 @@ class StatusWordTests(SynchronousTestCase):
         authentic while reachable unless its last packet failed
         authentication.
         """
-        settings = AssociationSettings("192.0.2.1", key=5)
+        settings = AssociationSettings("192.0.2.1", authenticator=SymmetricKey(5))
         keyed = FakeAssociation(1, settings, reach=1)
         self.assertEqual(S.associationStatusWord(keyed, "candidate"), 0xF400)
         keyed.flash = TEST_AUTH
