@@ -134,7 +134,9 @@ class DeadServerTests(SynchronousTestCase):
         match = ours.waitForOutput(LOST, timeout=6 * POLL + 10)
         elapsed = time.monotonic() - killed
         self.assertLess(elapsed, 6 * POLL, ours.output())
-        self.assertEqual(match.group("reason"), "unreachable")
+        # Unreachable (five polls unanswered), or its distance past maxdist
+        # first when the polls come late on a loaded machine.
+        self.assertIn(match.group("reason"), ("unreachable", "distance"))
         self.assertEqual(match.group("state"), "unsynchronized")
         self.assertEqual(self.systemPeerRows(), [])
         rv = self.run_ntpq("-c", "rv").replace("\n", " ")
@@ -188,7 +190,7 @@ class DeadServerTests(SynchronousTestCase):
         self.assertLess(time.monotonic() - killed, 4 * POLL, ours.output())
         [other] = set(servers) - {first}
         self.assertEqual(match.group("address"), other)
-        self.assertEqual(match.group("reason"), "unreachable")
+        self.assertIn(match.group("reason"), ("unreachable", "distance"))
         [row] = self.systemPeerRows()
         self.assertIn(other, row)
         self.assertIn("sync_ntp", self.run_ntpq("-c", "rv"))
