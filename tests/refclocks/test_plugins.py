@@ -196,3 +196,78 @@ class ThirdPartyTests(SynchronousTestCase):
         self.assertEqual(engine.systemPeer, association.associd)
         self.assertEqual((engine.system.stratum, engine.system.refid), (1, b"TOY\0"))
         self.assertAlmostEqual(association.offset, TOY_OFFSET)
+
+
+class DaemonTests(SynchronousTestCase):
+    """
+    The daemon runs the reference clock of a C{server 127.127.t.u} line
+    with its plugin.
+    """
+
+    def makeDaemon(self, text: str) -> Any:
+        from twisted.internet.testing import MemoryReactorClock
+
+        from ntpservice.config import parseString
+        from ntpservice.core.counters import PacketCounters
+        from ntpservice.daemon import NTPDaemon
+        from ntpservice.net.multiplexer import ModeTable
+        from ntpservice.plugins import enabledPlugins, loadModePlugins
+        from tests.helpers import FakeClock
+
+        configuration = parseString(text)
+        self.reactor = MemoryReactorClock()
+        self.clock = FakeClock(int(T0 * 1e9))
+        daemon = NTPDaemon(
+            configuration,
+            self.clock,
+            self.reactor,
+            PacketCounters(),
+            ModeTable(),
+            enabledPlugins(loadModePlugins(), configuration),
+            refclocks=loadRefClockPlugins(tests.toyrefclocks),
+            clockAdjust=False,
+        )
+        daemon.start()
+        self.addCleanup(daemon.stop)
+        return daemon
+
+    def advance(self, seconds: float) -> None:
+        for _ in range(int(seconds)):
+            self.clock.time += 10**9
+            self.reactor.advance(1)
+
+    def test_toyClockSelected(self) -> None:
+        """
+        C{server 127.127.99.0 minpoll 4}: the toy driver's association
+        (127.127.99.0, named TOY(0)) is polled every 16 s, its samples
+        reach the engine, and it becomes the system peer at stratum 1;
+        stopping the daemon stops the clock.
+        """
+        daemon = self.makeDaemon("server 127.127.99.0 minpoll 4 maxpoll 4\n")
+        [association] = list(daemon.engine.associations)
+        self.assertEqual(
+            (association.address, association.settings.name), ("127.127.99.0", "TOY(0)")
+        )
+        [clock] = daemon.refclocks.values()
+        self.assertTrue(clock.started)
+        self.advance(16 * 8 + 2)
+        self.assertGreaterEqual(clock.polls, 8)
+        self.assertEqual(daemon.engine.systemPeer, association.associd)
+        self.assertEqual((daemon.engine.system.stratum, daemon.engine.system.refid),
+                         (1, b"TOY\0"))
+        daemon.stop()
+        self.assertTrue(clock.stopped)
+
+    def test_unknownDriver(self) -> None:
+        """
+        A driver type no plugin provides: the line is ignored with a
+        warning naming it, and nothing is mobilized.
+        """
+        from twisted.logger import globalLogPublisher
+
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        daemon = self.makeDaemon("server 127.127.28.0\n")
+        self.assertEqual(len(daemon.engine.associations), 0)
+        self.assertTrue(any(e.get("type") == 28 for e in events))
