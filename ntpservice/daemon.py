@@ -36,6 +36,7 @@ from ntpservice.core.association import (
     Association,
     AssociationSettings,
     AssociationTable,
+    RefClockSource,
 )
 from ntpservice.core.authenticator import NO_AUTHENTICATION
 from ntpservice.core.discipline import Discipline
@@ -45,6 +46,7 @@ from ntpservice.core.engine import (
     Done,
     Engine,
     Panic,
+    PollRefClock,
     ReachChanged,
     SelectionHeld,
     STARTUP_WINDOW,
@@ -70,6 +72,7 @@ from ntpservice.net.multiplexer import ModeTable
 from ntpservice.net.resolve import HostResolver
 from ntpservice.net.sockets import SocketOwner
 from ntpservice.net.udp import ReceivedDatagram
+from ntpservice.refclocks import RefClockOptions, byDriverType, loadRefClockPlugins
 
 DRIFT_WRITE_INTERVAL = 3600.0
 """Seconds between drift file writes (ntpd: hourly)."""
@@ -112,6 +115,36 @@ def pollRange(configuration: Any) -> tuple[int, int]:
         min(a.minPollLog2 for a in lines),
         max(a.maxPollLog2 for a in lines),
     )
+
+
+class _RefClockSink:
+    """
+    The L{IRefClockSink <ntpservice.interfaces.IRefClockSink>} of one
+    reference clock: its samples go to the engine's entry point for its
+    association, and what follows is carried out.
+    """
+
+    def __init__(self, daemon: "NTPDaemon", associd: int) -> None:
+        self._daemon = daemon
+        self._associd = associd
+
+    def now(self) -> float:
+        return self._daemon._now()
+
+    def sample(self, offset: float, dispersion: float, leap: int, time: float) -> None:
+        daemon = self._daemon
+        if self._associd not in daemon.engine.associations.byID:
+            return
+        lastUpdate = daemon.engine.discipline.lastUpdate
+        now = daemon._now()
+        daemon._do(
+            daemon.engine.refclockSample(
+                self._associd, offset, dispersion, leap, time, now
+            )
+        )
+        if daemon.engine.discipline.lastUpdate != lastUpdate:
+            daemon._notify("clockUpdated", now)
+        daemon._arm()
 
 
 @implementer(IDatagramHandler)
@@ -181,8 +214,12 @@ class NTPDaemon:
         stop: Callable[[], None] | None = None,
         keyring: KeyRing | None = None,
         clockAdjust: bool = True,
+        refclocks: Iterable[Any] | None = None,
     ) -> None:
         """
+        @param refclocks: the available reference clock drivers
+            (L{IRefClockFactory <ntpservice.interfaces.IRefClockFactory>});
+            C{None}: every installed one.
         @param clockAdjust: whether the clock driver's corrections change
             the clock: C{False} (C{--no-clock-adjust}, C{disable ntp}) runs
             the discipline open loop, and the drift file is neither read
@@ -206,6 +243,10 @@ class NTPDaemon:
         self._quit = quit
         self.keyring = keyring if keyring is not None else KeyRing()
         self._observers: list[Any] = []
+        self._refclockFactories = byDriverType(
+            loadRefClockPlugins() if refclocks is None else refclocks
+        )
+        self.refclocks: dict[int, Any] = {}
         rng = rng if rng is not None else random.SystemRandom()
         self.restrictions = restrictTable(configuration.restrictions)
         self.mru: MRUList | None = None
@@ -380,6 +421,7 @@ class NTPDaemon:
         self._resolveRestrictions()
         for instance in self.instances.values():
             instance.start()
+        self._startRefClocks()
         self._arm()
 
     def _resolveRestrictions(self) -> None:
@@ -406,6 +448,53 @@ class NTPDaemon:
 
             self._restrictResolver.resolve(rule.address, rule.ipVersion, resolved)
 
+    def _startRefClocks(self) -> None:
+        """
+        Build, mobilize and start the reference clock of each C{server
+        127.127.t.u} line whose driver is installed. The LOCAL clock
+        (driver 1) still runs as the engine's C{localClock}.
+        """
+        for directive in self.configuration.associationsFor("server"):
+            driverType = getattr(directive, "refclockType", None)
+            if driverType is None or driverType == 1:
+                continue
+            factory = self._refclockFactories.get(driverType)
+            if factory is None:
+                self._log.warn(
+                    "{source}: no reference clock driver of type {type} is "
+                    "installed; this server line is ignored",
+                    source=str(directive.source),
+                    type=driverType,
+                )
+                continue
+            unit = directive.refclockUnit
+            source = RefClockSource(
+                driverType,
+                unit,
+                factory.stratum,
+                bytes(factory.refid).ljust(4, b"\0"),
+                factory.precision,
+                bool(factory.lastResort),
+            )
+            settings = AssociationSettings(
+                source.address,
+                minPollLog2=directive.minPollLog2,
+                maxPollLog2=directive.maxPollLog2,
+                prefer=directive.prefer,
+                noselect=directive.noselect,
+                truechimer=directive.truechimer,
+                name=f"{factory.name.upper()}({unit})",
+                origin="refclock",
+                refclock=source,
+            )
+            association = self.mobilize(settings)
+            sink = _RefClockSink(self, association.associd)
+            clock = factory.build(
+                RefClockOptions(unit=unit, source=str(directive.source)), sink, self.reactor
+            )
+            self.refclocks[association.associd] = clock
+            clock.start()
+
     def stop(self) -> None:
         """
         Stop polling; save the frequency.
@@ -414,6 +503,8 @@ class NTPDaemon:
             self._restrictResolver.cancel()
         for instance in self.instances.values():
             instance.stop()
+        for clock in self.refclocks.values():
+            clock.stop()
         if self._tick is not None and self._tick.running:
             self._tick.stop()
         if self._timer is not None and self._timer.active():
@@ -553,6 +644,10 @@ class NTPDaemon:
         for action in actions:
             if isinstance(action, SendPacket):
                 self._send(action)
+            elif isinstance(action, PollRefClock):
+                clock = self.refclocks.get(action.associd)
+                if clock is not None:
+                    clock.poll()
             elif isinstance(action, A.Slew):
                 self._clockCall(clock.slew, action.offset)
             elif isinstance(action, A.SetFrequency):
@@ -586,6 +681,9 @@ class NTPDaemon:
                     why=HOLD_REASONS.get(action.reason, action.reason),
                 )
             elif isinstance(action, Demobilize):
+                clock = self.refclocks.pop(action.associd, None)
+                if clock is not None:
+                    clock.stop()
                 self.restrictions.removeSource(action.address)
                 spawner = self._spawners.pop(action.associd, None)
                 if spawner is not None:

@@ -395,3 +395,103 @@ class ISourceSpawner(Interface):
         An association this spawner mobilized was removed (unreachable,
         preempted, a kiss, C{unpeer}, ...).
         """
+
+
+class IRefClockSink(Interface):
+    """
+    Where a reference clock delivers its samples: the engine's one entry
+    point for samples that do not come in packets
+    (L{ntpservice.core.engine.Engine.refclockSample}), bound to the
+    clock's association by the daemon.
+    """
+
+    def now() -> float:
+        """
+        The local (system) clock now, seconds since the Unix epoch: the
+        time scale of every sample.
+        """
+
+    def sample(offset: float, dispersion: float, leap: int, time: float) -> None:
+        """
+        One measurement of the local clock against the reference.
+
+        @param offset: seconds, positive when the local clock is behind
+            the reference (RFC 5905's theta).
+        @param dispersion: seconds, the error the driver claims for it
+            (its own precision and jitter).
+        @param leap: the leap indicator the reference announces (0-3).
+        @param time: when it was taken, local clock seconds (see L{now}).
+        """
+
+
+class IRefClock(Interface):
+    """
+    One running reference clock (a C{server 127.127.t.u} line), built by
+    its L{IRefClockFactory}: it reads its device and feeds samples to its
+    L{IRefClockSink}, at L{poll} or whenever the device delivers.
+    """
+
+    def start() -> None:
+        """
+        Open the device, start listening; called once, before the first
+        L{poll}. A clock that can measure at once may deliver a sample
+        here.
+        """
+
+    def stop() -> None:
+        """
+        Close the device; no sample is delivered after this.
+        """
+
+    def poll() -> None:
+        """
+        The association's poll process is due (every 2**minpoll s): deliver
+        a sample if there is one (a driver that reads samples as they come
+        may deliver their median here, as ntpd's drivers do).
+        """
+
+
+class IRefClockFactory(Interface):
+    """
+    A reference clock driver: a plugin found with
+    C{getPlugins(IRefClockFactory, ntpservice.refclocks)} (and, for other
+    packages, in their C{twisted/plugins}), in the shape of Twisted's
+    C{cred_memory.py}: declarative attributes and a factory method.
+    """
+
+    name = Attribute(
+        "C{str}: the driver's name as NTPsec's C{refclock} directive writes "
+        "it: C{'local'}, C{'shm'}, C{'nmea'}, ..."
+    )
+    driverType = Attribute(
+        "C{int}: ntpd's driver type, the C{t} of C{127.127.t.u}: 1 for LOCAL, "
+        "20 NMEA, 22 PPS, 28 SHM."
+    )
+    description = Attribute("C{str}: one line for documentation, logs and ntpq.")
+    refid = Attribute(
+        "C{bytes}: the default reference ID (4 bytes), for C{fudge refid} to "
+        "override."
+    )
+    stratum = Attribute("C{int}: the default driver stratum (0-15).")
+    precision = Attribute(
+        "C{int}: the driver's precision, log2 seconds (ntpd's C{PRECISION})."
+    )
+    lastResort = Attribute(
+        "C{bool}: the driver reads the system clock itself (ntpd's LOCAL): "
+        "its source is selected only when no other is, it is no witness "
+        "against other sources, and its samples never correct the clock."
+    )
+
+    def build(
+        options: "RefClockOptions", sink: IRefClockSink, reactor: object
+    ) -> IRefClock:
+        """
+        A clock for one C{server 127.127.t.u} line.
+
+        @param options: the unit and the C{fudge}/C{refclock} options
+            (L{ntpservice.refclocks.RefClockOptions}).
+        @param sink: where its samples go.
+        @param reactor: for timers and devices (IReactorTime, ...).
+        @raise ValueError: with a message for the configuration line when
+            an option cannot be honoured.
+        """

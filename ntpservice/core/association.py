@@ -140,6 +140,37 @@ class RandomSource(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class RefClockSource:
+    """
+    What makes an association a reference clock's: its samples come from
+    a driver through L{ntpservice.core.engine.Engine.refclockSample}, not
+    in packets, and its poll process asks the driver for one instead of
+    sending.
+
+    @ivar driverType: ntpd's driver type (the C{t} of C{127.127.t.u}).
+    @ivar unit: the C{u}.
+    @ivar stratum: the driver stratum (0-15): the association's stratum.
+    @ivar refid: the reference ID the driver names itself by (4 bytes).
+    @ivar precisionLog2: the driver's precision, log2 s.
+    @ivar lastResort: the driver reads the system clock itself (ntpd's
+        LOCAL): selected only when nothing else is, no witness against
+        other sources, and never a correction of the clock.
+    """
+
+    driverType: int
+    unit: int = 0
+    stratum: int = 0
+    refid: bytes = b"\0\0\0\0"
+    precisionLog2: int = -20
+    lastResort: bool = False
+
+    @property
+    def address(self) -> str:
+        """The pseudo-address C{127.127.t.u}."""
+        return f"127.127.{self.driverType}.{self.unit}"
+
+
+@dataclass(frozen=True, slots=True)
 class AssociationSettings:
     """
     What a configuration line (or a mobilizing packet) says about an
@@ -165,6 +196,8 @@ class AssociationSettings:
     @ivar origin: who mobilized it: the directive (C{server}, C{pool}, ...).
     @ivar localAddress: the local address to send from, or C{None} (the
         kernel chooses).
+    @ivar refclock: a reference clock's association: its driver's
+        L{RefClockSource}; C{None} for a network source.
     """
 
     address: str
@@ -183,6 +216,7 @@ class AssociationSettings:
     name: str | None = None
     origin: str = "server"
     localAddress: str | None = None
+    refclock: RefClockSource | None = None
 
     @property
     def key(self) -> int | None:
@@ -425,7 +459,15 @@ class Association:
                     self._startBurst(self._burstSize(hpoll), iburst=False)
         else:
             self.burst -= 1
-        transmission = self._transmit(now, system)
+        transmission: Transmission | None = None
+        if settings.refclock is None:
+            transmission = self._transmit(now, system)
+        else:
+            # A reference clock is asked for a sample (the engine's
+            # PollRefClock action), at a fixed poll interval.
+            self.lastSent = now
+            self.sent += 1
+            hpoll = settings.minPollLog2
         self._pollUpdate(now, hpoll)
         return transmission
 
@@ -594,6 +636,43 @@ class Association:
                 self.nextPoll, max(now, (self.lastSent or now) + BURST_INTERVAL)
             )
         return ReceiveResult(True, 0, update)
+
+    def refclockSample(
+        self, offset: float, dispersion: float, leap: int, time: float, now: float
+    ) -> FilterOutput | None:
+        """
+        A sample from this association's reference clock driver (RFC 5905
+        leaves reference clocks out; this is ntpd's refclock_receive): it
+        goes through the clock filter like a packet's, with no delay, and
+        the association takes the driver's stratum, reference ID and
+        precision, with no root delay or dispersion of its own.
+
+        @param offset: seconds, positive when the local clock is behind.
+        @param dispersion: seconds, what the driver claims.
+        @param leap: the leap indicator of the reference.
+        @param time: local clock seconds, when it was taken.
+        @param now: local clock seconds, now (not before C{time}).
+        @return: the peer variables the clock filter released, or C{None}.
+        @raise ValueError: if this is not a reference clock's association.
+        """
+        source = self.settings.refclock
+        if source is None:
+            raise ValueError(f"association {self.associd} is not a reference clock's")
+        self.now = now
+        self.leap = leap
+        self.stratum = source.stratum
+        self.refid = source.refid
+        self.precision = source.precisionLog2
+        self.rootDelay = self.rootDispersion = 0.0
+        self.reftime = NTPTimestamp.fromUnixNanoseconds(int(time * 1e9))
+        self.reach |= 1
+        self.unreach = 0
+        self.received += 1
+        self.flash = 0
+        self._samples += 1
+        return self.filter.update(
+            Sample(offset, 0.0, dispersion, time), now, 2.0**self.hpoll
+        )
 
     def authenticationFailed(self) -> None:
         """

@@ -14,9 +14,19 @@ selection, clustering and combining when a peer releases a new sample
 (RFC 5905 clock_select), feeds the discipline (clock_update), and keeps the
 system variables that the server side reports.
 
-The LOCAL clock (ntpd's driver 1) is the source of last resort: when no
-network source survives selection, the system is synchronized to it, and
-no correction is made (the LOCAL clock is the system clock).
+Reference clocks are associations too: their poll process asks the
+driver for a sample (L{PollRefClock}) and the driver delivers it through
+L{Engine.refclockSample}, the one entry point for samples that do not come
+in packets; from there they go through the clock filter, selection and
+the discipline as a packet's do. A I{last resort} driver (ntpd's LOCAL,
+L{RefClockSource.lastResort}) reads the system clock itself: selection
+takes it only when no other source survives, it is no witness in the
+start-up hold, and when it is the system peer the system variables follow
+it but the discipline is not fed (its samples never correct the clock).
+
+The LOCAL clock given as C{localClock} is the older form of the same
+rule: when no source survives selection, the system is synchronized to it,
+and no correction is made (the LOCAL clock is the system clock).
 
 @see: RFC 5905 sections 9-13, Appendix A.5.5.
 """
@@ -37,6 +47,7 @@ from ntpservice.core.association import (
     AssociationSettings,
     AssociationTable,
     RandomSource,
+    RefClockSource,
     ReceiveResult,
     Transmission,
 )
@@ -94,6 +105,18 @@ class SendPacket:
     port: int
     transmission: Transmission
     authenticator: Authenticator = NO_AUTHENTICATION
+
+
+@dataclass(frozen=True, slots=True)
+class PollRefClock:
+    """
+    The poll process of reference clock association C{associd} is due:
+    the shell calls its driver's C{poll}, which may deliver a sample
+    (L{Engine.refclockSample}) at once or later.
+    """
+
+    associd: int
+    address: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +205,7 @@ class Done:
 
 Action = Union[
     SendPacket,
+    PollRefClock,
     Demobilize,
     SystemPeerChanged,
     ReachChanged,
@@ -211,6 +235,15 @@ def _clockActions(actions: Iterable[A.Action]) -> list[Action]:
             raise TypeError(f"not a clock action: {action!r}")
         out.append(action)
     return out
+
+
+def _lastResort(association: Association) -> bool:
+    """
+    Whether C{association} is a last-resort reference clock's (see
+    L{RefClockSource.lastResort}).
+    """
+    source: RefClockSource | None = association.settings.refclock
+    return source is not None and source.lastResort
 
 
 class Engine:
@@ -335,7 +368,9 @@ class Engine:
             ):
                 out.extend(self.demobilize(association.associd, "unreachable"))
                 continue
-            if transmission is not None:
+            if association.settings.refclock is not None:
+                out.append(PollRefClock(association.associd, association.address))
+            elif transmission is not None:
                 out.append(
                     SendPacket(
                         association.associd,
@@ -419,6 +454,43 @@ class Engine:
             out.extend(self.clockSelect(now))
         return result, out
 
+    def refclockSample(
+        self,
+        associd: int,
+        offset: float,
+        dispersion: float,
+        leap: int,
+        time: float,
+        now: float | None = None,
+    ) -> list[Action]:
+        """
+        The one entry point for samples that do not come in packets: a
+        reference clock driver's measurement for association C{associd}
+        feeds its clock filter, its reach register and, through selection,
+        the discipline, as an accepted packet does.
+
+        @param offset: seconds, positive when the local clock is behind.
+        @param dispersion: seconds, the error the driver claims.
+        @param leap: the leap indicator of the reference.
+        @param time: local clock seconds, when the sample was taken.
+        @param now: local clock seconds, now (C{time} when C{None}).
+        @return: the actions that follow (L{ReachChanged}, a system
+            update).
+        @raise KeyError: for an unknown association.
+        @raise ValueError: for an association that is not a reference
+            clock's.
+        """
+        if now is None:
+            now = time
+        association = self.associations.byID[associd]
+        wasReachable = association.reachable
+        association.refclockSample(offset, dispersion, leap, time, now)
+        out: list[Action] = []
+        if association.reachable and not wasReachable:
+            out.append(ReachChanged(associd, association.address, True))
+        out.extend(self.clockSelect(now))
+        return out
+
     # -- the system process ----------------------------------------------
 
     def candidates(self, now: float) -> list[Candidate]:
@@ -448,6 +520,7 @@ class Engine:
                     prefer=s.prefer,
                     noselect=s.noselect,
                     truechimer=s.truechimer,
+                    isLocalClock=_lastResort(a),
                     srcAddress=a.address,
                 )
             )
@@ -480,6 +553,11 @@ class Engine:
             return out
         out.extend(self._preempt(result))
         peer = self.associations.byID[peerID]
+        if _lastResort(peer):
+            # The system clock measured against itself: the system
+            # variables follow it, the discipline hears nothing of it.
+            self.system = self._followPeer(peer, result, now, self.system.poll)
+            return out
         if self.discipline.everySample:
             # A loop that weighs every sample gets each sample of the system
             # peer as it arrives, and the newest one of a system peer just
@@ -569,16 +647,26 @@ class Engine:
             choice demoted to a candidate) while the engine holds.
         """
         peerID = result.systemPeer
-        if peerID is None or (
-            self.systemPeer is not None
-            and abs(result.offset) <= self.discipline.settings.step
+        # A last-resort source corrects nothing: there is nothing to hold
+        # for, and being synchronized to it is not yet having a source.
+        chosen = self.associations.byID.get(cast(int, peerID)) if peerID is not None else None
+        current = (
+            self.associations.byID.get(self.systemPeer)
+            if self.systemPeer is not None
+            else None
+        )
+        hasSource = current is not None and not _lastResort(current)
+        if (
+            chosen is None
+            or _lastResort(chosen)
+            or (hasSource and abs(result.offset) <= self.discipline.settings.step)
         ):
             self._holdSince = self._holdReason = None
             return result
         reason = None
         if self._contradicted(result, now):
             reason = "contradicted"
-        elif self.systemPeer is None and not self._settled(result):
+        elif not hasSource and not self._settled(result):
             if self._holdSince is None:
                 self._holdSince = now
             if now - self._holdSince < STARTUP_WINDOW:
@@ -619,7 +707,12 @@ class Engine:
         mindist = self.selectionSettings.mindist
         for a in self.associations.byID.values():
             sample = a.filter.newest
-            if a.settings.noselect or not a.answering or sample is None:
+            if (
+                a.settings.noselect
+                or _lastResort(a)
+                or not a.answering
+                or sample is None
+            ):
                 continue
             half = (
                 max(mindist, a.rootDelay + sample.delay) / 2
@@ -634,8 +727,11 @@ class Engine:
     def _refidOf(self, peer: Association) -> bytes:
         """
         The reference ID of a host synchronized to C{peer}: its address
-        (an IPv6 one hashed); reference clocks name themselves.
+        (an IPv6 one hashed); a reference clock at stratum 0 names itself
+        (ntpd's rule: above stratum 0 its 127.127.t.u address is given).
         """
+        if peer.settings.refclock is not None and peer.stratum == 0:
+            return peer.refid
         try:
             return refidFromAddress(peer.address)
         except ValueError:

@@ -6,9 +6,8 @@ that poll their server.
 
 Host names are resolved without blocking the reactor (Twisted's pluggable
 name resolver), retried with back-off while resolution fails. Reference
-clock addresses (C{127.127.t.u}) are not network servers: the LOCAL clock is
-handled by the daemon; other drivers arrive with the reference-clock
-plugins.
+clock addresses (C{127.127.t.u}) are not network servers: the daemon runs
+them with their reference clock plugins (L{ntpservice.refclocks}).
 """
 
 from __future__ import annotations
@@ -87,13 +86,7 @@ class ClientMode:
         """
         for directive in self._daemon.configuration.associationsFor("server"):
             if directive.isRefclock:
-                if directive.refclockType != 1:
-                    self._log.warn(
-                        "{source}: reference clock driver {type} is not available "
-                        "yet; this server line is ignored",
-                        source=str(directive.source),
-                        type=directive.refclockType,
-                    )
+                # The daemon runs reference clocks (ntpservice.refclocks).
                 continue
             self._resolver.resolve(
                 directive.address,

@@ -14,11 +14,16 @@ better answer for isolated networks and comes with a later release; this
 driver keeps existing configurations working and gives a stand-alone server
 something to be synchronized to.
 
-Until the synchronization engine exists, the LOCAL clock is the only source
-the daemon can be synchronized to: L{localSystemVariables} gives the system
-variables it implies. The engine will turn this into an ordinary reference
-clock plugin whose samples go through selection like any other source.
-Pure: no I/O.
+L{LocalClockFactory} is the driver as a reference clock plugin
+(L{ntpservice.interfaces.IRefClockFactory}): each poll delivers a sample of
+offset 0 (the LOCAL clock is the system clock) to the engine's entry point
+for non-packet samples. It is a I{last resort} driver: selected only when no
+other source is, and its samples never correct the clock.
+
+L{LocalClock} and L{findLocalClock} are the daemon's older view of the same
+clock (the system variables it implies when no network source is selected),
+still used by the engine until LOCAL runs as an association of its own.
+No I/O.
 """
 
 from __future__ import annotations
@@ -26,9 +31,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable
 
+from typing import Any
+
+from zope.interface import implementer
+
+from twisted.plugin import IPlugin
+
 from ntpservice.core.packet import LEAP_NONE, MAX_STRATUM
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
+from ntpservice.interfaces import IRefClock, IRefClockFactory, IRefClockSink
 
 LOCAL_DRIVER_TYPE = 1
 DEFAULT_STRATUM = 5
@@ -146,3 +158,60 @@ def findLocalClock(
                     )
         clocks.append(LocalClock(unit, stratum, refid))
     return min(clocks, key=lambda c: c.stratum)
+
+
+PRECISION = -20
+"""log2 s: the precision the driver claims (ntpd's LOCAL: about 1 us)."""
+
+
+@implementer(IRefClock)
+class LocalRefClock:
+    """
+    One running LOCAL clock: every poll (and the start) delivers a sample
+    of offset 0 and dispersion L{DISPERSION}, with no leap second.
+    """
+
+    def __init__(self, sink: IRefClockSink) -> None:
+        self._sink = sink
+        self.running = False
+
+    def _deliver(self) -> None:
+        if self.running:
+            self._sink.sample(0.0, DISPERSION, LEAP_NONE, self._sink.now())
+
+    def start(self) -> None:
+        """Start: the first sample is delivered at once."""
+        self.running = True
+        self._deliver()
+
+    def stop(self) -> None:
+        self.running = False
+
+    def poll(self) -> None:
+        self._deliver()
+
+
+@implementer(IPlugin, IRefClockFactory)
+class LocalClockFactory:
+    """
+    ntpd's driver 1, the undisciplined local clock, as a reference clock
+    plugin.
+    """
+
+    name = "local"
+    driverType = LOCAL_DRIVER_TYPE
+    description = "undisciplined local clock"
+    refid = REFID
+    stratum = DEFAULT_STRATUM
+    precision = PRECISION
+    lastResort = True
+
+    def build(self, options: Any, sink: IRefClockSink, reactor: Any) -> LocalRefClock:
+        """
+        A LOCAL clock; its unit, stratum and refid are the association's
+        (C{options}), it needs no device and no timer.
+        """
+        return LocalRefClock(sink)
+
+
+localClockFactory = LocalClockFactory()
