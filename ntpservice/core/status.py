@@ -44,7 +44,7 @@ that mode 6, the statistics files and the metrics all read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ntpservice.core.association import TEST_AUTH
