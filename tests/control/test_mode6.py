@@ -899,6 +899,23 @@ class EventTests(ServerTestCase):
         self.assertEqual(again.lastEventName, "unreachable")
         self.assertEqual(again.eventCount, status.eventCount + 1)
 
+    def test_kissEvents(self) -> None:
+        """
+        A RATE kiss is the peer event C{rate_exceeded} in ntpq's status
+        word too, as in C{peerstats} (both read the daemon's one event
+        bookkeeping; mode 6 used not to count kisses).
+        """
+        from ntpservice.core.association import ReceiveResult
+
+        associd = self.byAddress("192.0.2.1")
+        association = self.daemon.engine.associations.byID[associd]
+        before = K.decodePeerStatus(self.associations()[associd])
+        result = ReceiveResult(False, 0, kissCode="RATE")
+        self.daemon._notify("peerPacket", association, None, result, None, None, None)
+        after = K.decodePeerStatus(self.associations()[associd])
+        self.assertEqual(after.lastEventName, "rate_exceeded")
+        self.assertEqual(after.eventCount, before.eventCount + 1)
+
     def test_demobilizeForgets(self) -> None:
         """
         A demobilized association leaves the list.
