@@ -15,6 +15,7 @@ the same code runs on the real clock and in the simulator.
 
 from __future__ import annotations
 
+import difflib
 import random
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -56,11 +57,14 @@ from ntpservice.core.engine import (
 from ntpservice.core.packet import NTPPacket
 from ntpservice.core.refid import formatRefid
 from ntpservice.core.selection import SelectionSettings
+from ntpservice.core.snapshot import StatusEvents
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.coreconfig import disciplineSettings
 from ntpservice.driftfile import DriftFileError, readDriftFile, writeDriftFile
 from ntpservice.interfaces import (
+    OBSERVER_METHODS,
+    IDaemonObserver,
     IAssociationView,
     IDaemon,
     IDatagramHandler,
@@ -98,6 +102,37 @@ def counterForFlash(flash: int) -> str:
         if flash & bit:
             return f"peer.{name}"
     return "peer.rejected"
+
+
+def checkObserver(observer: Any) -> None:
+    """
+    Check a daemon observer: it declares L{IDaemonObserver}, and none of
+    its public methods has a name that is close to one of
+    L{IDaemonObserver}'s without being it (C{peerPackets},
+    C{clockupdated}): such a method would never be called, and the
+    observer would miss its events without a word.
+
+    @raise TypeError: naming the method and the one it resembles.
+    """
+    if not IDaemonObserver.providedBy(observer):
+        raise TypeError(
+            f"{observer!r} is not an IDaemonObserver: declare it with "
+            "@implementer(IDaemonObserver)"
+        )
+    lowered = {name.lower(): name for name in OBSERVER_METHODS}
+    for name in dir(observer):
+        if name.startswith("_") or name in OBSERVER_METHODS:
+            continue
+        if not callable(getattr(observer, name, None)):
+            continue
+        close = lowered.get(name.lower()) or next(
+            iter(difflib.get_close_matches(name, OBSERVER_METHODS, n=1, cutoff=0.8)), None
+        )
+        if close is not None:
+            raise TypeError(
+                f"{observer!r} defines {name}, which is not an IDaemonObserver "
+                f"method: did you mean {close}?"
+            )
 
 
 def pollRange(configuration: Any) -> tuple[int, int]:
@@ -190,6 +225,9 @@ class NTPDaemon:
     One daemon's engine, plugins and timers.
 
     @ivar engine: the L{Engine}.
+    @ivar events: the event counts of every status word
+        (L{StatusEvents}): the one bookkeeping that mode 6 and the
+        statistics files read, fed before any observer.
     @ivar instances: the running mode instances, by plugin name.
     @ivar exitStatus: set when the daemon decided to stop by itself
         (C{-q} done: 0; panic: 1), else C{None}.
@@ -295,6 +333,7 @@ class NTPDaemon:
         self.associations = AssociationView(self.engine.associations)
         if localClock is not None:
             self.engine.refreshLocalClock(self._now())
+        self.events = StatusEvents(self.engine)
         self.instances: dict[str, Any] = {}
         self._ownedDirectives = {d for plugin in plugins for d in plugin.directives}
         self._directiveOwners: dict[str, Any] = {}
@@ -347,30 +386,27 @@ class NTPDaemon:
 
     def addObserver(self, observer: Any) -> None:
         """
-        Tell C{observer} what happens (statistics files, metrics, traps).
-        It may define any of these methods, called with:
-
-          - C{peerPacket(association, packet, result, t1, t4, datagram)}:
-            a packet went through an association's peer process
-            (C{result}: its L{ReceiveResult}; C{t1}, C{t4}: origin and
-            destination L{NTPTimestamp}s);
-          - C{clockUpdated(now)}: the discipline took an update (read its
-            state from C{daemon.engine.discipline});
-          - C{systemPeerChanged(associd, address)}: selection changed the
-            system peer (C{None}: none);
-          - C{associationEvent(associd, address, event)}: C{"mobilize"} or
-            C{"demobilize"};
-          - C{clockStepped(offset)}: the clock was stepped.
+        Tell C{observer} what happens (statistics files, metrics, mode 6,
+        logs): it provides L{IDaemonObserver}, whose methods are all
+        optional; those it defines are called, after L{events} has counted
+        the event.
 
         An observer that raises is logged and kept.
+
+        @raise TypeError: if C{observer} does not declare
+            L{IDaemonObserver}, or defines a method whose name is a near
+            miss of one of its methods (see L{checkObserver}).
         """
+        checkObserver(observer)
         self._observers.append(observer)
 
     def removeObserver(self, observer: Any) -> None:
         self._observers.remove(observer)
 
     def _notify(self, event: str, *args: Any) -> None:
-        for observer in self._observers:
+        # The one event bookkeeping first, so that every observer reads
+        # status words that already count this event.
+        for observer in (self.events, *self._observers):
             method = getattr(observer, event, None)
             if method is None:
                 continue

@@ -324,11 +324,14 @@ class IDaemon(Interface):
 
     def addObserver(observer: object) -> None:
         """
-        Tell C{observer} what happens: any of the methods C{peerPacket},
-        C{clockUpdated}, C{systemPeerChanged}, C{associationEvent}
-        (C{mobilize}, C{demobilize}, C{reachable}, C{unreachable}) and
-        C{clockStepped} that it defines is called (see
+        Tell C{observer}, an L{IDaemonObserver}, what happens: each of its
+        methods that it defines is called (see
         L{ntpservice.daemon.NTPDaemon.addObserver}).
+
+        @raise TypeError: if C{observer} does not provide
+            L{IDaemonObserver}, or defines a method whose name is close to
+            one of L{IDaemonObserver}'s without being it (a typo would
+            otherwise never be called).
         """
 
     def removeObserver(observer: object) -> None:
@@ -495,3 +498,78 @@ class IRefClockFactory(Interface):
         @raise ValueError: with a message for the configuration line when
             an option cannot be honoured.
         """
+
+class IDaemonObserver(Interface):
+    """
+    What the daemon tells its observers (mode 6, the statistics files, the
+    metrics, the log lines, a test's recorder): the engine's peer and
+    system events, as they happen.
+
+    Every method is optional: an observer defines those it wants (zope's
+    C{verifyObject} cannot check optional methods, so the daemon checks at
+    registration that no method's name is a near miss of these). Each is
+    called after the daemon's own event bookkeeping
+    (L{ntpservice.core.snapshot.StatusEvents}) has counted the event, so
+    the status words an observer reads then
+    (L{ntpservice.core.snapshot.peerSnapshot}) already include it. An
+    observer that raises is logged and kept.
+
+    What an observer shows of an association or of the system it reads
+    from L{ntpservice.core.snapshot}, not from the engine's internals, so
+    that C{ntpq}, C{peerstats} and the metrics agree.
+    """
+
+    def peerPacket(
+        association: object,
+        packet: object,
+        result: object,
+        t1: object,
+        t4: object,
+        datagram: object,
+    ) -> None:
+        """
+        A packet went through an association's peer process.
+
+        @param association: the L{ntpservice.core.association.Association}.
+        @param packet: the L{ntpservice.core.packet.NTPPacket}.
+        @param result: its L{ntpservice.core.association.ReceiveResult}
+            (C{accepted}, C{flash}, C{kissCode}, C{update}: the clock
+            filter's new sample, or C{None}).
+        @param t1: the origin L{ntpservice.core.timestamps.NTPTimestamp}
+            (when the request was sent), or C{None}.
+        @param t4: the destination timestamp (when it arrived).
+        @param datagram: the L{ntpservice.net.udp.ReceivedDatagram}.
+        """
+
+    def clockUpdated(now: float) -> None:
+        """
+        The discipline took an update (read its state from the engine).
+
+        @param now: the daemon's clock, seconds since the Unix epoch.
+        """
+
+    def systemPeerChanged(associd: "int | None", address: "str | None") -> None:
+        """
+        Selection changed the system peer.
+
+        @param associd: the new system peer, or C{None} for none.
+        @param address: its address, or C{None}.
+        """
+
+    def associationEvent(associd: int, address: str, event: str) -> None:
+        """
+        An association's life: C{"mobilize"}, C{"demobilize"},
+        C{"reachable"} or C{"unreachable"} (the engine reports each reach
+        change once).
+        """
+
+    def clockStepped(offset: float) -> None:
+        """
+        The clock was stepped.
+
+        @param offset: the step, seconds.
+        """
+
+
+OBSERVER_METHODS = tuple(sorted(IDaemonObserver.names()))
+"""The names of L{IDaemonObserver}'s methods."""

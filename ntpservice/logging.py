@@ -36,6 +36,7 @@ from twisted.logger import ILogObserver, globalLogPublisher, textFileLogObserver
 
 from ntpservice import _log
 from ntpservice.core.status import isSynchronized
+from ntpservice.interfaces import IDaemonObserver
 
 LOG_CLASSES = ("clock", "peer", "sync", "sys")
 """ntpd's message classes."""
@@ -222,6 +223,7 @@ class _FileObserver:
         self._logFile.emit(event)
 
 
+@implementer(IDaemonObserver)
 class SyncLogger:
     """
     A daemon observer (see L{NTPDaemon.addObserver

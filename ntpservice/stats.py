@@ -54,12 +54,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
+from zope.interface import implementer
+
 from twisted.internet.task import LoopingCall
 
 from ntpservice._log import Logger
 from ntpservice.core import counters as C
-from ntpservice.core import status as S
+from ntpservice.core.refid import formatRefid
+from ntpservice.core.snapshot import peerSnapshot
 from ntpservice.core.timestamps import NTPTimestamp
+from ntpservice.interfaces import IDaemonObserver
 
 MJD_UNIX_EPOCH = 40587
 """The Modified Julian Day of 1970-01-01."""
@@ -127,16 +131,12 @@ def formatNTPTimestamp(timestamp: NTPTimestamp | None) -> str:
 def formatRawRefid(refid: bytes, stratum: int) -> str:
     """
     A refid as C{rawstats} shows it (NTPsec's C{refid_str}): a dotted quad
-    above stratum 1, else the text between dots (C{.GPS.}). Bytes that
-    would break the line (spaces, control characters) are shown as
-    C{"."}.
+    above stratum 1, else the text between dots (C{.GPS.}), shown as
+    L{formatRefid <ntpservice.core.refid.formatRefid>} shows text.
 
     @param stratum: the packet stratum with 0 mapped to 16, as ntpd does.
     """
-    if stratum > 1:
-        return ".".join(str(b) for b in refid)
-    text = refid.split(b"\0", 1)[0]
-    return "." + "".join(chr(b) if 0x21 <= b < 0x7F else "." for b in text) + "."
+    return formatRefid(refid, stratum, dotted=True, unsynchronizedAsText=False)
 
 
 def loopstatsLine(
@@ -573,6 +573,7 @@ class _RawState:
     bogons: int = 0
 
 
+@implementer(IDaemonObserver)
 class StatisticsWriter:
     """
     The daemon observer (see L{NTPDaemon.addObserver
@@ -584,7 +585,6 @@ class StatisticsWriter:
         written.
     @ivar ignored: statistics names the configuration enables that
         ntpservice does not write.
-    @ivar events: the association events behind the status words.
     """
 
     _log = Logger()
@@ -597,8 +597,8 @@ class StatisticsWriter:
         interval: float = SYSSTATS_INTERVAL,
     ) -> None:
         """
-        @param daemon: the daemon: its C{clock}, C{reactor}, C{engine} and
-            C{counters} are read.
+        @param daemon: the daemon: its C{clock}, C{reactor}, C{engine},
+            C{events} and C{counters} are read.
         @param generations: by statistics name (L{WRITTEN}).
         @param ignored: see L{ignored}.
         @param interval: seconds between C{sysstats} lines.
@@ -607,7 +607,6 @@ class StatisticsWriter:
         self.generations = dict(generations)
         self.ignored = tuple(sorted(ignored))
         self.interval = interval
-        self.events = S.PeerEvents()
         self._raw: dict[int, _RawState] = {}
         self._timer: LoopingCall | None = None
 
@@ -706,19 +705,8 @@ class StatisticsWriter:
     # -- observer events -------------------------------------------------
 
     def associationEvent(self, associd: int, address: str, event: str) -> None:
-        if event == "mobilize":
-            self.events.record(associd, S.PEVNT_MOBIL)
-        elif event == "demobilize":
-            self.events.record(associd, S.PEVNT_DEMOBIL)
+        if event == "demobilize":
             self._raw.pop(associd, None)
-        elif event == "reachable":
-            self.events.record(associd, S.PEVNT_REACH)
-        elif event == "unreachable":
-            self.events.record(associd, S.PEVNT_UNREACH)
-
-    def systemPeerChanged(self, associd: int | None, address: str | None) -> None:
-        if associd is not None:
-            self.events.record(associd, S.PEVNT_NEWPEER)
 
     def peerPacket(
         self,
@@ -729,11 +717,6 @@ class StatisticsWriter:
         t4: NTPTimestamp,
         datagram: Any,
     ) -> None:
-        associd = association.associd
-        if result.kissCode == "RATE":
-            self.events.record(associd, S.PEVNT_RATE)
-        elif result.kissCode in ("DENY", "RSTR"):
-            self.events.record(associd, S.PEVNT_DENY)
         now = self._now()
         raw = self.generations.get("rawstats")
         if raw is not None:
@@ -743,13 +726,15 @@ class StatisticsWriter:
         peers = self.generations.get("peerstats")
         update = result.update
         if peers is not None and update is not None:
-            status = S.selectionStatus(self.daemon.engine, associd)
+            # The status word ntpq reads at this moment: the daemon's one
+            # snapshot, its events counted by the daemon.
+            snapshot = peerSnapshot(self.daemon.engine, association, self.daemon.events)
             peers.write(
                 now,
                 peerstatsLine(
                     now,
                     association.address,
-                    self.events.statusWord(association, status),
+                    snapshot.statusWord,
                     update.offset,
                     update.delay,
                     update.dispersion,

@@ -136,3 +136,81 @@ class RestrictHostNameTests(SynchronousTestCase):
         resolver.answer("time.example.org", "192.0.2.9")
         self.assertIn("ignore", daemon.restrictions.lookup("192.0.2.9").flags)
         self.assertNotIn("ignore", daemon.restrictions.lookup("192.0.2.10").flags)
+
+class ObserverRegistrationTests(SynchronousTestCase):
+    """
+    L{NTPDaemon.addObserver} takes L{IDaemonObserver}s and refuses, loudly,
+    what would silently miss events.
+    """
+
+    def test_undeclared(self) -> None:
+        """
+        An object that does not declare L{IDaemonObserver} is refused with
+        a C{TypeError} saying how to declare it.
+        """
+        daemon, _ = clientOf("server 10.0.0.1 iburst\n", seconds=1.0)
+
+        class Plain:
+            def peerPacket(self, *args: object) -> None:
+                pass
+
+        with self.assertRaises(TypeError) as raised:
+            daemon.addObserver(Plain())
+        self.assertIn("@implementer(IDaemonObserver)", str(raised.exception))
+
+    def test_typo(self) -> None:
+        """
+        A method whose name is a near miss of an observer method (a typo,
+        or the wrong case) is refused, naming the method it resembles;
+        the observer is not registered.
+        """
+        from zope.interface import implementer
+
+        from ntpservice.interfaces import IDaemonObserver
+
+        daemon, _ = clientOf("server 10.0.0.1 iburst\n", seconds=1.0)
+
+        @implementer(IDaemonObserver)
+        class Typo:
+            def clockUpdate(self, now: float) -> None:
+                pass
+
+        @implementer(IDaemonObserver)
+        class Case:
+            def peerpacket(self, *args: object) -> None:
+                pass
+
+        with self.assertRaises(TypeError) as raised:
+            daemon.addObserver(Typo())
+        self.assertIn("did you mean clockUpdated?", str(raised.exception))
+        with self.assertRaises(TypeError) as raised:
+            daemon.addObserver(Case())
+        self.assertIn("did you mean peerPacket?", str(raised.exception))
+        self.assertEqual(daemon._observers[1:], [])
+
+    def test_partial(self) -> None:
+        """
+        Every observer method is optional: an observer with one of them and
+        methods of its own (not near misses) is registered and called
+        after the daemon's own event counts.
+        """
+        from zope.interface import implementer
+
+        from ntpservice.interfaces import IDaemonObserver
+
+        daemon, _ = clientOf("server 10.0.0.1 iburst\n", seconds=1.0)
+        seen: list[int] = []
+
+        @implementer(IDaemonObserver)
+        class Steps:
+            def clockStepped(self, offset: float) -> None:
+                seen.append(daemon.events.system.last)
+
+            def start(self) -> None:
+                pass
+
+        daemon.addObserver(Steps())
+        daemon._notify("clockStepped", 1.0)
+        from ntpservice.core.status import EVNT_CLOCKRESET
+
+        self.assertEqual(seen, [EVNT_CLOCKRESET])

@@ -30,6 +30,7 @@ from ntpservice.core.association import (
 from ntpservice.core.counters import PacketCounters
 from ntpservice.core.filter import FilterOutput
 from ntpservice.core.packet import MODE_SERVER, NTPPacket
+from ntpservice.core.snapshot import StatusEvents
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.net.udp import ReceivedDatagram
 from ntpservice.stats import (
@@ -522,6 +523,7 @@ class FakeDiscipline:
     jitter: float = 0.0000456
     wander: float = 0.0123
     timeConstant: int = 7
+    state: str = "FSET"
 
 
 @dataclass
@@ -534,6 +536,7 @@ class FakeEngine:
     discipline: FakeDiscipline = field(default_factory=FakeDiscipline)
     selection: FakeSelection | None = None
     systemPeer: int | None = None
+    localClock: None = None
 
 
 @dataclass
@@ -556,6 +559,14 @@ class FakeDaemon:
         self.engine = FakeEngine()
         self.counters = PacketCounters()
         self.observers: list[Any] = []
+        self.events = StatusEvents(self.engine)
+
+    def notify(self, event: str, *args: Any) -> None:
+        """As the daemon reports: its event counts first, then observers."""
+        for observer in (self.events, *self.observers):
+            method = getattr(observer, event, None)
+            if method is not None:
+                method(*args)
 
     def addObserver(self, observer: Any) -> None:
         self.observers.append(observer)
@@ -664,8 +675,8 @@ class StatisticsWriterTests(SynchronousTestCase):
         association = FakeAssociation(3, AssociationSettings("192.0.2.3"), reach=1, sent=1)
         self.daemon.engine.selection = FakeSelection({3: "sync"})
         self.daemon.engine.systemPeer = 3
-        writer.associationEvent(3, "192.0.2.3", "mobilize")
-        writer.systemPeerChanged(3, "192.0.2.3")
+        self.daemon.notify("associationEvent", 3, "192.0.2.3", "mobilize")
+        self.daemon.notify("systemPeerChanged", 3, "192.0.2.3")
         packet = NTPPacket(
             leap=0,
             mode=MODE_SERVER,
@@ -678,7 +689,7 @@ class StatisticsWriterTests(SynchronousTestCase):
         update = FilterOutput(0.001, 0.002, 0.003, 0.0004, 0.0)
         t1, t4 = NTPTimestamp(1 << 32), NTPTimestamp(3 << 32)
         # The engine reports the first reply of an empty reach register.
-        writer.associationEvent(3, "192.0.2.3", "reachable")
+        self.daemon.notify("associationEvent", 3, "192.0.2.3", "reachable")
         writer.peerPacket(association, packet, ReceiveResult(True, 0, update), t1, t4, datagram)
         bogus = ReceiveResult(False, TEST_BOGUS)
         writer.peerPacket(association, packet, bogus, t1, t4, datagram)

@@ -39,12 +39,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from zope.interface import implementer
+
 from twisted.web.pages import notFound
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 
 import ntpservice
-from ntpservice.core.status import isSynchronized, selectionStatus
+from ntpservice.core.snapshot import peerSnapshot, systemSnapshot
+from ntpservice.interfaces import IDaemonObserver
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 """The Content-Type of the text exposition format."""
@@ -142,11 +145,14 @@ def formatFamilies(families: Iterable[MetricFamily]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@implementer(IDaemonObserver)
 class MetricsCollector:
     """
     Reads a daemon's state into metric families; also a daemon observer
     (see L{NTPDaemon.addObserver<ntpservice.daemon.NTPDaemon.addObserver>})
-    for the few events it counts itself.
+    for the few events it counts itself. What it shows of the system and
+    of each association's status comes from the daemon's one snapshot
+    (L{ntpservice.core.snapshot}), as mode 6 and C{peerstats} show it.
 
     @ivar daemon: the L{NTPDaemon<ntpservice.daemon.NTPDaemon>}.
     @ivar steps: clock steps since start.
@@ -222,7 +228,7 @@ class MetricsCollector:
             gauge(
                 "synchronized",
                 "1 when the clock is synchronized to a source (a system peer or the LOCAL clock), else 0.",
-                1 if isSynchronized(engine) else 0,
+                1 if systemSnapshot(engine, daemon.events).synchronized else 0,
             ),
             gauge("stratum", "The system stratum (16: unsynchronized).", min(system.stratum, 16)),
             gauge(
@@ -311,10 +317,11 @@ class MetricsCollector:
         }
         for association in sorted(engine.associations, key=lambda a: a.associd):
             labels = {"associd": str(association.associd), "address": association.address}
-            status = selectionStatus(engine, association.associd) or "none"
+            snapshot = peerSnapshot(engine, association, self.daemon.events)
+            status = snapshot.selection or "none"
             values: dict[str, float | int] = {
-                "reach": association.reach,
-                "reachable": 1 if association.reach else 0,
+                "reach": snapshot.reach,
+                "reachable": 1 if snapshot.reachable else 0,
                 "offset_seconds": float(association.offset),
                 "delay_seconds": float(association.delay),
                 "dispersion_seconds": float(association.dispersionAt(now)),

@@ -30,6 +30,7 @@ import time
 from typing import Any, Callable, Sequence, TextIO
 
 from ntpservice.core import control as K
+from ntpservice.core import status as S
 from ntpservice.core.timestamps import NTPTimestamp
 
 PEERS_NAME_WIDTH = 15
@@ -54,19 +55,14 @@ FLASH_NAMES = (
 """ntpq's names of the flash bits, lowest first."""
 
 _PEER_FLAG_NAMES = (
-    (K.PST_CONFIG, "conf"),
-    (K.PST_AUTHENABLE, "authenb"),
-    (K.PST_AUTHENTIC, "auth"),
-    (K.PST_REACH, "reach"),
-    (K.PST_BCAST, "bcast"),
+    (S.PEER_CONFIG, "conf"),
+    (S.PEER_AUTHENABLE, "authenb"),
+    (S.PEER_AUTHENTIC, "auth"),
+    (S.PEER_REACH, "reach"),
+    (S.PEER_BROADCAST, "bcast"),
 )
 
-_PEER_CODE_NAMES = {
-    **K.PEER_EVENT_NAMES,
-    K.PEER_EVENT_CLOCK: "clock_event",
-    K.PEER_EVENT_BAD_AUTH: "bad_auth",
-    K.PEER_EVENT_POPCORN: "popcorn",
-}
+_PEER_CODE_NAMES = S.PEER_EVENT_NAMES
 """The peer event names of ntpq's status line (libntp's C{statustoa})."""
 
 
@@ -308,7 +304,7 @@ def associationsReport(associations: Sequence[tuple[int, int]], showAll: bool = 
     ]
     for index, (associd, word) in enumerate(associations, start=1):
         status = K.decodePeerStatus(word)
-        if not showAll and not status.bits & (K.PST_CONFIG | K.PST_REACH):
+        if not showAll and not status.bits & (S.PEER_CONFIG | S.PEER_REACH):
             continue
         lines.append(
             "%3d %5u  %04x   %3.3s  %4s  %4.4s %9.9s %11s %2u"

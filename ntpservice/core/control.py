@@ -58,7 +58,23 @@ from dataclasses import dataclass, field
 from hmac import compare_digest
 from typing import Any, Iterable, Sequence
 
-from ntpservice.core.status import SELECT_CODES, peerStatusWord, systemStatusWord
+from ntpservice.core.refid import formatRefid as _formatRefid
+from ntpservice.core.status import (
+    ASSOCIATION_EVENT_NAMES,
+    LEAP_NAMES,
+    PEER_AUTHENABLE,
+    PEER_AUTHENTIC,
+    PEER_BROADCAST,
+    PEER_CONFIG,
+    PEER_REACH,
+    SELECT_REJECT,
+    SELECTION_NAMES,
+    SOURCE_NAMES,
+    SYSTEM_EVENT_NAMES,
+    TALLY,
+    peerStatusWord,
+    systemStatusWord,
+)
 from ntpservice.core.timestamps import NTPTimestamp
 
 __all__ = [
@@ -154,132 +170,6 @@ ERROR_NAMES = {
 }
 """Error code -> the name ntpq prints (C{***Server error code BADASSOC})."""
 
-# The clock source field of the system status word.
-SOURCE_UNSPEC = 0
-SOURCE_PPS = 1
-SOURCE_LF_RADIO = 2
-SOURCE_HF_RADIO = 3
-SOURCE_UHF_RADIO = 4
-SOURCE_LOCAL = 5
-SOURCE_NTP = 6
-SOURCE_OTHER = 7
-SOURCE_WRISTWATCH = 8
-SOURCE_TELEPHONE = 9
-
-SOURCE_NAMES = {
-    SOURCE_UNSPEC: "sync_unspec",
-    SOURCE_PPS: "sync_pps",
-    SOURCE_LF_RADIO: "sync_lf_radio",
-    SOURCE_HF_RADIO: "sync_hf_radio",
-    SOURCE_UHF_RADIO: "sync_uhf_radio",
-    SOURCE_LOCAL: "sync_local",
-    SOURCE_NTP: "sync_ntp",
-    SOURCE_OTHER: "sync_other",
-    SOURCE_WRISTWATCH: "sync_wristwatch",
-    SOURCE_TELEPHONE: "sync_telephone",
-}
-
-LEAP_NAMES = ("leap_none", "leap_add_sec", "leap_del_sec", "leap_alarm")
-
-# System events (the last-event field of the system status word).
-EVENT_UNSPEC = 0
-EVENT_FREQ_NOT_SET = 1
-EVENT_FREQ_SET = 2
-EVENT_SPIKE = 3
-EVENT_FREQ_MODE = 4
-EVENT_CLOCK_SYNC = 5
-EVENT_RESTART = 6
-EVENT_PANIC_STOP = 7
-EVENT_NO_SYS_PEER = 8
-EVENT_LEAP_ARMED = 9
-EVENT_LEAP_DISARMED = 10
-EVENT_LEAP = 11
-EVENT_CLOCK_STEP = 12
-EVENT_KERNEL = 13
-EVENT_TAI = 14
-EVENT_STALE_LEAP = 15
-
-SYSTEM_EVENT_NAMES = {
-    EVENT_UNSPEC: "unspecified",
-    EVENT_FREQ_NOT_SET: "freq_not_set",
-    EVENT_FREQ_SET: "freq_set",
-    EVENT_SPIKE: "spike_detect",
-    EVENT_FREQ_MODE: "freq_mode",
-    EVENT_CLOCK_SYNC: "clock_sync",
-    EVENT_RESTART: "restart",
-    EVENT_PANIC_STOP: "panic_stop",
-    EVENT_NO_SYS_PEER: "no_sys_peer",
-    EVENT_LEAP_ARMED: "leap_armed",
-    EVENT_LEAP_DISARMED: "leap_disarmed",
-    EVENT_LEAP: "leap_event",
-    EVENT_CLOCK_STEP: "clock_step",
-    EVENT_KERNEL: "kern",
-    EVENT_TAI: "TAI",
-    EVENT_STALE_LEAP: "stale_leapsecond_values",
-}
-
-# Peer events (the last-event field of a peer status word).
-PEER_EVENT_UNSPEC = 0
-PEER_EVENT_MOBILIZE = 1
-PEER_EVENT_DEMOBILIZE = 2
-PEER_EVENT_UNREACHABLE = 3
-PEER_EVENT_REACHABLE = 4
-PEER_EVENT_RESTART = 5
-PEER_EVENT_NO_REPLY = 6
-PEER_EVENT_RATE = 7
-PEER_EVENT_DENY = 8
-PEER_EVENT_LEAP_ARMED = 9
-PEER_EVENT_SYS_PEER = 10
-PEER_EVENT_CLOCK = 11
-PEER_EVENT_BAD_AUTH = 12
-PEER_EVENT_POPCORN = 13
-
-PEER_EVENT_NAMES = {
-    PEER_EVENT_MOBILIZE: "mobilize",
-    PEER_EVENT_DEMOBILIZE: "demobilize",
-    PEER_EVENT_UNREACHABLE: "unreachable",
-    PEER_EVENT_REACHABLE: "reachable",
-    PEER_EVENT_RESTART: "restart",
-    PEER_EVENT_NO_REPLY: "no_reply",
-    PEER_EVENT_RATE: "rate_exceeded",
-    PEER_EVENT_DENY: "access_denied",
-    PEER_EVENT_LEAP_ARMED: "leap_armed",
-    PEER_EVENT_SYS_PEER: "sys_peer",
-    PEER_EVENT_CLOCK: "clock_alarm",
-}
-"""The names ntpq's C{associations} shows (it knows no name for 12, 13)."""
-
-MAX_EVENTS = 15
-"""Event counts saturate at 15 (a 4-bit field)."""
-
-# The status bits of a peer status word (its high byte).
-PST_CONFIG = 0x80
-PST_AUTHENABLE = 0x40
-PST_AUTHENTIC = 0x20
-PST_REACH = 0x10
-PST_BCAST = 0x08
-
-# The selection code (the low three bits of the high byte).
-SEL_REJECT = 0
-SEL_FALSETICK = 1
-SEL_EXCESS = 2
-SEL_OUTLIER = 3
-SEL_CANDIDATE = 4
-SEL_BACKUP = 5
-SEL_SYSPEER = 6
-SEL_PPSPEER = 7
-
-SELECTION_NAMES = (
-    "reject",
-    "falsetick",
-    "excess",
-    "outlier",
-    "candidate",
-    "backup",
-    "sys.peer",
-    "pps.peer",
-)
-
 CLOCK_STATUS_NAMES = (
     "clk_unspec",
     "clk_no_reply",
@@ -290,16 +180,6 @@ CLOCK_STATUS_NAMES = (
     "clk_bad_time",
 )
 """The clock status codes of a clock status word (READCLOCK)."""
-
-TALLY = " x.-+#*o"
-"""The ntpq C{peers} tally character of each selection code."""
-
-SELECTION_CODES = SELECT_CODES
-"""
-L{ntpservice.core.selection} statuses -> selection codes, so that ntpq's
-tally (L{TALLY}) is the same character as L{ntpservice.core.selection}'s
-C{TALLY_CODES} (one table, L{ntpservice.core.status.SELECT_CODES}).
-"""
 
 RESTRICTION_BITS = {
     "ignore": 0x0001,
@@ -685,9 +565,9 @@ class SystemStatus:
     A decoded system status word.
 
     @ivar leap: the leap indicator.
-    @ivar source: the clock source (C{SOURCE_*}).
+    @ivar source: the clock source (L{ntpservice.core.status}'s C{SOURCE_*}).
     @ivar eventCount: events since the counter was reset (0-15).
-    @ivar lastEvent: the last system event (C{EVENT_*}).
+    @ivar lastEvent: the last system event (C{EVNT_*} of L{ntpservice.core.status}).
     """
 
     leap: int
@@ -716,9 +596,9 @@ def systemStatus(leap: int, source: int, eventCount: int, lastEvent: int) -> int
     statistics files: L{ntpservice.core.status.systemStatusWord}).
 
     @param leap: the system leap indicator (0-3).
-    @param source: the clock source (C{SOURCE_*}, 0-63).
+    @param source: the clock source (C{SOURCE_*} of L{ntpservice.core.status}, 0-63).
     @param eventCount: how many events (saturated at 15).
-    @param lastEvent: the last event (C{EVENT_*}, 0-15).
+    @param lastEvent: the last event (C{EVNT_*} of L{ntpservice.core.status}, 0-15).
     """
     return systemStatusWord(leap, source, eventCount, lastEvent)
 
@@ -733,10 +613,11 @@ class PeerStatus:
     """
     A decoded peer status word.
 
-    @ivar bits: the C{PST_*} bits.
-    @ivar selection: the selection code (C{SEL_*}).
+    @ivar bits: the status bits (C{PEER_CONFIG} ... of
+        L{ntpservice.core.status}).
+    @ivar selection: the selection code (C{SELECT_*}).
     @ivar eventCount: events since the counter was reset (0-15).
-    @ivar lastEvent: the last peer event (C{PEER_EVENT_*}).
+    @ivar lastEvent: the last peer event (C{PEVNT_*}).
     """
 
     bits: int
@@ -746,11 +627,11 @@ class PeerStatus:
 
     @property
     def configured(self) -> bool:
-        return bool(self.bits & PST_CONFIG)
+        return bool(self.bits & PEER_CONFIG)
 
     @property
     def reachable(self) -> bool:
-        return bool(self.bits & PST_REACH)
+        return bool(self.bits & PEER_REACH)
 
     @property
     def tally(self) -> str:
@@ -765,16 +646,16 @@ class PeerStatus:
     @property
     def reach(self) -> str:
         """ntpq's C{reach} column: C{yes}/C{no}/C{none}."""
-        if self.bits & PST_BCAST:
+        if self.bits & PEER_BROADCAST:
             return "none"
         return "yes" if self.reachable else "no"
 
     @property
     def auth(self) -> str:
         """ntpq's C{auth} column: C{none}/C{ok }/C{bad}."""
-        if not self.bits & PST_AUTHENABLE:
+        if not self.bits & PEER_AUTHENABLE:
             return "none"
-        return "ok " if self.bits & PST_AUTHENTIC else "bad"
+        return "ok " if self.bits & PEER_AUTHENTIC else "bad"
 
     @property
     def condition(self) -> str:
@@ -784,7 +665,7 @@ class PeerStatus:
     @property
     def lastEventName(self) -> str:
         """ntpq's C{last_event} column (empty when it has no name)."""
-        return PEER_EVENT_NAMES.get(self.lastEvent, "")
+        return ASSOCIATION_EVENT_NAMES.get(self.lastEvent, "")
 
 
 def peerStatus(
@@ -794,18 +675,18 @@ def peerStatus(
     authentic: bool,
     reachable: bool,
     broadcast: bool = False,
-    selection: int = SEL_REJECT,
+    selection: int = SELECT_REJECT,
     eventCount: int = 0,
-    lastEvent: int = PEER_EVENT_UNSPEC,
+    lastEvent: int = 0,
 ) -> int:
     """
     Encode a peer status word (the one encoding, shared with the statistics
     files: L{ntpservice.core.status.peerStatusWord}).
 
-    @param selection: the selection code (C{SEL_*}, see
-        L{SELECTION_CODES}).
+    @param selection: the selection code (C{SELECT_*}, see
+        L{ntpservice.core.status.SELECT_CODES}).
     @param eventCount: how many events (saturated at 15).
-    @param lastEvent: the last event (C{PEER_EVENT_*}).
+    @param lastEvent: the last event (C{PEVNT_*}, 0 for none).
     """
     return peerStatusWord(
         configured=configured,
@@ -886,17 +767,10 @@ def formatArray(seconds: Iterable[float]) -> str:
 def formatRefid(refid: bytes, asAddress: bool) -> str:
     """
     A reference ID as ntpd's mode 6 sends it: a dotted quad when it is an
-    address (stratum 2-15), else up to its first NUL as text with every
-    character that is not graphic ASCII shown as C{.}.
+    address (stratum 2-15), else text (L{ntpservice.core.refid.formatRefid},
+    the one refid formatter, for a stratum that says which).
     """
-    if asAddress:
-        return ".".join(str(b) for b in refid[:4])
-    text = []
-    for byte in refid[:4]:
-        if byte == 0:
-            break
-        text.append(chr(byte) if 0x21 <= byte <= 0x7E else ".")
-    return "".join(text)
+    return _formatRefid(refid[:4], 2 if asAddress else 1)
 
 
 def formatAddressPort(address: str, port: int) -> str:

@@ -87,28 +87,38 @@ def refidFromASCII(text: str) -> bytes:
     return text.encode("ascii").ljust(4, b"\0")
 
 
-def formatRefid(refid: bytes, stratum: int) -> str:
+def formatRefid(
+    refid: bytes, stratum: int, *, dotted: bool = False, unsynchronizedAsText: bool = True
+) -> str:
     """
-    Show a refid the way ntpq does.
+    Show a refid: the one refid formatter, for mode 6 (what C{ntpq} shows),
+    the statistics files and the logs.
 
     Like ntpd's C{REFID_ISTEXT}, the refid is text at stratum 0 (kiss
     codes), 1 (reference clocks) and 16 or more (an unsynchronized source
     whose refid is a state such as C{INIT} or C{STEP}); at stratum 2 to 15
     it is an address, shown as a dotted quad (for an IPv6 source, the
-    dotted quad of the hash).  Text has its trailing NULs removed and any
-    other byte that is not printable ASCII shown as C{"."}.  ntpq's peer
-    list adds dots around text (C{.GPS.}); that is left to the caller.
+    dotted quad of the hash). Text is what ntpd's mode 6 sends
+    (C{ctl_putrefid}): the bytes up to the first NUL, any that is not
+    graphic ASCII (a space, a control character) shown as C{"."}, so that
+    the text never splits a line or a C{name=value} item.
 
     @param refid: the 4-byte refid.
     @param stratum: the stratum that goes with it (of the packet, or of
         the peer).
+    @param dotted: put text between dots (C{.GPS.}), as ntpq's peer list
+        and C{rawstats} (NTPsec's C{refid_str}) show it.
+    @param unsynchronizedAsText: whether stratum 16 and above is text;
+        C{rawstats} (NTPsec's C{refid_str}) shows every stratum above 1 as
+        an address.
     @return: the refid as text.
     @raise ValueError: if C{refid} is not 4 bytes long.
     """
     if len(refid) != 4:
         raise ValueError(f"refid must be 4 bytes: {refid!r}")
-    if stratum <= 1 or stratum >= 16:
-        return "".join(
-            chr(byte) if 0x20 <= byte < 0x7F else "." for byte in refid.rstrip(b"\0")
-        )
-    return ".".join(str(byte) for byte in refid)
+    if 1 < stratum < 16 or (stratum >= 16 and not unsynchronizedAsText):
+        return ".".join(str(byte) for byte in refid)
+    text = "".join(
+        chr(byte) if 0x21 <= byte < 0x7F else "." for byte in refid.split(b"\0", 1)[0]
+    )
+    return f".{text}." if dotted else text

@@ -34,15 +34,17 @@ System status word (C{CTL_SYS_STATUS})::
     | leap| source  | ev count| ev code |
     +-----+---------+---------+---------+
 
-This module is pure: the shell (statistics files, mode 6) keeps the event
-counters in a L{PeerEvents} and calls these functions.
+This module is pure: the daemon keeps the event counters in one
+L{ntpservice.core.snapshot.StatusEvents}, and
+L{ntpservice.core.snapshot} builds from these functions the status words
+that mode 6, the statistics files and the metrics all read.
 
 @see: RFC 9327 (NTP control messages) section 2 and Figures 3-6.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ntpservice.core.association import TEST_AUTH
@@ -153,15 +155,97 @@ EVNT_SYSFAULT = 7
 """Panic stop."""
 EVNT_NOPEER = 8
 """No system peer."""
+EVNT_ARMED = 9
+"""Leap second armed."""
+EVNT_DISARMED = 10
+"""Leap second disarmed."""
+EVNT_LEAP = 11
+"""Leap second event."""
 EVNT_CLOCKRESET = 12
 """Clock stepped."""
+EVNT_KERN = 13
+"""Kernel event."""
+EVNT_TAI = 14
+"""TAI offset changed."""
+EVNT_LEAPVAL = 15
+"""Stale leap second values."""
+
+SYSTEM_EVENT_NAMES = {
+    EVNT_UNSPEC: "unspecified",
+    EVNT_NSET: "freq_not_set",
+    EVNT_FSET: "freq_set",
+    EVNT_SPIK: "spike_detect",
+    EVNT_FREQ: "freq_mode",
+    EVNT_SYNC: "clock_sync",
+    EVNT_SYSRESTART: "restart",
+    EVNT_SYSFAULT: "panic_stop",
+    EVNT_NOPEER: "no_sys_peer",
+    EVNT_ARMED: "leap_armed",
+    EVNT_DISARMED: "leap_disarmed",
+    EVNT_LEAP: "leap_event",
+    EVNT_CLOCKRESET: "clock_step",
+    EVNT_KERN: "kern",
+    EVNT_TAI: "TAI",
+    EVNT_LEAPVAL: "stale_leapsecond_values",
+}
+"""ntpq's names of the system events."""
+
+ASSOCIATION_EVENT_NAMES = {
+    **{code: name for code, name in PEER_EVENT_NAMES.items() if code < PEVNT_AUTH},
+    PEVNT_CLOCK: "clock_alarm",
+}
+"""
+The peer event names of NTPsec ntpq's C{associations} column: those of
+L{PEER_EVENT_NAMES} (libntp's, which ntpq's status lines use), but
+C{clock_alarm} for L{PEVNT_CLOCK}, and none for L{PEVNT_AUTH} and
+L{PEVNT_POPCORN}.
+"""
 
 # System clock source codes (6 bits).
 SOURCE_UNSPEC = 0
+SOURCE_PPS = 1
+SOURCE_LF_RADIO = 2
+SOURCE_HF_RADIO = 3
+SOURCE_UHF_RADIO = 4
 SOURCE_LOCAL = 5
 """The LOCAL clock (ntpd's CTL_SST_TS_LOCAL)."""
 SOURCE_NTP = 6
 """An NTP server (CTL_SST_TS_NTP)."""
+SOURCE_OTHER = 7
+SOURCE_WRISTWATCH = 8
+SOURCE_TELEPHONE = 9
+
+SOURCE_NAMES = {
+    SOURCE_UNSPEC: "sync_unspec",
+    SOURCE_PPS: "sync_pps",
+    SOURCE_LF_RADIO: "sync_lf_radio",
+    SOURCE_HF_RADIO: "sync_hf_radio",
+    SOURCE_UHF_RADIO: "sync_uhf_radio",
+    SOURCE_LOCAL: "sync_local",
+    SOURCE_NTP: "sync_ntp",
+    SOURCE_OTHER: "sync_other",
+    SOURCE_WRISTWATCH: "sync_wristwatch",
+    SOURCE_TELEPHONE: "sync_telephone",
+}
+"""ntpq's names of the clock sources."""
+
+LEAP_NAMES = ("leap_none", "leap_add_sec", "leap_del_sec", "leap_alarm")
+"""ntpq's names of the leap indicators."""
+
+SELECTION_NAMES = (
+    "reject",
+    "falsetick",
+    "excess",
+    "outlier",
+    "candidate",
+    "backup",
+    "sys.peer",
+    "pps.peer",
+)
+"""ntpq's C{condition} of each selection code."""
+
+TALLY = " x.-+#*o"
+"""The ntpq C{peers} tally character of each selection code."""
 
 MAX_EVENTS = 15
 """The event counters saturate here (ntpd's CTL_PEER_MAXEVENTS)."""
@@ -249,53 +333,11 @@ class EventCounter:
         self.last = code
 
 
-@dataclass(slots=True)
-class PeerEvents:
-    """
-    The event counters of every association, by association ID. The shell
-    feeds it what the daemon's observers report (the engine reports each
-    reach change once, as C{reachable} or C{unreachable}); L{statusWord}
-    then gives what ntpd would show.
-
-    @ivar counters: L{EventCounter} by association ID.
-    """
-
-    counters: dict[int, EventCounter] = field(default_factory=dict)
-
-    def record(self, associd: int, code: int) -> None:
-        """
-        Note a peer event; L{PEVNT_DEMOBIL} forgets the association.
-        """
-        if code == PEVNT_DEMOBIL:
-            self.counters.pop(associd, None)
-            return
-        self.counters.setdefault(associd, EventCounter()).record(code)
-
-    def counter(self, associd: int) -> EventCounter:
-        """The counter of an association (zero if it had no event)."""
-        return self.counters.get(associd) or EventCounter()
-
-    def statusWord(self, association: Any, selectionStatus: str | None) -> int:
-        """
-        The peer status word of an association.
-
-        @param association: an L{ntpservice.core.association.Association}
-            (its settings, reach register and flash bits are read).
-        @param selectionStatus: its status in the last selection
-            (L{ntpservice.core.selection.SelectionResult.status}), or
-            C{None} if it was not a candidate.
-        @return: the 16-bit word.
-        """
-        return associationStatusWord(
-            association, selectionStatus, self.counter(association.associd)
-        )
-
-
 def associationStatusWord(
     association: Any, selectionStatus: str | None, events: EventCounter | None = None
 ) -> int:
     """
-    The peer status word of an association, without a L{PeerEvents}.
+    The peer status word of an association.
 
     The configured bit is set for associations of configuration lines
     (persistent and preemptable ones: C{server}, C{server ... preempt});
@@ -305,7 +347,8 @@ def associationStatusWord(
     daemon only accepts authenticated packets on it.
 
     @param association: an L{ntpservice.core.association.Association}.
-    @param selectionStatus: see L{PeerEvents.statusWord}.
+    @param selectionStatus: its status in the last selection
+        (L{selectionStatus}), or C{None} if it was not a candidate.
     @param events: its events, or C{None} for none.
     """
     settings = association.settings

@@ -16,6 +16,7 @@ from ntpservice.control.client import (
     TimeoutError_,
 )
 from ntpservice.core import control as K
+from ntpservice.core import status as S
 from tests.control.helpers import LoopbackServer, daemonResponder
 from tests.control.test_mode6 import BASE, KEY, OTHER_KEY, T0, makeDaemon
 
@@ -37,7 +38,7 @@ class ClientAgainstDaemonTests(SynchronousTestCase):
         readStatus gives the system status and every association, sorted.
         """
         status, associations = self.client.readStatus()
-        self.assertEqual(K.decodeSystemStatus(status).source, K.SOURCE_LOCAL)
+        self.assertEqual(K.decodeSystemStatus(status).source, S.SOURCE_LOCAL)
         self.assertEqual(len(associations), 4)
         self.assertEqual(associations, sorted(associations))
 

@@ -18,6 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from ntpservice.auth.keys import KeyRing, SymmetricKey
 from ntpservice.auth.mac import signControl, verifyControl
 from ntpservice.core import control as K
+from ntpservice.core import status as S
 from ntpservice.core.timestamps import NTPTimestamp
 
 SHA1_SECRET = bytes.fromhex("0123456789abcdef0123456789abcdef01234567")
@@ -121,7 +122,7 @@ class StatusWordTests(SynchronousTestCase):
         0x0615 is leap_none, sync_ntp, 1 event, clock_sync (ntpq's own
         example).
         """
-        word = K.systemStatus(0, K.SOURCE_NTP, 1, K.EVENT_CLOCK_SYNC)
+        word = K.systemStatus(0, S.SOURCE_NTP, 1, S.EVNT_SYNC)
         self.assertEqual(word, 0x0615)
         self.assertEqual(
             K.decodeSystemStatus(word).describe(),
@@ -148,9 +149,9 @@ class StatusWordTests(SynchronousTestCase):
             authEnabled=False,
             authentic=False,
             reachable=True,
-            selection=K.SEL_SYSPEER,
+            selection=S.SELECT_SYSPEER,
             eventCount=1,
-            lastEvent=K.PEER_EVENT_REACHABLE,
+            lastEvent=S.PEVNT_REACH,
         )
         self.assertEqual(word, 0x9614)
         status = K.decodePeerStatus(word)
@@ -181,8 +182,8 @@ class StatusWordTests(SynchronousTestCase):
         """
         from ntpservice.core.selection import TALLY_CODES
 
-        for status, code in K.SELECTION_CODES.items():
-            self.assertEqual(K.TALLY[code], TALLY_CODES[status], status)
+        for status, code in S.SELECT_CODES.items():
+            self.assertEqual(S.TALLY[code], TALLY_CODES[status], status)
 
 
 class VariableTests(SynchronousTestCase):

@@ -36,6 +36,7 @@ from ntpservice.control.mode6 import (
     isLoopback,
 )
 from ntpservice.core import control as K
+from ntpservice.core import status as S
 from ntpservice.core import counters as C
 from ntpservice.core.counters import PacketCounters
 from ntpservice.core.selection import SelectionResult
@@ -253,8 +254,8 @@ class ReadStatTests(ServerTestCase):
         """
         response = self.answer(K.OP_READSTAT)
         status = K.decodeSystemStatus(response.status)
-        self.assertEqual((status.leap, status.source), (0, K.SOURCE_LOCAL))
-        self.assertEqual(status.lastEvent, K.EVENT_CLOCK_SYNC)
+        self.assertEqual((status.leap, status.source), (0, S.SOURCE_LOCAL))
+        self.assertEqual(status.lastEvent, S.EVNT_SYNC)
         ids = list(self.associations())
         self.assertEqual(ids, sorted(ids))
         self.assertEqual(len(ids), 4)
@@ -291,7 +292,7 @@ class ReadStatTests(ServerTestCase):
         self.assertEqual(K.decodePeerStatus(words[first]).tally, "*")
         self.assertEqual(K.decodePeerStatus(words[second]).tally, "x")
         self.assertEqual(K.decodePeerStatus(words[self.handler.localID]).tally, " ")
-        self.assertEqual(K.decodeSystemStatus(self.answer(K.OP_READSTAT).status).source, K.SOURCE_NTP)
+        self.assertEqual(K.decodeSystemStatus(self.answer(K.OP_READSTAT).status).source, S.SOURCE_NTP)
         self.assertEqual(self.variables()["peer"], str(first))
 
     def test_oneAssociation(self) -> None:
@@ -897,11 +898,11 @@ class EventTests(ServerTestCase):
         system; a step is clock_step.
         """
         associd = self.byAddress("192.0.2.1")
-        self.handler.events.systemPeerChanged(associd, "192.0.2.1")
+        self.daemon._notify("systemPeerChanged", associd, "192.0.2.1")
         self.assertEqual(K.decodePeerStatus(self.associations()[associd]).lastEventName, "sys_peer")
-        self.handler.events.clockStepped(0.5)
+        self.daemon._notify("clockStepped", 0.5)
         status = K.decodeSystemStatus(self.answer(K.OP_READSTAT).status)
-        self.assertEqual(status.lastEvent, K.EVENT_CLOCK_STEP)
+        self.assertEqual(status.lastEvent, S.EVNT_CLOCKRESET)
 
     def test_reachability(self) -> None:
         """
@@ -918,6 +919,23 @@ class EventTests(ServerTestCase):
         again = K.decodePeerStatus(self.associations()[associd])
         self.assertEqual(again.lastEventName, "unreachable")
         self.assertEqual(again.eventCount, status.eventCount + 1)
+
+    def test_kissEvents(self) -> None:
+        """
+        A RATE kiss is the peer event C{rate_exceeded} in ntpq's status
+        word too, as in C{peerstats} (both read the daemon's one event
+        bookkeeping; mode 6 used not to count kisses).
+        """
+        from ntpservice.core.association import ReceiveResult
+
+        associd = self.byAddress("192.0.2.1")
+        association = self.daemon.engine.associations.byID[associd]
+        before = K.decodePeerStatus(self.associations()[associd])
+        result = ReceiveResult(False, 0, kissCode="RATE")
+        self.daemon._notify("peerPacket", association, None, result, None, None, None)
+        after = K.decodePeerStatus(self.associations()[associd])
+        self.assertEqual(after.lastEventName, "rate_exceeded")
+        self.assertEqual(after.eventCount, before.eventCount + 1)
 
     def test_demobilizeForgets(self) -> None:
         """

@@ -17,6 +17,7 @@ from ntpservice.auth.keys import KeyRing, formatKeysFile
 from ntpservice.control import ntpq
 from ntpservice.control.client import MRUEntry
 from ntpservice.core import control as K
+from ntpservice.core import status as S
 from ntpservice.core.timestamps import NTPTimestamp
 from tests.control.helpers import LoopbackServer, daemonResponder
 from tests.control.test_mode6 import BASE, KEY, T0, makeDaemon
@@ -66,7 +67,7 @@ class FormatTests(SynchronousTestCase):
         reach in octal, 6-decimal values with four decimals.
         """
         status = K.peerStatus(configured=True, authEnabled=False, authentic=False,
-                              reachable=True, selection=K.SEL_SYSPEER)
+                              reachable=True, selection=S.SELECT_SYSPEER)
         self.assertEqual(
             ntpq.peerLine(status, SERVER_VARIABLES, NOW),
             "*192.0.2.1       192.0.2.254      2 u   37   64   77   0.2500  -0.0123   0.0032",

@@ -138,7 +138,10 @@ class ASCIITests(SynchronousTestCase):
         (b"PPS\0", 1, "PPS"),
         (b"\0\0\0\0", 1, ""),
         (b"A\x01B\0", 1, "A.B"),
-        (b"A\0B\0", 1, "A.B"),
+        # Text ends at the first NUL, as ntpd's mode 6 sends it, and a
+        # space is not graphic.
+        (b"A\0B\0", 1, "A"),
+        (b"A B\0", 1, "A.B"),
         (b"\xffGPS", 0, ".GPS"),
         (b"\xc0\x00\x02\x01", 2, "192.0.2.1"),
         (b"\x7f\x00\x00\x01", 15, "127.0.0.1"),
@@ -155,6 +158,32 @@ def test_formatRefid(refid: bytes, stratum: int, text: str) -> None:
     dotted quad at strata 2 to 15.
     """
     assert formatRefid(refid, stratum) == text
+
+
+@pytest.mark.parametrize(
+    "refid, stratum, unsynchronizedAsText, text",
+    [
+        (b"GPS\0", 1, True, ".GPS."),
+        (b"RATE", 0, True, ".RATE."),
+        (b"INIT", 16, True, ".INIT."),
+        (b"INIT", 16, False, "73.78.73.84"),
+        (b"\xc0\x00\x02\x01", 2, True, "192.0.2.1"),
+    ],
+)
+def test_formatRefidDotted(
+    refid: bytes, stratum: int, unsynchronizedAsText: bool, text: str
+) -> None:
+    """
+    L{formatRefid} with C{dotted} puts text between dots and leaves
+    addresses alone; without C{unsynchronizedAsText}, stratum 16 is an
+    address (NTPsec's C{refid_str}, which C{rawstats} uses).
+    """
+    assert (
+        formatRefid(
+            refid, stratum, dotted=True, unsynchronizedAsText=unsynchronizedAsText
+        )
+        == text
+    )
 
 
 @pytest.mark.parametrize("refid", [b"", b"abc", b"abcde"])

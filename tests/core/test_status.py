@@ -77,7 +77,7 @@ def test_systemStatusWord(args: tuple[int, int, int, int], word: int) -> None:
 
 class StatusWordTests(SynchronousTestCase):
     """
-    Tests for the status words of associations and for L{S.PeerEvents}.
+    Tests for the status words of associations and for L{S.EventCounter}.
     """
 
     def test_outOfRange(self) -> None:
@@ -119,23 +119,6 @@ class StatusWordTests(SynchronousTestCase):
         self.assertEqual(S.associationStatusWord(keyed, "candidate"), 0xD400)
         keyed.reach = 0
         self.assertEqual(S.associationStatusWord(keyed, "unfit"), 0xC000)
-
-    def test_peerEvents(self) -> None:
-        """
-        L{S.PeerEvents} counts events per association and forgets an
-        association when it is demobilized.
-        """
-        events = S.PeerEvents()
-        association = FakeAssociation(7, AssociationSettings("192.0.2.7"))
-        events.record(7, S.PEVNT_MOBIL)
-        events.record(7, S.PEVNT_REACH)
-        association.reach = 3
-        self.assertEqual(events.statusWord(association, "candidate"), 0x9424)
-        events.record(7, S.PEVNT_NEWPEER)
-        self.assertEqual(events.statusWord(association, "sync"), 0x963A)
-        events.record(7, S.PEVNT_UNREACH)
-        events.record(7, S.PEVNT_DEMOBIL)
-        self.assertEqual(events.counter(7), S.EventCounter())
 
     def test_eventCountSaturates(self) -> None:
         """

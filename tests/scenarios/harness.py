@@ -18,7 +18,10 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
+from zope.interface import implementer
+
 from ntpservice.core.discipline import Discipline
+from ntpservice.interfaces import IDaemonObserver
 from ntpservice.sim.hosts import ReferenceServer, SimHost, Simulation
 from ntpservice.sim.network import LinkSpec
 
@@ -57,6 +60,7 @@ class Snapshot:
     state: str
 
 
+@implementer(IDaemonObserver)
 @dataclass
 class DaemonRecorder:
     """

@@ -5,10 +5,13 @@ The event bookkeeping of the mode 6 server: the associations ntpq sees
 beside the engine's, and the events their status words count.
 
 L{ControlEvents} observes the daemon (L{ntpservice.daemon.NTPDaemon.addObserver})
-for the events of the system and peer status words, and for the peer
-variables that only arriving packets tell (C{rec}, C{xmt}, C{dstadr},
-C{pmode}). It also numbers the associations that are not in the engine but
-that ntpq shows as ntpd does: the LOCAL clock and each C{pool} line.
+for the peer variables that only arriving packets tell (C{rec}, C{xmt},
+C{dstadr}, C{pmode}). It also numbers the associations that are not in the
+engine but that ntpq shows as ntpd does: the LOCAL clock and each C{pool}
+line, and counts their events. The events of the system's and the engine
+associations' status words are not counted here but by the daemon
+(L{ntpservice.core.snapshot.StatusEvents}), once for every observer, so
+that C{ntpq} and C{peerstats} agree.
 """
 
 from __future__ import annotations
@@ -16,25 +19,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ntpservice.core import control as K
-from ntpservice.core import status as S
-from ntpservice.core.timestamps import NTPTimestamp
+from zope.interface import implementer
 
-_DISCIPLINE_EVENTS = {
-    "NSET": K.EVENT_FREQ_NOT_SET,
-    "FSET": K.EVENT_FREQ_SET,
-    "SPIK": K.EVENT_SPIKE,
-    "FREQ": K.EVENT_FREQ_MODE,
-    "SYNC": K.EVENT_CLOCK_SYNC,
-}
-"""The system event of each discipline state entered."""
+from ntpservice.core import status as S
+from ntpservice.core.snapshot import syncedToLocal
+from ntpservice.core.timestamps import NTPTimestamp
+from ntpservice.interfaces import IDaemonObserver
+
+__all__ = ["ControlEvents", "PeerRecord", "PoolEntry", "syncedToLocal"]
 
 
 @dataclass(slots=True)
 class PeerRecord:
-    """What the observer learns about an association from the daemon."""
+    """What the observer learns about an association from its packets."""
 
-    events: S.EventCounter = field(default_factory=S.EventCounter)
     rec: NTPTimestamp | None = None
     xmt: NTPTimestamp | None = None
     dstadr: str | None = None
@@ -49,32 +47,16 @@ class PoolEntry:
     events: S.EventCounter = field(default_factory=S.EventCounter)
 
 
-def syncedToLocal(engine: Any) -> bool:
-    """
-    Whether the system is synchronized to the LOCAL clock: no network
-    system peer, and the system variables are the LOCAL clock's (not those
-    kept after the last network source was lost).
-
-    @param engine: the daemon's L{ntpservice.core.engine.Engine}.
-    """
-    local = engine.localClock
-    if local is None or engine.systemPeer is not None or not engine.system.synchronized:
-        return False
-    # The refid the LOCAL clock gives the system (its name, or its
-    # address 127.127.1.u above stratum 1), to tell it from system
-    # variables kept after the last network source was lost.
-    implied = local.systemVariables(0, engine.precisionLog2).refid
-    return engine.system.refid in (implied, local.refid)
-
-
+@implementer(IDaemonObserver)
 class ControlEvents:
     """
-    The event counts of the system and of every association ntpq sees,
-    kept from what the daemon reports to its observers.
+    What mode 6 shows beside the engine and the daemon's event counts
+    (L{ntpservice.daemon.NTPDaemon.events}): the packet-borne peer
+    variables, and the LOCAL clock's and the pools' associations with
+    their events.
 
     Register it with C{daemon.addObserver}.
 
-    @ivar system: the system events (of the system status word).
     @ivar peers: what is known of each engine association, by association
         ID.
     @ivar localID: the association ID shown for the LOCAL clock, or
@@ -86,31 +68,21 @@ class ControlEvents:
 
     def __init__(self, daemon: Any) -> None:
         """
-        Note the start's events, and number the LOCAL clock and the
-        C{pool} lines of the configuration.
+        Number the LOCAL clock and the C{pool} lines of the configuration.
 
         @param daemon: the L{ntpservice.daemon.NTPDaemon}.
         """
         self._daemon = daemon
         engine = daemon.engine
-        self.system = S.EventCounter()
-        self.system.record(K.EVENT_RESTART)
-        self.system.record(
-            K.EVENT_FREQ_NOT_SET
-            if engine.discipline.state == "NSET"
-            else K.EVENT_FREQ_SET
-        )
-        self._disciplineState = engine.discipline.state
         self.peers: dict[int, PeerRecord] = {}
         self.localID: int | None = None
         self.localEvents = S.EventCounter()
         if engine.localClock is not None:
             self.localID = engine.associations.newID()
-            self.localEvents.record(K.PEER_EVENT_MOBILIZE)
-            self.localEvents.record(K.PEER_EVENT_REACHABLE)
+            self.localEvents.record(S.PEVNT_MOBIL)
+            self.localEvents.record(S.PEVNT_REACH)
             if syncedToLocal(engine):
-                self.localEvents.record(K.PEER_EVENT_SYS_PEER)
-                self.system.record(K.EVENT_CLOCK_SYNC)
+                self.localEvents.record(S.PEVNT_NEWPEER)
         self.pools: dict[int, PoolEntry] = {}
         if "pool" in daemon.instances:
             for directive in daemon.configuration.associationsFor("pool"):
@@ -135,7 +107,7 @@ class ControlEvents:
         """
         associd: int = self._daemon.engine.associations.newID()
         pool = PoolEntry(directive)
-        pool.events.record(K.PEER_EVENT_MOBILIZE)
+        pool.events.record(S.PEVNT_MOBIL)
         self.pools[associd] = pool
         return associd
 
@@ -162,39 +134,15 @@ class ControlEvents:
 
     def associationEvent(self, associd: int, address: str, event: str) -> None:
         """
-        An association was mobilized or demobilized, or became reachable
-        or unreachable (the engine reports each change once).
+        An association was mobilized or demobilized: start or forget its
+        record.
         """
         if event == "mobilize":
             self.peers[associd] = PeerRecord()
-            self.peers[associd].events.record(K.PEER_EVENT_MOBILIZE)
         elif event == "demobilize":
             self.peers.pop(associd, None)
-        elif event == "reachable":
-            self.record(associd).events.record(K.PEER_EVENT_REACHABLE)
-        elif event == "unreachable":
-            self.record(associd).events.record(K.PEER_EVENT_UNREACHABLE)
 
     def systemPeerChanged(self, associd: int | None, address: str | None) -> None:
-        """Selection changed the system peer."""
-        if associd is not None:
-            self.record(associd).events.record(K.PEER_EVENT_SYS_PEER)
-            self.system.record(K.EVENT_CLOCK_SYNC)
-        elif self.localID is not None:
-            self.localEvents.record(K.PEER_EVENT_SYS_PEER)
-            self.system.record(K.EVENT_CLOCK_SYNC)
-        else:
-            self.system.record(K.EVENT_NO_SYS_PEER)
-
-    def clockUpdated(self, now: float) -> None:
-        """The discipline took an update: note changes of its state."""
-        state = self._daemon.engine.discipline.state
-        if state != self._disciplineState:
-            self._disciplineState = state
-            event = _DISCIPLINE_EVENTS.get(state)
-            if event is not None:
-                self.system.record(event)
-
-    def clockStepped(self, offset: float) -> None:
-        """The clock was stepped."""
-        self.system.record(K.EVENT_CLOCK_STEP)
+        """No system peer: the LOCAL clock, if there is one, takes over."""
+        if associd is None and self.localID is not None:
+            self.localEvents.record(S.PEVNT_NEWPEER)

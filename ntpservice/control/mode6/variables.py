@@ -40,6 +40,7 @@ from ntpservice.core import counters as C
 from ntpservice.core import status as S
 from ntpservice.core.association import MAXDISP
 from ntpservice.core.mru import ENTRY_BYTES
+from ntpservice.core.snapshot import peerSnapshot, systemSnapshot
 from ntpservice.core.packet import LEAP_NONE, LEAP_NOTINSYNC, MAX_STRATUM
 from ntpservice.core.timestamps import ZERO, NTPTimestamp
 from ntpservice.stats import sysstatsCounts
@@ -302,17 +303,8 @@ class ControlVariables:
         return syncedToLocal(self._daemon.engine)
 
     def systemStatus(self) -> int:
-        """The system status word."""
-        engine = self._daemon.engine
-        if engine.systemPeer is not None:
-            source = K.SOURCE_NTP
-        elif self.syncedToLocal():
-            source = K.SOURCE_LOCAL
-        else:
-            source = K.SOURCE_UNSPEC
-        return K.systemStatus(
-            engine.system.leap, source, self._events.system.count, self._events.system.last
-        )
+        """The system status word (the daemon's L{systemSnapshot})."""
+        return systemSnapshot(self._daemon.engine, self._daemon.events).statusWord
 
     def peerStatus(self, associd: int) -> int:
         """
@@ -323,10 +315,7 @@ class ControlVariables:
         engine = self._daemon.engine
         association = engine.associations.byID.get(associd)
         if association is not None:
-            record = self._events.record(associd)
-            return S.associationStatusWord(
-                association, S.selectionStatus(engine, associd), record.events
-            )
+            return peerSnapshot(engine, association, self._daemon.events).statusWord
         if associd == self._events.localID and associd is not None:
             synced = self.syncedToLocal()
             return K.peerStatus(
@@ -334,7 +323,7 @@ class ControlVariables:
                 authEnabled=False,
                 authentic=False,
                 reachable=True,
-                selection=K.SEL_SYSPEER if synced else K.SEL_REJECT,
+                selection=S.SELECT_SYSPEER if synced else S.SELECT_REJECT,
                 eventCount=self._events.localEvents.count,
                 lastEvent=self._events.localEvents.last,
             )
@@ -352,7 +341,7 @@ class ControlVariables:
 
     def _selection(self, associd: int) -> int:
         status = S.selectionStatus(self._daemon.engine, associd)
-        return K.SELECTION_CODES.get(status or "", K.SEL_REJECT)
+        return S.SELECT_CODES.get(status or "", S.SELECT_REJECT)
 
     # -- peer variables --------------------------------------------------
 
@@ -505,7 +494,7 @@ class ControlVariables:
             "mode": "0",
             "headway": "0",
             "srchost": K.quoted(f"LOCAL({local.unit})"),
-            "candidate": str(K.SEL_SYSPEER if synced else K.SEL_REJECT),
+            "candidate": str(S.SELECT_SYSPEER if synced else S.SELECT_REJECT),
         }
 
     def _poolValues(self, pool: PoolEntry) -> dict[str, str | None]:
@@ -549,7 +538,7 @@ class ControlVariables:
             "flash": K.formatHex(0),
             "headway": "0",
             "srchost": K.quoted(directive.address),
-            "candidate": str(K.SEL_REJECT),
+            "candidate": str(S.SELECT_REJECT),
         }
 
     def clockItems(self, names: Any) -> list[tuple[str, str | None]]:

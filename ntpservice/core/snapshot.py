@@ -1,0 +1,292 @@
+# -*- test-case-name: tests.core.test_snapshot -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+What every observer of the daemon reads: one event bookkeeping and one
+snapshot of the status of each association and of the system.
+
+Mode 6 (C{ntpq}), the statistics files (C{peerstats}) and the metrics all
+show a peer status word, a selection status, a reach register; before
+this module each computed its own and counted the peer events itself, so
+that C{ntpq -c as} and C{peerstats} could disagree on the same peer. Now:
+
+  - L{StatusEvents} is the only event counter: one L{EventCounter} per
+    association and one for the system. The daemon owns it and feeds it
+    from what it reports to its observers, once, before any observer hears
+    of it (L{ntpservice.daemon.NTPDaemon.events});
+  - L{peerSnapshot} and L{systemSnapshot} read the engine and those
+    counters and give the status words and the values they are made of.
+    They are pure functions of what they are given: two observers asking
+    at the same moment get the same answer.
+
+This module is pure: it reads the engine, never changes it.
+
+@see: L{ntpservice.core.status} for the status words' layout, event codes
+    and names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ntpservice.core import status as S
+from ntpservice.core.status import EventCounter
+
+__all__ = [
+    "DISCIPLINE_EVENTS",
+    "KISS_EVENTS",
+    "PEER_EVENT_CODES",
+    "PeerSnapshot",
+    "StatusEvents",
+    "SystemSnapshot",
+    "peerSnapshot",
+    "syncedToLocal",
+    "systemSnapshot",
+]
+
+PEER_EVENT_CODES = {
+    "mobilize": S.PEVNT_MOBIL,
+    "demobilize": S.PEVNT_DEMOBIL,
+    "reachable": S.PEVNT_REACH,
+    "unreachable": S.PEVNT_UNREACH,
+}
+"""
+The peer event of each C{associationEvent} the daemon reports (the engine
+reports each reach change once).
+"""
+
+KISS_EVENTS = {
+    "RATE": S.PEVNT_RATE,
+    "DENY": S.PEVNT_DENY,
+    "RSTR": S.PEVNT_DENY,
+}
+"""The peer event of each kiss code, as ntpd reports them."""
+
+DISCIPLINE_EVENTS = {
+    "NSET": S.EVNT_NSET,
+    "FSET": S.EVNT_FSET,
+    "SPIK": S.EVNT_SPIK,
+    "FREQ": S.EVNT_FREQ,
+    "SYNC": S.EVNT_SYNC,
+}
+"""The system event of each discipline state entered."""
+
+
+def syncedToLocal(engine: Any) -> bool:
+    """
+    Whether the system is synchronized to the LOCAL clock: no network
+    system peer, and the system variables are the LOCAL clock's (not those
+    kept after the last network source was lost).
+
+    @param engine: an L{ntpservice.core.engine.Engine}.
+    """
+    local = engine.localClock
+    if local is None or engine.systemPeer is not None or not engine.system.synchronized:
+        return False
+    # The refid the LOCAL clock gives the system (its name, or its
+    # address 127.127.1.u above stratum 1), to tell it from system
+    # variables kept after the last network source was lost.
+    implied = local.systemVariables(0, engine.precisionLog2).refid
+    return bool(engine.system.refid in (implied, local.refid))
+
+
+@dataclass(slots=True)
+class StatusEvents:
+    """
+    The event counts of the system status word and of every association's
+    peer status word: the one bookkeeping that mode 6 and the statistics
+    files read.
+
+    Its methods have the names and arguments of the daemon's observer
+    methods (L{ntpservice.interfaces.IDaemonObserver}); the daemon calls
+    them first, before its observers.
+
+    @ivar engine: the L{ntpservice.core.engine.Engine} whose events these
+        are (its discipline state and LOCAL clock are read).
+    @ivar system: the system events.
+    @ivar peers: the events of each association, by association ID.
+    """
+
+    engine: Any
+    system: EventCounter = field(default_factory=EventCounter)
+    peers: dict[int, EventCounter] = field(default_factory=dict)
+    _disciplineState: str = ""
+
+    def __post_init__(self) -> None:
+        # The start's events: restart, then whether the drift file set the
+        # frequency; synchronized at once to a LOCAL clock.
+        state = self.engine.discipline.state
+        self._disciplineState = state
+        self.system.record(S.EVNT_SYSRESTART)
+        self.system.record(S.EVNT_NSET if state == "NSET" else S.EVNT_FSET)
+        if syncedToLocal(self.engine):
+            self.system.record(S.EVNT_SYNC)
+
+    def counter(self, associd: int) -> EventCounter:
+        """
+        The counter of an association (a zero one, not kept, if it has had
+        no event).
+        """
+        return self.peers.get(associd) or EventCounter()
+
+    def peerEvent(self, associd: int, code: int) -> None:
+        """
+        Note a peer event (C{PEVNT_*}); L{S.PEVNT_MOBIL} starts a new
+        counter, L{S.PEVNT_DEMOBIL} forgets the association.
+        """
+        if code == S.PEVNT_DEMOBIL:
+            self.peers.pop(associd, None)
+            return
+        if code == S.PEVNT_MOBIL:
+            self.peers[associd] = EventCounter()
+        self.peers.setdefault(associd, EventCounter()).record(code)
+
+    # -- what the daemon reports (IDaemonObserver's methods) ---------------
+
+    def associationEvent(self, associd: int, address: str, event: str) -> None:
+        """Mobilized, demobilized, reachable or unreachable."""
+        code = PEER_EVENT_CODES.get(event)
+        if code is not None:
+            self.peerEvent(associd, code)
+
+    def peerPacket(
+        self, association: Any, packet: Any, result: Any, t1: Any, t4: Any, datagram: Any
+    ) -> None:
+        """A kiss code (RATE, DENY, RSTR) is a peer event."""
+        code = KISS_EVENTS.get(result.kissCode or "")
+        if code is not None:
+            self.peerEvent(association.associd, code)
+
+    def systemPeerChanged(self, associd: int | None, address: str | None) -> None:
+        """
+        A new system peer (a peer event and C{clock_sync}); none, which is
+        C{clock_sync} again when the LOCAL clock takes over, else
+        C{no_sys_peer}.
+        """
+        if associd is not None:
+            self.peerEvent(associd, S.PEVNT_NEWPEER)
+            self.system.record(S.EVNT_SYNC)
+        elif self.engine.localClock is not None:
+            self.system.record(S.EVNT_SYNC)
+        else:
+            self.system.record(S.EVNT_NOPEER)
+
+    def clockUpdated(self, now: float) -> None:
+        """The discipline took an update: note a change of its state."""
+        state = self.engine.discipline.state
+        if state != self._disciplineState:
+            self._disciplineState = state
+            event = DISCIPLINE_EVENTS.get(state)
+            if event is not None:
+                self.system.record(event)
+
+    def clockStepped(self, offset: float) -> None:
+        """The clock was stepped."""
+        self.system.record(S.EVNT_CLOCKRESET)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSnapshot:
+    """
+    One association's status, as every observer shows it.
+
+    @ivar associd: its association ID.
+    @ivar address: its remote address.
+    @ivar selection: its status for the status word (a
+        L{ntpservice.core.selection} status: C{"sync"}, C{"candidate"},
+        ...), or C{None} if it was no candidate.
+    @ivar select: the selection code of the status word (C{SELECT_*}).
+    @ivar reach: the 8-bit reach register.
+    @ivar flash: the sanity-check bits of its last packet.
+    @ivar eventCount: its events (saturated at 15).
+    @ivar lastEvent: its last event (C{PEVNT_*}), 0 if none.
+    @ivar statusWord: the 16-bit peer status word.
+    """
+
+    associd: int
+    address: str
+    selection: str | None
+    select: int
+    reach: int
+    flash: int
+    eventCount: int
+    lastEvent: int
+    statusWord: int
+
+    @property
+    def reachable(self) -> bool:
+        """Whether any of the last 8 polls was answered."""
+        return self.reach != 0
+
+
+def peerSnapshot(engine: Any, association: Any, events: StatusEvents) -> PeerSnapshot:
+    """
+    An association's status now.
+
+    @param engine: the L{ntpservice.core.engine.Engine}.
+    @param association: one of its associations.
+    @param events: the daemon's L{StatusEvents}.
+    """
+    associd = association.associd
+    selection = S.selectionStatus(engine, associd)
+    counter = events.counter(associd)
+    return PeerSnapshot(
+        associd=associd,
+        address=association.address,
+        selection=selection,
+        select=S.SELECT_CODES.get(selection or "", S.SELECT_REJECT),
+        reach=association.reach,
+        flash=association.flash,
+        eventCount=counter.count,
+        lastEvent=counter.last,
+        statusWord=S.associationStatusWord(association, selection, counter),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SystemSnapshot:
+    """
+    The system's status, as every observer shows it.
+
+    @ivar leap: the system leap indicator.
+    @ivar source: the clock source code of the status word (C{SOURCE_*}).
+    @ivar systemPeer: the system peer's association ID, or C{None}.
+    @ivar synchronized: see L{S.isSynchronized}.
+    @ivar eventCount: the system events (saturated at 15).
+    @ivar lastEvent: the last system event (C{EVNT_*}).
+    @ivar statusWord: the 16-bit system status word.
+    """
+
+    leap: int
+    source: int
+    systemPeer: int | None
+    synchronized: bool
+    eventCount: int
+    lastEvent: int
+    statusWord: int
+
+
+def systemSnapshot(engine: Any, events: StatusEvents) -> SystemSnapshot:
+    """
+    The system's status now.
+
+    @param engine: the L{ntpservice.core.engine.Engine}.
+    @param events: the daemon's L{StatusEvents}.
+    """
+    if engine.systemPeer is not None:
+        source = S.SOURCE_NTP
+    elif syncedToLocal(engine):
+        source = S.SOURCE_LOCAL
+    else:
+        source = S.SOURCE_UNSPEC
+    leap = engine.system.leap
+    counter = events.system
+    return SystemSnapshot(
+        leap=leap,
+        source=source,
+        systemPeer=engine.systemPeer,
+        synchronized=S.isSynchronized(engine),
+        eventCount=counter.count,
+        lastEvent=counter.last,
+        statusWord=S.systemStatusWord(leap, source, counter.count, counter.last),
+    )

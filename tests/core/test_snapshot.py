@@ -1,0 +1,170 @@
+# -*- test-case-name: tests.core.test_snapshot -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+Tests for L{ntpservice.core.snapshot}: the one event bookkeeping and the
+one status snapshot that mode 6, the statistics files and the metrics
+read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from ntpservice.core import status as S
+from ntpservice.core.association import AssociationSettings
+from ntpservice.core.snapshot import (
+    StatusEvents,
+    peerSnapshot,
+    syncedToLocal,
+    systemSnapshot,
+)
+from ntpservice.core.system import SystemVariables
+
+
+@dataclass
+class FakeAssociation:
+    associd: int
+    settings: AssociationSettings
+    address: str = "192.0.2.7"
+    reach: int = 0
+    flash: int = 0
+
+
+@dataclass
+class FakeDiscipline:
+    state: str = "NSET"
+
+
+@dataclass
+class FakeResult:
+    kissCode: str | None = None
+
+
+@dataclass
+class FakeEngine:
+    discipline: FakeDiscipline = field(default_factory=FakeDiscipline)
+    system: SystemVariables = field(default_factory=SystemVariables)
+    systemPeer: int | None = None
+    localClock: object | None = None
+    selection: object | None = None
+    precisionLog2: int = -20
+
+
+class StatusEventsTests(SynchronousTestCase):
+    """
+    L{StatusEvents} counts the events of every status word from what the
+    daemon reports.
+    """
+
+    def test_start(self) -> None:
+        """
+        The system counter starts with C{restart} and C{freq_not_set}
+        (no drift file), or C{freq_set} when the frequency was read.
+        """
+        events = StatusEvents(FakeEngine())
+        self.assertEqual((events.system.count, events.system.last), (2, S.EVNT_NSET))
+        events = StatusEvents(FakeEngine(FakeDiscipline("FSET")))
+        self.assertEqual((events.system.count, events.system.last), (2, S.EVNT_FSET))
+
+    def test_peerEvents(self) -> None:
+        """
+        Association events count per association, the system peer is
+        C{sys_peer}, and demobilization forgets the association.
+        """
+        engine = FakeEngine()
+        events = StatusEvents(engine)
+        association = FakeAssociation(7, AssociationSettings("192.0.2.7"))
+        events.associationEvent(7, "192.0.2.7", "mobilize")
+        events.associationEvent(7, "192.0.2.7", "reachable")
+        association.reach = 3
+        self.assertEqual(peerSnapshot(engine, association, events).statusWord, 0x9024)
+        engine.systemPeer = 7
+        events.systemPeerChanged(7, "192.0.2.7")
+        snapshot = peerSnapshot(engine, association, events)
+        self.assertEqual(snapshot.statusWord, 0x963A)
+        self.assertEqual(
+            (snapshot.selection, snapshot.select, snapshot.reachable),
+            ("sync", S.SELECT_SYSPEER, True),
+        )
+        self.assertEqual(events.system.last, S.EVNT_SYNC)
+        events.associationEvent(7, "192.0.2.7", "unreachable")
+        events.associationEvent(7, "192.0.2.7", "demobilize")
+        self.assertEqual(events.counter(7), S.EventCounter())
+        self.assertNotIn(7, events.peers)
+
+    def test_mobilizeStartsAgain(self) -> None:
+        """
+        An association ID mobilized again starts with one event.
+        """
+        events = StatusEvents(FakeEngine())
+        events.peerEvent(3, S.PEVNT_MOBIL)
+        events.peerEvent(3, S.PEVNT_REACH)
+        events.associationEvent(3, "192.0.2.3", "mobilize")
+        self.assertEqual(events.counter(3), S.EventCounter(1, S.PEVNT_MOBIL))
+
+    def test_kisses(self) -> None:
+        """
+        A RATE kiss is C{rate_exceeded}, DENY and RSTR C{access_denied}
+        (ntpd's peer events); other packets are no event.
+        """
+        events = StatusEvents(FakeEngine())
+        association = FakeAssociation(4, AssociationSettings("192.0.2.4"))
+        events.associationEvent(4, "192.0.2.4", "mobilize")
+        events.peerPacket(association, None, FakeResult(), None, None, None)
+        self.assertEqual(events.counter(4), S.EventCounter(1, S.PEVNT_MOBIL))
+        events.peerPacket(association, None, FakeResult("RATE"), None, None, None)
+        self.assertEqual(events.counter(4), S.EventCounter(2, S.PEVNT_RATE))
+        events.peerPacket(association, None, FakeResult("RSTR"), None, None, None)
+        self.assertEqual(events.counter(4), S.EventCounter(3, S.PEVNT_DENY))
+
+    def test_systemEvents(self) -> None:
+        """
+        Discipline state changes, steps and the loss of the system peer are
+        system events; a repeated state is none.
+        """
+        engine = FakeEngine()
+        events = StatusEvents(engine)
+        engine.discipline.state = "FREQ"
+        events.clockUpdated(0.0)
+        self.assertEqual((events.system.count, events.system.last), (3, S.EVNT_FREQ))
+        events.clockUpdated(1.0)
+        self.assertEqual(events.system.count, 3)
+        events.clockStepped(0.5)
+        self.assertEqual(events.system.last, S.EVNT_CLOCKRESET)
+        events.systemPeerChanged(None, None)
+        self.assertEqual(events.system.last, S.EVNT_NOPEER)
+        engine.localClock = object()
+        events.systemPeerChanged(None, None)
+        self.assertEqual((events.system.count, events.system.last), (6, S.EVNT_SYNC))
+
+
+class SystemSnapshotTests(SynchronousTestCase):
+    """
+    L{systemSnapshot} gives the system status word.
+    """
+
+    def test_unsynchronized(self) -> None:
+        """
+        Without a system peer the source is unspecified and the leap
+        indicator is the system's (3 before synchronization).
+        """
+        engine = FakeEngine()
+        snapshot = systemSnapshot(engine, StatusEvents(engine))
+        self.assertFalse(snapshot.synchronized)
+        self.assertFalse(syncedToLocal(engine))
+        self.assertEqual(snapshot.source, S.SOURCE_UNSPEC)
+        self.assertEqual(
+            snapshot.statusWord,
+            S.systemStatusWord(engine.system.leap, S.SOURCE_UNSPEC, 2, S.EVNT_NSET),
+        )
+
+    def test_systemPeer(self) -> None:
+        """
+        With a system peer the source is NTP.
+        """
+        engine = FakeEngine(systemPeer=9)
+        snapshot = systemSnapshot(engine, StatusEvents(engine))
+        self.assertEqual((snapshot.source, snapshot.systemPeer), (S.SOURCE_NTP, 9))
+        self.assertEqual(snapshot.statusWord >> 8 & 0x3F, S.SOURCE_NTP)
