@@ -40,11 +40,22 @@ from ntpservice.core.filter import ClockFilter, FilterOutput, Sample
 from ntpservice.core.packet import (
     LEAP_NOTINSYNC,
     MAX_STRATUM,
-    MODE_CLIENT,
     NTPPacket,
 )
-from ntpservice.core.system import PHI, SystemVariables
-from ntpservice.core.timestamps import ZERO, NTPTimestamp, encodeShort
+from ntpservice.core.peer import (
+    TEST_BOGUS,
+    TEST_DUPLICATE,
+    TEST_HEADER,
+    TEST_INVALID,
+    TEST_STRATUM,
+    TEST_UNSYNC,
+    PeerProcess,
+    ReceiveResult,
+    Transmission,
+    peerProcessFor,
+)
+from ntpservice.core.system import SystemVariables
+from ntpservice.core.timestamps import ZERO, NTPTimestamp
 
 BURST_COUNT = 8
 """Packets in a burst (RFC 5905 BCOUNT; seed 003: eight packets)."""
@@ -94,14 +105,8 @@ exchanges lost) rarely loses its only source (3 % of polls).
 """
 
 # ntpd's peer status bits ("flash"), shown by ntpq.
-TEST_DUPLICATE = 0x0001
-TEST_BOGUS = 0x0002
-TEST_INVALID = 0x0004
 TEST_ACCESS = 0x0008
 TEST_AUTH = 0x0010
-TEST_UNSYNC = 0x0020
-TEST_STRATUM = 0x0040
-TEST_HEADER = 0x0080
 TEST_AUTOKEY = 0x0100
 TEST_CRYPTO = 0x0200
 TEST_DISTANCE = 0x0400
@@ -230,41 +235,6 @@ class AssociationSettings:
             raise ValueError("need 0 < minpoll <= maxpoll")
 
 
-@dataclass(frozen=True, slots=True)
-class Transmission:
-    """
-    A packet to send now, and what the association remembers about it.
-
-    @ivar packet: the packet (without MAC: the shell signs it when the
-        association has a key).
-    @ivar t1: when it was sent, as the local clock read it.
-    """
-
-    packet: NTPPacket
-    t1: NTPTimestamp
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiveResult:
-    """
-    What an arriving packet did to the association.
-
-    @ivar accepted: whether it produced a sample.
-    @ivar flash: the sanity-check bits it failed (0 when accepted).
-    @ivar update: the peer variables the clock filter released, or C{None}.
-    @ivar kissCode: the kiss code of a Kiss-o'-Death that passed the
-        origin check, or C{None}.
-    @ivar demobilize: whether the association should go away (a DENY or
-        RSTR kiss on an ephemeral or preemptable association).
-    """
-
-    accepted: bool
-    flash: int = 0
-    update: FilterOutput | None = None
-    kissCode: str | None = None
-    demobilize: bool = False
-
-
 @dataclass(slots=True)
 class Association:
     """
@@ -283,6 +253,9 @@ class Association:
     @ivar stopped: polling stopped by a DENY or RSTR kiss.
     @ivar lastSent: local time of the last transmission.
     @ivar nextPoll: local time of the next one.
+    @ivar process: the peer process of its association mode (the on-wire
+        protocol: what to send, what to accept), or C{None} for a reference
+        clock, whose samples come from its driver.
     """
 
     associd: int
@@ -309,9 +282,7 @@ class Association:
     nextPoll: float = 0.0
     received: int = 0
     sent: int = 0
-    _xmt: NTPTimestamp | None = None
-    _t1: NTPTimestamp | None = None
-    _org: NTPTimestamp = ZERO
+    process: PeerProcess | None = None
     _repliedThisBurst: bool = False
     _burstAnswered: bool = False
     _burstIsIburst: bool = False
@@ -337,6 +308,7 @@ class Association:
             rng=rng,
             now=now,
             hpoll=settings.minPollLog2,
+            process=peerProcessFor(settings.hmode, settings.refclock is not None),
         )
         association.nextPoll = now + 0.1 + 0.5 * rng.random()
         return association
@@ -486,34 +458,18 @@ class Association:
         self._repliedThisBurst = False
         self._burstAnswered = False
 
-    def _transmit(self, now: float, system: SystemVariables) -> Transmission:
+    def _transmit(self, now: float, system: SystemVariables) -> Transmission | None:
         """
-        Build the request (RFC 5905 Figure 30). Its transmit timestamp is a
-        random 64-bit nonce, as chrony sends: the server echoes it as the
-        origin, which defeats off-path spoofing better than a clock reading
-        would; the real send time is kept apart as C{t1}.
+        Let the peer process build the packet of this poll, and note that
+        one was sent.
         """
-        xmt = NTPTimestamp(self.rng.getrandbits(64) or 1)
-        t1 = NTPTimestamp.fromUnixNanoseconds(int(now * 1e9))
-        self._xmt = xmt
-        self._t1 = t1
+        if self.process is None:
+            return None
+        transmission = self.process.request(self, now, system)
         self.lastSent = now
         self.sent += 1
         self._repliedThisBurst = False
-        packet = NTPPacket(
-            leap=system.leap,
-            version=self.settings.version,
-            mode=MODE_CLIENT,
-            stratum=system.packetStratum(),
-            poll=self.hpoll,
-            precision=system.precision,
-            rootDelay=encodeShort(system.rootDelay),
-            rootDispersion=encodeShort(system.rootDispersion),
-            refid=system.refid,
-            reftime=system.reftime,
-            xmt=xmt,
-        )
-        return Transmission(packet, t1)
+        return transmission
 
     def sentAt(self, t1: NTPTimestamp) -> None:
         """
@@ -521,8 +477,8 @@ class Association:
         outstanding request: that reading, more exact than the poll time,
         is T1.
         """
-        if self._xmt is not None:
-            self._t1 = t1
+        if self.process is not None:
+            self.process.sentAt(t1)
 
     def _pollUpdate(self, now: float, hpoll: int) -> None:
         """
@@ -562,35 +518,31 @@ class Association:
         self, packet: NTPPacket, t4: NTPTimestamp, now: float, precisionLog2: int
     ) -> ReceiveResult:
         """
-        Check an arriving server packet and, when it passes, feed the clock
-        filter.
+        An arriving packet that matched this association (RFC 5905's
+        dispatch table said PROC): its peer process checks it and, when it
+        passes, hands the sample to L{acceptSample}.
 
-        @param packet: the decoded packet (mode 4 for a client association).
+        @param packet: the decoded packet.
         @param t4: the destination timestamp (kernel receive time).
         @param now: the local time, seconds.
         @param precisionLog2: the system precision.
-        @see: RFC 5905 sections 8 and 9.2, Appendix A.5.1.1.
+        @raise ValueError: for a reference clock's association (its samples
+            come through L{refclockSample}).
         """
+        if self.process is None:
+            raise ValueError(f"association {self.associd} takes no packets")
         self.now = now
         self.received += 1
-        # Bogus (test 2): a reply must echo the nonce of our outstanding
-        # request; a replay or an off-path forgery does not.
-        if self._xmt is None or packet.org != self._xmt:
-            if packet.xmt == self._org and not packet.xmt.isZero:
-                return self._fail(TEST_DUPLICATE)
-            return self._fail(TEST_BOGUS)
-        # Duplicate (test 1): the same server transmit timestamp twice.
-        if packet.xmt == self._org:
-            return self._fail(TEST_DUPLICATE)
-        t1 = self._t1
-        assert t1 is not None
-        self._xmt = None
-        self._org = packet.xmt
-        if packet.isKissOfDeath:
-            return self._kiss(packet, now)
-        # Invalid (test 3): the server has not stored our timestamps.
-        if packet.xmt.isZero or packet.rec.isZero:
-            return self._fail(TEST_INVALID)
+        return self.process.receive(self, packet, t4, now, precisionLog2)
+
+    # -- what peer processes use ----------------------------------------
+
+    def takeHeader(self, packet: NTPPacket) -> None:
+        """
+        Take the peer variables of a packet's header (RFC 5905 section 9.2
+        packet()): leap, stratum (0 read as 16), poll, precision, root delay
+        and dispersion, reference ID and time.
+        """
         self.leap = packet.leap
         self.stratum = packet.stratum if packet.stratum else MAX_STRATUM
         self.ppoll = packet.poll
@@ -599,37 +551,27 @@ class Association:
         self.rootDispersion = packet.rootDispersionSeconds
         self.refid = packet.refid
         self.reftime = packet.reftime
-        # Server unsynchronized (test 6) and stratum (test 7).
-        if self.leap == LEAP_NOTINSYNC:
-            return self._fail(TEST_UNSYNC)
-        if self.stratum >= MAX_STRATUM:
-            return self._fail(TEST_STRATUM)
-        # Header values (test 8): root distance beyond reason, or a
-        # reference time after the transmit time.
-        if (
-            self.rootDelay / 2 + self.rootDispersion >= MAXDISP
-            or (not packet.reftime.isZero and (packet.xmt - packet.reftime) < 0)
-        ):
-            return self._fail(TEST_HEADER)
+
+    def markReply(self) -> None:
+        """
+        A valid reply came: it counts in the reach register, and the rest of
+        a burst may follow.
+        """
         self.reach |= 1
         self.unreach = 0
         self._repliedThisBurst = True
         self._burstAnswered = True
-        # The on-wire calculation (RFC 5905 section 8). Differences of NTP
-        # timestamps are exact and era-safe.
-        t2, t3 = packet.rec, packet.xmt
-        offset = ((t2 - t1) + (t3 - t4)) / 2
-        precision = 2.0**precisionLog2
-        delay = max((t4 - t1) - (t3 - t2), precision)
-        # Invalid delay (test 4 of the seeds).
-        if delay > MAXDISP:
-            return self._fail(TEST_INVALID)
-        disp = 2.0**packet.precision + precision + PHI * (t4 - t1)
+
+    def acceptSample(self, sample: Sample, now: float) -> ReceiveResult:
+        """
+        The one entry point of a packet's sample: into the clock filter.
+
+        @return: the accepted L{ReceiveResult}, with what the filter
+            released.
+        """
         self.flash = 0
         self._samples += 1
-        update = self.filter.update(
-            Sample(offset, delay, disp, now), now, 2.0**self.hpoll
-        )
+        update = self.filter.update(sample, now, 2.0**self.hpoll)
         if self.burst > 0:
             # A reply came: the rest of the burst follows 2 s apart.
             self.nextPoll = min(
@@ -683,11 +625,11 @@ class Association:
         """
         self.flash = TEST_AUTH
 
-    def _fail(self, test: int) -> ReceiveResult:
+    def fail(self, test: int) -> ReceiveResult:
         self.flash = test
         return ReceiveResult(False, test)
 
-    def _kiss(self, packet: NTPPacket, now: float) -> ReceiveResult:
+    def kiss(self, packet: NTPPacket, now: float) -> ReceiveResult:
         """
         A Kiss-o'-Death that passed the origin check (so it is not an
         off-path forgery): DENY and RSTR stop polling (and demobilize a
@@ -718,8 +660,8 @@ class Association:
         self.reach = self.unreach = self.burst = 0
         self.ppoll = 0
         self.hpoll = self.settings.minPollLog2
-        self._xmt = self._t1 = None
-        self._org = ZERO
+        if self.process is not None:
+            self.process.clear()
         self.stopped = False
         self.kissCode = None
         self.nextPoll = now + 0.1 + 0.5 * self.rng.random()
@@ -741,7 +683,7 @@ class Association:
     @property
     def lastT1(self) -> NTPTimestamp | None:
         """When the last request was sent (T1), or C{None}."""
-        return self._t1
+        return None if self.process is None else self.process.lastT1
 
     @property
     def samples(self) -> int:

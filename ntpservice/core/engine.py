@@ -48,12 +48,11 @@ from ntpservice.core.association import (
     AssociationTable,
     RandomSource,
     RefClockSource,
-    ReceiveResult,
-    Transmission,
 )
 from ntpservice.core.authenticator import NO_AUTHENTICATION, Authenticator
 from ntpservice.core.constants import MINDISP
 from ntpservice.core.discipline import Discipline, UpdateResult
+from ntpservice.core.peer import ReceiveResult, Transmission
 from ntpservice.core.packet import MAX_STRATUM, NTPPacket
 from ntpservice.core.refid import refidFromAddress
 from ntpservice.core.selection import (

@@ -376,3 +376,41 @@ class AssociationTableTests(SynchronousTestCase):
             table.add,
             Association.mobilize(2, AssociationSettings("192.0.2.1"), T0, -20, rng),
         )
+
+
+class PeerProcessTests(SynchronousTestCase):
+    """
+    L{ntpservice.core.peer}: one peer process per association mode, holding
+    the on-wire state apart from the source it feeds.
+    """
+
+    def test_chosenByMode(self) -> None:
+        """
+        A client association gets the client process; a reference clock's
+        none; an association mode without a process is refused.
+        """
+        from ntpservice.core.peer import ClientProcess, peerProcessFor
+
+        self.assertIsInstance(peerProcessFor(3), ClientProcess)
+        self.assertIsNone(peerProcessFor(3, refclock=True))
+        self.assertRaises(ValueError, peerProcessFor, 5)
+        pair = AssociationPair()
+        self.assertIsInstance(pair.association.process, ClientProcess)
+
+    def test_onWireStateInTheProcess(self) -> None:
+        """
+        The nonce of the outstanding request and T1 live in the process;
+        clearing the association clears them, so a reply to a request sent
+        before a step is bogus.
+        """
+        pair = AssociationPair()
+        request = pair.poll()
+        assert request is not None
+        process = pair.association.process
+        self.assertEqual(process.xmt, request.xmt)
+        self.assertEqual(pair.association.lastT1, process.t1)
+        pair.association.clear(pair.now)
+        self.assertIsNone(process.xmt)
+        result = pair.deliver(pair.reply(request))
+        self.assertFalse(result.accepted)
+        self.assertEqual(result.flash, TEST_BOGUS)
