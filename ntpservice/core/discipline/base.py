@@ -438,6 +438,13 @@ class Discipline:
         self._fIntegral = 0.0
         self._fTime: float | None = None
         self._fApplied = 0.0
+        self._setUp()
+
+    def _setUp(self) -> None:
+        """
+        The loop's own state, set up once the base's is (a loop overrides
+        this rather than the constructor).
+        """
 
     # Monitoring
 

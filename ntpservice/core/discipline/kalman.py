@@ -186,22 +186,8 @@ class KalmanDiscipline(Discipline):
     correctsFilters = True
     stepsInOpenLoop = False
 
-    def __init__(
-        self,
-        settings: DisciplineSettings,
-        initialFreqPPM: float | None = None,
-        allowBigFirstStep: bool = False,
-        quitAfterSet: bool = False,
-        *,
-        openLoop: bool = False,
-    ) -> None:
-        super().__init__(
-            settings,
-            initialFreqPPM,
-            allowBigFirstStep,
-            quitAfterSet,
-            openLoop=openLoop,
-        )
+    def _setUp(self) -> None:
+        settings = self._settings
         # The random walk of the frequency: its variance per second, (s/s)^2/s.
         self._q2 = (settings.wanderPPB * 1e-9) ** 2
         # The estimate of the free-running offset u (seconds) and its rate

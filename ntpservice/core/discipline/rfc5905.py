@@ -51,7 +51,6 @@ from ntpservice.core.discipline.base import (
     SPIK,
     SYNC,
     Discipline,
-    DisciplineSettings,
     Gate,
     UpdateResult,
 )
@@ -111,22 +110,8 @@ class RFC5905Discipline(Discipline):
     correctsFilters = False
     stepsInOpenLoop = True
 
-    def __init__(
-        self,
-        settings: DisciplineSettings,
-        initialFreqPPM: float | None = None,
-        allowBigFirstStep: bool = False,
-        quitAfterSet: bool = False,
-        *,
-        openLoop: bool = False,
-    ) -> None:
-        super().__init__(
-            settings,
-            initialFreqPPM,
-            allowBigFirstStep,
-            quitAfterSet,
-            openLoop=openLoop,
-        )
+    def _setUp(self) -> None:
+        settings = self._settings
         # Loop variables (RFC 5905 Figure 27, prefix c.).
         self._residual = 0.0
         self._carry = 0.0
