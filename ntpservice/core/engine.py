@@ -67,9 +67,10 @@ from ntpservice.core.selection import (
     SelectionResult,
     SelectionSettings,
     majorityExcludes,
+    rootDistanceOf,
     select,
 )
-from ntpservice.core.system import PHI, SystemVariables
+from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 
 STARTUP_WINDOW = 10.0
@@ -713,12 +714,14 @@ class Engine:
                 or sample is None
             ):
                 continue
-            half = (
-                max(mindist, a.rootDelay + sample.delay) / 2
-                + a.rootDispersion
-                + sample.dispersion
-                + PHI * max(0.0, now - sample.time)
-                + a.jitter
+            half = rootDistanceOf(
+                a.rootDelay,
+                sample.delay,
+                a.rootDispersion,
+                sample.dispersion,
+                now - sample.time,
+                a.jitter,
+                mindist=mindist,
             )
             intervals.append((sample.offset, half))
         return len(intervals) > 1 and majorityExcludes(result.offset, intervals)

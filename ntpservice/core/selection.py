@@ -76,6 +76,7 @@ __all__ = [
     "SelectionSettings",
     "SelectionResult",
     "rootDistance",
+    "rootDistanceOf",
     "unfitReason",
     "select",
     "majorityExcludes",
@@ -263,12 +264,37 @@ def rootDistance(c: Candidate, now: float, *, mindist: float = MINDIST) -> float
     @return: seconds.
     @see: RFC 5905 Appendix A.5.5.2 (root_dist).
     """
+    return rootDistanceOf(
+        c.rootDelay, c.delay, c.rootDispersion, c.dispersion, now - c.time, c.jitter,
+        mindist=mindist,
+    )
+
+
+def rootDistanceOf(
+    rootDelay: float,
+    delay: float,
+    rootDispersion: float,
+    dispersion: float,
+    age: float,
+    jitter: float,
+    *,
+    mindist: float = MINDIST,
+) -> float:
+    """
+    The root distance of L{rootDistance} from its terms, for callers that
+    have them without a L{Candidate} (the engine's start-up majority check
+    on single samples).
+
+    @param age: seconds since C{dispersion} was computed (negative counts
+        as 0).
+    @return: seconds.
+    """
     return (
-        max(mindist, c.rootDelay + c.delay) / 2
-        + c.rootDispersion
-        + c.dispersion
-        + PHI * max(0.0, now - c.time)
-        + c.jitter
+        max(mindist, rootDelay + delay) / 2
+        + rootDispersion
+        + dispersion
+        + PHI * max(0.0, age)
+        + jitter
     )
 
 
