@@ -93,7 +93,24 @@ class ModeTable:
     def __init__(self) -> None:
         self._handlers: dict[tuple[int, str], Any] = {}
         self._claimants: dict[tuple[int, str], list[Any]] = {}
+        # Modes with one owner for every destination kind and no claimant:
+        # their packets need no destination kind (the server's hot path).
+        self._uniform: dict[int, Any] = {}
         self.associations: Any = None
+
+    def _refresh(self, mode: int) -> None:
+        """Recompute whether C{mode} routes the same whatever the kind."""
+        keys = routeKeys(mode)
+        owners = {id(self._handlers.get(key)) for key in keys}
+        handler = self._handlers.get(keys[0])
+        if (
+            handler is not None
+            and len(owners) == 1
+            and not any(self._claimants.get(key) for key in keys)
+        ):
+            self._uniform[mode] = handler
+        else:
+            self._uniform.pop(mode, None)
 
     def setAssociations(self, associations: Any) -> None:
         """
@@ -124,6 +141,7 @@ class ModeTable:
                 )
         for key in keys:
             self._handlers[key] = handler
+        self._refresh(keys[0][0])
 
     def claim(self, spec: RouteSpec, claimant: Any) -> None:
         """
@@ -138,6 +156,7 @@ class ModeTable:
             claimants = self._claimants.setdefault(key, [])
             if claimant not in claimants:
                 claimants.append(claimant)
+        self._refresh(keys[0][0])
 
     def unregister(self, mode: int, handler: Any = None) -> None:
         """
@@ -151,6 +170,7 @@ class ModeTable:
             for claimant in list(claimants):
                 if handler is None or claimant is handler:
                     claimants.remove(claimant)
+        self._refresh(mode)
 
     def get(self, mode: int, kind: str = UNICAST) -> Any:
         """
@@ -164,6 +184,9 @@ class ModeTable:
         claimant that claims it, else the owner of its mode and destination
         kind, else C{None}.
         """
+        uniform = self._uniform.get(mode)
+        if uniform is not None:
+            return uniform
         key = (mode, datagram.destinationKind)
         for claimant in self._claimants.get(key, ()):
             if claimant.claims(packet, datagram):

@@ -295,6 +295,25 @@ class RoutingTests(SynchronousTestCase):
         self.assertEqual([p.org for p, _ in spawner.received], [solicitation])
         self.assertEqual([p.org for p, _ in owner.received], [NTPTimestamp(12345)])
 
+    def test_claimantAddedLater(self) -> None:
+        """
+        A mode owned whole routes without looking at the destination; a
+        claimant added later is still asked first, and removing it restores
+        the owner.
+        """
+        modes = ModeTable()
+        owner = RecordingHandler()
+        modes.register(4, owner)
+        solicitation = NTPTimestamp(99)
+        datagram = datagramTo("10.0.0.1", MODE_SERVER, 99)
+        packet = NTPPacket.decode(datagram.data)
+        self.assertIs(modes.route(4, packet, datagram), owner)
+        spawner = OriginClaimant(solicitation)
+        modes.claim((4, UNICAST), spawner)
+        self.assertIs(modes.route(4, packet, datagram), spawner)
+        modes.unregister(4, spawner)
+        self.assertIs(modes.route(4, packet, datagram), owner)
+
     def test_claimantVerified(self) -> None:
         """
         A claimant must provide L{IPacketClaimant}.
