@@ -31,16 +31,21 @@ from typing import Any
 
 from ntpservice.core import status as S
 from ntpservice.core.status import EventCounter
+from ntpservice.core.timestamps import NTPTimestamp
 
 __all__ = [
     "DISCIPLINE_EVENTS",
     "KISS_EVENTS",
     "PEER_EVENT_CODES",
+    "PeerMeasurements",
     "PeerSnapshot",
     "StatusEvents",
+    "SystemMeasurements",
     "SystemSnapshot",
+    "peerMeasurements",
     "peerSnapshot",
     "syncedToLocal",
+    "systemMeasurements",
     "systemSnapshot",
 ]
 
@@ -186,6 +191,70 @@ class StatusEvents:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerMeasurements:
+    """
+    What an association knows of its source at one moment: the peer
+    variables of its last packet, its poll state and its clock filter. Every
+    observer shows these (C{ntpq rv ASSOC}, the metrics), so that none reads
+    the association itself.
+
+    @ivar configured: whether a configuration line made it (not ephemeral).
+    @ivar authEnabled: whether it has an authenticator (a key).
+    @ivar authentic: see L{S.isAuthentic}.
+    @ivar keyID: its key ID, 0 without one.
+    @ivar port: the remote port.
+    @ivar name: the host name it was configured with, if any.
+    @ivar leap: the peer's leap indicator.
+    @ivar hmode: the host mode of the association.
+    @ivar stratum: the peer's stratum.
+    @ivar ppoll: the peer poll exponent shown (the peer's, else the
+        association's C{maxpoll}).
+    @ivar hpoll: the host poll exponent.
+    @ivar precision: the peer's precision, log2 s.
+    @ivar rootDelay: the peer's root delay, seconds.
+    @ivar rootDispersion: the peer's root dispersion, seconds.
+    @ivar refid: the peer's reference ID.
+    @ivar reftime: the peer's reference time.
+    @ivar unreach: polls since the last reply.
+    @ivar timer: seconds until the next poll (0 if it is due).
+    @ivar offset: the filter's offset, seconds.
+    @ivar delay: the filter's delay, seconds.
+    @ivar jitter: the filter's jitter, seconds.
+    @ivar dispersion: the peer dispersion at the moment of the snapshot.
+    @ivar stages: the filter's stages, newest first: (offset, delay,
+        dispersion) each.
+    @ivar received: packets received from the source.
+    @ivar sent: packets sent to it.
+    """
+
+    configured: bool
+    authEnabled: bool
+    authentic: bool
+    keyID: int
+    port: int
+    name: str | None
+    leap: int
+    hmode: int
+    stratum: int
+    ppoll: int
+    hpoll: int
+    precision: int
+    rootDelay: float
+    rootDispersion: float
+    refid: bytes
+    reftime: NTPTimestamp
+    unreach: int
+    timer: int
+    offset: float
+    delay: float
+    jitter: float
+    dispersion: float
+    stages: tuple[tuple[float, float, float], ...]
+    received: int
+    sent: int
+
+
+@dataclass(frozen=True, slots=True)
 class PeerSnapshot:
     """
     One association's status, as every observer shows it.
@@ -201,6 +270,8 @@ class PeerSnapshot:
     @ivar eventCount: its events (saturated at 15).
     @ivar lastEvent: its last event (C{PEVNT_*}), 0 if none.
     @ivar statusWord: the 16-bit peer status word.
+    @ivar measurements: its L{PeerMeasurements}, when the snapshot was
+        taken at a moment (C{now} given), else C{None}.
     """
 
     associd: int
@@ -212,6 +283,7 @@ class PeerSnapshot:
     eventCount: int
     lastEvent: int
     statusWord: int
+    measurements: PeerMeasurements | None = None
 
     @property
     def reachable(self) -> bool:
@@ -219,13 +291,53 @@ class PeerSnapshot:
         return self.reach != 0
 
 
-def peerSnapshot(engine: Any, association: Any, events: StatusEvents) -> PeerSnapshot:
+def peerMeasurements(association: Any, now: float) -> PeerMeasurements:
+    """
+    What an association knows of its source at C{now} (seconds, the
+    engine's time scale).
+    """
+    settings = association.settings
+    return PeerMeasurements(
+        configured=settings.lifecycle != "ephemeral",
+        authEnabled=settings.key is not None,
+        authentic=S.isAuthentic(association),
+        keyID=settings.key or 0,
+        port=settings.port,
+        name=settings.name,
+        leap=association.leap,
+        hmode=association.hmode,
+        stratum=association.stratum,
+        ppoll=association.ppoll or settings.maxPollLog2,
+        hpoll=association.hpoll,
+        precision=association.precision,
+        rootDelay=association.rootDelay,
+        rootDispersion=association.rootDispersion,
+        refid=association.refid,
+        reftime=association.reftime,
+        unreach=association.unreach,
+        timer=max(0, int(association.nextPoll - now)),
+        offset=association.offset,
+        delay=association.delay,
+        jitter=association.jitter,
+        dispersion=association.dispersionAt(now),
+        stages=tuple(association.filter.stages()),
+        received=association.received,
+        sent=association.sent,
+    )
+
+
+def peerSnapshot(
+    engine: Any, association: Any, events: StatusEvents, now: float | None = None
+) -> PeerSnapshot:
     """
     An association's status now.
 
     @param engine: the L{ntpservice.core.engine.Engine}.
     @param association: one of its associations.
     @param events: the daemon's L{StatusEvents}.
+    @param now: the moment, in seconds of the engine's time scale, at
+        which to take its L{PeerMeasurements} too (C{None}: the status
+        alone).
     """
     associd = association.associd
     selection = S.selectionStatus(engine, associd)
@@ -240,6 +352,74 @@ def peerSnapshot(engine: Any, association: Any, events: StatusEvents) -> PeerSna
         eventCount=counter.count,
         lastEvent=counter.last,
         statusWord=S.associationStatusWord(association, selection, counter),
+        measurements=None if now is None else peerMeasurements(association, now),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SystemMeasurements:
+    """
+    The system variables and the discipline's state at one moment, as
+    every observer shows them (C{ntpq rv}, the metrics, C{loopstats}).
+
+    @ivar stratum: the system stratum.
+    @ivar precision: the system precision, log2 s.
+    @ivar rootDelay: the root delay served, seconds.
+    @ivar rootDispersion: the root dispersion served at the moment,
+        seconds.
+    @ivar refid: the system reference ID.
+    @ivar reftime: the system reference time.
+    @ivar offset: the last offset the discipline accepted, seconds.
+    @ivar frequencyPPM: the frequency correction, ppm.
+    @ivar clockJitter: the discipline's RMS jitter, seconds.
+    @ivar systemJitter: the last selection's jitter with a system peer,
+        seconds (0 without one).
+    @ivar wander: the RMS frequency wander, ppm.
+    @ivar timeConstant: the discipline's time constant.
+    @ivar pollLog2: the system poll exponent.
+    @ivar state: the discipline state (NSET, FSET, FREQ, SPIK, SYNC).
+    """
+
+    stratum: int
+    precision: int
+    rootDelay: float
+    rootDispersion: float
+    refid: bytes
+    reftime: NTPTimestamp
+    offset: float
+    frequencyPPM: float
+    clockJitter: float
+    systemJitter: float
+    wander: float
+    timeConstant: int
+    pollLog2: int
+    state: str
+
+
+def systemMeasurements(engine: Any, nowNs: int) -> SystemMeasurements:
+    """
+    The system variables and discipline state at C{nowNs} (nanoseconds of
+    the engine's clock).
+    """
+    system = engine.system
+    discipline = engine.discipline
+    selection = engine.selection
+    synced = selection is not None and engine.systemPeer is not None
+    return SystemMeasurements(
+        stratum=system.stratum,
+        precision=system.precision,
+        rootDelay=system.rootDelay,
+        rootDispersion=system.rootDispersionAt(nowNs),
+        refid=system.refid,
+        reftime=system.reftime,
+        offset=discipline.offset,
+        frequencyPPM=discipline.freqPPM,
+        clockJitter=discipline.jitter,
+        systemJitter=selection.jitter if synced else 0.0,
+        wander=discipline.wander,
+        timeConstant=discipline.timeConstant,
+        pollLog2=discipline.pollLog2,
+        state=discipline.state,
     )
 
 
@@ -255,6 +435,8 @@ class SystemSnapshot:
     @ivar eventCount: the system events (saturated at 15).
     @ivar lastEvent: the last system event (C{EVNT_*}).
     @ivar statusWord: the 16-bit system status word.
+    @ivar measurements: the L{SystemMeasurements}, when the snapshot was
+        taken at a moment (C{nowNs} given), else C{None}.
     """
 
     leap: int
@@ -264,14 +446,20 @@ class SystemSnapshot:
     eventCount: int
     lastEvent: int
     statusWord: int
+    measurements: SystemMeasurements | None = None
 
 
-def systemSnapshot(engine: Any, events: StatusEvents) -> SystemSnapshot:
+def systemSnapshot(
+    engine: Any, events: StatusEvents, nowNs: int | None = None
+) -> SystemSnapshot:
     """
     The system's status now.
 
     @param engine: the L{ntpservice.core.engine.Engine}.
     @param events: the daemon's L{StatusEvents}.
+    @param nowNs: the moment, in nanoseconds of the engine's clock, at
+        which to take the L{SystemMeasurements} too (C{None}: the status
+        alone).
     """
     if engine.systemPeer is not None:
         source = S.SOURCE_NTP
@@ -289,4 +477,5 @@ def systemSnapshot(engine: Any, events: StatusEvents) -> SystemSnapshot:
         eventCount=counter.count,
         lastEvent=counter.last,
         statusWord=S.systemStatusWord(leap, source, counter.count, counter.last),
+        measurements=None if nowNs is None else systemMeasurements(engine, nowNs),
     )

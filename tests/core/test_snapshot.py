@@ -168,3 +168,91 @@ class SystemSnapshotTests(SynchronousTestCase):
         snapshot = systemSnapshot(engine, StatusEvents(engine))
         self.assertEqual((snapshot.source, snapshot.systemPeer), (S.SOURCE_NTP, 9))
         self.assertEqual(snapshot.statusWord >> 8 & 0x3F, S.SOURCE_NTP)
+
+
+class FixedRandom:
+    def random(self) -> float:
+        return 0.5
+
+
+class MeasurementsTests(SynchronousTestCase):
+    """
+    A snapshot taken at a moment carries what the association and the
+    system know then (L{PeerMeasurements}, L{SystemMeasurements}): the
+    values every observer shows, so that none reads the engine itself.
+    """
+
+    def test_peerAtAMoment(self) -> None:
+        """
+        The peer measurements are the association's filter and peer
+        variables at the moment: the dispersion grown to it, the seconds
+        left to the next poll, and the association's C{maxpoll} as the
+        peer poll until the peer has sent its own.
+        """
+        from ntpservice.core.association import Association
+        from ntpservice.core.filter import Sample
+
+        from ntpservice.core.authenticator import SymmetricKey
+
+        settings = AssociationSettings(
+            "192.0.2.8",
+            maxPollLog2=9,
+            name="ntp.example",
+            authenticator=SymmetricKey(5),
+        )
+        association = Association.mobilize(8, settings, 100.0, -20, FixedRandom())
+        association.filter.update(Sample(0.002, 0.010, 0.0001, 100.0), 100.0, 64.0)
+        association.stratum = 2
+        association.nextPoll = 164.5
+        association.received = 1
+        engine = FakeEngine()
+        events = StatusEvents(engine)
+        self.assertIsNone(peerSnapshot(engine, association, events).measurements)
+        m = peerSnapshot(engine, association, events, 110.0).measurements
+        assert m is not None
+        self.assertEqual((m.configured, m.authEnabled, m.keyID), (True, True, 5))
+        self.assertEqual((m.ppoll, m.hpoll, m.stratum, m.timer), (9, association.hpoll, 2, 54))
+        self.assertEqual((m.offset, m.delay), (association.offset, association.delay))
+        self.assertEqual(m.dispersion, association.dispersionAt(110.0))
+        self.assertGreater(m.dispersion, association.dispersionAt(100.0))
+        self.assertEqual(m.stages, association.filter.stages())
+        self.assertEqual((m.received, m.name), (1, "ntp.example"))
+        association.ppoll = 7
+        later = peerSnapshot(engine, association, events, 200.0).measurements
+        assert later is not None
+        self.assertEqual((later.ppoll, later.timer), (7, 0))
+
+    def test_systemAtAMoment(self) -> None:
+        """
+        The system measurements are the system variables, the root
+        dispersion grown to the moment, and the discipline's state; the
+        system jitter is the selection's only with a system peer.
+        """
+        from ntpservice.core.snapshot import systemMeasurements
+
+        @dataclass
+        class Discipline:
+            state: str = "SYNC"
+            offset: float = 0.001
+            freqPPM: float = 3.5
+            jitter: float = 0.0002
+            wander: float = 0.01
+            timeConstant: int = 4
+            pollLog2: int = 8
+
+        @dataclass
+        class Selection:
+            jitter: float = 0.0003
+
+        system = SystemVariables(stratum=3, rootDispersion=0.001, lastUpdateNs=0)
+        engine = FakeEngine(Discipline(), system, selection=Selection())  # type: ignore[arg-type]
+        m = systemMeasurements(engine, 10_000_000_000)
+        self.assertEqual((m.stratum, m.state, m.pollLog2, m.frequencyPPM), (3, "SYNC", 8, 3.5))
+        self.assertEqual(m.rootDispersion, system.rootDispersionAt(10_000_000_000))
+        self.assertGreater(m.rootDispersion, 0.001)
+        self.assertEqual(m.systemJitter, 0.0)
+        engine.systemPeer = 1
+        snapshot = systemSnapshot(engine, StatusEvents(engine), 10_000_000_000)
+        assert snapshot.measurements is not None
+        self.assertEqual(snapshot.measurements.systemJitter, 0.0003)
+        self.assertIsNone(systemSnapshot(engine, StatusEvents(engine)).measurements)

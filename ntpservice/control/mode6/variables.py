@@ -339,10 +339,6 @@ class ControlVariables:
             )
         raise K.RequestError(K.ERR_BADASSOC)
 
-    def _selection(self, associd: int) -> int:
-        status = S.selectionStatus(self._daemon.engine, associd)
-        return S.SELECT_CODES.get(status or "", S.SELECT_REJECT)
-
     # -- peer variables --------------------------------------------------
 
     def peerItems(self, associd: int, names: Any) -> list[tuple[str, str | None]]:
@@ -384,53 +380,51 @@ class ControlVariables:
         return "::" if ":" in address else "0.0.0.0"
 
     def _associationValues(self, a: Any, now: float) -> dict[str, str | None]:
-        settings = a.settings
+        snapshot = peerSnapshot(self._daemon.engine, a, self._daemon.events, now)
+        m = snapshot.measurements
+        assert m is not None
         record = self._events.peers.get(a.associd)
-        stages = a.filter.stages()
-        asAddress = 1 < a.stratum < MAX_STRATUM
-        ppoll = a.ppoll if a.ppoll else settings.maxPollLog2
+        stages = m.stages
         return {
-            "config": "1" if settings.lifecycle != "ephemeral" else "0",
-            "authenable": "1" if settings.key is not None else "0",
-            "authentic": "1" if S.isAuthentic(a) else "0",
-            "srcadr": a.address,
-            "srcport": str(settings.port),
-            "dstadr": self._dstadr(record, a.address),
+            "config": "1" if m.configured else "0",
+            "authenable": "1" if m.authEnabled else "0",
+            "authentic": "1" if m.authentic else "0",
+            "srcadr": snapshot.address,
+            "srcport": str(m.port),
+            "dstadr": self._dstadr(record, snapshot.address),
             "dstport": None if self.localPort is None else str(self.localPort),
-            "leap": str(a.leap),
-            "hmode": str(a.hmode),
-            "stratum": str(a.stratum),
-            "ppoll": str(ppoll),
-            "hpoll": str(a.hpoll),
-            "precision": str(a.precision),
-            "rootdelay": K.formatFixed(a.rootDelay * 1e3),
-            "rootdisp": K.formatFixed(a.rootDispersion * 1e3),
-            "refid": K.formatRefid(a.refid, asAddress),
-            "reftime": K.formatTimestamp(a.reftime),
+            "leap": str(m.leap),
+            "hmode": str(m.hmode),
+            "stratum": str(m.stratum),
+            "ppoll": str(m.ppoll),
+            "hpoll": str(m.hpoll),
+            "precision": str(m.precision),
+            "rootdelay": K.formatFixed(m.rootDelay * 1e3),
+            "rootdisp": K.formatFixed(m.rootDispersion * 1e3),
+            "refid": K.formatRefid(m.refid, 1 < m.stratum < MAX_STRATUM),
+            "reftime": K.formatTimestamp(m.reftime),
             "rec": K.formatTimestamp(record.rec if record and record.rec else ZERO),
             "xmt": K.formatTimestamp(record.xmt if record and record.xmt else ZERO),
-            "reach": K.formatHex(a.reach),
-            "unreach": str(a.unreach),
-            "timer": str(max(0, int(a.nextPoll - now))),
-            "delay": K.formatFixed(a.delay * 1e3, 6),
-            "offset": K.formatFixed(a.offset * 1e3, 6),
-            "jitter": K.formatFixed(a.jitter * 1e3, 6),
-            "dispersion": K.formatFixed(a.dispersionAt(now) * 1e3, 6),
-            "keyid": str(settings.key or 0),
+            "reach": K.formatHex(snapshot.reach),
+            "unreach": str(m.unreach),
+            "timer": str(m.timer),
+            "delay": K.formatFixed(m.delay * 1e3, 6),
+            "offset": K.formatFixed(m.offset * 1e3, 6),
+            "jitter": K.formatFixed(m.jitter * 1e3, 6),
+            "dispersion": K.formatFixed(m.dispersion * 1e3, 6),
+            "keyid": str(m.keyID),
             "filtdelay": K.formatArray(s[1] for s in stages),
             "filtoffset": K.formatArray(s[0] for s in stages),
             "pmode": str(record.pmode if record else 0),
-            "received": str(a.received),
-            "sent": str(a.sent),
+            "received": str(m.received),
+            "sent": str(m.sent),
             "filtdisp": K.formatArray(s[2] for s in stages),
-            "flash": K.formatHex(a.flash),
+            "flash": K.formatHex(snapshot.flash),
             "headway": "0",
             "srchost": (
-                K.quoted(settings.name)
-                if settings.name and settings.name != a.address
-                else None
+                K.quoted(m.name) if m.name and m.name != snapshot.address else None
             ),
-            "candidate": str(self._selection(a.associd)),
+            "candidate": str(snapshot.select),
         }
 
     def _localTicks(self, now: float) -> tuple[int, float]:
@@ -587,38 +581,37 @@ class ControlVariables:
         """
         daemon = self._daemon
         engine = daemon.engine
-        system = engine.system
-        discipline = engine.discipline
         nowNs = daemon.clock.now()
         now = nowNs / 1e9
-        rootdisp = system.rootDispersionAt(nowNs)
+        snapshot = systemSnapshot(engine, daemon.events, nowNs)
+        m = snapshot.measurements
+        assert m is not None
+        rootdisp = m.rootDispersion
         peerID = self.systemPeerID()
         peer = engine.associations.byID.get(engine.systemPeer) if engine.systemPeer else None
-        selection = engine.selection
-        sysJitter = selection.jitter if selection is not None and engine.systemPeer else 0.0
         machine, sysname, release = self._uname
         values: dict[str, str | None] = {
-            "leap": str(system.leap),
-            "stratum": str(system.stratum),
-            "precision": str(system.precision),
-            "rootdelay": K.formatFixed(system.rootDelay * 1e3),
+            "leap": str(snapshot.leap),
+            "stratum": str(m.stratum),
+            "precision": str(m.precision),
+            "rootdelay": K.formatFixed(m.rootDelay * 1e3),
             "rootdisp": K.formatFixed(rootdisp * 1e3),
-            "rootdist": K.formatFixed((system.rootDelay / 2 + rootdisp) * 1e3),
-            "refid": K.formatRefid(system.refid, 1 < system.stratum < MAX_STRATUM),
-            "reftime": K.formatTimestamp(system.reftime),
-            "tc": str(discipline.timeConstant),
+            "rootdist": K.formatFixed((m.rootDelay / 2 + rootdisp) * 1e3),
+            "refid": K.formatRefid(m.refid, 1 < m.stratum < MAX_STRATUM),
+            "reftime": K.formatTimestamp(m.reftime),
+            "tc": str(m.timeConstant),
             "peer": str(peerID),
-            "offset": K.formatFixed(discipline.offset * 1e3, 6),
-            "frequency": K.formatFixed(discipline.freqPPM, 3),
-            "sys_jitter": K.formatFixed(sysJitter * 1e3, 6),
-            "clk_jitter": K.formatFixed(discipline.jitter * 1e3, 6),
+            "offset": K.formatFixed(m.offset * 1e3, 6),
+            "frequency": K.formatFixed(m.frequencyPPM, 3),
+            "sys_jitter": K.formatFixed(m.systemJitter * 1e3, 6),
+            "clk_jitter": K.formatFixed(m.clockJitter * 1e3, 6),
             "clock": K.formatTimestamp(NTPTimestamp.fromUnixNanoseconds(nowNs)),
             "processor": K.quoted(machine),
             "system": K.quoted(sysname),
             "release": K.quoted(release),
             "version": K.quoted(f"ntpservice {ntpservice.__version__}"),
-            "clk_wander": K.formatFixed(discipline.wander, 6),
-            "mintc": str(getattr(discipline.settings, "minPollLog2", 0)),
+            "clk_wander": K.formatFixed(m.wander, 6),
+            "mintc": str(getattr(engine.discipline.settings, "minPollLog2", 0)),
             "peeradr": K.quoted(
                 K.formatAddressPort(peer.address, peer.settings.port)
                 if peer is not None
