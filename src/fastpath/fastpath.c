@@ -1517,7 +1517,7 @@ static PyObject *
 entry_tuple(const fp_entry *e)
 {
     PyObject *kiss = e->hasKiss ? PyFloat_FromDouble(e->lastKiss) : Py_NewRef(Py_None);
-    return Py_BuildValue("(NiddKiikLppNK)", key_text(&e->key), (int)e->port, e->first, e->last,
+    return Py_BuildValue("(NiddKiikLiiNK)", key_text(&e->key), (int)e->port, e->first, e->last,
                          (unsigned long long)e->count, (int)e->mode, (int)e->version,
                          (unsigned long)e->flags, (long long)e->leak, (int)e->over,
                          (int)e->kissOK, kiss, (unsigned long long)e->dropped);
