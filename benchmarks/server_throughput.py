@@ -84,7 +84,7 @@ REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPOSITORY_ROOT not in sys.path:
     sys.path.insert(0, REPOSITORY_ROOT)
 
-SERVERS = ("echo", "ours", "chronyd", "ntpsec")
+SERVERS = ("echo", "ours", "ours-python", "chronyd", "ntpsec")
 """Every server this benchmark knows, in the order it measures them."""
 
 MODE3_HEADER = bytes([0x23]) + bytes(39)
@@ -196,9 +196,11 @@ def generate(
     duration: float,
     lossTimeout: float,
     startAt: float | None = None,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     """
-    Run one closed-loop generator (see the module docstring).
+    Run one generator (see the module docstring): closed loop, or open
+    loop at a fixed offered rate.
 
     @param host: server address.
     @param port: server UDP port.
@@ -208,9 +210,13 @@ def generate(
     @param lossTimeout: seconds after which a request counts as lost.
     @param startAt: C{time.monotonic()} value (the clock is system-wide) at
         which to start, so that several generators start together.
+    @param rate: requests per second to offer, whatever comes back (open
+        loop; at most C{window} requests per burst), or C{None} for the
+        closed loop.
     @return: counters: C{sent}, C{valid}, C{answered}, C{lost}, C{unsync},
         C{invalid}, C{late}, C{errors}, C{rttSum} (seconds), C{interval}
-        (seconds).
+        (seconds), C{allValid} (valid replies during warm-up and
+        measurement, for the CPU per reply).
     """
     window = max(1, min(window, MAX_WINDOW))
     info = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0]
@@ -229,6 +235,7 @@ def generate(
     monotonic = time.monotonic
     outstanding: dict[bytes, float] = {}
     sent = valid = answered = lost = unsync = invalid = late = errors = 0
+    allValid = issued = 0
     rttSum = 0.0
 
     if startAt is not None:
@@ -254,7 +261,8 @@ def generate(
         return max(done, 0)
 
     now = monotonic()
-    fill(now, window)
+    if rate is None:
+        fill(now, window)
     nextExpiry = now + 0.01
     while True:
         n = _recvmmsg(fd, rx.address, RX_BATCH, MSG_DONTWAIT, None)
@@ -273,6 +281,7 @@ def generate(
                     continue
                 if t0 <= sentAt < t1:
                     answered += 1
+                allValid += 1
                 if counting:
                     valid += 1
                     rttSum += now - sentAt
@@ -291,7 +300,14 @@ def generate(
                     del outstanding[xmt]
                     if t0 <= sentAt < t1:
                         lost += 1
-        if now < t1:
+        if now < t1 and rate is not None:
+            due = min(int(rate * (now - begin)) - issued, window)
+            if due > 0:
+                done = fill(now, due)
+                issued += due
+                if t0 <= now:
+                    sent += done
+        elif now < t1:
             missing = window - len(outstanding)
             if missing > 0:
                 done = fill(now, missing)
@@ -312,6 +328,7 @@ def generate(
         "errors": errors,
         "rttSum": rttSum,
         "interval": duration,
+        "allValid": allValid,
     }
 
 
@@ -420,7 +437,7 @@ class Run:
                 process.stop()
                 raise
             label = "echo (generator ceiling)"
-        elif name == "ours":
+        elif name in ("ours", "ours-python"):
             # Synchronized to its LOCAL clock at stratum 2, as chronyd's
             # "local stratum 2" is, and bound to the generator's address
             # only (never the host's real interfaces).
@@ -429,10 +446,17 @@ class Run:
             if self.options.ours_config:
                 with open(self.options.ours_config) as f:
                     config = f.read()
+            fast = "off" if name == "ours-python" else "on"
+            extra = ["-I", host, "--fast-path", fast]
+            if fast == "on" and self.options.threads > 1:
+                extra += ["--fast-path-threads", str(self.options.threads)]
             process = peers.startNtpservice(workdir, config, port=port,
-                                            netns=self.netns,
-                                            extraArgs=("-I", host))
-            label = "ours (ntpservice)"
+                                            netns=self.netns, extraArgs=tuple(extra))
+            if fast == "on" and "Server fast path on" not in process.output():
+                process.stop()
+                raise Skipped("the fast path is not built (see the daemon's log)")
+            label = ("ours (Python path)" if fast == "off"
+                     else f"ours (fast path x{self.options.threads})")
         elif name == "chronyd":
             _require(peers, "chronyd")
             process = peers.startChronydServer(workdir, port=port, netns=self.netns)
@@ -455,7 +479,9 @@ class Run:
         argv = [sys.executable, os.path.abspath(__file__), "--generator", host,
                 str(port), "--window", str(options.window), "--warmup",
                 repr(options.warmup), "--duration", repr(options.duration),
-                "--loss-timeout", repr(options.loss_timeout), "--start-at",
+                "--loss-timeout", repr(options.loss_timeout),
+                *(["--rate", repr(options.rate / options.clients)] if options.rate else []),
+                "--start-at",
                 repr(time.monotonic() + 0.5), "--cpus",
                 ",".join(map(str, self.generatorCpus))]
         if self.netns is not None:
@@ -559,6 +585,10 @@ def combineRounds(name: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
     entry["repliesPerSecond"] = statistics.median(rates)
     entry["roundRepliesPerSecond"] = rates
     entry["serverCpuPercent"] = statistics.median(r["serverCpuPercent"] for r in ok)
+    perReply = [r["cpuPerReplyMicroseconds"] for r in ok
+                if r.get("cpuPerReplyMicroseconds") is not None]
+    entry["cpuPerReplyMicroseconds"] = statistics.median(perReply) if perReply else None
+    entry["roundCpuPerReplyMicroseconds"] = perReply
     return entry
 
 
@@ -569,16 +599,21 @@ def formatTable(results: list[dict[str, Any]]) -> str:
     """
     spread = any(len(r.get("roundRepliesPerSecond", ())) > 1 for r in results)
     header = (f"{'server':<28} {'replies/s':>12} {'loss %':>8} {'unsync %':>9} "
-              f"{'server CPU %':>12} {'vs chronyd':>10}")
+              f"{'server CPU %':>12} {'vs chronyd':>10} {'CPU us/reply':>12} "
+              f"{'vs chronyd':>10}")
     lines = [header + ("  min-max replies/s" if spread else "")]
     for r in results:
         if r["status"] != "ok":
             lines.append(f"{r['label']:<28} {r['status']}: {r['reason']}")
             continue
         ratio = "-" if r.get("ratioToChronyd") is None else f"{r['ratioToChronyd']:.2f}"
+        perReply = r.get("cpuPerReplyMicroseconds")
+        cpuRatio = r.get("cpuRatioToChronyd")
         line = (f"{r['label']:<28} {r['repliesPerSecond']:>12,.0f} "
                 f"{r['lossPercent']:>8.2f} {r['unsyncPercent']:>9.2f} "
-                f"{r['serverCpuPercent']:>12.0f} {ratio:>10}")
+                f"{r['serverCpuPercent']:>12.0f} {ratio:>10} "
+                f"{'-' if perReply is None else format(perReply, '.2f'):>12} "
+                f"{'-' if cpuRatio is None else format(cpuRatio, '.2f'):>10}")
         if spread:
             rates = r["roundRepliesPerSecond"]
             line += f"  {min(rates):,.0f}-{max(rates):,.0f}"
@@ -603,6 +638,9 @@ def measureOnce(run: Run, name: str) -> dict[str, Any]:
             cpu = _cpuSeconds(pid) - cpuBefore
             entry.update(summarise(counters))
             entry["serverCpuPercent"] = 100.0 * cpu / (time.monotonic() - wallBefore)
+            replies = counters.get("allValid", 0)
+            entry["cpuSeconds"] = cpu
+            entry["cpuPerReplyMicroseconds"] = 1e6 * cpu / replies if replies else None
             entry["status"] = "ok"
     except Skipped as e:
         entry.update(status="skipped", reason=str(e))
@@ -645,10 +683,16 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
             if r["status"] == "ok" and chronyd is not None:
                 ratio = r["repliesPerSecond"] / chronyd["repliesPerSecond"]
                 r["ratioToChronyd"] = ratio
+                mine, theirs = (r.get("cpuPerReplyMicroseconds"),
+                                chronyd.get("cpuPerReplyMicroseconds"))
+                if mine is not None and theirs:
+                    r["cpuRatioToChronyd"] = mine / theirs
         report = {
             "where": run.where(),
             "clients": options.clients,
             "window": options.window,
+            "offeredRate": options.rate,
+            "fastPathThreads": options.threads,
             "rounds": options.rounds,
             "warmupSeconds": options.warmup,
             "durationSeconds": options.duration,
@@ -673,6 +717,12 @@ def parseArguments(argv: Sequence[str]) -> argparse.Namespace:
                         help="seconds of load before measuring (default 1)")
     parser.add_argument("--window", type=int, default=64,
                         help="outstanding requests per generator process (default 64)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="offer this many requests per second in all (open "
+                             "loop, e.g. 20000 for the CPU per reply at a fixed "
+                             "load); default: closed loop, as fast as answered")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="our fast-path threads (--fast-path-threads, default 1)")
     parser.add_argument("--clients", type=int, default=1,
                         help="generator processes (default 1; they share one CPU)")
     parser.add_argument("--rounds", type=int, default=1,
@@ -730,7 +780,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _pinSelf(cpus)
         result = generate(options.generator[0], int(options.generator[1]),
                           options.window, options.warmup, options.duration,
-                          options.loss_timeout, options.start_at)
+                          options.loss_timeout, options.start_at, options.rate)
         print(json.dumps(result))
         return 0
     # Also SIGINT: a background job inherits it ignored, and Ctrl-C or
@@ -745,7 +795,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"NTP server throughput: closed loop, {report['clients']} generator "
+        load = ("closed loop" if not report["offeredRate"] else
+                f"open loop at {report['offeredRate']:,.0f} requests/s offered")
+        print(f"NTP server throughput: {load}, {report['clients']} generator "
               f"process(es) x {report['window']} outstanding 48-byte requests, "
               f"{report['warmupSeconds']:g} s warm-up + "
               f"{report['durationSeconds']:g} s per server, "
