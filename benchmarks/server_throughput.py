@@ -655,6 +655,88 @@ def measureOnce(run: Run, name: str) -> dict[str, Any]:
     return entry
 
 
+def callgrindOnce(run: Run, name: str, requests: int) -> dict[str, Any]:
+    """
+    Count the instructions one server executes per reply (valgrind's
+    callgrind, which machine load does not move): the server runs under
+    C{valgrind --tool=callgrind --collect-atstart=no}; collection is turned
+    on (C{callgrind_control -i on}), C{requests} requests are offered at
+    2000/s, collection is turned off and dumped.
+
+    @return: C{status}, C{label}, C{instructions}, C{replies},
+        C{instructionsPerReply}.
+    """
+    peers = run.peers
+    entry: dict[str, Any] = {"server": name, "label": name}
+    valgrind = shutil.which("valgrind")
+    control = shutil.which("callgrind_control")
+    if valgrind is None or control is None:
+        entry.update(status="skipped", reason="valgrind not found")
+        return entry
+    if name not in ("ours", "ours-python", "chronyd"):
+        entry.update(status="skipped", reason="callgrind mode measures ours and chronyd")
+        return entry
+    workdir = os.path.join(run.workdir, f"callgrind-{name}")
+    os.makedirs(workdir, exist_ok=True)
+    out = os.path.join(workdir, "callgrind.out")
+    prefix = [valgrind, "--tool=callgrind", "--collect-atstart=no",
+              f"--callgrind-out-file={out}"]
+    port = run.port()
+    host = "127.0.0.1"
+    env = dict(os.environ)
+    if name.startswith("ours"):
+        config = os.path.join(workdir, "ntp.conf")
+        with open(config, "w") as f:
+            f.write("server 127.127.1.0\nfudge 127.127.1.0 stratum 1\n")
+        fast = "off" if name == "ours-python" else "on"
+        argv = peers.ntpserviceCommand(config, port, ("-I", host, "--fast-path", fast))
+        env["PYTHONPATH"] = REPOSITORY_ROOT
+        label = "ours (Python path)" if fast == "off" else "ours (fast path x1)"
+    else:
+        _require(peers, "chronyd")
+        config = os.path.join(workdir, "chronyd.conf")
+        os.makedirs(os.path.join(workdir, "chronyd-sock"), mode=0o700, exist_ok=True)
+        with open(config, "w") as f:
+            f.write(peers.chronydServerConfig(
+                workdir, port, ("127.0.0.1",) if run.netns is None else (), 2, "all", ()))
+        argv = [peers.requireBinary("chronyd"), "-x", "-u", "root", "-d", "-f", config]
+        label = "chronyd " + _version([peers.requireBinary("chronyd"), "-v"])
+    entry["label"] = label
+    process = peers.DaemonProcess(prefix + argv, workdir, name, run.netns, env=env)
+    try:
+        with process:
+            process.waitForNtp(host, port, 300.0, synchronised=True)
+            subprocess.run([control, "-i", "on", str(process.pid)], capture_output=True,
+                           timeout=120, check=True)
+            saved = (run.options.rate, run.options.warmup, run.options.duration)
+            run.options.rate, run.options.warmup = 2000.0, 0.0
+            run.options.duration = requests / 2000.0
+            try:
+                counters = run.measure(host, port)
+            finally:
+                run.options.rate, run.options.warmup, run.options.duration = saved
+            subprocess.run([control, "-i", "off", str(process.pid)], capture_output=True,
+                           timeout=120, check=True)
+            subprocess.run([control, "-d", str(process.pid)], capture_output=True,
+                           timeout=120, check=True)
+    except BaseException as e:
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        entry.update(status="failed", reason=f"{type(e).__name__}: {e}"[:200])
+        return entry
+    total = 0
+    for path in os.listdir(workdir):
+        if path.startswith("callgrind.out"):
+            with open(os.path.join(workdir, path)) as f:
+                for line in f:
+                    if line.startswith(("summary:", "totals:")):
+                        total = max(total, int(line.split()[1]))
+    replies = counters.get("allValid", 0)
+    entry.update(status="ok", instructions=total, replies=replies,
+                 instructionsPerReply=total / replies if replies else None)
+    return entry
+
+
 def benchmark(options: argparse.Namespace) -> dict[str, Any]:
     """
     Measure every selected server, C{--rounds} times in turn; return the
@@ -677,6 +759,15 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
                     print(f"# round {number + 1}: {entry['label']}: "
                           f"{entry['status']}{rate}", file=sys.stderr, flush=True)
         results = [combineRounds(name, rounds[name]) for name in options.only]
+        instructions = []
+        if options.callgrind:
+            for name in options.only:
+                entry = callgrindOnce(run, name, options.callgrind)
+                instructions.append(entry)
+                if not options.json:
+                    print(f"# callgrind: {entry['label']}: {entry['status']} "
+                          f"{entry.get('instructionsPerReply') or entry.get('reason')}",
+                          file=sys.stderr, flush=True)
         chronyd = next((r for r in results if r["server"] == "chronyd"
                         and r["status"] == "ok" and r["repliesPerSecond"] > 0), None)
         for r in results:
@@ -701,6 +792,7 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
             "serverCpus": run.serverCpus,
             "generatorCpus": run.generatorCpus,
             "results": results,
+            "instructions": instructions,
         }
         if options.keep:
             report["workdir"] = run.workdir
@@ -721,6 +813,10 @@ def parseArguments(argv: Sequence[str]) -> argparse.Namespace:
                         help="offer this many requests per second in all (open "
                              "loop, e.g. 20000 for the CPU per reply at a fixed "
                              "load); default: closed loop, as fast as answered")
+    parser.add_argument("--callgrind", type=int, default=0, metavar="REQUESTS",
+                        help="also count instructions per reply under valgrind's "
+                             "callgrind over this many requests (ours and chronyd; "
+                             "noise-free, unlike the rates)")
     parser.add_argument("--threads", type=int, default=1,
                         help="our fast-path threads (--fast-path-threads, default 1)")
     parser.add_argument("--clients", type=int, default=1,
@@ -806,6 +902,15 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{report['serverCpus'] or 'any'}, generators on "
               f"{report['generatorCpus'] or 'any'}")
         print(formatTable(report["results"]))
+        if report["instructions"]:
+            print("instructions per reply (callgrind, whole server process):")
+            for entry in report["instructions"]:
+                if entry["status"] == "ok" and entry["instructionsPerReply"]:
+                    print(f"  {entry['label']:<28} {entry['instructionsPerReply']:>12,.0f}"
+                          f"  ({entry['replies']} replies)")
+                else:
+                    print(f"  {entry['label']:<28} {entry['status']}: "
+                          f"{entry.get('reason', '')}")
     ok = [r for r in report["results"] if r["status"] == "ok"]
     return 0 if ok or not report["results"] else 1
 
