@@ -12,7 +12,11 @@ One run measures, one after another and under identical conditions:
   - C{echo}: a trivial reflector (batched C{recvmmsg}/C{sendmmsg}, no NTP
     processing) that shows the ceiling of the load generator itself: a
     server measured close to it is limited by the generator, not by itself;
-  - C{ours}: C{twistd -n --pidfile= ntp -c CONF --no-clock-adjust --port N};
+  - C{ours}: C{twistd -n --pidfile= ntp -c CONF --no-clock-adjust --port N
+    --fast-path on} (C{--threads N}: C{--fast-path-threads N}), the
+    compiled fast path; skipped when the C extension is not built;
+  - C{ours-python}: the same with C{--fast-path off}, every request
+    answered in Python;
   - C{chronyd}: C{chronyd -x -u root -d} with C{local stratum 2}, no
     rate limiting, no command port, no drift file;
   - C{ntpsec}: NTPsec's C{ntpd -n} in orphan mode with a permissive
@@ -36,7 +40,21 @@ replaced.  After C{--warmup} seconds, it counts for C{--duration} seconds:
   - unsync %: valid replies that say "unsynchronised" (leap 3, or stratum 0
     or 16);
   - server CPU %: the server's CPU time (all threads) over the wall time of
-    the load; near 100 % means the server, not the generator, is the limit.
+    the load; near 100 % means the server, not the generator, is the limit;
+  - CPU us/reply: the server's CPU time (all threads) over the load divided
+    by the valid replies the generators received during it (warm-up
+    included).
+
+With C{--rate R} the generators are open loop instead: together they offer
+R requests per second whatever comes back, so that servers are compared
+at the same load (the CPU per reply at 20000 requests/s is the figure to
+compare; a server's wake-ups cost more per reply at low rates).
+
+With C{--callgrind N} each of ours, ours-python and chronyd also runs
+under valgrind's callgrind, instrumented only while N requests are offered
+at 1000/s: the instructions the whole server process executed per reply.
+Unlike the rates and CPU times, which other load on a shared machine moves
+by tens of percent, these counts are reproducible.
 
 On a VM the figures drift by tens of percent from one run to the next:
 C{--rounds N} measures every server N times in turn and reports the median
@@ -58,6 +76,7 @@ This is not a test (tests assert behaviour, not timing); run it by hand::
 
     python benchmarks/server_throughput.py [--duration 5] [--rounds 3]
         [--only chronyd,ours] [--clients 1] [--window 64] [--json]
+        [--rate 20000] [--threads 2] [--callgrind 4000]
 """
 
 from __future__ import annotations
@@ -659,9 +678,9 @@ def callgrindOnce(run: Run, name: str, requests: int) -> dict[str, Any]:
     """
     Count the instructions one server executes per reply (valgrind's
     callgrind, which machine load does not move): the server runs under
-    C{valgrind --tool=callgrind --collect-atstart=no}; collection is turned
+    C{valgrind --tool=callgrind --instr-atstart=no}; instrumentation is turned
     on (C{callgrind_control -i on}), C{requests} requests are offered at
-    2000/s, collection is turned off and dumped.
+    1000/s, instrumentation is turned off and the counts dumped.
 
     @return: C{status}, C{label}, C{instructions}, C{replies},
         C{instructionsPerReply}.
@@ -679,7 +698,7 @@ def callgrindOnce(run: Run, name: str, requests: int) -> dict[str, Any]:
     workdir = os.path.join(run.workdir, f"callgrind-{name}")
     os.makedirs(workdir, exist_ok=True)
     out = os.path.join(workdir, "callgrind.out")
-    prefix = [valgrind, "--tool=callgrind", "--collect-atstart=no",
+    prefix = [valgrind, "--tool=callgrind", "--instr-atstart=no",
               f"--callgrind-out-file={out}"]
     port = run.port()
     host = "127.0.0.1"
@@ -708,13 +727,16 @@ def callgrindOnce(run: Run, name: str, requests: int) -> dict[str, Any]:
             process.waitForNtp(host, port, 300.0, synchronised=True)
             subprocess.run([control, "-i", "on", str(process.pid)], capture_output=True,
                            timeout=120, check=True)
-            saved = (run.options.rate, run.options.warmup, run.options.duration)
-            run.options.rate, run.options.warmup = 2000.0, 0.0
-            run.options.duration = requests / 2000.0
+            options = run.options
+            saved = (options.rate, options.warmup, options.duration, options.loss_timeout)
+            # Slowed down 20-50 times, a server may answer late: wait for it.
+            options.rate, options.warmup, options.loss_timeout = 1000.0, 0.0, 30.0
+            options.duration = requests / 1000.0
             try:
                 counters = run.measure(host, port)
             finally:
-                run.options.rate, run.options.warmup, run.options.duration = saved
+                (options.rate, options.warmup, options.duration,
+                 options.loss_timeout) = saved
             subprocess.run([control, "-i", "off", str(process.pid)], capture_output=True,
                            timeout=120, check=True)
             subprocess.run([control, "-d", str(process.pid)], capture_output=True,
