@@ -178,3 +178,85 @@ class SteeringTests(SynchronousTestCase):
                 r.close()
         self.assertEqual(seen, [{b"127.0.0.2"}, {b"127.0.0.3"}])
         self.assertEqual(counts, [16, 16])
+
+
+class ServingTests(SynchronousTestCase):
+    """
+    The fast path answers IPv4 and IPv6 clients, and its counters reach the
+    metrics endpoint.
+    """
+
+    def test_countersInMetrics(self) -> None:
+        """
+        Ten requests over IPv4 and ten over IPv6 are answered with
+        synchronized mode 4 replies carrying each request's transmit
+        timestamp as origin; the metrics count them under
+        C{fastpath.replies} and in the packets sent and received.
+        """
+        _requireExtension()
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        port = peers.freePort()
+        metricsPort = peers.freePort()
+        with peers.startNtpservice(
+            workdir, CONFIG + "restrict ::1\n", port=port, synchronised=True,
+            extraArgs=("--fast-path", "on", "--metrics-port", str(metricsPort)),
+        ) as daemon:
+            self.assertIn("Server fast path on: 1 native thread", daemon.output())
+            for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+                s = socket.socket(family, socket.SOCK_DGRAM)
+                s.settimeout(5)
+                try:
+                    for tag in range(10):
+                        request = _request(1000 + tag)
+                        s.sendto(request, (host, port))
+                        reply = s.recv(100)
+                        self.assertEqual((len(reply), reply[0] & 7, reply[1]), (48, 4, 5))
+                        self.assertEqual(reply[24:32], request[40:48])
+                finally:
+                    s.close()
+            import urllib.request
+
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{metricsPort}/metrics", timeout=10
+            ) as response:
+                text = response.read().decode()
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        self.assertGreaterEqual(
+            values['ntpservice_other_events_total{name="fastpath.replies"}'], 20, text
+        )
+        self.assertGreaterEqual(values["ntpservice_packets_sent_total"], 20)
+        self.assertGreaterEqual(values["ntpservice_packets_received_total"], 20)
+
+
+class FallbackTests(SynchronousTestCase):
+    """
+    Without the extension (a machine that had no compiler), the daemon
+    serves from Python and says so once.
+    """
+
+    def test_servesWithoutExtension(self) -> None:
+        """
+        With an C{_ntpservice_fastpath} that cannot be imported first on the
+        daemon's path, the daemon answers, and its log says once that the fast path
+        is not available.
+        """
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        # The daemon runs "python -c ..." in its working directory, which
+        # comes first on its path: this module hides the built one.
+        with open(os.path.join(workdir, "_ntpservice_fastpath.py"), "w") as f:
+            f.write("raise ImportError('built without a compiler')\n")
+        port = peers.freePort()
+        with peers.startNtpservice(workdir, CONFIG, port=port, synchronised=True) as daemon:
+            reply = peers.queryNtp("127.0.0.1", port)
+            output = daemon.output()
+        self.assertIsNotNone(reply)
+        if not fastpath.forcedOff():
+            self.assertEqual(output.count("Server fast path not available"), 1, output)
+            self.assertIn("every request is answered in Python", output)
+        self.assertNotIn("Server fast path on", output)
