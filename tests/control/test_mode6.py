@@ -46,7 +46,7 @@ from ntpservice.net.multiplexer import ModeTable
 from ntpservice.net.udp import ReceivedDatagram
 from ntpservice.plugins import enabledPlugins, loadModePlugins
 from ntpservice.refclocks.local import findLocalClock
-from tests.helpers import FakeClock
+from tests.helpers import fastPathForTests, FakeClock
 
 T0 = 1_790_000_000 * 10**9
 LOCALHOST = ("127.0.0.1", 40000)
@@ -125,6 +125,7 @@ def makeDaemon(text: str = BASE, keyring: KeyRing = RING,
         enabledPlugins(loadModePlugins(), configuration),
         localClock=findLocalClock(configuration.associations, configuration.refclocks),
         keyring=keyring,
+        fastPath=fastPathForTests(),
     )
     daemon.start()
     return daemon

@@ -481,3 +481,46 @@ class SwitchTests(SynchronousTestCase):
             for _dir, _subdirs, files in os.walk(tmp):
                 built.extend(f for f in files if f.endswith(".so"))
             self.assertEqual(built, [])
+
+
+class OneHomeTests(SynchronousTestCase):
+    """
+    The daemon's MRU list is the fast path's: what the compiled path
+    records, the Python path and mode 6 see, and the reverse.
+    """
+
+    def test_shared(self) -> None:
+        """
+        A daemon built with the fast path has a L{fastpath.SharedMRUList};
+        a request answered by the compiled path and one observed by the
+        Python path land in the same list, which the mode 6 variables
+        lists.
+        """
+        module = _module()
+        from tests.control.test_mode6 import BASE
+
+        glue = fastpath.FastPath(module)
+        configuration = BASE + "restrict default limited kod\n"
+        from ntpservice.config import parseString
+        from ntpservice.daemon import NTPDaemon
+        from ntpservice.plugins import enabledPlugins, loadModePlugins
+        from twisted.internet.testing import MemoryReactorClock
+
+        parsed = parseString(configuration)
+        daemon = NTPDaemon(
+            parsed, FakeClock(T0), MemoryReactorClock(), C.PacketCounters(), ModeTable(),
+            enabledPlugins(loadModePlugins(), parsed), fastPath=glue,
+        )
+        self.assertIsInstance(daemon.mru, fastpath.SharedMRUList)
+        glue._daemon = daemon
+        glue.pushRestrict()
+        glue.pushSystem()
+        outcome, _ = glue.fp.handle(request(), "198.51.100.7", 4000, None, None, 0, T0, T0)
+        self.assertEqual(outcome, "reply")
+        daemon.mru.observe("198.51.100.8", 123, 3, 4, T0 / 1e9 + 1)
+        self.assertEqual([e.address for e in daemon.mru], ["198.51.100.8", "198.51.100.7"])
+        entry = daemon.mru.get("198.51.100.7")
+        assert entry is not None
+        self.assertEqual((entry.port, entry.count, entry.flags),
+                         (4000, 1, frozenset({"limited", "kod"})))
+        self.assertEqual(len(daemon.mru), 2)
