@@ -60,6 +60,7 @@ def assembleDaemon(
     panicGate: bool = False,
     quit: bool = False,
     stop: Callable[[], None] | None = None,
+    fastPath: Any = None,
 ) -> NTPDaemon:
     """
     Build the daemon a configuration describes; it is not started (give it
@@ -99,6 +100,9 @@ def assembleDaemon(
     @param quit: C{-q}: stop once the clock is set.
     @param stop: called when the daemon decides to stop by itself (C{-q}
         done, panic).
+    @param fastPath: the compiled server fast path
+        (L{ntpservice.net.fastpath.FastPath}) whose MRU list the daemon
+        uses, or C{None}.
     @return: the daemon.
     @raise ntpservice.config.ConfigError: C{FILE:LINE: message} for a bad
         keys file or text, or a key an association line names that is not
@@ -131,4 +135,5 @@ def assembleDaemon(
         stop=stop,
         keyring=keyring,
         clockAdjust=clockAdjust,
+        fastPath=fastPath,
     )

@@ -272,8 +272,13 @@ class NTPDaemon:
         keyring: KeyRing | None = None,
         clockAdjust: bool = True,
         refclocks: Iterable[Any] | None = None,
+        fastPath: Any = None,
     ) -> None:
         """
+        @param fastPath: the compiled server fast path
+            (L{ntpservice.net.fastpath.FastPath}), or C{None}: then the MRU
+            list is the pure one (L{MRUList}); with it, the MRU list is the
+            fast path's, the one home both paths and mode 6 share.
         @param refclocks: the available reference clock drivers
             (L{IRefClockFactory <ntpservice.interfaces.IRefClockFactory>});
             C{None}: every installed one.
@@ -310,11 +315,17 @@ class NTPDaemon:
         self.restrictions = restrictTable(configuration.restrictions)
         self.mru: MRUList | None = None
         if configuration.isEnabled("monitor") or self.restrictions.hasLimited:
-            self.mru = MRUList(
-                mruSettings(configuration.mruDirectives),
-                configuration.discard,
-                rng.random,
-            )
+            if fastPath is not None:
+                self.mru = fastPath.makeMRU(
+                    mruSettings(configuration.mruDirectives), configuration.discard
+                )
+            else:
+                self.mru = MRUList(
+                    mruSettings(configuration.mruDirectives),
+                    configuration.discard,
+                    rng.random,
+                )
+        self.fastPath = fastPath
         precision = clock.precision()
         initialFreq = self._readDrift() if clockAdjust else None
         if not clockAdjust and driftFile is not None:

@@ -35,6 +35,7 @@ from ntpservice.core.system import SystemVariables
 from ntpservice.assembly import assembleDaemon
 from ntpservice.logging import LogconfigError, LogFile, SyncLogger, applyLogconfig
 from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
+from ntpservice.net.fastpath import FastPath
 from ntpservice.net.udp import ReceivedDatagram, TimestampingPort
 from ntpservice.stats import StatisticsError, StatisticsWriter
 
@@ -328,6 +329,8 @@ class NTPService(MultiService):
         metricsAddress: str = METRICS_ADDRESS,
         clockAdjust: bool = True,
         quitTimeout: float | None = None,
+        fastPath: str | None = "off",
+        fastPathThreads: int | None = None,
     ) -> None:
         """
         The daemon itself is built by L{assembleDaemon}, as in the
@@ -345,6 +348,12 @@ class NTPService(MultiService):
         @param quitTimeout: with C{quit}, the seconds after which C{-q}
             gives up if the clock has not been set; C{None}: what
             L{defaultQuitTimeout} makes of the configuration.
+        @param fastPath: C{"off"} (the default here, for tests that build
+            the service directly) answers every request in Python; C{"on"}
+            uses the compiled fast path (L{ntpservice.net.fastpath}) when
+            it is installed; C{None}: C{NTPSERVICE_FASTPATH} decides.
+        @param fastPathThreads: its threads (and SO_REUSEPORT sockets per
+            bound address); C{None}: C{NTPSERVICE_FASTPATH_THREADS}, else 1.
         """
         super().__init__()
         self.configuration = configuration
@@ -356,6 +365,7 @@ class NTPService(MultiService):
         self._reactor = reactor
         self.counters = PacketCounters()
         self.modes = ModeTable()
+        self.fastPath = FastPath.create(fastPathThreads, reactor, fastPath)
         self.daemon = assembleDaemon(
             configuration,
             clock,
@@ -369,6 +379,7 @@ class NTPService(MultiService):
             panicGate=panicGate,
             quit=quit,
             stop=self._stopReactor,
+            fastPath=self.fastPath,
         )
         self.ports: list[TimestampingPort] = []
         self.metricsAddress = metricsAddress
@@ -421,7 +432,12 @@ class NTPService(MultiService):
                 self.modes, self.counters, self.clock, self._accept
             )
             port = TimestampingPort(
-                self.portNumber, protocol, spec.address, reactor=reactor, device=spec.device
+                self.portNumber,
+                protocol,
+                spec.address,
+                reactor=reactor,
+                device=spec.device,
+                reusePort=self.fastPath is not None and self.fastPath.threads > 1,
             )
             try:
                 port.startListening()
@@ -489,6 +505,8 @@ class NTPService(MultiService):
         self._installReload()
         self._getReactor().callWhenRunning(self._installStopSignals)
         self._startObservers()
+        if self.fastPath is not None:
+            self.fastPath.start(self.daemon, self.ports, self._accept)
         self.daemon.start()
         adjust = "" if self.clock.canAdjust else " (the system clock is never adjusted)"
         refclocks = [
@@ -701,6 +719,8 @@ class NTPService(MultiService):
         if self._quitTimer is not None and self._quitTimer.active():
             self._quitTimer.cancel()
         self._quitTimer = None
+        if self.fastPath is not None:
+            self.fastPath.stop()
         self.daemon.stop()
         for port in self.ports:
             port.stopListening()
@@ -1033,6 +1053,8 @@ def makeNTPService(
     metricsPort: int | None = None,
     metricsAddress: str = METRICS_ADDRESS,
     quitTimeout: float | None = None,
+    fastPath: str | None = None,
+    fastPathThreads: int | None = None,
 ) -> NTPService:
     """
     Build the daemon from a validated configuration and the command line.
@@ -1046,6 +1068,10 @@ def makeNTPService(
     @param metricsAddress: C{--metrics-address}.
     @param quitTimeout: C{--quit-timeout}: seconds, or C{None} for
         L{defaultQuitTimeout}.
+    @param fastPath: C{--fast-path}: C{"off"} answers every request in
+        Python; C{"on"} or C{None} (then C{NTPSERVICE_FASTPATH} decides) uses
+        the compiled fast path when it is installed.
+    @param fastPathThreads: C{--fast-path-threads}.
     """
     adjust = clockAdjust and configuration.clockAdjust
     return NTPService(
@@ -1062,6 +1088,8 @@ def makeNTPService(
         metricsAddress=metricsAddress,
         clockAdjust=adjust,
         quitTimeout=quitTimeout,
+        fastPath=fastPath,
+        fastPathThreads=fastPathThreads,
     )
 
 

@@ -40,6 +40,19 @@ NOT_YET = {
 }
 
 
+def _fastPathMode(value: str) -> str:
+    if value not in ("on", "off"):
+        raise ValueError(f"--fast-path must be on or off, not {value!r}")
+    return value
+
+
+def _fastPathThreads(value: str) -> int:
+    threads = int(value)
+    if not 1 <= threads <= 64:
+        raise ValueError(f"--fast-path-threads must be 1 to 64, not {value}")
+    return threads
+
+
 def _port(value: str, option: str = "--port") -> int:
     try:
         port = int(value)
@@ -132,6 +145,24 @@ class Options(usage.Options):
             "Least severe messages logged: debug, info, warn, error, critical.",
         ],
         ["port", None, 123, "The UDP port to serve NTP on (ntpd: always 123).", _port],
+        [
+            "fast-path",
+            None,
+            None,
+            "on or off: answer the common client request in the compiled "
+            "fast path (native threads), or every request in Python. "
+            "Default: on when the C extension is installed, unless "
+            "NTPSERVICE_FASTPATH=off.",
+            _fastPathMode,
+        ],
+        [
+            "fast-path-threads",
+            None,
+            None,
+            "Fast-path threads, each with its own SO_REUSEPORT socket and "
+            "MRU shard (default 1, or NTPSERVICE_FASTPATH_THREADS).",
+            _fastPathThreads,
+        ],
         [
             "metrics-port",
             None,
@@ -267,4 +298,6 @@ def makeService(options: Options) -> Any:
         metricsPort=options["metrics-port"],
         metricsAddress=options["metrics-address"],
         quitTimeout=options["quit-timeout"],
+        fastPath=options["fast-path"],
+        fastPathThreads=options["fast-path-threads"],
     )

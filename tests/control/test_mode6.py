@@ -45,7 +45,7 @@ from ntpservice.interfaces import IDatagramHandler
 from ntpservice.net.multiplexer import ModeTable
 from ntpservice.net.udp import ReceivedDatagram
 from ntpservice.plugins import enabledPlugins, loadModePlugins
-from tests.helpers import FakeClock
+from tests.helpers import fastPathForTests, FakeClock
 
 T0 = 1_790_000_000 * 10**9
 LOCALHOST = ("127.0.0.1", 40000)
@@ -147,6 +147,7 @@ def makeDaemon(text: str = BASE, keyring: KeyRing = RING,
         ModeTable(),
         enabledPlugins(loadModePlugins(), configuration),
         keyring=keyring,
+        fastPath=fastPathForTests(),
     )
     daemon.start()
     advance(daemon, START_BURST)
