@@ -1276,6 +1276,36 @@ class KalmanStateMachineTests(SynchronousTestCase):
         self.assertGreater(moves[0], 5 * moves[1])
         self.assertGreater(moves[1], 0.0)
 
+    def test_routeChange(self) -> None:
+        """
+        When the path's base delay rises (a route change) the source's old
+        minimum delay is forgotten once three samples in a row queued far
+        beyond it: a sample at the new base then moves the estimate as a
+        low-delay sample did before, not as a sample that queued long.
+        """
+        moves = []
+        for rise in (0.0, 5e-3):
+            discipline = Discipline(kalmanSettings(), initialFreqPPM=0.0)
+            n = 0
+            for n in range(16):
+                discipline.update(
+                    0.0, 1e-4, T0 + 64 * n, 6, delay=200e-6 + 1e-4 * (n % 4), source=1
+                )
+            for n in range(16, 20):
+                discipline.update(
+                    0.0,
+                    1e-4,
+                    T0 + 64 * n,
+                    6,
+                    delay=rise + 200e-6 + 1e-4 * (n % 4),
+                    source=1,
+                )
+            discipline.update(
+                50e-6, 1e-4, T0 + 64 * 20, 6, delay=rise + 200e-6, source=1
+            )
+            moves.append(discipline.residual)
+        self.assertGreater(moves[1], 0.5 * moves[0])
+
 
 class KalmanClosedLoopTests(SynchronousTestCase):
     """

@@ -85,6 +85,22 @@ Samples of a source needed before its minimum delay is trusted; until
 then a sample's error is bounded by half its whole delay only.
 """
 
+DELAY_RECENT = 3
+"""
+Samples of a source in a row that, all queueing more than L{ROUTE_CHANGE}
+times the window's median excess above its minimum delay, say that the path's base
+delay rose (a route change): the older delays are then forgotten, so that
+the new base is measured from the recent ones rather than every sample
+looking late (and worthless) for a whole L{DELAY_WINDOW}.
+"""
+
+ROUTE_CHANGE = 4.0
+"""
+In units of the delay window's median excess: see L{DELAY_RECENT}. With
+exponential delays a sample queues this much with a probability of about
+1 %, three in a row once in a million samples.
+"""
+
 MIN_EXCESS_FACTOR = 0.84
 """
 The estimated queueing excess of the minimum-delay sample of a window of
@@ -366,6 +382,16 @@ class KalmanDiscipline(Discipline):
             base = min(window)
             excesses = sorted(d - base for d in window)
             median = excesses[count // 2]
+            if count > DELAY_RECENT:
+                recent = list(window)[-DELAY_RECENT:]
+                if min(recent) - base > ROUTE_CHANGE * median:
+                    # The base delay rose: measure it afresh.
+                    window.clear()
+                    window.extend(recent)
+                    count = len(window)
+                    base = min(window)
+                    excesses = sorted(d - base for d in window)
+                    median = excesses[count // 2]
             bound = min(
                 delay, delay - base + MIN_EXCESS_FACTOR * median / math.sqrt(count)
             )
@@ -418,6 +444,9 @@ class KalmanDiscipline(Discipline):
         p11 += q2 * dt
         innovation = z - u
         s = p00 + r
+        # The surprise of the sample against the prediction as it stood
+        # (capped: one sample says little more beyond the gate).
+        surprise = min(innovation * innovation / s, GATE * GATE)
         if source != self._source:
             # Another server: its path may be asymmetric otherwise; follow
             # its phase, keep the frequency.
@@ -435,8 +464,8 @@ class KalmanDiscipline(Discipline):
             s = p00 + r
         self._rejected = 0
         self._averageJitter(innovation)
-        self._surprise = innovation * innovation / s
-        self._adaptWander(self._surprise)
+        self._surprise = surprise
+        self._adaptWander(surprise)
         k0 = p00 / s
         k1 = p01 / s
         self._u = u + k0 * innovation
