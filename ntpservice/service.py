@@ -17,7 +17,7 @@ import os
 import re
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
 from twisted.application.service import MultiService
@@ -138,11 +138,15 @@ def _isAddress(text: str) -> bool:
     return True
 
 
-def listenSpecs(interfaces: Iterable[str]) -> list[ListenSpec]:
+def listenSpecs(
+    interfaces: Iterable[str], ipVersion: int | None = None
+) -> list[ListenSpec]:
     """
     Decide which sockets to bind.
 
     @param interfaces: the C{-I} arguments: interface names or addresses.
+    @param ipVersion: 4 or 6 for C{-4}/C{-6}: only sockets of that address
+        family; C{None} for both.
     @return: one socket per named address, wildcard sockets bound to the
         device for each named interface, or, without C{-I}, one wildcard
         socket per address family (C{interface} lines then act as a filter:
@@ -155,12 +159,43 @@ def listenSpecs(interfaces: Iterable[str]) -> list[ListenSpec]:
         else:
             specs.append(ListenSpec("0.0.0.0", target))
             specs.append(ListenSpec("::", target))
-    if specs:
-        return specs
-    specs.append(ListenSpec("0.0.0.0"))
-    if socket.has_ipv6:
-        specs.append(ListenSpec("::"))
+    if not specs:
+        specs.append(ListenSpec("0.0.0.0"))
+        if socket.has_ipv6 or ipVersion == 6:
+            specs.append(ListenSpec("::"))
+    if ipVersion is not None:
+        specs = [s for s in specs if _ipVersionOf(s.address) == ipVersion]
     return specs
+
+
+def _ipVersionOf(address: str) -> int:
+    """
+    @return: 6 for an IPv6 address (with or without a scope), else 4.
+    """
+    return 6 if ":" in address else 4
+
+
+def restrictFamily(configuration: Any, ipVersion: int | None) -> Any:
+    """
+    Apply C{-4}/C{-6} to the configuration: the host names of association
+    lines that did not choose a family themselves (C{server -6 NAME}) are
+    resolved in that family only, as ntpd's C{-4}/C{-6} do.
+
+    @param ipVersion: 4, 6 or C{None} (the configuration unchanged).
+    @return: the configuration.
+    """
+    if ipVersion is None:
+        return configuration
+    associations = []
+    for line in configuration.associations:
+        if (
+            getattr(line, "ipVersion", 0) is None
+            and not getattr(line, "isRefclock", False)
+            and not _isAddress(getattr(line, "address", "") or "")
+        ):
+            line = replace(line, ipVersion=ipVersion)
+        associations.append(line)
+    return replace(configuration, associations=tuple(associations))
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,6 +462,7 @@ class NTPService(MultiService):
         cannot be bound ends the daemon with one line on standard error.
         """
         reactor = self._getReactor()
+        warnedIPv6 = False
         for spec in self.listen:
             protocol = NTPDatagramProtocol(
                 self.modes, self.counters, self.clock, self._accept
@@ -443,13 +479,15 @@ class NTPService(MultiService):
                 port.startListening()
             except CannotListenError as e:
                 cause = e.socketError
-                if (
-                    spec.address == "::"
-                    and spec.device is None
-                    and isinstance(cause, OSError)
-                    and cause.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
-                ):
-                    self._log.warn("IPv6 is not available here; serving IPv4 only")
+                if self._withoutIPv6(spec, cause):
+                    if not warnedIPv6:
+                        reason = getattr(cause, "strerror", None) or str(cause)
+                        self._log.warn(
+                            "IPv6 is not available here ({reason}); serving "
+                            "IPv4 only",
+                            reason=reason,
+                        )
+                        warnedIPv6 = True
                     continue
                 self._fatalBind(spec, cause)
             self.ports.append(port)
@@ -463,6 +501,22 @@ class NTPService(MultiService):
             self._fatal("no socket to listen on: every address is ignored")
         self._listenMetrics()
         super().privilegedStartService()
+
+    def _withoutIPv6(self, spec: ListenSpec, cause: object) -> bool:
+        """
+        Whether a socket that could not be bound is an IPv6 wildcard that
+        the host refuses (IPv6 disabled, or a kernel or sandbox that refuses
+        C{socket(AF_INET6, ...)} with EAFNOSUPPORT, EINVAL or anything
+        else) while IPv4 sockets are to be bound too: the daemon then
+        serves IPv4 only. A port in use or a permission refused is no
+        reason to: IPv4 would meet the same.
+        """
+        return (
+            spec.address == "::"
+            and isinstance(cause, OSError)
+            and cause.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EPERM)
+            and any(_ipVersionOf(s.address) == 4 for s in self.listen)
+        )
 
     def _listenMetrics(self) -> None:
         """
@@ -1055,6 +1109,7 @@ def makeNTPService(
     quitTimeout: float | None = None,
     fastPath: str | None = None,
     fastPathThreads: int | None = None,
+    ipVersion: int | None = None,
 ) -> NTPService:
     """
     Build the daemon from a validated configuration and the command line.
@@ -1072,12 +1127,16 @@ def makeNTPService(
         Python; C{"on"} or C{None} (then C{NTPSERVICE_FASTPATH} decides) uses
         the compiled fast path when it is installed.
     @param fastPathThreads: C{--fast-path-threads}.
+    @param ipVersion: C{-4}/C{-6}: 4 or 6 to use that address family only
+        (sockets and name resolution, see L{listenSpecs} and
+        L{restrictFamily}), C{None} for both.
     """
     adjust = clockAdjust and configuration.clockAdjust
+    configuration = restrictFamily(configuration, ipVersion)
     return NTPService(
         configuration,
         defaultClockDriver(adjust),
-        listenSpecs(interfaces),
+        listenSpecs(interfaces, ipVersion),
         port=port,
         accept=interfaceFilter(interfaceRules(configuration)),
         driftFile=resolveDriftFile(driftFilePath(configuration)),

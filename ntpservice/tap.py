@@ -110,6 +110,18 @@ class Options(usage.Options):
             "Never adjust the system clock (the no-adjust clock driver), as "
             "'disable ntp' does.",
         ],
+        [
+            "ipv4",
+            "4",
+            "IPv4 only: listen on IPv4 sockets and resolve host names to IPv4 "
+            "addresses (ntpd's -4).",
+        ],
+        [
+            "ipv6",
+            "6",
+            "IPv6 only: listen on IPv6 sockets and resolve host names to IPv6 "
+            "addresses (ntpd's -6).",
+        ],
     ]
 
     optParameters = [
@@ -182,6 +194,7 @@ class Options(usage.Options):
         super().__init__()
         self["interfaces"] = []
         self["configuration"] = None
+        self["ipVersion"] = None
 
     def opt_interface(self, iface: str) -> None:
         """
@@ -230,6 +243,9 @@ class Options(usage.Options):
                 f"not {self['loglevel']!r}"
             )
         self["loglevel"] = level
+        if self["ipv4"] and self["ipv6"]:
+            raise usage.UsageError("-4 and -6 exclude each other")
+        self["ipVersion"] = 4 if self["ipv4"] else 6 if self["ipv6"] else None
         if self["quit-timeout"] is not None and not self["quit"]:
             raise usage.UsageError("--quit-timeout only applies with -q")
         address = str(self["metrics-address"])
@@ -300,4 +316,5 @@ def makeService(options: Options) -> Any:
         quitTimeout=options["quit-timeout"],
         fastPath=options["fast-path"],
         fastPathThreads=options["fast-path-threads"],
+        ipVersion=options.get("ipVersion"),
     )

@@ -317,7 +317,7 @@ class CollectorTests(SynchronousTestCase):
             1.0,
         )
         received = families["ntpservice_packets_received_total"].value()
-        self.assertGreater(received, 100)
+        self.assertGreater(received, 50)
         self.assertEqual(families["ntpservice_packets_processed_total"].value(), received)
         self.assertEqual(families["ntpservice_clock_steps_total"].value(), 0.0)
         self.assertGreaterEqual(families["ntpservice_system_peer_changes_total"].value(), 1.0)
