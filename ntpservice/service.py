@@ -18,7 +18,7 @@ import re
 import socket
 import sys
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
@@ -26,8 +26,6 @@ from twisted.internet.error import CannotListenError
 from ntpservice import _log
 from ntpservice._log import Logger
 from ntpservice.clock import defaultClockDriver
-from ntpservice.control.metrics import DEFAULT_ADDRESS as METRICS_ADDRESS
-from ntpservice.control.metrics import MetricsCollector, listenMetrics
 from ntpservice.config import DEFAULT_MINPOLL_LOG2
 from ntpservice.core.association import BURST_COUNT, BURST_NOREPLY_INTERVAL
 from ntpservice.core.counters import PacketCounters
@@ -38,6 +36,17 @@ from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
 from ntpservice.net.fastpath import FastPath
 from ntpservice.net.udp import ReceivedDatagram, TimestampingPort
 from ntpservice.stats import StatisticsError, StatisticsWriter
+
+if TYPE_CHECKING:
+    from ntpservice.control.metrics import MetricsCollector
+
+METRICS_ADDRESS = "127.0.0.1"
+"""
+The address the metrics endpoint binds by default: the same as
+L{ntpservice.control.metrics.DEFAULT_ADDRESS}, which is imported (with
+C{twisted.web}, a good part of the daemon's start-up time) only when the
+endpoint is asked for.
+"""
 
 NTP_PORT = 123
 
@@ -421,6 +430,8 @@ class NTPService(MultiService):
         self.metricsPortNumber = metricsPort
         self.metrics: MetricsCollector | None = None
         if metricsPort is not None:
+            from ntpservice.control.metrics import MetricsCollector
+
             self.metrics = MetricsCollector(self.daemon)
         self.metricsPort: Any = None
         self.statistics: StatisticsWriter | None = None
@@ -524,6 +535,8 @@ class NTPService(MultiService):
         """
         if self.metrics is None or self.metricsPortNumber is None:
             return
+        from ntpservice.control.metrics import listenMetrics
+
         try:
             self.metricsPort = listenMetrics(
                 self._getReactor(),

@@ -760,3 +760,34 @@ class QuitTimeoutTests(SynchronousTestCase):
         self.addCleanup(service.stopService)
         reactor.advance(10000)
         self.assertFalse(reactor.hasStopped)
+
+
+class StartUpImportTests(SynchronousTestCase):
+    """
+    The daemon's start-up imports no more than it needs.
+    """
+
+    def test_metricsImportedOnDemand(self) -> None:
+        """
+        Importing the service does not import C{twisted.web} (the metrics
+        endpoint's, a good part of the start-up time) until the endpoint is
+        asked for; the default metrics address is the endpoint's.
+        """
+        import subprocess
+
+        from ntpservice.control.metrics import DEFAULT_ADDRESS
+
+        self.assertEqual(service_module.METRICS_ADDRESS, DEFAULT_ADDRESS)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys, ntpservice.service, ntpservice.tap; "
+                "print(sorted(m for m in sys.modules if m.startswith('twisted.web')))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        self.assertEqual(result.stdout.strip(), "[]", result.stderr)
