@@ -224,6 +224,7 @@ def loadConfiguration(path: str | None) -> Any:
     """
     from ntpservice import config
     from ntpservice.auth.keyring import loadKeyRing
+    from ntpservice.nts.settings import checkNTS
     from ntpservice.plugins import PluginError, loadModePlugins, registryFor
     from ntpservice.refclocks.local import LocalClockError, findLocalClock
 
@@ -241,6 +242,7 @@ def loadConfiguration(path: str | None) -> Any:
             )
         findLocalClock(configuration.associations, configuration.refclocks)
         loadKeyRing(configuration)
+        checkNTS(configuration)
         return configuration
     except (config.ConfigError, LocalClockError, PluginError) as e:
         sys.stderr.write(f"{e}\n")

@@ -1,0 +1,216 @@
+# -*- test-case-name: tests.interop.test_nts -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+Network Time Security (RFC 8915) judged by real peers, with a throw-away CA
+made by the test (L{tests.nts.certs}): chronyd and NTPsec's ntpd as NTS
+clients of our server (NTS-KE and NTP), and tshark decoding our NTS
+extension fields.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+
+import pytest
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.interop import peers
+from tests.nts.certs import makeCA, makeServer
+
+pytestmark = pytest.mark.interop
+
+LOCAL = "server 127.127.1.0\nfudge 127.127.1.0 stratum 1\n"
+
+
+def socketDirectory(workdir: str) -> str:
+    """
+    A short directory (mode 0700) for chronyc's Unix socket, whose path must
+    fit in 108 bytes, linked from C{workdir/csock}; removed with the test's
+    files by L{removeSocketDirectory}.
+    """
+    link = os.path.join(workdir, "csock")
+    if not os.path.islink(link):
+        os.symlink(tempfile.mkdtemp(prefix="nts-"), link)
+    return os.path.realpath(link)
+
+
+def removeSocketDirectory(workdir: str) -> None:
+    """
+    Remove the directory of L{socketDirectory}.
+    """
+    link = os.path.join(workdir, "csock")
+    if os.path.islink(link):
+        shutil.rmtree(os.path.realpath(link), ignore_errors=True)
+
+
+def chronyc(workdir: str, *args: str, netns: peers.NetNamespace | None = None) -> str:
+    """
+    Run chronyc against the client chronyd of L{startChronydClient}.
+    """
+    return peers.runCommand(
+        [peers.requireBinary("chronyc"), "-h",
+         os.path.join(socketDirectory(workdir), "chronyd.sock"), "-n", *args],
+        netns=netns, timeout=30, check=False,
+    ).stdout
+
+
+def startChronydClient(
+    workdir: str, serverLine: str, ca: str, netns: peers.NetNamespace | None = None,
+    name: str = "chronyd-client",
+) -> peers.DaemonProcess:
+    """
+    chronyd as an NTS client (C{-x}, no clock control, no NTP port), its
+    cookies saved in C{workdir/cdump} (C{ntsdumpdir}).
+    """
+    chronyd = peers.requireBinary("chronyd")
+    sock = socketDirectory(workdir)
+    os.chmod(sock, 0o700)
+    os.makedirs(os.path.join(workdir, "cdump"), exist_ok=True)
+    conf = os.path.join(workdir, f"{name}.conf")
+    with open(conf, "w") as f:
+        f.write(
+            f"{serverLine}\n"
+            f"ntstrustedcerts {ca}\n"
+            f"ntsdumpdir {workdir}/cdump\n"
+            "port 0\ncmdport 0\n"
+            f"bindcmdaddress {sock}/chronyd.sock\n"
+            f"pidfile {workdir}/{name}.pid\n"
+        )
+    return peers.startDaemon([chronyd, "-x", "-u", "root", "-d", "-f", conf], workdir, name,
+                             netns)
+
+
+def authdata(workdir: str, netns: peers.NetNamespace | None = None) -> dict[str, str]:
+    """
+    The first row of C{chronyc authdata}, by column.
+    """
+    output = chronyc(workdir, "authdata", netns=netns)
+    lines = output.splitlines()
+    header = next((line for line in lines if line.startswith("Name/IP")), None)
+    if header is None:
+        return {}
+    rows = [line for line in lines[lines.index(header) + 2 :] if line.strip()]
+    if not rows:
+        return {}
+    return dict(zip(header.split()[1:], rows[0].split()))
+
+
+def ntpdata(workdir: str, netns: peers.NetNamespace | None = None) -> dict[str, str]:
+    """
+    C{chronyc ntpdata}, by field.
+    """
+    fields = {}
+    for line in chronyc(workdir, "ntpdata", netns=netns).splitlines():
+        if ":" in line:
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def waitFor(predicate, timeout: float = 60.0, interval: float = 0.5):  # type: ignore[no-untyped-def]
+    """
+    Call C{predicate} until it returns something true, for at most
+    C{timeout} seconds; return its last result.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+def ntsServerConfig(workdir: str, cert: str, key: str, kePort: int | None = None) -> str:
+    """
+    Our configuration as an NTS server synchronized to its LOCAL clock.
+    """
+    lines = [
+        LOCAL.rstrip("\n"),
+        f"driftfile {workdir}/ntp.drift",
+        f"nts enable cert {cert} key {key}",
+        f"nts cookie {workdir}/nts-keys",
+    ]
+    if kePort is not None:
+        lines.append(f"nts port {kePort}")
+    return "\n".join(lines) + "\n"
+
+
+class ChronydClientOfOursTests(SynchronousTestCase):
+    """
+    chronyd 4.3 as an NTS client of our server, on loopback.
+    """
+
+    def setUp(self) -> None:
+        peers.requireBinary("chronyd")
+        self.workdir = os.path.abspath(self.mktemp())
+        os.makedirs(self.workdir)
+        self.addCleanup(removeSocketDirectory, self.workdir)
+        ca = makeCA(self.workdir)
+        self.ca = ca[0].cert
+        self.server = makeServer(self.workdir, ca, ("nts.test",), ("127.0.0.1",))
+        self.port = peers.freePort()
+        self.kePort = peers.freePort()
+        self.config = ntsServerConfig(self.workdir, self.server.cert, self.server.key,
+                                      self.kePort)
+
+    def startOurs(self) -> peers.DaemonProcess:
+        return peers.startNtpservice(self.workdir, self.config, port=self.port,
+                                     synchronised=True)
+
+    def waitAuthenticated(self) -> tuple[dict[str, str], dict[str, str]]:
+        def ready():  # type: ignore[no-untyped-def]
+            data = ntpdata(self.workdir)
+            if data.get("Authenticated") == "Yes" and int(data.get("Total good RX", "0")) >= 2:
+                return data
+            return None
+
+        data = waitFor(ready)
+        return authdata(self.workdir), data or ntpdata(self.workdir)
+
+    def test_authenticatedWithCookies(self) -> None:
+        """
+        chronyd gets eight cookies by NTS-KE, then authenticated replies that
+        keep its cookie jar full, and selects our server.
+        """
+        serverLine = (f"server 127.0.0.1 port {self.port} nts ntsport {self.kePort} "
+                      "iburst minpoll 0 maxpoll 0")
+        with self.startOurs() as ours, startChronydClient(self.workdir, serverLine, self.ca):
+            auth, data = self.waitAuthenticated()
+            output = ours.output()
+        self.assertEqual(auth.get("Mode"), "NTS", auth)
+        self.assertEqual(auth.get("Cook"), "8", auth)
+        self.assertEqual(auth.get("NAK"), "0", auth)
+        self.assertEqual(data.get("Authenticated"), "Yes", data)
+        self.assertIn("NTS-KE server listening", output)
+
+    def test_cookiesSurviveRestart(self) -> None:
+        """
+        After our server restarts, chronyd's cookies (sealed with a master
+        key saved in the key file) still open: its replies stay
+        authenticated without a new NTS-KE and without any NAK.
+        """
+        serverLine = (f"server 127.0.0.1 port {self.port} nts ntsport {self.kePort} "
+                      "iburst minpoll 0 maxpoll 0")
+        with startChronydClient(self.workdir, serverLine, self.ca):
+            with self.startOurs():
+                before, _ = self.waitAuthenticated()
+            self.assertEqual(before.get("Cook"), "8", before)
+            keyFile = os.path.join(self.workdir, "nts-keys")
+            self.assertEqual(os.stat(keyFile).st_mode & 0o777, 0o600)
+            received = int(ntpdata(self.workdir).get("Total good RX", "0"))
+            with self.startOurs():
+                def more():  # type: ignore[no-untyped-def]
+                    data = ntpdata(self.workdir)
+                    return int(data.get("Total good RX", "0")) >= received + 4 and data
+                data = waitFor(more)
+                after = authdata(self.workdir)
+        self.assertTrue(data, "no authenticated replies after the restart")
+        self.assertEqual(data.get("Authenticated"), "Yes", data)
+        self.assertEqual(after.get("NAK"), "0", after)
+        # No new NTS-KE: the last exchange is as old as the first run.
+        self.assertGreaterEqual(int(after["Last"]), int(before["Last"]), (before, after))
