@@ -214,3 +214,79 @@ class ChronydClientOfOursTests(SynchronousTestCase):
         self.assertEqual(after.get("NAK"), "0", after)
         # No new NTS-KE: the last exchange is as old as the first run.
         self.assertGreaterEqual(int(after["Last"]), int(before["Last"]), (before, after))
+
+
+class NtpsecClientOfOursTests(SynchronousTestCase):
+    """
+    NTPsec's ntpd as an NTS client of our server, each in its own
+    namespace (both use port 123; NTS-KE on 4460).
+    """
+
+    def test_authOk(self) -> None:
+        """
+        NTPsec verifies our certificate (its IP SAN), gets cookies by NTS-KE
+        and reports the association with our server as C{auth ok} in
+        C{ntpq -c as}; tshark decodes our NTS extension fields without
+        warnings, and every reply is no larger than its request.
+        """
+        peers.requireRoot()
+        ntpd = peers.requireBinary("ntpd")
+        ntpq = peers.requireBinary("ntpq")
+        peers.requireBinary("tshark")
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        with peers.Network(hosts=2) as network:
+            serverHost, clientHost = network.hosts
+            ca = makeCA(workdir)
+            server = makeServer(workdir, ca, ("nts.test",), (serverHost.address,))
+            config = ntsServerConfig(workdir, server.cert, server.key)
+            with peers.startNtpservice(
+                workdir, config, port=123, netns=serverHost, host=serverHost.address,
+                synchronised=True,
+            ) as ours, peers.capture(workdir, 123, interface="eth0", netns=serverHost) as cap:
+                clientConf = os.path.join(workdir, "ntpsec-client.conf")
+                with open(clientConf, "w") as f:
+                    f.write(
+                        f"server {serverHost.address} nts ca {ca[0].cert} iburst "
+                        "minpoll 3 maxpoll 3\n"
+                        f"driftfile {workdir}/ntpsec.drift\n"
+                        "unrestrict default limited noquery\n"
+                    )
+                argv = [ntpd, "-n", "-c", clientConf, "-l",
+                        os.path.join(workdir, "ntpsec.log"), "-p",
+                        os.path.join(workdir, "ntpsec.pid")]
+                with peers.startDaemon(argv, workdir, "ntpsec-client", clientHost):
+                    def authOk():  # type: ignore[no-untyped-def]
+                        result = peers.runCommand(
+                            [ntpq, "-n", "-c", "as", "127.0.0.1"], netns=clientHost,
+                            timeout=20, check=False,
+                        )
+                        lines = [line for line in result.stdout.splitlines()
+                                 if re.match(r"\s*\d+\s+\d+", line)]
+                        if lines and "ok" in lines[0].split():
+                            return result.stdout
+                        return None
+
+                    output = waitFor(authOk, timeout=90)
+                    ntsinfo = peers.runCommand(
+                        [ntpq, "-n", "-c", "ntsinfo", "127.0.0.1"], netns=clientHost,
+                        timeout=20, check=False,
+                    ).stdout
+                log = ours.output()
+        self.assertTrue(output, f"NTPsec never showed auth ok\n{ntsinfo}\n"
+                                f"{peers._readText(os.path.join(workdir, 'ntpsec.log'))}\n{log}")
+        packets = peers.tsharkDecode(cap.path, 123)
+        requests = [p for p in packets if p.destination == serverHost.address]
+        replies = [p for p in packets if p.source == serverHost.address]
+        self.assertTrue(requests and replies, packets)
+        for packet in packets:
+            self.assertEqual(packet.problems, [], packet)
+        # Every request carries NTS fields; every reply is no larger than
+        # the request it answers (RFC 8915 section 5.7's amplification rule).
+        sizes = {p.payload[40:48]: len(p.payload) for p in requests}
+        for reply in replies:
+            self.assertGreater(len(reply.payload), 48, reply)
+            self.assertLessEqual(len(reply.payload), sizes[reply.payload[24:32]], reply)
+        for reply in replies:
+            # The echoed identifier, then the authenticator, last.
+            self.assertEqual(reply.payload[48:52], b"\x01\x04\x00\x24", reply)
