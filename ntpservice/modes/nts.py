@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.nts.test_plugin -*-
+# -*- test-case-name: tests.nts.test_settings,tests.interop.test_nts -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 The NTS plugin (RFC 8915): owns the C{nts} directive; with C{nts enable}

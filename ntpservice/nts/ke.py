@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.nts.test_ke -*-
+# -*- test-case-name: tests.nts.test_protocol,tests.interop.test_nts -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 NTS Key Establishment (RFC 8915 section 4) over TLS 1.3, server and
@@ -456,7 +456,10 @@ def describeFailure(reason: Any) -> str:
         details = [str(part) for arg in value.args for part in (arg if isinstance(arg, list) else [arg])]
         text = "; ".join(details)
         if "certificate verify failed" in text:
-            return f"TLS certificate not accepted ({text})"
+            return (
+                "TLS certificate not accepted: certificate verify failed "
+                "(not issued by a trusted CA, or expired)"
+            )
         return f"TLS failed ({text})"
     if isinstance(value, NTSKEError):
         return str(value)

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.nts.test_server -*-
+# -*- test-case-name: tests.nts.test_client,tests.interop.test_nts -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 The NTP server's side of NTS (RFC 8915 section 5): requests carrying NTS

@@ -290,3 +290,123 @@ class NtpsecClientOfOursTests(SynchronousTestCase):
         for reply in replies:
             # The echoed identifier, then the authenticator, last.
             self.assertEqual(reply.payload[48:52], b"\x01\x04\x00\x24", reply)
+
+
+SELECTED = re.compile(
+    r"Selected (?P<address>\S+) \(association \d+\) as system peer"
+    r"(?: \(association \d+ left: [^)]*\))?; "
+    r"stratum (?P<stratum>\d+), refid \S+, offset (?P<offset>[-+.\d]+) s"
+)
+MAX_OFFSET = 100e-6
+
+
+class OurClientTests(SynchronousTestCase):
+    """
+    Our daemon as an NTS client (C{server ADDRESS nts ca FILE}) of chronyd's
+    and NTPsec's NTS servers, each in its own namespace.
+    """
+
+    def setUp(self) -> None:
+        peers.requireRoot()
+        self.workdir = os.path.abspath(self.mktemp())
+        os.makedirs(self.workdir)
+        self.network = peers.Network(hosts=2)
+        self.network.__enter__()
+        self.addCleanup(self.network.close)
+        self.serverHost, self.clientHost = self.network.hosts
+        self.ca = makeCA(self.workdir)
+        self.cert = makeServer(self.workdir, self.ca, ("nts.test",), (self.serverHost.address,))
+
+    def chronydServer(self) -> peers.DaemonProcess:
+        peers.requireBinary("chronyd")
+        os.makedirs(os.path.join(self.workdir, "sdump"), exist_ok=True)
+        return peers.startChronydServer(
+            self.workdir, port=123, netns=self.serverHost, stratum=2,
+            extraConfig=(f"ntsserverkey {self.cert.key}", f"ntsservercert {self.cert.cert}",
+                         f"ntsdumpdir {self.workdir}/sdump"),
+        )
+
+    def ntpsecServer(self) -> peers.DaemonProcess:
+        peers.requireBinary("ntpd")
+        return peers.startNtpsecServer(
+            self.workdir, self.serverHost, orphanStratum=5, host=self.serverHost.address,
+            extraConfig=(f"nts enable cert {self.cert.cert} key {self.cert.key}",
+                         f"nts cookie {self.workdir}/ntpsec-nts-keys"),
+        )
+
+    def ours(self, options: str = "", ca: str | None = None) -> peers.DaemonProcess:
+        ca = ca or self.ca[0].cert
+        config = (
+            f"server {self.serverHost.address} nts ca {ca} iburst minpoll 3 maxpoll 3"
+            f" {options}\n"
+            f"driftfile {self.workdir}/ntp.drift\n"
+        )
+        return peers.startNtpservice(self.workdir, config, port=123, netns=self.clientHost,
+                                     name="client")
+
+    def assertSynchronizedWithNTS(self, server: peers.DaemonProcess) -> None:
+        ntpq = peers.requireBinary("ntpq")
+        with server, self.ours() as ours:
+            match = ours.waitForOutput(SELECTED, timeout=60)
+
+            def authOk():  # type: ignore[no-untyped-def]
+                output = peers.runCommand([ntpq, "-n", "-c", "as", "127.0.0.1"],
+                                          netns=self.clientHost, timeout=20, check=False).stdout
+                rows = [line.split() for line in output.splitlines()
+                        if re.match(r"\s*\d+\s+\d+", line)]
+                return output if rows and "ok" in rows[0] and "sys.peer" in rows[0] else None
+
+            association = waitFor(authOk, timeout=60)
+            output = ours.output()
+        self.assertEqual(match.group("address"), self.serverHost.address, output)
+        self.assertLess(abs(float(match.group("offset"))), MAX_OFFSET, match.group(0))
+        self.assertTrue(association, output)
+        self.assertIn("NTS-KE with", output)
+
+    def test_chronydServer(self) -> None:
+        """
+        Against chronyd's NTS server we get cookies by NTS-KE, select the
+        server with authenticated replies (C{auth ok} in C{ntpq -c as}),
+        and measure it within 100 us (same clock).
+        """
+        self.assertSynchronizedWithNTS(self.chronydServer())
+
+    def test_ntpsecServer(self) -> None:
+        """
+        Against NTPsec's NTS server likewise.
+        """
+        self.assertSynchronizedWithNTS(self.ntpsecServer())
+
+    def test_wrongCA(self) -> None:
+        """
+        With a CA that did not sign the server's certificate, NTS-KE is
+        refused with a clear log line, no association is mobilized and
+        nothing is synchronized.
+        """
+        otherDirectory = os.path.join(self.workdir, "other")
+        os.makedirs(otherDirectory)
+        other = makeCA(otherDirectory, "another CA")
+        with self.chronydServer(), self.ours(ca=other[0].cert) as ours:
+            ours.waitForOutput(re.compile(r"NTS-KE with \S+ port 4460 failed: .*certificate"),
+                               timeout=30)
+            time.sleep(3)
+            output = ours.output()
+        self.assertNotIn("Mobilized association", output)
+        self.assertIsNone(SELECTED.search(output), output)
+
+    def test_wrongName(self) -> None:
+        """
+        A certificate valid for another name (the server's address is not
+        among its SANs) is refused with a line naming the address.
+        """
+        self.cert = makeServer(self.workdir, self.ca, ("nts.test",), ("192.0.2.1",),
+                               stem="other")
+        with self.chronydServer(), self.ours() as ours:
+            ours.waitForOutput(
+                re.compile(r"NTS-KE with \S+ port 4460 failed: TLS certificate not valid for "
+                           + re.escape(self.serverHost.address)),
+                timeout=30,
+            )
+            output = ours.output()
+        self.assertNotIn("Mobilized association", output)
+        self.assertIsNone(SELECTED.search(output), output)

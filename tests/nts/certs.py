@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.nts.test_ke -*-
+# -*- test-case-name: tests.nts.test_settings -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 Throw-away certificates for the NTS tests, made with C{cryptography}: a

@@ -391,7 +391,7 @@ class ControlVariables:
         ppoll = a.ppoll if a.ppoll else settings.maxPollLog2
         return {
             "config": "1" if settings.lifecycle != "ephemeral" else "0",
-            "authenable": "1" if settings.key is not None else "0",
+            "authenable": "1" if settings.authenticator.kind != "none" else "0",
             "authentic": "1" if S.isAuthentic(a) else "0",
             "srcadr": a.address,
             "srcport": str(settings.port),
