@@ -164,6 +164,7 @@ class ClientMode:
             caFile=directive.ntsCA,
             verify="noval" not in directive.flags,
             aead=aead,
+            count=self._daemon.counters.count,
         )
         self.ntsSessions.append(session)
         authenticator = NTSAuthenticator(session)

@@ -71,9 +71,12 @@ class NTSClientSession:
         verify: bool = True,
         aead: tuple[int, ...] = (15,),
         randomBytes: Callable[[int], bytes] = os.urandom,
+        count: Callable[[str], None] = lambda name: None,
     ) -> None:
         """
         @param exchange: L{ntpservice.nts.ke.exchange}, or a fake.
+        @param count: also told each counted event, as C{nts.client.NAME}
+            (the daemon's packet counters).
         """
         self.name = name
         self._reactor = reactor
@@ -97,10 +100,15 @@ class NTSClientSession:
         self._onKeys: Callable[[NTSClientSession], None] | None = None
         self._stopped = False
         self.lastError: str | None = None
+        self._count = count
         self.counters = dict.fromkeys(
             ("sent", "good", "bad", "nak", "replay", "keAttempts", "keSuccesses",
              "keFailures", "nocookie"), 0
         )
+
+    def _counted(self, name: str) -> None:
+        self.counters[name] += 1
+        self._count(f"nts.client.{name}")
 
     # -- key exchange ----------------------------------------------------
 
@@ -131,7 +139,7 @@ class NTSClientSession:
         ):
             return
         self._exchanging = True
-        self.counters["keAttempts"] += 1
+        self._counted("keAttempts")
         if why != "start":
             self._log.info(
                 "NTS-KE with {name} again: {why}", name=self.name, why=why
@@ -143,7 +151,7 @@ class NTSClientSession:
 
     def _keyed(self, result: Any) -> None:
         self._exchanging = False
-        self.counters["keSuccesses"] += 1
+        self._counted("keSuccesses")
         self.aeadID = result.aeadID
         self._c2s, self._s2c = result.c2s, result.s2c
         self.cookies = list(result.cookies[:MAX_COOKIES])
@@ -165,7 +173,7 @@ class NTSClientSession:
 
     def _keyFailed(self, failure: Any) -> None:
         self._exchanging = False
-        self.counters["keFailures"] += 1
+        self._counted("keFailures")
         self.lastError = str(failure.value)
         delay = self._backoff
         self._backoff = min(MAX_BACKOFF, self._backoff * 2)
@@ -190,7 +198,7 @@ class NTSClientSession:
         Protect a request (see L{ntpservice.core.authenticator.NTSSession}).
         """
         if not self.cookies:
-            self.counters["nocookie"] += 1
+            self._counted("nocookie")
             self.rekey("no cookie left")
             return None
         self._unanswered += 1
@@ -208,7 +216,7 @@ class NTSClientSession:
         nonce = self._random(NONCE_LENGTH)
         ciphertext = seal(self._c2s, nonce, b"", associated)
         self._pendingUID = uid
-        self.counters["sent"] += 1
+        self._counted("sent")
         return associated + P.authenticatorField(nonce, ciphertext).encode()
 
     def verify(self, data: bytes, packet: Any) -> bool:
@@ -220,11 +228,11 @@ class NTSClientSession:
             (e.value for e in extensions if e.fieldType == P.EF_UNIQUE_IDENTIFIER), None
         )
         if uid is None or self._pendingUID is None or uid[:UID_LENGTH] != self._pendingUID:
-            self.counters["replay" if uid is not None else "bad"] += 1
+            self._counted("replay" if uid is not None else "bad")
             return False
         if packet.stratum == 0 and packet.refid == P.KISS_NTSN:
             # An NTS NAK (section 5.7): our cookie no longer opens.
-            self.counters["nak"] += 1
+            self._counted("nak")
             self._pendingUID = None
             self.cookies = []
             self.rekey("the server sent an NTS NAK")
@@ -233,22 +241,22 @@ class NTSClientSession:
             (i for i, e in enumerate(extensions) if e.fieldType == P.EF_AUTHENTICATOR), None
         )
         if index is None:
-            self.counters["bad"] += 1
+            self._counted("bad")
             return False
         try:
             nonce, ciphertext = P.parseAuthenticator(extensions[index])
             plaintext = open_(self._s2c, nonce, ciphertext, P.associatedData(data, packet, index))
             if plaintext is None:
-                self.counters["bad"] += 1
+                self._counted("bad")
                 return False
             fields = P.decodeFields(plaintext)
         except P.NTSError:
-            self.counters["bad"] += 1
+            self._counted("bad")
             return False
         self._pendingUID = None
         self._unanswered = 0
         for extension in fields:
             if extension.fieldType == P.EF_COOKIE and len(self.cookies) < MAX_COOKIES:
                 self.cookies.append(extension.value)
-        self.counters["good"] += 1
+        self._counted("good")
         return True

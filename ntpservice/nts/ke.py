@@ -266,6 +266,9 @@ class KEServerProtocol(Protocol):
             self.factory.ntpPort,
         )
         self.factory.count(f"ke.{outcome}")
+        cookies = sum(1 for r in response if r.recordType == P.RECORD_COOKIE)
+        if cookies:
+            self.factory.count("nts.cookie.make", cookies)
         self.transport.write(P.encodeRecords(response))
         self.transport.loseConnection()
 
@@ -290,7 +293,7 @@ class KEServerFactory(Factory):
         self,
         masterKeys: Callable[[], MasterKeys],
         reactor: Any,
-        count: Callable[[str], None] = lambda name: None,
+        count: Callable[..., None] = lambda name, n=1: None,
         ntpPort: int = 123,
         aeadPreference: tuple[int, ...] = (15, 16, 17),
         timeout: float = HANDSHAKE_TIMEOUT,

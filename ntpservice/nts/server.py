@@ -129,11 +129,14 @@ def protectReply(
     requestLength: int,
     masterKeys: MasterKeys,
     randomBytes: Callable[[int], bytes] = os.urandom,
+    made: Callable[[int], None] = lambda count: None,
 ) -> bytes:
     """
     Add the NTS fields to an encoded reply header: the echoed identifier and
     the authenticator with the new cookies encrypted, as many as fit in
     C{requestLength} bytes.
+
+    @param made: told how many cookies the reply carries.
     """
     assert request.uid is not None and request.keys is not None
     head = reply[:HEADER_LEN] + P.field(P.EF_UNIQUE_IDENTIFIER, request.uid).encode()
@@ -146,6 +149,7 @@ def protectReply(
         ciphertext = seal(request.keys.s2c, nonce, cookies, head)
         protected = head + P.authenticatorField(nonce, ciphertext).encode()
         if len(protected) <= requestLength or count == 0:
+            made(count)
             return protected
         # Each cookie takes the same room: drop as many as needed at once.
         cookieLength = len(cookies) // count
@@ -233,11 +237,12 @@ class NTSServerHandler:
         if request.outcome != "ok":
             return
         length = len(datagram.data)
-        self._server.datagramReceived(
-            packet,
-            datagram,
-            _ProtectingSender(
-                sender,
-                lambda reply: protectReply(reply, request, length, masterKeys, self._random),
-            ),
-        )
+        counters = self.counters
+
+        def protect(reply: bytes) -> bytes:
+            return protectReply(
+                reply, request, length, masterKeys, self._random,
+                lambda count: counters.count("nts.cookie.make", count),
+            )
+
+        self._server.datagramReceived(packet, datagram, _ProtectingSender(sender, protect))

@@ -140,6 +140,18 @@ def ntsServerConfig(workdir: str, cert: str, key: str, kePort: int | None = None
     return "\n".join(lines) + "\n"
 
 
+def ntsCounters(output: str) -> dict[str, int]:
+    """
+    The counters of C{ntpq -c ntsinfo}, by label.
+    """
+    counters = {}
+    for line in output.splitlines():
+        label, _, value = line.rpartition(":")
+        if value.strip().isdigit():
+            counters[label.strip()] = int(value)
+    return counters
+
+
 class ChronydClientOfOursTests(SynchronousTestCase):
     """
     chronyd 4.3 as an NTS client of our server, on loopback.
@@ -272,9 +284,17 @@ class NtpsecClientOfOursTests(SynchronousTestCase):
                         [ntpq, "-n", "-c", "ntsinfo", "127.0.0.1"], netns=clientHost,
                         timeout=20, check=False,
                     ).stdout
+                    oursInfo = peers.runCommand(
+                        [ntpq, "-n", "-c", "ntsinfo", "127.0.0.1"], netns=serverHost,
+                        timeout=20, check=False,
+                    ).stdout
                 log = ours.output()
         self.assertTrue(output, f"NTPsec never showed auth ok\n{ntsinfo}\n"
                                 f"{peers._readText(os.path.join(workdir, 'ntpsec.log'))}\n{log}")
+        counters = ntsCounters(oursInfo)
+        self.assertGreaterEqual(counters.get("NTS server recvs good", 0), 1, oursInfo)
+        self.assertGreaterEqual(counters.get("NTS KE serves good", 0), 1, oursInfo)
+        self.assertGreaterEqual(counters.get("NTS make cookies", 0), 9, oursInfo)
         packets = peers.tsharkDecode(cap.path, 123)
         requests = [p for p in packets if p.destination == serverHost.address]
         replies = [p for p in packets if p.source == serverHost.address]
@@ -357,11 +377,18 @@ class OurClientTests(SynchronousTestCase):
                 return output if rows and "ok" in rows[0] and "sys.peer" in rows[0] else None
 
             association = waitFor(authOk, timeout=60)
+            ntsinfo = peers.runCommand([ntpq, "-n", "-c", "ntsinfo", "127.0.0.1"],
+                                       netns=self.clientHost, timeout=20, check=False).stdout
             output = ours.output()
         self.assertEqual(match.group("address"), self.serverHost.address, output)
         self.assertLess(abs(float(match.group("offset"))), MAX_OFFSET, match.group(0))
         self.assertTrue(association, output)
         self.assertIn("NTS-KE with", output)
+        counters = ntsCounters(ntsinfo)
+        self.assertEqual(counters.get("NTS KE client probes good"), 1, ntsinfo)
+        self.assertGreaterEqual(counters.get("NTS client recvs good", 0), 1, ntsinfo)
+        self.assertGreaterEqual(counters.get("NTS client sends", 0),
+                                counters.get("NTS client recvs good", 0), ntsinfo)
 
     def test_chronydServer(self) -> None:
         """

@@ -183,6 +183,27 @@ IO_VARIABLES = (
 )
 """The variables of C{ntpq iostats}."""
 
+NTS_VARIABLES = (
+    "nts_client_send",
+    "nts_client_recv_good",
+    "nts_client_recv_bad",
+    "nts_server_recv_good",
+    "nts_server_recv_bad",
+    "nts_server_send",
+    "nts_cookie_make",
+    "nts_cookie_decode",
+    "nts_cookie_decode_old",
+    "nts_cookie_decode_old2",
+    "nts_cookie_decode_older",
+    "nts_cookie_decode_too_old",
+    "nts_cookie_decode_error",
+    "nts_ke_probes_good",
+    "nts_ke_probes_bad",
+    "nts_ke_serves_good",
+    "nts_ke_serves_bad",
+)
+"""The variables of NTPsec's C{ntpq ntsinfo} (NTS counters)."""
+
 CLOCK_VARIABLES = (
     "name",
     "timecode",
@@ -211,6 +232,9 @@ SYSSTATS_NAMES = frozenset(
 """Every variable of C{ntpq sysstats}."""
 
 AUTH_NAMES = frozenset(AUTH_VARIABLES)
+
+NTS_NAMES = frozenset(NTS_VARIABLES)
+"""Every variable of C{ntpq ntsinfo}."""
 """Every variable of C{ntpq authinfo}."""
 
 IO_NAMES = frozenset(IO_VARIABLES)
@@ -638,6 +662,8 @@ class ControlVariables:
             values.update(self._authValues(uptime))
         if asked(IO_NAMES):
             values.update(self._ioValues(uptime))
+        if wanted is not None and not NTS_NAMES.isdisjoint(wanted):
+            values.update(self._ntsValues())
         if asked(KERNEL_NAMES):
             values.update(kernelValues(readKernelState(daemon.clock)))
         values.update(self._mruValues(now))
@@ -708,6 +734,39 @@ class ControlVariables:
             "authcmacfails": str(mac.cmacFails),
             "authkuncached": "0",
             "authkexpired": "0",
+        }
+
+    def _ntsValues(self) -> dict[str, str | None]:
+        """
+        NTPsec's C{ntpq ntsinfo}, from the NTS counters of the daemon's
+        packet counters (C{nts.*} of the server, C{nts.client.*} of the
+        client sessions, C{ke.*} of the NTS-KE server). Cookies are not
+        told apart by the age of their master key: the C{old} counts are 0.
+        """
+        counts = self._counters.snapshot()
+
+        def total(*names: str) -> str:
+            return str(sum(counts.get(name, 0) for name in names))
+
+        badServes = [name for name in counts if name.startswith("ke.") and name != "ke.ok"]
+        return {
+            "nts_client_send": total("nts.client.sent"),
+            "nts_client_recv_good": total("nts.client.good"),
+            "nts_client_recv_bad": total("nts.client.bad", "nts.client.replay", "nts.client.nak"),
+            "nts_server_recv_good": total("nts.ok"),
+            "nts_server_recv_bad": total("nts.badauth", "nts.malformed", "nts.nak"),
+            "nts_server_send": total("nts.ok", "nts.nak"),
+            "nts_cookie_make": total("nts.cookie.make"),
+            "nts_cookie_decode": total("nts.ok", "nts.badauth"),
+            "nts_cookie_decode_old": "0",
+            "nts_cookie_decode_old2": "0",
+            "nts_cookie_decode_older": "0",
+            "nts_cookie_decode_too_old": "0",
+            "nts_cookie_decode_error": total("nts.nak"),
+            "nts_ke_probes_good": total("nts.client.keSuccesses"),
+            "nts_ke_probes_bad": total("nts.client.keFailures"),
+            "nts_ke_serves_good": total("ke.ok"),
+            "nts_ke_serves_bad": total(*badServes),
         }
 
     def _ioValues(self, uptime: int) -> dict[str, str | None]:
