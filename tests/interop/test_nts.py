@@ -228,6 +228,53 @@ class ChronydClientOfOursTests(SynchronousTestCase):
         self.assertGreaterEqual(int(after["Last"]), int(before["Last"]), (before, after))
 
 
+    def test_rotation(self) -> None:
+        """
+        With master keys rotated every 2 s and 100 kept, chronyd's cookies
+        made under older keys keep working: its replies stay authenticated
+        across many rotations without a NAK or a new NTS-KE.
+        """
+        self.config += "nts rotate 2\nnts keep 100\n"
+        serverLine = (f"server 127.0.0.1 port {self.port} nts ntsport {self.kePort} "
+                      "iburst minpoll 0 maxpoll 0")
+        with self.startOurs(), startChronydClient(self.workdir, serverLine, self.ca):
+            before, _ = self.waitAuthenticated()
+            received = int(ntpdata(self.workdir).get("Total good RX", "0"))
+
+            def rotated():  # type: ignore[no-untyped-def]
+                with open(os.path.join(self.workdir, "nts-keys")) as f:
+                    return len(f.read().splitlines()) >= 6
+            self.assertTrue(waitFor(rotated, timeout=60))
+            data = waitFor(lambda: int(ntpdata(self.workdir).get("Total good RX", "0"))
+                           >= received + 4 and ntpdata(self.workdir))
+            after = authdata(self.workdir)
+        self.assertTrue(data)
+        self.assertEqual(data.get("Authenticated"), "Yes", data)
+        self.assertEqual(after.get("NAK"), "0", after)
+        self.assertGreaterEqual(int(after["Last"]), int(before["Last"]), (before, after))
+
+    def test_agedOutCookiesNAK(self) -> None:
+        """
+        With one master key kept, rotated every 2 s, chronyd's cookies age
+        out: our server answers them with an NTS NAK, which chronyd accepts
+        (it counts it) and answers with a new NTS-KE, after which its
+        replies are authenticated again.
+        """
+        self.config += "nts rotate 2\nnts keep 1\n"
+        serverLine = (f"server 127.0.0.1 port {self.port} nts ntsport {self.kePort} "
+                      "iburst minpoll 2 maxpoll 2")
+        with self.startOurs() as ours, startChronydClient(self.workdir, serverLine,
+                                                          self.ca):
+            self.waitAuthenticated()
+            after = waitFor(lambda: (lambda a: a if int(a.get("NAK", "0")) >= 1 else None)(
+                authdata(self.workdir)), timeout=60)
+            data = waitFor(lambda: (lambda d: d if d.get("Authenticated") == "Yes" else None)(
+                ntpdata(self.workdir)), timeout=60)
+            log = ours.output()
+        self.assertTrue(after, log)
+        self.assertTrue(data, log)
+
+
 class NtpsecClientOfOursTests(SynchronousTestCase):
     """
     NTPsec's ntpd as an NTS client of our server, each in its own
