@@ -484,3 +484,32 @@ class OurClientTests(SynchronousTestCase):
             output = ours.output()
         self.assertNotIn("Mobilized association", output)
         self.assertIsNone(SELECTED.search(output), output)
+
+
+class BenchmarkSmokeTests(SynchronousTestCase):
+    """
+    C{benchmarks/nts.py} runs: a short run measures both servers.
+    """
+
+    def test_runs(self) -> None:
+        """
+        A half-second run reports NTS-KE handshakes and authenticated
+        replies for our daemon and chronyd, none forged.
+        """
+        import json
+        import subprocess
+        import sys
+
+        peers.requireBinary("chronyd")
+        script = os.path.join(peers.REPOSITORY_ROOT, "benchmarks", "nts.py")
+        result = subprocess.run(
+            [sys.executable, script, "--duration", "0.5", "--warmup", "0.2", "--json"],
+            capture_output=True, text=True, timeout=240,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        rows = {row["server"]: row for row in json.loads(result.stdout)}
+        self.assertEqual(set(rows), {"ours", "chronyd"})
+        for row in rows.values():
+            self.assertGreater(row["handshakes/s"], 0, row)
+            self.assertGreater(row["replies/s"], 0, row)
+            self.assertEqual(row["bad"], 0, row)
