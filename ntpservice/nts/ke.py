@@ -21,6 +21,7 @@ system's CAs or a given file, for the host name or the IP address
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -196,7 +197,27 @@ def serverContext(certPath: str, keyPath: str, ciphersuites: str | None = None) 
         return SSL.NO_OVERLAPPING_PROTOCOLS
 
     context.set_alpn_select_callback(selectALPN)
+    keylog = os.environ.get("SSLKEYLOGFILE")
+    if keylog:
+        _logKeys(context, keylog)
     return context
+
+
+def _logKeys(context: Any, path: str) -> None:
+    """
+    Append the TLS secrets of each session to C{path} in the NSS key log
+    format, as C{SSLKEYLOGFILE} asks of curl or Firefox: a debugging aid
+    with which Wireshark decrypts NTS-KE. Never set it in production.
+    """
+
+    def log(connection: Any, line: bytes) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line + b"\n")
+        finally:
+            os.close(fd)
+
+    context.set_keylog_callback(log)
 
 
 @implementer(IOpenSSLServerConnectionCreator)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 
@@ -19,6 +20,7 @@ import pytest
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from ntpservice.nts import protocol as P
 from tests.interop import peers
 from tests.nts.certs import makeCA, makeServer
 
@@ -227,6 +229,72 @@ class ChronydClientOfOursTests(SynchronousTestCase):
         # No new NTS-KE: the last exchange is as old as the first run.
         self.assertGreaterEqual(int(after["Last"]), int(before["Last"]), (before, after))
 
+
+    def test_tsharkDecodesKE(self) -> None:
+        """
+        tshark, given the TLS secrets our server logs when C{SSLKEYLOGFILE}
+        is set, decrypts chronyd's NTS-KE with our server without a warning:
+        TLS 1.3, ALPN C{ntske/1}; the decrypted request and response are
+        well-formed NTS-KE messages (NTPv4, AES-SIV-CMAC-256, eight
+        cookies, End of Message).
+        """
+        tshark = peers.requireBinary("tshark")
+        keylog = os.path.join(self.workdir, "keylog")
+        os.environ["SSLKEYLOGFILE"] = keylog
+        try:
+            ours = self.startOurs()
+        finally:
+            del os.environ["SSLKEYLOGFILE"]
+        pcap = os.path.join(self.workdir, "ke.pcapng")
+        errors = os.path.join(self.workdir, "ke.tshark.err")
+        with open(errors, "wb") as err:
+            capture = subprocess.Popen(
+                [tshark, "-n", "-q", "-i", "lo", "-f", f"tcp port {self.kePort}", "-w", pcap,
+                 "-a", "duration:120"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                start_new_session=True,
+            )
+        try:
+            self.assertTrue(waitFor(lambda: "Capturing on" in peers._readText(errors)
+                                    and os.path.exists(pcap), timeout=20))
+            serverLine = (f"server 127.0.0.1 port {self.port} nts ntsport {self.kePort} "
+                          "iburst minpoll 0 maxpoll 0")
+            with ours, startChronydClient(self.workdir, serverLine, self.ca):
+                self.waitAuthenticated()
+            time.sleep(0.6)
+        finally:
+            capture.terminate()
+            capture.wait(20)
+        result = peers.runCommand(
+            [tshark, "-n", "-r", pcap, "-o", f"tls.keylog_file:{keylog}",
+             "-d", f"tcp.port=={self.kePort},tls", "-T", "fields", "-E", "separator=|",
+             "-e", "tcp.srcport", "-e", "tls.handshake.extensions_alpn_str",
+             "-e", "tls.handshake.extensions.supported_version",
+             "-e", "data.data", "-e", "_ws.expert.severity"],
+            timeout=120,
+        )
+        rows = [line.split("|") for line in result.stdout.splitlines()]
+        # Expert items: chats and notes (a FIN, ...) are fine; no warning
+        # (0x600000) or error (0x800000).
+        problems = [r for r in rows
+                    if any(int(v) >= 0x600000 for v in r[4].split(",") if v)]
+        self.assertEqual(problems, [], result.stdout)
+        self.assertIn("ntske/1", result.stdout)
+        self.assertIn("0x0304", result.stdout)
+        fromServer = b"".join(bytes.fromhex(d.replace(",", "")) for r in rows
+                              if r[0] == str(self.kePort) for d in [r[3]] if d)
+        fromClient = b"".join(bytes.fromhex(d.replace(",", "")) for r in rows
+                              if r[0] != str(self.kePort) for d in [r[3]] if d)
+        request, complete, _ = P.splitRecords(fromClient)
+        self.assertTrue(complete, fromClient)
+        self.assertEqual(request[0].recordType, P.RECORD_NEXT_PROTOCOL)
+        response, complete, _ = P.splitRecords(fromServer)
+        self.assertTrue(complete, fromServer)
+        kinds = [r.recordType for r in response]
+        self.assertEqual(kinds[:2], [P.RECORD_NEXT_PROTOCOL, P.RECORD_AEAD])
+        self.assertEqual(response[1].uint16s(), [15])
+        self.assertEqual(kinds.count(P.RECORD_COOKIE), 8)
+        self.assertEqual(kinds[-1], P.RECORD_END)
 
     def test_rotation(self) -> None:
         """
