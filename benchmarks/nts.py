@@ -34,7 +34,6 @@ import json
 import os
 import shutil
 import socket
-import struct
 import sys
 import tempfile
 import time
@@ -42,14 +41,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from OpenSSL import SSL  # noqa: E402
-
 from ntpservice.core.packet import MODE_CLIENT, NTPPacket  # noqa: E402
 from ntpservice.nts import protocol as P  # noqa: E402
 from ntpservice.nts.aead import open_, seal  # noqa: E402
-from ntpservice.nts.ke import exportKeys, parseResponse  # noqa: E402
 from tests.interop import peers  # noqa: E402
 from tests.nts.certs import makeCA, makeServer  # noqa: E402
+from tests.nts.kehelper import keExchange as blockingExchange  # noqa: E402
 
 
 def keExchange(port: int, ca: str) -> tuple[object, float]:
@@ -59,38 +56,7 @@ def keExchange(port: int, ca: str) -> tuple[object, float]:
     @return: its L{ntpservice.nts.ke.KEResult} and how long it took.
     """
     started = time.perf_counter()
-    context = SSL.Context(SSL.TLS_METHOD)
-    context.set_min_proto_version(SSL.TLS1_3_VERSION)
-    context.load_verify_locations(ca)
-    context.set_verify(SSL.VERIFY_PEER, lambda *args: bool(args[-1]))
-    context.set_alpn_protos([P.ALPN_NTSKE])
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.settimeout(None)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    connection = SSL.Connection(context, sock)
-    connection.set_connect_state()
-    connection.do_handshake()
-    request = P.encodeRecords([
-        P.uint16Record(P.RECORD_NEXT_PROTOCOL, [0], critical=True),
-        P.uint16Record(P.RECORD_AEAD, [15], critical=True),
-        P.Record(P.RECORD_END, critical=True),
-    ])
-    connection.sendall(request)
-    buffer = b""
-    while True:
-        try:
-            data = connection.recv(65536)
-        except SSL.ZeroReturnError:
-            data = b""
-        if not data:
-            break
-        buffer += data
-        records, complete, _ = P.splitRecords(buffer)
-        if complete:
-            break
-    result = parseResponse(records, (15,))
-    result.c2s, result.s2c = exportKeys(connection, result.aeadID)
-    connection.close()
+    result = blockingExchange(port, ca)
     return result, time.perf_counter() - started
 
 

@@ -34,7 +34,6 @@ class NTSMode:
     @ivar listening: the NTS-KE listening ports.
     """
 
-    claimedModes = ((3, "unicast"),)
     _log = Logger()
 
     def __init__(self, daemon: IDaemon) -> None:
@@ -42,6 +41,11 @@ class NTSMode:
 
         self._daemon = daemon
         self.settings = checkNTS(daemon.configuration)
+        # Without nts enable, claim nothing: plain requests keep the
+        # multiplexer's route without claimants.
+        self.claimedModes: tuple[tuple[int, str], ...] = (
+            ((3, "unicast"),) if self.settings.enabled else ()
+        )
         self.masterKeys: Any = None
         self.listening: list[Any] = []
         self._handler: Any = None

@@ -296,6 +296,66 @@ class ChronydClientOfOursTests(SynchronousTestCase):
         self.assertEqual(kinds.count(P.RECORD_COOKIE), 8)
         self.assertEqual(kinds[-1], P.RECORD_END)
 
+    def test_forgedAndUnknownCookies(self) -> None:
+        """
+        Our server answers a genuine NTS request with an authenticated
+        reply; drops a request whose authenticator was tampered with (no
+        answer at all); answers a request whose cookie it cannot open with
+        an unauthenticated NTS NAK echoing the identifier. The client
+        refuses the same genuine reply a second time (a replay).
+        """
+        import socket
+
+        from twisted.internet import defer
+
+        from ntpservice.core.packet import MODE_CLIENT, NTPPacket
+        from ntpservice.nts.client import NTSClientSession
+        from tests.nts.kehelper import keExchange
+
+        with self.startOurs():
+            result = keExchange(self.kePort, self.ca)
+            session = NTSClientSession("127.0.0.1", None, lambda *a: defer.succeed(result))
+            session.start(lambda s: None)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addCleanup(sock.close)
+            sock.settimeout(2.0)
+            sock.connect(("127.0.0.1", self.port))
+
+            def ask(data: bytes) -> bytes | None:
+                sock.send(data)
+                try:
+                    return sock.recv(2048)
+                except socket.timeout:
+                    return None
+
+            header = NTPPacket(mode=MODE_CLIENT, xmt=NTPPacket().xmt).encode()
+            genuine = session.sign(header)
+            assert genuine is not None
+            reply = ask(genuine)
+            assert reply is not None
+            self.assertLessEqual(len(reply), len(genuine))
+            self.assertTrue(session.verify(reply, NTPPacket.decode(reply)))
+            self.assertFalse(session.verify(reply, NTPPacket.decode(reply)))
+
+            tampered = session.sign(header)
+            assert tampered is not None
+            tampered = tampered[:-1] + bytes([tampered[-1] ^ 1])
+            self.assertIsNone(ask(tampered))
+
+            unknown = session.sign(header)
+            assert unknown is not None
+            packet = NTPPacket.decode(unknown)
+            cookie = packet.extensions[1]
+            offset = 48 + packet.extensions[0].length + 8
+            unknown = unknown[:offset] + bytes([unknown[offset] ^ 1]) + unknown[offset + 1 :]
+            nak = ask(unknown)
+            assert nak is not None
+            nakPacket = NTPPacket.decode(nak)
+            self.assertEqual(nakPacket.kissCode, "NTSN")
+            self.assertEqual(nakPacket.extensions[0].value, packet.extensions[0].value)
+            self.assertEqual(len(nakPacket.extensions), 1)
+            self.assertEqual(cookie.fieldType, P.EF_COOKIE)
+
     def test_rotation(self) -> None:
         """
         With master keys rotated every 2 s and 100 kept, chronyd's cookies

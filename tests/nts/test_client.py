@@ -223,3 +223,63 @@ class SessionTests(SynchronousTestCase):
         self.clock.advance(100)
         self.assertEqual(len(self.exchange.calls), 1)
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class HandlerTests(SynchronousTestCase):
+    """
+    L{NTSServerHandler}: NTS requests through the plain server, counted.
+    """
+
+    def test_counted(self) -> None:
+        """
+        A genuine request is answered through the plain server, protected
+        (its cookies counted as made); a tampered one is dropped and counted
+        as C{nts.badauth}; one with an unknown cookie gets a NAK, counted as
+        C{nts.nak}.
+        """
+        from ntpservice.core.counters import PacketCounters
+        from ntpservice.nts.server import NTSServerHandler
+
+        masterKeys = MasterKeys.load(None, 0.0)
+        exchange = FakeExchange(masterKeys)
+        session = NTSClientSession("nts.test", task.Clock(), exchange)
+        session.start(lambda s: None)
+        exchange.succeed()
+        counters = PacketCounters()
+        answered: list[Any] = []
+
+        class Server:
+            def datagramReceived(self, packet: Any, datagram: Any, sender: Any) -> None:
+                header = encodeServerReply(packet, SystemVariables(), NTPTimestamp(1), 0)
+                sender.sendReply(datagram, lambda: header)
+
+        class Sender:
+            now = staticmethod(lambda: 0)
+
+            def sendReply(self, datagram: Any, data: Any) -> None:
+                answered.append(data() if callable(data) else data)
+
+        class Datagram:
+            def __init__(self, data: bytes) -> None:
+                self.data = data
+
+        handler = NTSServerHandler(Server(), lambda: masterKeys, counters)
+        request = NTPPacket(mode=MODE_CLIENT).encode()
+        genuine = session.sign(request)
+        assert genuine is not None
+        packet = NTPPacket.decode(genuine)
+        self.assertTrue(handler.claims(packet, None))
+        self.assertFalse(handler.claims(NTPPacket.decode(request), None))
+        handler.datagramReceived(packet, Datagram(genuine), Sender())
+        self.assertEqual(len(answered), 1)
+        self.assertTrue(session.verify(answered[0], NTPPacket.decode(answered[0])))
+        self.assertEqual(counters["nts.ok"], 1)
+        self.assertEqual(counters["nts.cookie.make"], 1)
+        tampered = genuine[:-1] + bytes([genuine[-1] ^ 1])
+        handler.datagramReceived(NTPPacket.decode(tampered), Datagram(tampered), Sender())
+        self.assertEqual(len(answered), 1)
+        self.assertEqual(counters["nts.badauth"], 1)
+        other = NTSServerHandler(Server(), lambda: MasterKeys.load(None, 0.0), counters)
+        other.datagramReceived(packet, Datagram(genuine), Sender())
+        self.assertEqual(NTPPacket.decode(answered[1]).kissCode, "NTSN")
+        self.assertEqual(counters["nts.nak"], 1)

@@ -145,3 +145,29 @@ class CheckTests(SynchronousTestCase):
                               parse("server a.example nts ca /nonexistent\n"))
         self.assertIn("ntp.conf:1: ca /nonexistent", str(e))
         checkNTS(parse(f"server a.example nts ca {self.ca[0].cert}\n"))
+
+
+class PluginTests(SynchronousTestCase):
+    """
+    The C{nts} plugin claims NTS requests only when NTS is enabled.
+    """
+
+    def test_claimsOnlyWhenEnabled(self) -> None:
+        """
+        Without C{nts enable} the plugin claims no route (plain requests
+        keep the multiplexer's route without claimants); with it, it claims
+        unicast mode 3.
+        """
+        from ntpservice.modes.nts import NTSMode
+
+        class Daemon:
+            configuration = parse("nts cookie /tmp/x\n")
+
+        self.assertEqual(NTSMode(Daemon()).claimedModes, ())  # type: ignore[arg-type]
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        server = makeServer(directory, makeCA(directory))
+        Daemon.configuration = parse(
+            f"nts enable cert {server.cert} key {server.key} cookie {directory}/k\n"
+        )
+        self.assertEqual(NTSMode(Daemon()).claimedModes, ((3, "unicast"),))  # type: ignore[arg-type]
