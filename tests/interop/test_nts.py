@@ -513,12 +513,14 @@ class OurClientTests(SynchronousTestCase):
         self.cert = makeServer(self.workdir, self.ca, ("nts.test",), (self.serverHost.address,))
 
     def chronydServer(self) -> peers.DaemonProcess:
+        """
+        chronyd as an NTS server; it keeps its server keys in memory only
+        (no C{ntsdumpdir}): a restarted one cannot open older cookies.
+        """
         peers.requireBinary("chronyd")
-        os.makedirs(os.path.join(self.workdir, "sdump"), exist_ok=True)
         return peers.startChronydServer(
             self.workdir, port=123, netns=self.serverHost, stratum=2,
-            extraConfig=(f"ntsserverkey {self.cert.key}", f"ntsservercert {self.cert.cert}",
-                         f"ntsdumpdir {self.workdir}/sdump"),
+            extraConfig=(f"ntsserverkey {self.cert.key}", f"ntsservercert {self.cert.cert}"),
         )
 
     def ntpsecServer(self) -> peers.DaemonProcess:
@@ -578,6 +580,32 @@ class OurClientTests(SynchronousTestCase):
         Against NTPsec's NTS server likewise.
         """
         self.assertSynchronizedWithNTS(self.ntpsecServer())
+
+    def test_nakFromRestartedServer(self) -> None:
+        """
+        chronyd restarted without saved keys cannot open our cookies and
+        answers with an NTS NAK: our client runs NTS-KE again at once and
+        its replies are authenticated again.
+        """
+        ntpq = peers.requireBinary("ntpq")
+        with self.ours() as ours:
+            with self.chronydServer():
+                ours.waitForOutput(SELECTED, timeout=60)
+            with self.chronydServer():
+                ours.waitForOutput(re.compile(r"NTS-KE with \S+ again: the server sent an NTS NAK"),
+                                   timeout=60)
+
+                def rekeyed():  # type: ignore[no-untyped-def]
+                    info = ntsCounters(peers.runCommand(
+                        [ntpq, "-n", "-c", "ntsinfo", "127.0.0.1"], netns=self.clientHost,
+                        timeout=20, check=False).stdout)
+                    return info if info.get("NTS KE client probes good") == 2 and info.get(
+                        "NTS client recvs good", 0) >= 2 else None
+
+                info = waitFor(rekeyed, timeout=60)
+            output = ours.output()
+        self.assertTrue(info, output)
+        self.assertEqual(output.count("8 cookies"), 2, output)
 
     def test_wrongCA(self) -> None:
         """
