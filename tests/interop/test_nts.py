@@ -556,11 +556,20 @@ class OurClientTests(SynchronousTestCase):
             association = waitFor(authOk, timeout=60)
             ntsinfo = peers.runCommand([ntpq, "-n", "-c", "ntsinfo", "127.0.0.1"],
                                        netns=self.clientHost, timeout=20, check=False).stdout
+            assid = re.search(r"^\s*\d+\s+(\d+)", association or "", re.M)
+            pstats = peers.runCommand(
+                [ntpq, "-n", "-c", f"pstats {assid.group(1) if assid else 0}", "127.0.0.1"],
+                netns=self.clientHost, timeout=20, check=False,
+            ).stdout
             output = ours.output()
         self.assertEqual(match.group("address"), self.serverHost.address, output)
         self.assertLess(abs(float(match.group("offset"))), MAX_OFFSET, match.group(0))
         self.assertTrue(association, output)
         self.assertIn("NTS-KE with", output)
+        cookies = re.search(r"count of nts cookies:\s+(\d+)", pstats)
+        self.assertTrue(cookies, pstats)
+        assert cookies is not None
+        self.assertGreaterEqual(int(cookies.group(1)), 6, pstats)
         counters = ntsCounters(ntsinfo)
         self.assertEqual(counters.get("NTS KE client probes good"), 1, ntsinfo)
         self.assertGreaterEqual(counters.get("NTS client recvs good", 0), 1, ntsinfo)

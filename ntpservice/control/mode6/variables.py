@@ -112,8 +112,11 @@ PEER_VARIABLES = (
     "headway",
     "srchost",
     "candidate",
+    "ntscookies",
 )
-"""Every peer variable, in ntpd's order (a response keeps this order)."""
+"""Every peer variable, in ntpd's order (a response keeps this order);
+C{ntscookies} (NTPsec's C{pstats}: the cookies an NTS association holds)
+last."""
 
 PEER_DEFAULT_VARIABLES = frozenset(PEER_VARIABLES) - {
     "config",
@@ -123,6 +126,7 @@ PEER_DEFAULT_VARIABLES = frozenset(PEER_VARIABLES) - {
     "received",
     "sent",
     "candidate",
+    "ntscookies",
 }
 """The peer variables sent when none is named."""
 
@@ -219,6 +223,15 @@ CLOCK_VARIABLES = (
     "device",
 )
 """The reference-clock variables (READCLOCK), in ntpd's order."""
+
+
+def _ntsCookies(authenticator: Any) -> str | None:
+    """
+    The cookies an NTS association holds, or C{None} for another kind.
+    """
+    if authenticator.kind != "nts":
+        return None
+    return str(len(getattr(authenticator.session, "cookies", ())))
 
 
 KERNEL_NAMES = frozenset(KERNEL_VARIABLES)
@@ -417,6 +430,7 @@ class ControlVariables:
             "config": "1" if settings.lifecycle != "ephemeral" else "0",
             "authenable": "1" if settings.authenticator.kind != "none" else "0",
             "authentic": "1" if S.isAuthentic(a) else "0",
+            "ntscookies": _ntsCookies(settings.authenticator),
             "srcadr": a.address,
             "srcport": str(settings.port),
             "dstadr": self._dstadr(record, a.address),
