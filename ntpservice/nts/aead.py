@@ -22,6 +22,7 @@ __all__ = [
     "AEAD_BY_NAME",
     "AEADAlgorithm",
     "DEFAULT_AEAD",
+    "cipher",
     "open_",
     "seal",
 ]
@@ -55,20 +56,32 @@ DEFAULT_AEAD = AEAD_ALGORITHMS[15]
 """AEAD_AES_SIV_CMAC_256, which every NTS implementation must support."""
 
 
-def seal(key: bytes, nonce: bytes, plaintext: bytes, associated: bytes) -> bytes:
+def cipher(key: bytes) -> AESSIV:
+    """
+    A keyed cipher, to keep for a key used often (a master key): keying
+    costs about as much as sealing a cookie.
+    """
+    return AESSIV(key)
+
+
+def seal(key: bytes | AESSIV, nonce: bytes, plaintext: bytes, associated: bytes) -> bytes:
     """
     Encrypt and authenticate.
 
-    @param key: the key (its length selects the algorithm).
+    @param key: the key (its length selects the algorithm), or a keyed
+        L{cipher}.
     @param nonce: the nonce.
     @param plaintext: what to encrypt (may be empty).
     @param associated: the associated data, authenticated only.
     @return: the synthetic IV followed by the ciphertext.
     """
-    return AESSIV(key).encrypt(plaintext, [associated, nonce])
+    aead = key if isinstance(key, AESSIV) else AESSIV(key)
+    return aead.encrypt(plaintext, [associated, nonce])
 
 
-def open_(key: bytes, nonce: bytes, ciphertext: bytes, associated: bytes) -> bytes | None:
+def open_(
+    key: bytes | AESSIV, nonce: bytes, ciphertext: bytes, associated: bytes
+) -> bytes | None:
     """
     Verify and decrypt.
 
@@ -76,7 +89,8 @@ def open_(key: bytes, nonce: bytes, ciphertext: bytes, associated: bytes) -> byt
     """
     if len(ciphertext) < 16:
         return None
+    aead = key if isinstance(key, AESSIV) else AESSIV(key)
     try:
-        return AESSIV(key).decrypt(ciphertext, [associated, nonce])
+        return aead.decrypt(ciphertext, [associated, nonce])
     except InvalidTag:
         return None

@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from ntpservice.nts.aead import AEAD_ALGORITHMS, open_, seal
+from ntpservice.nts.aead import AEAD_ALGORITHMS, cipher, open_, seal
 
 __all__ = [
     "CookieKeys",
@@ -106,6 +106,13 @@ class MasterKeys:
         self.keep = keep
         self._random = randomBytes
         self._byID = {k.keyID: k for k in self.keys}
+        self._ciphers: dict[int, Any] = {}
+
+    def _cipher(self, master: MasterKey) -> Any:
+        aead = self._ciphers.get(master.keyID)
+        if aead is None:
+            aead = self._ciphers[master.keyID] = cipher(master.key)
+        return aead
 
     @classmethod
     def load(
@@ -161,6 +168,7 @@ class MasterKeys:
         self._add(now)
         del self.keys[: -self.keep]
         self._byID = {k.keyID: k for k in self.keys}
+        self._ciphers = {i: c for i, c in self._ciphers.items() if i in self._byID}
         self.save()
         return True
 
@@ -194,7 +202,7 @@ class MasterKeys:
         keyID = struct.pack("!I", master.keyID)
         nonce = self._random(NONCE_LENGTH)
         plaintext = struct.pack("!HH", keys.aeadID, 0) + keys.c2s + keys.s2c
-        return keyID + nonce + seal(master.key, nonce, plaintext, keyID)
+        return keyID + nonce + seal(self._cipher(master), nonce, plaintext, keyID)
 
     def open(self, cookie: bytes) -> CookieKeys | None:
         """
@@ -210,7 +218,7 @@ class MasterKeys:
         if master is None:
             return None
         nonce = cookie[4 : 4 + NONCE_LENGTH]
-        plaintext = open_(master.key, nonce, cookie[4 + NONCE_LENGTH :], keyID)
+        plaintext = open_(self._cipher(master), nonce, cookie[4 + NONCE_LENGTH :], keyID)
         if plaintext is None or len(plaintext) < 4:
             return None
         aeadID = struct.unpack_from("!H", plaintext)[0]
