@@ -171,3 +171,36 @@ class PluginTests(SynchronousTestCase):
             f"nts enable cert {server.cert} key {server.key} cookie {directory}/k\n"
         )
         self.assertEqual(NTSMode(Daemon()).claimedModes, ((3, "unicast"),))  # type: ignore[arg-type]
+
+
+class StartupTests(SynchronousTestCase):
+    """
+    C{twistd ntp} refuses a bad NTS configuration before anything is bound.
+    """
+
+    def test_refusedBeforeBinding(self) -> None:
+        """
+        The option parser's configuration loading exits with status 2 and
+        one line C{FILE:LINE: message} for a key that does not match its
+        certificate.
+        """
+        import io
+        import sys
+
+        from ntpservice.tap import loadConfiguration
+
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        ca = makeCA(directory)
+        server = makeServer(directory, ca)
+        path = os.path.join(directory, "ntp.conf")
+        with open(path, "w") as f:
+            f.write(f"nts enable\nnts cert {server.cert} key {ca[0].key}\n")
+        stderr = io.StringIO()
+        self.patch(sys, "stderr", stderr)
+        e = self.assertRaises(SystemExit, loadConfiguration, path)
+        self.assertEqual(e.code, 2)
+        self.assertEqual(
+            stderr.getvalue(),
+            f"{path}:2: nts key {ca[0].key} does not match nts cert {server.cert}\n",
+        )
