@@ -226,7 +226,7 @@ def loadConfiguration(path: str | None) -> Any:
     from ntpservice.auth.keyring import loadKeyRing
     from ntpservice.nts.settings import checkNTS
     from ntpservice.plugins import PluginError, loadModePlugins, registryFor
-    from ntpservice.refclocks.local import LocalClockError, findLocalClock
+    from ntpservice.refclocks import RefClockConfigError, refClockLines
 
     try:
         registry = registryFor(loadModePlugins())
@@ -240,11 +240,11 @@ def loadConfiguration(path: str | None) -> Any:
             configuration = config.parseFile(
                 path or DEFAULT_CONFIG_PATH, registry=registry
             )
-        findLocalClock(configuration.associations, configuration.refclocks)
+        refClockLines(configuration)
         loadKeyRing(configuration)
         checkNTS(configuration)
         return configuration
-    except (config.ConfigError, LocalClockError, PluginError) as e:
+    except (config.ConfigError, RefClockConfigError, PluginError) as e:
         sys.stderr.write(f"{e}\n")
         raise SystemExit(2)
     except OSError as e:
