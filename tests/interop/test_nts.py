@@ -383,24 +383,33 @@ class ChronydClientOfOursTests(SynchronousTestCase):
 
     def test_agedOutCookiesNAK(self) -> None:
         """
-        With one master key kept, rotated every 2 s, chronyd's cookies age
-        out: our server answers them with an NTS NAK, which chronyd accepts
-        (it counts it) and answers with a new NTS-KE, after which its
-        replies are authenticated again.
+        With one master key kept, rotated every 20 s, chronyd's cookies of
+        the old key age out at a rotation: our server answers them with an
+        NTS NAK, which chronyd accepts (it counts it) and answers with a new
+        NTS-KE, after which its replies are authenticated again.
         """
-        self.config += "nts rotate 2\nnts keep 1\n"
+        self.config += "nts rotate 20\nnts keep 1\n"
         serverLine = (f"server 127.0.0.1 port {self.port} nts ntsport {self.kePort} "
-                      "iburst minpoll 2 maxpoll 2")
+                      "iburst minpoll -2 maxpoll -2")
         with self.startOurs() as ours, startChronydClient(self.workdir, serverLine,
                                                           self.ca):
             self.waitAuthenticated()
             after = waitFor(lambda: (lambda a: a if int(a.get("NAK", "0")) >= 1 else None)(
                 authdata(self.workdir)), timeout=60)
-            data = waitFor(lambda: (lambda d: d if d.get("Authenticated") == "Yes" else None)(
-                ntpdata(self.workdir)), timeout=60)
+            received = int(ntpdata(self.workdir).get("Total good RX", "0"))
+
+            def authenticatedAgain():  # type: ignore[no-untyped-def]
+                data = ntpdata(self.workdir)
+                if (data.get("Authenticated") == "Yes"
+                        and int(data.get("Total good RX", "0")) >= received + 3):
+                    return data
+                return None
+
+            data = waitFor(authenticatedAgain, timeout=30)
             log = ours.output()
         self.assertTrue(after, log)
         self.assertTrue(data, log)
+        self.assertIn("NTS master key rotated", log)
 
 
 class NtpsecClientOfOursTests(SynchronousTestCase):
