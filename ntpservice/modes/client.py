@@ -157,11 +157,15 @@ class ClientMode:
         if directive.ntsAEAD is not None:
             preferred = AEAD_BY_NAME[directive.ntsAEAD.upper()].aeadID
             aead = (preferred,) + tuple(a for a in (15,) if a != preferred)
+        from ntpservice.nts.settings import ntsSettings
+
         session = NTSClientSession(
             directive.address,
             self._daemon.reactor,
             ke.exchange,
-            caFile=directive.ntsCA,
+            # The line's ca, else nts ca (NTPsec's site default), else the
+            # system's CAs.
+            caFile=directive.ntsCA or ntsSettings(self._daemon.configuration).ca,
             verify="noval" not in directive.flags,
             aead=aead,
             count=self._daemon.counters.count,

@@ -539,11 +539,25 @@ def clientOptions(name: str, caFile: str | None, verify: bool = True) -> Any:
 
 
 def _readCertificates(path: str) -> list[Any]:
-    with open(path, "rb") as f:
-        pem = f.read()
+    """
+    The certificates of a PEM file, or of every PEM file in a directory
+    (as OpenSSL's hashed directories hold them).
+    """
+    if os.path.isdir(path):
+        files = [os.path.join(path, name) for name in sorted(os.listdir(path))]
+        files = [f for f in files if os.path.isfile(f)]
+    else:
+        files = [path]
     marker = b"-----END CERTIFICATE-----"
-    blocks = [block + marker for block in pem.split(marker) if b"-----BEGIN" in block]
-    return [ssl.Certificate.loadPEM(block) for block in blocks]
+    certificates = []
+    for name in files:
+        with open(name, "rb") as f:
+            pem = f.read()
+        blocks = [block + marker for block in pem.split(marker) if b"-----BEGIN CERTIFICATE" in block]
+        certificates += [ssl.Certificate.loadPEM(block) for block in blocks]
+    if not certificates:
+        raise ValueError(f"no certificate in {path}")
+    return certificates
 
 
 def exchange(

@@ -185,6 +185,7 @@ def checkNTS(configuration: Any) -> NTSSettings:
             _certificates(ca, directive.source, "ca")
     if settings.ca is not None:
         _readable(settings.ca, settings.sources["ca"], "nts ca")
+        _certificates(settings.ca, settings.sources["ca"], "nts ca")
     if not settings.enabled:
         return settings
     enable = settings.sources["enable"]
@@ -244,6 +245,8 @@ def checkNTS(configuration: Any) -> NTSSettings:
 
 
 def _readable(path: str, source: SourceLocation, what: str) -> None:
+    if os.path.isdir(path) and os.access(path, os.R_OK | os.X_OK):
+        return
     try:
         with open(path, "rb"):
             pass
@@ -252,13 +255,25 @@ def _readable(path: str, source: SourceLocation, what: str) -> None:
 
 
 def _certificates(path: str, source: SourceLocation, what: str) -> list[Any]:
+    """
+    The certificates of a PEM file, or of the PEM files of a directory.
+    """
     from cryptography import x509
 
-    try:
-        with open(path, "rb") as f:
-            certificates = x509.load_pem_x509_certificates(f.read())
-    except (OSError, ValueError) as e:
-        raise ConfigError(source, f"{what} {path}: not a PEM certificate ({e})")
+    if os.path.isdir(path):
+        files = [os.path.join(path, n) for n in sorted(os.listdir(path))]
+        files = [f for f in files if os.path.isfile(f)]
+    else:
+        files = [path]
+    certificates = []
+    for name in files:
+        try:
+            with open(name, "rb") as f:
+                data = f.read()
+            if b"-----BEGIN CERTIFICATE" in data or not os.path.isdir(path):
+                certificates += x509.load_pem_x509_certificates(data)
+        except (OSError, ValueError) as e:
+            raise ConfigError(source, f"{what} {name}: not a PEM certificate ({e})")
     if not certificates:
         raise ConfigError(source, f"{what} {path}: no certificate in it")
     return certificates

@@ -204,3 +204,29 @@ class StartupTests(SynchronousTestCase):
             stderr.getvalue(),
             f"{path}:2: nts key {ca[0].key} does not match nts cert {server.cert}\n",
         )
+
+
+class CADirectoryTests(SynchronousTestCase):
+    """
+    C{ca} may name a directory of PEM files, as NTPsec allows.
+    """
+
+    def test_directory(self) -> None:
+        """
+        A directory holding a CA certificate is accepted by the check and
+        loaded by the client's TLS options; an empty one is refused.
+        """
+        from ntpservice.nts.ke import clientOptions
+
+        directory = os.path.abspath(self.mktemp())
+        cas = os.path.join(directory, "cas")
+        os.makedirs(cas)
+        makeCA(cas)
+        os.unlink(os.path.join(cas, "ca.key"))
+        checkNTS(parse(f"server a.example nts ca {cas}\nnts ca {cas}\n"))
+        self.assertIsNotNone(clientOptions("a.example", cas))
+        empty = os.path.join(directory, "empty")
+        os.makedirs(empty)
+        e = self.assertRaises(config.ConfigError, checkNTS,
+                              parse(f"server a.example nts ca {empty}\n"))
+        self.assertIn("no certificate", str(e))
