@@ -80,7 +80,9 @@ class NTSMode:
         )
         for interface in ("::", ""):
             try:
-                self.listening.append(ke.listenKE(reactor, settings.port, factory, context, interface))
+                self.listening.append(
+                    ke.listenKE(reactor, settings.port, factory, context, interface)
+                )
                 break
             except Exception as e:  # CannotListenError, or no IPv6 at all
                 failure = e

@@ -477,7 +477,11 @@ def describeFailure(reason: Any) -> str:
         return "connection closed"
     value = reason.value
     if isinstance(value, SSL.Error):
-        details = [str(part) for arg in value.args for part in (arg if isinstance(arg, list) else [arg])]
+        details = [
+            str(part)
+            for arg in value.args
+            for part in (arg if isinstance(arg, list) else [arg])
+        ]
         text = "; ".join(details)
         if "certificate verify failed" in text:
             return (
@@ -553,7 +557,11 @@ def _readCertificates(path: str) -> list[Any]:
     for name in files:
         with open(name, "rb") as f:
             pem = f.read()
-        blocks = [block + marker for block in pem.split(marker) if b"-----BEGIN CERTIFICATE" in block]
+        blocks = [
+            block + marker
+            for block in pem.split(marker)
+            if b"-----BEGIN CERTIFICATE" in block
+        ]
         certificates += [ssl.Certificate.loadPEM(block) for block in blocks]
     if not certificates:
         raise ValueError(f"no certificate in {path}")

@@ -34,7 +34,14 @@ from ntpservice.nts.aead import AEAD_BY_NAME, DEFAULT_AEAD
 from ntpservice.nts.cookies import DEFAULT_KEEP, DEFAULT_ROTATION, KeyFileError, readKeyFile
 from ntpservice.nts.protocol import DEFAULT_KE_PORT
 
-__all__ = ["DEFAULT_COOKIE_FILE", "NTSDirective", "NTSSettings", "checkNTS", "ntsSettings", "parseNTS"]
+__all__ = [
+    "DEFAULT_COOKIE_FILE",
+    "NTSDirective",
+    "NTSSettings",
+    "checkNTS",
+    "ntsSettings",
+    "parseNTS",
+]
 
 DEFAULT_COOKIE_FILE = "/var/lib/ntpservice/nts-keys"
 
@@ -202,7 +209,8 @@ def checkNTS(configuration: Any) -> NTSSettings:
     if leaf.not_valid_after_utc < now:
         raise ConfigError(
             certSource,
-            f"nts cert {settings.cert} expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC",
+            f"nts cert {settings.cert} expired on "
+            f"{leaf.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC",
         )
     if leaf.not_valid_before_utc > now:
         raise ConfigError(

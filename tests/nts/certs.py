@@ -33,7 +33,10 @@ def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
 
-def _write(directory: str, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> Issued:
+Key = ec.EllipticCurvePrivateKey
+
+
+def _write(directory: str, stem: str, cert: x509.Certificate, key: Key) -> Issued:
     certPath = os.path.join(directory, f"{stem}.crt")
     keyPath = os.path.join(directory, f"{stem}.key")
     with open(certPath, "wb") as f:
@@ -50,7 +53,9 @@ def _write(directory: str, stem: str, cert: x509.Certificate, key: ec.EllipticCu
     return Issued(certPath, keyPath)
 
 
-def makeCA(directory: str, name: str = "ntpservice test CA") -> tuple[Issued, x509.Certificate, ec.EllipticCurvePrivateKey]:
+def makeCA(
+    directory: str, name: str = "ntpservice test CA"
+) -> tuple[Issued, x509.Certificate, Key]:
     """
     A self-signed CA.
 
@@ -83,7 +88,7 @@ def makeCA(directory: str, name: str = "ntpservice test CA") -> tuple[Issued, x5
 
 def makeServer(
     directory: str,
-    ca: tuple[Issued, x509.Certificate, ec.EllipticCurvePrivateKey],
+    ca: tuple[Issued, x509.Certificate, Key],
     dnsNames: tuple[str, ...] = ("nts.test",),
     addresses: tuple[str, ...] = ("127.0.0.1",),
     stem: str = "server",
