@@ -609,6 +609,17 @@ class OurClientTests(SynchronousTestCase):
         """
         self.assertSynchronizedWithNTS(self.ntpsecServer(), siteCA=True)
 
+    def test_ourServer(self) -> None:
+        """
+        Our client and our server together, as with the real peers.
+        """
+        config = ntsServerConfig(self.workdir, self.cert.cert, self.cert.key)
+        server = peers.startNtpservice(
+            self.workdir, config, port=123, netns=self.serverHost,
+            host=self.serverHost.address, synchronised=True, name="server",
+        )
+        self.assertSynchronizedWithNTS(server)
+
     def test_nakFromRestartedServer(self) -> None:
         """
         chronyd restarted without saved keys cannot open our cookies and
