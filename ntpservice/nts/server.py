@@ -139,22 +139,21 @@ def protectReply(
     @param made: told how many cookies the reply carries.
     """
     assert request.uid is not None and request.keys is not None
+    keys = request.keys
     head = reply[:HEADER_LEN] + P.field(P.EF_UNIQUE_IDENTIFIER, request.uid).encode()
     nonce = randomBytes(NONCE_LENGTH)
-    count = request.cookies
-    while True:
-        cookies = b"".join(
-            P.field(P.EF_COOKIE, masterKeys.seal(request.keys)).encode() for _ in range(count)
-        )
-        ciphertext = seal(request.keys.s2c, nonce, cookies, head)
-        protected = head + P.authenticatorField(nonce, ciphertext).encode()
-        if len(protected) <= requestLength or count == 0:
-            made(count)
-            return protected
-        # Each cookie takes the same room: drop as many as needed at once.
-        cookieLength = len(cookies) // count
-        excess = len(protected) - requestLength
-        count = max(0, count - (excess + cookieLength - 1) // cookieLength)
+    first = P.field(P.EF_COOKIE, masterKeys.seal(keys)).encode()
+    # Every cookie field has the length of the first: fit as many as the
+    # request's length allows (an authenticator field is 4 + 4 bytes, the
+    # nonce, the 16-byte synthetic IV and the cookie fields).
+    base = len(head) + 8 + NONCE_LENGTH + 16
+    count = min(request.cookies, max(0, (requestLength - base) // len(first)))
+    cookies = (first if count else b"") + b"".join(
+        P.field(P.EF_COOKIE, masterKeys.seal(keys)).encode() for _ in range(count - 1)
+    )
+    ciphertext = seal(keys.s2c, nonce, cookies, head)
+    made(count)
+    return head + P.authenticatorField(nonce, ciphertext).encode()
 
 
 def nakFor(packet: NTPPacket, uid: bytes) -> bytes:

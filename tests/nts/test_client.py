@@ -283,3 +283,27 @@ class HandlerTests(SynchronousTestCase):
         other.datagramReceived(packet, Datagram(genuine), Sender())
         self.assertEqual(NTPPacket.decode(answered[1]).kissCode, "NTSN")
         self.assertEqual(counters["nts.nak"], 1)
+
+
+class SizeTests(SynchronousTestCase):
+    """
+    A reply is never larger than its request (RFC 8915 section 5.7).
+    """
+
+    def test_fewerCookiesWhenShort(self) -> None:
+        """
+        When the request is too short to hold a reply with every cookie it
+        asks for, the reply carries as many as fit, down to none.
+        """
+        from ntpservice.nts.server import NTSRequest
+
+        masterKeys = MasterKeys.load(None, 0.0)
+        request = NTSRequest("ok", b"u" * 32, CookieKeys(15, C2S, S2C), cookies=8)
+        header = bytes(48)
+        full = protectReply(header, request, 10_000, masterKeys)
+        self.assertEqual(len(full), 48 + 36 + 40 + 8 * 108)
+        for length in (len(full) - 1, 48 + 36 + 40 + 3 * 108 + 50, 48 + 36 + 40, 100):
+            made: list[int] = []
+            reply = protectReply(header, request, length, masterKeys, made=made.append)
+            self.assertLessEqual(len(reply), max(length, 48 + 36 + 40), length)
+            self.assertEqual(len(reply), 48 + 36 + 40 + made[0] * 108)
