@@ -618,7 +618,7 @@ class NTPDaemon:
             # Seed 004 checks 5 and 11: on an authenticated association only
             # a reply that verifies with our key counts; a crypto-NAK is
             # noted but never demobilizes by itself.
-            if not authenticates(authenticator, auth):
+            if not authenticates(authenticator, auth, datagram.data, packet):
                 name = "cryptonak" if auth.status is AuthStatus.CRYPTO_NAK else "failed"
                 self.counters.count(f"peer.auth.{name}")
                 association.authenticationFailed()
@@ -648,6 +648,10 @@ class NTPDaemon:
         signed = signFor(
             action.authenticator, action.transmission.packet.encode(), self.keyring
         )
+        if signed is None and action.authenticator.kind == "nts":
+            # No cookie: the NTS session is exchanging keys again.
+            self.counters.count("send.nts.nocookie")
+            return
         if signed is None:
             self.counters.count("send.nokey")
             self._log.error(

@@ -271,6 +271,7 @@ def loadConfiguration(path: str | None) -> Any:
     """
     from ntpservice import config
     from ntpservice.auth.keyring import loadKeyRing
+    from ntpservice.nts.settings import checkNTS
     from ntpservice.plugins import PluginError, loadModePlugins, registryFor
     from ntpservice.refclocks import RefClockConfigError, refClockLines
 
@@ -288,6 +289,7 @@ def loadConfiguration(path: str | None) -> Any:
             )
         refClockLines(configuration)
         loadKeyRing(configuration)
+        checkNTS(configuration)
         return configuration
     except (config.ConfigError, RefClockConfigError, PluginError) as e:
         sys.stderr.write(f"{e}\n")

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ntpservice.core.authenticator import isAuthenticating
 from ntpservice.core import status as S
 from ntpservice.core.status import EventCounter
 from ntpservice.core.timestamps import NTPTimestamp
@@ -190,7 +191,7 @@ class PeerMeasurements:
     the association itself.
 
     @ivar configured: whether a configuration line made it (not ephemeral).
-    @ivar authEnabled: whether it has an authenticator (a key).
+    @ivar authEnabled: whether it has an authenticator (a key, NTS).
     @ivar authentic: see L{S.isAuthentic}.
     @ivar keyID: its key ID, 0 without one.
     @ivar port: the remote port.
@@ -294,7 +295,7 @@ def peerMeasurements(association: Any, now: float) -> PeerMeasurements:
     refclock = settings.refclock is not None
     return PeerMeasurements(
         configured=settings.lifecycle != "ephemeral",
-        authEnabled=settings.key is not None,
+        authEnabled=isAuthenticating(settings.authenticator),
         authentic=S.isAuthentic(association),
         keyID=settings.key or 0,
         port=settings.port,

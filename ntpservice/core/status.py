@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ntpservice.core.association import TEST_AUTH
+from ntpservice.core.authenticator import isAuthenticating
 
 # Peer status bits (the high byte).
 PEER_CONFIG = 0x80
@@ -356,7 +357,7 @@ def associationStatusWord(
     events = events or EventCounter()
     return peerStatusWord(
         configured=settings.lifecycle != "ephemeral",
-        authEnabled=settings.key is not None,
+        authEnabled=isAuthenticating(settings.authenticator),
         authentic=isAuthentic(association),
         reachable=reachable,
         broadcast=settings.hmode in BROADCAST_HMODES,
@@ -373,7 +374,7 @@ def isAuthentic(association: Any) -> bool:
     only accepts authenticated packets on a keyed association).
     """
     return (
-        association.settings.key is not None
+        isAuthenticating(association.settings.authenticator)
         and association.reach != 0
         and not association.flash & TEST_AUTH
     )

@@ -5,13 +5,17 @@ The client plugin: C{server} lines become client associations (mode 3)
 that poll their server.
 
 Host names are resolved without blocking the reactor (Twisted's pluggable
-name resolver), retried with back-off while resolution fails. Reference
+name resolver), retried with back-off while resolution fails. A line with
+C{nts} (RFC 8915) runs NTS-KE with the named server first: its association
+appears once the exchange succeeds, at the NTP server and port the
+exchange named, authenticated by the session (L{ntpservice.nts.client}). Reference
 clock addresses (C{127.127.t.u}) are not network servers: the daemon runs
 them with their reference clock plugins (L{ntpservice.refclocks}).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from zope.interface import implementer
@@ -79,6 +83,8 @@ class ClientMode:
         self._resolver = HostResolver(daemon.reactor)
         # Names given at run time and still resolving, lower case.
         self._resolving: set[str] = set()
+        # NTS sessions, one per nts line.
+        self.ntsSessions: list[Any] = []
 
     def start(self) -> None:
         """
@@ -87,6 +93,9 @@ class ClientMode:
         for directive in self._daemon.configuration.associationsFor("server"):
             if directive.isRefclock:
                 # The daemon runs reference clocks (ntpservice.refclocks).
+                continue
+            if directive.nts:
+                self._startNTS(directive)
                 continue
             self._resolver.resolve(
                 directive.address,
@@ -108,6 +117,9 @@ class ClientMode:
         """
         if directive.isRefclock:
             raise ValueError("reference clocks cannot be added at run time")
+        if directive.nts:
+            self._startNTS(directive)
+            return
         name = directive.address.lower()
         self._resolving.add(name)
 
@@ -131,12 +143,74 @@ class ClientMode:
             return True
         return False
 
+    def _startNTS(self, directive: config.AddressedAssociationDirective) -> None:
+        """
+        Start the NTS session of an C{nts} line; its association is
+        mobilized after the first successful NTS-KE.
+        """
+        from ntpservice.core.authenticator import NTSAuthenticator
+        from ntpservice.nts import ke
+        from ntpservice.nts.aead import AEAD_BY_NAME
+        from ntpservice.nts.client import NTSClientSession
+
+        aead = (15,)
+        if directive.ntsAEAD is not None:
+            preferred = AEAD_BY_NAME[directive.ntsAEAD.upper()].aeadID
+            aead = (preferred,) + tuple(a for a in (15,) if a != preferred)
+        from ntpservice.nts.settings import ntsSettings
+
+        session = NTSClientSession(
+            directive.address,
+            self._daemon.reactor,
+            ke.exchange,
+            # The line's ca, else nts ca (NTPsec's site default), else the
+            # system's CAs.
+            caFile=directive.ntsCA or ntsSettings(self._daemon.configuration).ca,
+            verify="noval" not in directive.flags,
+            aead=aead,
+            count=self._daemon.counters.count,
+        )
+        self.ntsSessions.append(session)
+        authenticator = NTSAuthenticator(session)
+        mobilized: list[str] = []
+
+        def keyed(session: NTSClientSession) -> None:
+            if mobilized:
+                if session.server not in mobilized:
+                    self._log.warn(
+                        "NTS-KE with {name} now names NTP server {server}; the "
+                        "association stays with {address}",
+                        name=directive.address, server=session.server,
+                        address=mobilized[0],
+                    )
+                return
+            mobilized.append(session.server or directive.address)
+
+            def resolved(addresses: list[str]) -> None:
+                self._mobilize(
+                    directive, addresses,
+                    port=session.port, authenticator=authenticator,
+                )
+
+            self._resolver.resolve(
+                session.server or directive.address, directive.ipVersion, resolved
+            )
+
+        session.start(keyed)
+
     def _mobilize(
-        self, directive: config.AddressedAssociationDirective, addresses: list[str]
+        self,
+        directive: config.AddressedAssociationDirective,
+        addresses: list[str],
+        port: int | None = None,
+        authenticator: Any = None,
     ) -> None:
         address = addresses[0]
+        settings = settingsFor(directive, address)
+        if authenticator is not None:
+            settings = replace(settings, port=port, authenticator=authenticator)
         try:
-            association = self._daemon.mobilize(settingsFor(directive, address))
+            association = self._daemon.mobilize(settings)
         except ValueError:
             self._log.warn(
                 "{source}: {address} has an association already; line ignored",
@@ -153,6 +227,8 @@ class ClientMode:
 
     def stop(self) -> None:
         self._resolver.cancel()
+        for session in self.ntsSessions:
+            session.stop()
 
     def datagramReceived(self, packet: Any, datagram: Any, sender: Any) -> None:
         """

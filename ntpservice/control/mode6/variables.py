@@ -105,8 +105,11 @@ PEER_VARIABLES = (
     "headway",
     "srchost",
     "candidate",
+    "ntscookies",
 )
-"""Every peer variable, in ntpd's order (a response keeps this order)."""
+"""Every peer variable, in ntpd's order (a response keeps this order);
+C{ntscookies} (NTPsec's C{pstats}: the cookies an NTS association holds)
+last."""
 
 PEER_DEFAULT_VARIABLES = frozenset(PEER_VARIABLES) - {
     "config",
@@ -116,6 +119,7 @@ PEER_DEFAULT_VARIABLES = frozenset(PEER_VARIABLES) - {
     "received",
     "sent",
     "candidate",
+    "ntscookies",
 }
 """The peer variables sent when none is named."""
 
@@ -176,6 +180,27 @@ IO_VARIABLES = (
 )
 """The variables of C{ntpq iostats}."""
 
+NTS_VARIABLES = (
+    "nts_client_send",
+    "nts_client_recv_good",
+    "nts_client_recv_bad",
+    "nts_server_recv_good",
+    "nts_server_recv_bad",
+    "nts_server_send",
+    "nts_cookie_make",
+    "nts_cookie_decode",
+    "nts_cookie_decode_old",
+    "nts_cookie_decode_old2",
+    "nts_cookie_decode_older",
+    "nts_cookie_decode_too_old",
+    "nts_cookie_decode_error",
+    "nts_ke_probes_good",
+    "nts_ke_probes_bad",
+    "nts_ke_serves_good",
+    "nts_ke_serves_bad",
+)
+"""The variables of NTPsec's C{ntpq ntsinfo} (NTS counters)."""
+
 CLOCK_VARIABLES = (
     "name",
     "timecode",
@@ -193,6 +218,15 @@ CLOCK_VARIABLES = (
 """The reference-clock variables (READCLOCK), in ntpd's order."""
 
 
+def _ntsCookies(authenticator: Any) -> str | None:
+    """
+    The cookies an NTS association holds, or C{None} for another kind.
+    """
+    if authenticator.kind != "nts":
+        return None
+    return str(len(getattr(authenticator.session, "cookies", ())))
+
+
 KERNEL_NAMES = frozenset(KERNEL_VARIABLES)
 """The kernel variables of C{ntpq kerninfo} (L{ntpservice.control.kernel})."""
 
@@ -204,6 +238,9 @@ SYSSTATS_NAMES = frozenset(
 """Every variable of C{ntpq sysstats}."""
 
 AUTH_NAMES = frozenset(AUTH_VARIABLES)
+
+NTS_NAMES = frozenset(NTS_VARIABLES)
+"""Every variable of C{ntpq ntsinfo}."""
 """Every variable of C{ntpq authinfo}."""
 
 IO_NAMES = frozenset(IO_VARIABLES)
@@ -377,6 +414,7 @@ class ControlVariables:
             "config": "1" if m.configured else "0",
             "authenable": "1" if m.authEnabled else "0",
             "authentic": "1" if m.authentic else "0",
+            "ntscookies": _ntsCookies(a.settings.authenticator),
             "srcadr": snapshot.address,
             "srcport": str(m.port),
             "dstadr": "127.0.0.1" if m.refclock else self._dstadr(record, snapshot.address),
@@ -561,6 +599,8 @@ class ControlVariables:
             values.update(self._authValues(uptime))
         if asked(IO_NAMES):
             values.update(self._ioValues(uptime))
+        if wanted is not None and not NTS_NAMES.isdisjoint(wanted):
+            values.update(self._ntsValues())
         if asked(KERNEL_NAMES):
             values.update(kernelValues(readKernelState(daemon.clock)))
         values.update(self._mruValues(now))
@@ -631,6 +671,39 @@ class ControlVariables:
             "authcmacfails": str(mac.cmacFails),
             "authkuncached": "0",
             "authkexpired": "0",
+        }
+
+    def _ntsValues(self) -> dict[str, str | None]:
+        """
+        NTPsec's C{ntpq ntsinfo}, from the NTS counters of the daemon's
+        packet counters (C{nts.*} of the server, C{nts.client.*} of the
+        client sessions, C{ke.*} of the NTS-KE server). Cookies are not
+        told apart by the age of their master key: the C{old} counts are 0.
+        """
+        counts = self._counters.snapshot()
+
+        def total(*names: str) -> str:
+            return str(sum(counts.get(name, 0) for name in names))
+
+        badServes = [name for name in counts if name.startswith("ke.") and name != "ke.ok"]
+        return {
+            "nts_client_send": total("nts.client.sent"),
+            "nts_client_recv_good": total("nts.client.good"),
+            "nts_client_recv_bad": total("nts.client.bad", "nts.client.replay", "nts.client.nak"),
+            "nts_server_recv_good": total("nts.ok"),
+            "nts_server_recv_bad": total("nts.badauth", "nts.malformed", "nts.nak"),
+            "nts_server_send": total("nts.ok", "nts.nak"),
+            "nts_cookie_make": total("nts.cookie.make"),
+            "nts_cookie_decode": total("nts.ok", "nts.badauth"),
+            "nts_cookie_decode_old": "0",
+            "nts_cookie_decode_old2": "0",
+            "nts_cookie_decode_older": "0",
+            "nts_cookie_decode_too_old": "0",
+            "nts_cookie_decode_error": total("nts.nak"),
+            "nts_ke_probes_good": total("nts.client.keSuccesses"),
+            "nts_ke_probes_bad": total("nts.client.keFailures"),
+            "nts_ke_serves_good": total("ke.ok"),
+            "nts_ke_serves_bad": total(*badServes),
         }
 
     def _ioValues(self, uptime: int) -> dict[str, str | None]:
