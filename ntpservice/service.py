@@ -18,7 +18,7 @@ import re
 import socket
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, cast
+from typing import Any, Callable, Iterable
 
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
@@ -36,7 +36,6 @@ from ntpservice.assembly import assembleDaemon
 from ntpservice.logging import LogconfigError, LogFile, SyncLogger, applyLogconfig
 from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
 from ntpservice.net.udp import ReceivedDatagram, TimestampingPort
-from ntpservice.refclocks.local import LocalClock
 from ntpservice.stats import StatisticsError, StatisticsWriter
 
 NTP_PORT = 123
@@ -320,7 +319,6 @@ class NTPService(MultiService):
         port: int = NTP_PORT,
         accept: Callable[[ReceivedDatagram], bool] | None = None,
         driftFile: str | None = None,
-        localClock: LocalClock | None = None,
         reactor: Any = None,
         plugins: list[Any] | None = None,
         panicGate: bool = False,
@@ -335,8 +333,6 @@ class NTPService(MultiService):
         The daemon itself is built by L{assembleDaemon}, as in the
         simulator.
 
-        @param localClock: the LOCAL clock; C{None}: the one the
-            configuration asks for, if any.
         @param plugins: the available mode plugins (C{None}: every
             installed one); those the configuration leaves enabled run.
         @param keyring: the keys; C{None}: the configuration's keys file
@@ -368,14 +364,12 @@ class NTPService(MultiService):
             self.modes,
             plugins=plugins,
             keyring=keyring,
-            localClock=localClock,
             driftFile=driftFile,
             clockAdjust=clockAdjust,
             panicGate=panicGate,
             quit=quit,
             stop=self._stopReactor,
         )
-        self.localClock = cast("LocalClock | None", self.daemon.engine.localClock)
         self.ports: list[TimestampingPort] = []
         self.metricsAddress = metricsAddress
         self.metricsPortNumber = metricsPort
@@ -497,19 +491,19 @@ class NTPService(MultiService):
         self._startObservers()
         self.daemon.start()
         adjust = "" if self.clock.canAdjust else " (the system clock is never adjusted)"
-        if self.localClock is None:
-            state = "unsynchronized until a source is selected"
-        else:
-            state = (
-                f"LOCAL clock 127.127.1.{self.localClock.unit} as the source of "
-                f"last resort (stratum {self.localClock.stratum + 1})"
-            )
+        refclocks = [
+            f"{running.factory.name} {self.daemon.engine.associations.byID[associd].address}"
+            + (" (last resort)" if running.factory.lastResort else "")
+            for associd, running in sorted(self.daemon.refclocks.items())
+            if associd in self.daemon.engine.associations.byID
+        ]
         self._log.info(
-            "ntpservice started: clock driver {driver}{adjust}; {state}; "
+            "ntpservice started: clock driver {driver}{adjust}; unsynchronized "
+            "until a source is selected; reference clocks: {refclocks}; "
             "mode plugins: {plugins}",
             driver=self.clock.name,
             adjust=adjust,
-            state=state,
+            refclocks=", ".join(refclocks) or "none",
             plugins=", ".join(sorted(self.daemon.instances)),
         )
         if self.quit:

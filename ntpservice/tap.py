@@ -225,7 +225,7 @@ def loadConfiguration(path: str | None) -> Any:
     from ntpservice import config
     from ntpservice.auth.keyring import loadKeyRing
     from ntpservice.plugins import PluginError, loadModePlugins, registryFor
-    from ntpservice.refclocks.local import LocalClockError, findLocalClock
+    from ntpservice.refclocks import RefClockConfigError, refClockLines
 
     try:
         registry = registryFor(loadModePlugins())
@@ -239,10 +239,10 @@ def loadConfiguration(path: str | None) -> Any:
             configuration = config.parseFile(
                 path or DEFAULT_CONFIG_PATH, registry=registry
             )
-        findLocalClock(configuration.associations, configuration.refclocks)
+        refClockLines(configuration)
         loadKeyRing(configuration)
         return configuration
-    except (config.ConfigError, LocalClockError, PluginError) as e:
+    except (config.ConfigError, RefClockConfigError, PluginError) as e:
         sys.stderr.write(f"{e}\n")
         raise SystemExit(2)
     except OSError as e:

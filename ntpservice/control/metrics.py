@@ -227,7 +227,7 @@ class MetricsCollector:
             info,
             gauge(
                 "synchronized",
-                "1 when the clock is synchronized to a source (a system peer or the LOCAL clock), else 0.",
+                "1 when the clock is synchronized to a source (a system peer, the LOCAL clock's association included), else 0.",
                 1 if systemSnapshot(engine, daemon.events).synchronized else 0,
             ),
             gauge("stratum", "The system stratum (16: unsynchronized).", min(system.stratum, 16)),

@@ -168,8 +168,9 @@ class Candidate:
     @ivar prefer: configured C{prefer}.
     @ivar noselect: configured C{noselect}: never selected.
     @ivar truechimer: configured C{true}: never a falseticker.
-    @ivar isLocalClock: whether this is the LOCAL clock driver
-        (127.127.1.u), selected only when nothing else is.
+    @ivar lastResort: whether this is a last-resort reference clock (the
+        LOCAL clock driver, 127.127.1.u), selected only when nothing else
+        is.
     @ivar srcAddress: the source's address, if any.
     """
 
@@ -189,7 +190,7 @@ class Candidate:
     prefer: bool = False
     noselect: bool = False
     truechimer: bool = False
-    isLocalClock: bool = False
+    lastResort: bool = False
     srcAddress: str | None = None
 
 
@@ -359,7 +360,7 @@ def select(
     reasons: dict[Hashable, str] = {}
     distance: dict[Hashable, float] = {}
     pool: list[Candidate] = []
-    localClocks: list[Candidate] = []
+    lastResorts: list[Candidate] = []
 
     seen: set[Hashable] = set()
     for c in candidates:
@@ -372,10 +373,10 @@ def select(
             reasons[c.key] = reason
             continue
         distance[c.key] = rootDistance(c, now, mindist=settings.mindist)
-        if c.isLocalClock and not c.prefer:
+        if c.lastResort and not c.prefer:
             status[c.key] = STATUS_UNFIT
             reasons[c.key] = REASON_FALLBACK
-            localClocks.append(c)
+            lastResorts.append(c)
             continue
         pool.append(c)
     # A source that stopped answering gives way to those that answer.
@@ -400,8 +401,8 @@ def select(
             chimers.append(c)
         else:
             status[c.key] = STATUS_FALSETICKER
-    if not chimers and localClocks:
-        fallback = min(localClocks, key=metric)
+    if not chimers and lastResorts:
+        fallback = min(lastResorts, key=metric)
         del reasons[fallback.key]
         chimers.append(fallback)
     chimers.sort(key=metric)

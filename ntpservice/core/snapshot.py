@@ -74,20 +74,16 @@ DISCIPLINE_EVENTS = {
 
 def syncedToLocal(engine: Any) -> bool:
     """
-    Whether the system is synchronized to the LOCAL clock: no network
-    system peer, and the system variables are the LOCAL clock's (not those
-    kept after the last network source was lost).
+    Whether the system is synchronized to the LOCAL clock: its system peer
+    is a last-resort reference clock's association (ntpd's C{sync_local}).
 
     @param engine: an L{ntpservice.core.engine.Engine}.
     """
-    local = engine.localClock
-    if local is None or engine.systemPeer is not None or not engine.system.synchronized:
+    peer = engine.associations.byID.get(engine.systemPeer)
+    if peer is None or not engine.system.synchronized:
         return False
-    # The refid the LOCAL clock gives the system (its name, or its
-    # address 127.127.1.u above stratum 1), to tell it from system
-    # variables kept after the last network source was lost.
-    implied = local.systemVariables(0, engine.precisionLog2).refid
-    return bool(engine.system.refid in (implied, local.refid))
+    refclock = peer.settings.refclock
+    return refclock is not None and bool(refclock.lastResort)
 
 
 @dataclass(slots=True)
@@ -102,7 +98,7 @@ class StatusEvents:
     them first, before its observers.
 
     @ivar engine: the L{ntpservice.core.engine.Engine} whose events these
-        are (its discipline state and LOCAL clock are read).
+        are (its discipline state is read).
     @ivar system: the system events.
     @ivar peers: the events of each association, by association ID.
     """
@@ -114,13 +110,11 @@ class StatusEvents:
 
     def __post_init__(self) -> None:
         # The start's events: restart, then whether the drift file set the
-        # frequency; synchronized at once to a LOCAL clock.
+        # frequency.
         state = self.engine.discipline.state
         self._disciplineState = state
         self.system.record(S.EVNT_SYSRESTART)
         self.system.record(S.EVNT_NSET if state == "NSET" else S.EVNT_FSET)
-        if syncedToLocal(self.engine):
-            self.system.record(S.EVNT_SYNC)
 
     def counter(self, associd: int) -> EventCounter:
         """
@@ -159,14 +153,11 @@ class StatusEvents:
 
     def systemPeerChanged(self, associd: int | None, address: str | None) -> None:
         """
-        A new system peer (a peer event and C{clock_sync}); none, which is
-        C{clock_sync} again when the LOCAL clock takes over, else
-        C{no_sys_peer}.
+        A new system peer (a peer event and C{clock_sync}), or none
+        (C{no_sys_peer}).
         """
         if associd is not None:
             self.peerEvent(associd, S.PEVNT_NEWPEER)
-            self.system.record(S.EVNT_SYNC)
-        elif self.engine.localClock is not None:
             self.system.record(S.EVNT_SYNC)
         else:
             self.system.record(S.EVNT_NOPEER)
@@ -273,10 +264,10 @@ def systemSnapshot(engine: Any, events: StatusEvents) -> SystemSnapshot:
     @param engine: the L{ntpservice.core.engine.Engine}.
     @param events: the daemon's L{StatusEvents}.
     """
-    if engine.systemPeer is not None:
-        source = S.SOURCE_NTP
-    elif syncedToLocal(engine):
+    if syncedToLocal(engine):
         source = S.SOURCE_LOCAL
+    elif engine.systemPeer is not None:
+        source = S.SOURCE_NTP
     else:
         source = S.SOURCE_UNSPEC
     leap = engine.system.leap

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from twisted.trial.unittest import SynchronousTestCase
 
 from ntpservice.core import status as S
-from ntpservice.core.association import AssociationSettings
+from ntpservice.core.association import AssociationSettings, RefClockSource
 from ntpservice.core.snapshot import (
     StatusEvents,
     peerSnapshot,
@@ -43,11 +43,16 @@ class FakeResult:
 
 
 @dataclass
+class FakeAssociations:
+    byID: dict[int, FakeAssociation] = field(default_factory=dict)
+
+
+@dataclass
 class FakeEngine:
     discipline: FakeDiscipline = field(default_factory=FakeDiscipline)
     system: SystemVariables = field(default_factory=SystemVariables)
     systemPeer: int | None = None
-    localClock: object | None = None
+    associations: FakeAssociations = field(default_factory=FakeAssociations)
     selection: object | None = None
     precisionLog2: int = -20
 
@@ -121,8 +126,9 @@ class StatusEventsTests(SynchronousTestCase):
 
     def test_systemEvents(self) -> None:
         """
-        Discipline state changes, steps and the loss of the system peer are
-        system events; a repeated state is none.
+        Discipline state changes, steps, the loss of the system peer and a
+        new one (the LOCAL clock's association as any other) are system
+        events; a repeated state is none.
         """
         engine = FakeEngine()
         events = StatusEvents(engine)
@@ -135,9 +141,9 @@ class StatusEventsTests(SynchronousTestCase):
         self.assertEqual(events.system.last, S.EVNT_CLOCKRESET)
         events.systemPeerChanged(None, None)
         self.assertEqual(events.system.last, S.EVNT_NOPEER)
-        engine.localClock = object()
-        events.systemPeerChanged(None, None)
+        events.systemPeerChanged(1, "127.127.1.0")
         self.assertEqual((events.system.count, events.system.last), (6, S.EVNT_SYNC))
+        self.assertEqual(events.counter(1).last, S.PEVNT_NEWPEER)
 
 
 class SystemSnapshotTests(SynchronousTestCase):
@@ -162,9 +168,22 @@ class SystemSnapshotTests(SynchronousTestCase):
 
     def test_systemPeer(self) -> None:
         """
-        With a system peer the source is NTP.
+        With a system peer the source is NTP; with a last-resort reference
+        clock's (the LOCAL clock's) association as the system peer of a
+        synchronized system, it is C{sync_local}, and that association is
+        the system peer.
         """
         engine = FakeEngine(systemPeer=9)
         snapshot = systemSnapshot(engine, StatusEvents(engine))
         self.assertEqual((snapshot.source, snapshot.systemPeer), (S.SOURCE_NTP, 9))
         self.assertEqual(snapshot.statusWord >> 8 & 0x3F, S.SOURCE_NTP)
+        local = RefClockSource(1, 0, stratum=10, refid=b"LOCL", lastResort=True)
+        engine.associations.byID[3] = FakeAssociation(
+            3, AssociationSettings(local.address, refclock=local), local.address
+        )
+        engine.systemPeer = 3
+        self.assertFalse(syncedToLocal(engine))
+        engine.system = SystemVariables(leap=0, stratum=11)
+        snapshot = systemSnapshot(engine, StatusEvents(engine))
+        self.assertTrue(syncedToLocal(engine))
+        self.assertEqual((snapshot.source, snapshot.systemPeer), (S.SOURCE_LOCAL, 3))

@@ -11,7 +11,8 @@ an hour every datagram to and from the server is lost. Three variants:
    metrics' C{synchronized}), while it keeps serving its last system
    variables with a growing dispersion (RFC 5905 holdover);
  - B{one server plus the LOCAL clock} (C{fudge stratum 10}): the LOCAL
-   clock takes over within the same five intervals;
+   clock's association becomes the system peer within the same five
+   intervals;
  - B{two servers}: the other server takes over within three poll
    intervals (a source that answered none of its last three polls gives
    way to one that answers).
@@ -35,6 +36,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ntpservice.core.association import TEST_UNREACH
 from ntpservice.core.packet import MAX_STRATUM
+from ntpservice.core.snapshot import syncedToLocal
 from ntpservice.core.selection import REASON_UNREACHABLE, STATUS_UNFIT
 from ntpservice.core.status import isSynchronized
 from ntpservice.sim.network import LinkSpec
@@ -124,18 +126,18 @@ class LocalFallbackTests(SynchronousTestCase):
     def test_localTakesOver(self) -> None:
         """
         Within five poll intervals the system is synchronized to the LOCAL
-        clock: stratum 11 (LOCAL's 10 plus one), its refid, no network
-        system peer.
+        clock: its association (127.127.1.0) is the system peer, and stays
+        so, the status is C{sync_local}, stratum 11 (LOCAL's 10 plus one),
+        refid its address.
         """
         scenario, dead, pollLog2, cut = dies(1, LOCAL)
-        when = scenario.firstTime(lambda s: s.systemPeer is None, cut)
+        when = scenario.firstTime(lambda s: s.systemPeer == "127.127.1.0", cut)
         self.assertLessEqual(when - cut, 5 * 2**pollLog2 + GRID)
+        self.assertEqual({s.systemPeer for s in scenario.between(when)}, {"127.127.1.0"})
         engine = scenario.daemon.engine
         self.assertTrue(isSynchronized(engine))
-        local = engine.localClock
-        self.assertEqual(
-            engine.system.refid, local.systemVariables(0, engine.precisionLog2).refid
-        )
+        self.assertTrue(syncedToLocal(engine))
+        self.assertEqual(engine.system.refid, bytes((127, 127, 1, 0)))
         self.assertEqual(engine.system.stratum, 11)
 
 
