@@ -512,14 +512,6 @@ class NTPDaemon:
         """
         for line in self._refclockLines:
             factory = line.factory
-            if factory is None:
-                self._log.warn(
-                    "{source}: no reference clock driver of type {type} is "
-                    "installed; this server line is ignored",
-                    source=line.options.source,
-                    type=line.driverType,
-                )
-                continue
             burst, burstInterval = factory.burst
             source = RefClockSource(
                 line.driverType,
@@ -548,7 +540,16 @@ class NTPDaemon:
             self.refclocks[association.associd] = RunningRefClock(
                 factory, line.options, clock
             )
-            clock.start()
+            try:
+                clock.start()
+            except OSError as e:
+                # The association stays, unreachable: ntpq shows it.
+                self._log.error(
+                    "{source}: reference clock {name} cannot start: {error}",
+                    source=line.options.source,
+                    name=line.name,
+                    error=str(e),
+                )
 
     def stop(self) -> None:
         """

@@ -460,6 +460,9 @@ class IRefClockFactory(Interface):
     C{getPlugins(IRefClockFactory, ntpservice.refclocks)} (and, for other
     packages, in their C{twisted/plugins}), in the shape of Twisted's
     C{cred_memory.py}: declarative attributes and a factory method.
+
+    Optional: C{ignoredOptions}, a tuple of the C{fudge} options that mean
+    nothing to the driver, which the start-up log names as ignored.
     """
 
     name = Attribute(

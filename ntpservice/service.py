@@ -36,6 +36,7 @@ from ntpservice.assembly import assembleDaemon
 from ntpservice.logging import LogconfigError, LogFile, SyncLogger, applyLogconfig
 from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
 from ntpservice.net.udp import ReceivedDatagram, TimestampingPort
+from ntpservice.refclocks import RefClockConfigError, RefClockPluginError, refClockLines
 from ntpservice.stats import StatisticsError, StatisticsWriter
 
 NTP_PORT = 123
@@ -872,31 +873,30 @@ def inactiveWarnings(configuration: Any) -> list[str]:
     drift = configuration.driftfile
     if drift is not None and drift.tolerance is not None:
         warn(drift.source, "driftfile tolerance ignored")
-    localUnits = {
-        f"127.127.1.{line.refclockUnit}"
-        for line in configuration.associations
-        if getattr(line, "refclockType", None) == 1
-    }
+    # Reference clocks: a fudge line no clock line names, and the fudge
+    # options a driver says it ignores (its optional ignoredOptions).
+    try:
+        clocks = {line.address: line for line in refClockLines(configuration)}
+    except (RefClockConfigError, RefClockPluginError):
+        clocks = {}
     for refclock in configuration.refclocks:
-        if refclock.directive == "refclock":
+        if refclock.directive != "fudge":
+            continue
+        clock = clocks.get(refclock.target)
+        if clock is None:
             warn(
                 refclock.source,
-                f"refclock {refclock.target}: reference clock drivers are not "
-                "available yet; ignored",
+                f"fudge {refclock.target}: no server or refclock line names it; ignored",
             )
-        elif refclock.target not in localUnits:
+            continue
+        ignoredOptions = getattr(clock.factory, "ignoredOptions", ())
+        ignored = [w for w in refclock.arguments if w in ignoredOptions]
+        if ignored:
             warn(
                 refclock.source,
-                f"fudge {refclock.target}: no server line of the LOCAL clock "
-                "names it (other reference clocks are not available yet); ignored",
+                f"fudge {', '.join(ignored)} ignored by the "
+                f"{str(clock.factory.name).upper()} clock",
             )
-        else:
-            ignored = [w for w in refclock.arguments if w in _LOCAL_FUDGE_IGNORED]
-            if ignored:
-                warn(
-                    refclock.source,
-                    f"fudge {', '.join(ignored)} ignored by the LOCAL clock",
-                )
     for field, directive in (
         ("leapfile", "leapfile"),
         ("broadcastDelay", "broadcastdelay"),
@@ -941,9 +941,6 @@ def inFileOrder(warnings: Iterable[str], files: Iterable[str] = ()) -> list[str]
         return (order.get(path, len(order)), path, int(match.group("line")))
 
     return sorted(warnings, key=key)
-
-
-_LOCAL_FUDGE_IGNORED = ("time1", "time2", "flag1", "flag2", "flag3", "flag4")
 
 
 def _loopbackOnly(spec: ListenSpec) -> bool:

@@ -20,6 +20,7 @@ from ntpservice.core.discipline import Discipline, DisciplineSettings
 from ntpservice.core.engine import Engine, PollRefClock
 from ntpservice.interfaces import IRefClock, IRefClockFactory
 from ntpservice.refclocks import (
+    RefClockConfigError,
     RefClockOptions,
     RefClockPluginError,
     byDriverType,
@@ -260,14 +261,9 @@ class DaemonTests(SynchronousTestCase):
 
     def test_unknownDriver(self) -> None:
         """
-        A driver type no plugin provides: the line is ignored with a
-        warning naming it, and nothing is mobilized.
+        A driver type no plugin provides is refused when the daemon is
+        built, with the line and the drivers that are installed.
         """
-        from twisted.logger import globalLogPublisher
-
-        events: list[dict[str, Any]] = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        daemon = self.makeDaemon("server 127.127.28.0\n")
-        self.assertEqual(len(daemon.engine.associations), 0)
-        self.assertTrue(any(e.get("type") == 28 for e in events))
+        e = self.assertRaises(RefClockConfigError, self.makeDaemon, "server 127.127.77.0\n")
+        self.assertIn(":1: server 127.127.77.0: no reference clock driver of type 77", str(e))
+        self.assertIn("99 toy", str(e))
