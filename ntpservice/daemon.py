@@ -536,13 +536,13 @@ class NTPDaemon:
             )
             association = self.mobilize(settings)
             sink = _RefClockSink(self, association.associd)
-            clock = factory.build(line.options, sink, self.reactor)
-            self.refclocks[association.associd] = RunningRefClock(
-                factory, line.options, clock
-            )
             try:
+                clock = factory.build(line.options, sink, self.reactor)
+                self.refclocks[association.associd] = RunningRefClock(
+                    factory, line.options, clock
+                )
                 clock.start()
-            except OSError as e:
+            except (OSError, ValueError) as e:
                 # The association stays, unreachable: ntpq shows it.
                 self._log.error(
                     "{source}: reference clock {name} cannot start: {error}",

@@ -462,7 +462,10 @@ class IRefClockFactory(Interface):
     C{cred_memory.py}: declarative attributes and a factory method.
 
     Optional: C{ignoredOptions}, a tuple of the C{fudge} options that mean
-    nothing to the driver, which the start-up log names as ignored.
+    nothing to the driver, which the start-up log names as ignored; and
+    C{requiredOptions}, the options of L{RefClockOptions
+    <ntpservice.refclocks.RefClockOptions>} (such as C{path}) without which
+    a line is refused with C{FILE:LINE}.
     """
 
     name = Attribute(

@@ -358,6 +358,12 @@ def refClockLines(
     found.sort(key=lambda pair: (str(getattr(pair[0], "path", "")), getattr(pair[0], "line", 0)))
     seen: dict[str, Any] = {}
     for source, refclock in found:
+        for name in getattr(refclock.factory, "requiredOptions", ()):
+            if getattr(refclock.options, name, None) is None:
+                raise RefClockConfigError(
+                    f"{source}: the {refclock.factory.name} driver needs the "
+                    f"{name} option (refclock {refclock.factory.name} ... {name} ...)"
+                )
         if refclock.address in seen:
             raise RefClockConfigError(
                 f"{source}: reference clock {refclock.address} is configured "

@@ -120,7 +120,9 @@ class RefusedTests(SynchronousTestCase):
 
     def test_installedDrivers(self) -> None:
         """
-        The built-in drivers: LOCAL (1) and SHM (28).
+        The built-in drivers: LOCAL (1), SHM (28) and SOCK (47).
         """
         drivers = byDriverType(loadRefClockPlugins())
-        self.assertEqual((drivers[1].name, drivers[28].name), ("local", "shm"))
+        self.assertEqual(
+            (drivers[1].name, drivers[28].name, drivers[47].name), ("local", "shm", "sock")
+        )
