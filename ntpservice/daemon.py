@@ -16,6 +16,7 @@ the same code runs on the real clock and in the simulator.
 from __future__ import annotations
 
 import difflib
+import os
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -72,6 +73,16 @@ from ntpservice.interfaces import (
     IPacketClaimant,
     IRuntimeConfigurable,
     ISourceSpawner,
+)
+from ntpservice.leapseconds import (
+    DAY as LEAP_DAY,
+    LEAP_NONE,
+    LeapFileError,
+    LeapTable,
+    expiryWarning,
+    formatDate,
+    loadLeapFile,
+    monthEnd,
 )
 from ntpservice.net.multiplexer import ModeTable
 from ntpservice.net.resolve import HostResolver
@@ -305,6 +316,13 @@ class NTPDaemon:
         # Checked now, so that a bad fudge line is refused before anything
         # is bound.
         self._refclockLines = refClockLines(configuration, self._refclockFactories)
+        # The leap seconds file, read now for the same reason.
+        self.leapTable: LeapTable | None = None
+        self._leapChecked = 0.0
+        self._armedLeap = LEAP_NONE
+        leapfile = getattr(configuration, "leapfile", None)
+        if leapfile is not None:
+            self.leapTable = loadLeapFile(leapfile.path, leapfile.checkHash)
         self.refclocks: dict[int, RunningRefClock] = {}
         rng = rng if rng is not None else random.SystemRandom()
         self.restrictions = restrictTable(configuration.restrictions)
@@ -351,6 +369,8 @@ class NTPDaemon:
             ),
         )
         self.associations = AssociationView(self.engine.associations)
+        if self.leapTable is not None:
+            self.engine.leapSource = self._leapIndicator
         self.events = StatusEvents(self.engine)
         self.instances: dict[str, Any] = {}
         self._ownedDirectives = {d for plugin in plugins for d in plugin.directives}
@@ -478,6 +498,7 @@ class NTPDaemon:
         self._startRefClocks()
         for instance in self.instances.values():
             instance.start()
+        self._warnLeapExpiry()
         self._arm()
 
     def _resolveRestrictions(self) -> None:
@@ -683,6 +704,7 @@ class NTPDaemon:
     def _everySecond(self) -> None:
         now = self._now()
         self._do(self.engine.adjust(now))
+        self._leapTick(now)
         if (
             now - self._lastDriftWrite >= DRIFT_WRITE_INTERVAL
             and self.engine.discipline.state not in ("NSET", "FSET")
@@ -710,7 +732,9 @@ class NTPDaemon:
                 self._clockCall(clock.step, action.offset)
                 self._notify("clockStepped", action.offset)
             elif isinstance(action, A.SetLeap):
-                self._clockCall(clock.setLeap, action.leap)
+                # The kernel is armed on the day of the leap second only
+                # (see _leapTick), not when a source starts announcing it.
+                pass
             elif isinstance(action, SystemPeerChanged):
                 self._systemPeerChanged(action)
                 self._notify("systemPeerChanged", action.associd, action.address)
@@ -761,6 +785,82 @@ class NTPDaemon:
                     offset=action.offset,
                 )
                 self._finish(0)
+
+    # -- leap seconds ---------------------------------------------------
+
+    def _leapIndicator(self, now: float) -> int:
+        """The leap indicator the leap seconds file implies at C{now}."""
+        table = self.leapTable
+        return table.leapIndicator(now) if table is not None else LEAP_NONE
+
+    def kernelLeap(self, now: float) -> int:
+        """
+        How the clock is to be armed at C{now}: for a leap second within
+        the next day (the kernel inserts or deletes it at the end of the
+        UTC day it is armed on): from the leap seconds file, else from the
+        system's leap indicator on the last day of a month while
+        synchronized. Otherwise none.
+        """
+        if self.leapTable is not None:
+            return self.leapTable.kernelLeap(now)
+        system = self.engine.system
+        if self.engine.systemPeer is None or system.leap not in (1, 2):
+            return LEAP_NONE
+        return int(system.leap) if monthEnd(now) - now <= LEAP_DAY else LEAP_NONE
+
+    def _leapTick(self, now: float) -> None:
+        """
+        Once a second: arm or disarm the clock for a leap second when that
+        changes; once a minute, reload the leap seconds file if it changed.
+        """
+        if self.leapTable is not None and now - self._leapChecked >= 60:
+            self._leapChecked = now
+            try:
+                changed = os.stat(self.leapTable.path).st_mtime != self.leapTable.mtime
+            except OSError:
+                changed = False
+            if changed:
+                self.reloadLeapFile()
+        leap = self.kernelLeap(now)
+        if leap != self._armedLeap:
+            self._armedLeap = leap
+            self._clockCall(self.clock.setLeap, leap)
+            if leap == LEAP_NONE:
+                self._log.info("Leap second disarmed")
+            else:
+                self._log.info(
+                    "Leap second armed: one second {what} at the end of this UTC day",
+                    what="inserted" if leap == 1 else "deleted",
+                )
+
+    def reloadLeapFile(self) -> None:
+        """
+        Read the leap seconds file again (SIGHUP, or when it changed); a
+        file that cannot be used is reported and the one in use kept.
+        """
+        leapfile = getattr(self.configuration, "leapfile", None)
+        if leapfile is None:
+            return
+        try:
+            table = loadLeapFile(leapfile.path, leapfile.checkHash)
+        except LeapFileError as e:
+            self._log.error("Leap seconds file not reloaded: {error}", error=str(e))
+            return
+        self.leapTable = table
+        self.engine.leapSource = self._leapIndicator
+        self._log.info(
+            "Leap seconds file {path} read: TAI - UTC {tai} s, expires {expires}",
+            path=table.path,
+            tai=table.taiOffset(self._now()),
+            expires=formatDate(table.expires),
+        )
+        self._warnLeapExpiry()
+
+    def _warnLeapExpiry(self) -> None:
+        if self.leapTable is not None:
+            warning = expiryWarning(self.leapTable, self._now())
+            if warning is not None:
+                self._log.warn("{warning}", warning=warning)
 
     def _clockCall(self, method: Callable[[Any], None], value: Any) -> None:
         try:

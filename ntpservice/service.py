@@ -663,6 +663,7 @@ class NTPService(MultiService):
         for warning in self.configurationWarnings():
             self._log.warn("{warning}", warning=warning)
         self.reloadKeys()
+        self.daemon.reloadLeapFile()
 
     def reopenFiles(self) -> None:
         """
@@ -788,7 +789,6 @@ C{stats}, C{monitor} and the mode plugins' names are acted on.)
 """
 
 INACTIVE_REASONS = {
-    "leapfile": "the leap second file is not read yet",
     "broadcastdelay": "broadcast client mode is not implemented yet",
     "nonvolatile": "the drift file is written hourly, whatever the threshold",
     "dscp": "packets are sent with the system's default DSCP",
@@ -898,7 +898,6 @@ def inactiveWarnings(configuration: Any) -> list[str]:
                 f"{str(clock.factory.name).upper()} clock",
             )
     for field, directive in (
-        ("leapfile", "leapfile"),
         ("broadcastDelay", "broadcastdelay"),
         ("nonvolatile", "nonvolatile"),
         ("dscp", "dscp"),
