@@ -60,6 +60,8 @@ from ntpservice.core.packet import NTPPacket
 from ntpservice.core.refid import formatRefid
 from ntpservice.core.selection import SelectionSettings
 from ntpservice.core.snapshot import StatusEvents
+from ntpservice.clock import ClockPermissionError
+from ntpservice.core.status import isSynchronized
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.coreconfig import disciplineSettings
@@ -334,6 +336,8 @@ class NTPDaemon:
                 rng.random,
             )
         precision = clock.precision()
+        self._clockAdjust = clockAdjust
+        self._kernelSynchronized: bool | None = None
         initialFreq = self._readDrift() if clockAdjust else None
         if not clockAdjust and driftFile is not None:
             self._log.info(
@@ -705,6 +709,7 @@ class NTPDaemon:
         now = self._now()
         self._do(self.engine.adjust(now))
         self._leapTick(now)
+        self._kernelStatus(now)
         if (
             now - self._lastDriftWrite >= DRIFT_WRITE_INTERVAL
             and self.engine.discipline.state not in ("NSET", "FSET")
@@ -785,6 +790,36 @@ class NTPDaemon:
                     offset=action.offset,
                 )
                 self._finish(0)
+
+    def _kernelStatus(self, now: float) -> None:
+        """
+        Once a second, when the clock is adjusted and its driver keeps the
+        kernel's status (C{setSynchronized}, the Linux driver): while
+        synchronized, the kernel's maxerror (the root distance) and
+        esterror (the clock jitter) are refreshed and STA_UNSYNC is clear;
+        when synchronization is lost (and at start) STA_UNSYNC is set,
+        once.
+        """
+        method = getattr(self.clock, "setSynchronized", None)
+        if method is None or not self._clockAdjust:
+            return
+        synchronized = isSynchronized(self.engine)
+        if not synchronized and self._kernelSynchronized is False:
+            return
+        self._kernelSynchronized = synchronized
+        system = self.engine.system
+        try:
+            if synchronized:
+                rootDistance = system.rootDelay / 2 + system.rootDispersionAt(int(now * 1e9))
+                method(True, rootDistance, self.engine.discipline.jitter)
+            else:
+                method(False)
+        except OSError as e:
+            self.counters.count("clock.error")
+            self._log.error("Clock driver refused the kernel status: {error}", error=str(e))
+            if isinstance(e, ClockPermissionError):
+                # No CAP_SYS_TIME: said once, not every second.
+                self._clockAdjust = False
 
     # -- leap seconds ---------------------------------------------------
 

@@ -77,6 +77,11 @@ class IClockDriver(Interface):
             makes the clock run faster. Within +-500 (the NTP tolerance).
         """
 
+    # Optional: setSynchronized(synchronized, maxError=16.0, estError=16.0),
+    # the kernel's view of the synchronization (STA_UNSYNC, maxerror,
+    # esterror); the daemon calls it once a second when the driver has it
+    # (ntpservice.clock.linux.LinuxClock.setSynchronized).
+
     def setLeap(leap: int) -> None:
         """
         Arm or disarm a leap second at the end of the current UTC day.
