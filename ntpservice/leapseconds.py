@@ -28,6 +28,7 @@ from __future__ import annotations
 import calendar
 import datetime
 import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -134,7 +135,12 @@ def sameMonth(a: float, b: float) -> bool:
 
 
 def time_gm(seconds: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    """
+    The UTC date and time of the whole second C{seconds} falls in (floored:
+    rounding would put an instant a microsecond before midnight on the
+    next day).
+    """
+    return datetime.datetime.fromtimestamp(math.floor(seconds), datetime.timezone.utc)
 
 
 def formatDate(seconds: float) -> str:
