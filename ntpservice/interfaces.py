@@ -470,7 +470,9 @@ class IRefClockFactory(Interface):
     nothing to the driver, which the start-up log names as ignored; and
     C{requiredOptions}, the options of L{RefClockOptions
     <ntpservice.refclocks.RefClockOptions>} (such as C{path}) without which
-    a line is refused with C{FILE:LINE}.
+    a line is refused with C{FILE:LINE}; and C{checkOptions(options)},
+    raising C{ValueError} with a message for an option value the driver
+    cannot honour (refused with C{FILE:LINE} before anything is bound).
     """
 
     name = Attribute(

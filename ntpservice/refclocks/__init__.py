@@ -364,6 +364,12 @@ def refClockLines(
                     f"{source}: the {refclock.factory.name} driver needs the "
                     f"{name} option (refclock {refclock.factory.name} ... {name} ...)"
                 )
+        check = getattr(refclock.factory, "checkOptions", None)
+        if check is not None:
+            try:
+                check(refclock.options)
+            except ValueError as e:
+                raise RefClockConfigError(f"{source}: {e}")
         if refclock.address in seen:
             raise RefClockConfigError(
                 f"{source}: reference clock {refclock.address} is configured "

@@ -120,9 +120,10 @@ class RefusedTests(SynchronousTestCase):
 
     def test_installedDrivers(self) -> None:
         """
-        The built-in drivers: LOCAL (1), SHM (28) and SOCK (47).
+        The built-in drivers: LOCAL (1), NMEA (20), SHM (28) and SOCK (47).
         """
         drivers = byDriverType(loadRefClockPlugins())
         self.assertEqual(
-            (drivers[1].name, drivers[28].name, drivers[47].name), ("local", "shm", "sock")
+            [(t, drivers[t].name) for t in sorted(drivers)],
+            [(1, "local"), (20, "nmea"), (28, "shm"), (47, "sock")],
         )
