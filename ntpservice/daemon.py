@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from zope.interface import implementer
@@ -338,6 +338,14 @@ class NTPDaemon:
         precision = clock.precision()
         self._clockAdjust = clockAdjust
         self._kernelSynchronized: bool | None = None
+        smear = getattr(configuration, "leapSmearInterval", None)
+        self._smearInterval: float | None = (
+            float(smear.value) if smear is not None and smear.value > 0 else None
+        )
+        # The leap second (its instant) whose smear is over: the clock was
+        # stepped by it, the served time is the clock's again.
+        self._smearDone: float | None = None
+        self._smearLeap: tuple[float, int] | None = None
         initialFreq = self._readDrift() if clockAdjust else None
         if not clockAdjust and driftFile is not None:
             self._log.info(
@@ -397,7 +405,16 @@ class NTPDaemon:
     # -- IDaemon ---------------------------------------------------------
 
     def system(self) -> SystemVariables:
-        return self.engine.system
+        """
+        The system variables served: the engine's, with a smeared leap
+        second (C{leapsmearinterval}) applied and never announced.
+        """
+        system = self.engine.system
+        if self._smearInterval is None:
+            return system
+        smear = self.smearSeconds(self._now())
+        return replace(system, leap=LEAP_NONE if system.leap in (1, 2) else system.leap,
+                       smearNs=round(smear * 1e9))
 
     def mobilize(
         self, settings: AssociationSettings, spawner: ISourceSpawner | None = None
@@ -836,6 +853,10 @@ class NTPDaemon:
         system's leap indicator on the last day of a month while
         synchronized. Otherwise none.
         """
+        if self._smearInterval is not None:
+            # Smearing: the daemon steps the clock itself at the leap
+            # second (see _leapTick), in step with the smear.
+            return LEAP_NONE
         if self.leapTable is not None:
             return self.leapTable.kernelLeap(now)
         system = self.engine.system
@@ -843,11 +864,46 @@ class NTPDaemon:
             return LEAP_NONE
         return int(system.leap) if monthEnd(now) - now <= LEAP_DAY else LEAP_NONE
 
+    def upcomingLeap(self, now: float) -> tuple[float, int] | None:
+        """
+        The next leap second as C{(instant after it, +1 or -1)}: from the
+        leap seconds file, else from the system's leap indicator (at the
+        end of the month) while synchronized; C{None} without one.
+        """
+        if self.leapTable is not None:
+            return self.leapTable.nextLeap(now)
+        system = self.engine.system
+        if self.engine.systemPeer is None or system.leap not in (1, 2):
+            return None
+        return monthEnd(now), (1 if system.leap == 1 else -1)
+
+    def smearSeconds(self, now: float) -> float:
+        """
+        The smear of a leap second at C{now} (C{leapsmearinterval}): 0
+        until the interval before the leap second starts, then growing
+        linearly to the whole second (negative for an insertion: the
+        served time slows down) at the leap second, held until the daemon
+        steps the clock by it, and 0 again after.
+        """
+        interval = self._smearInterval
+        if interval is None:
+            return 0.0
+        leap = self._smearLeap if self._smearLeap is not None else self.upcomingLeap(now)
+        if leap is None:
+            return 0.0
+        when, sign = leap
+        if when == self._smearDone or now < when - interval:
+            return 0.0
+        return -sign * min(1.0, (now - (when - interval)) / interval)
+
     def _leapTick(self, now: float) -> None:
         """
         Once a second: arm or disarm the clock for a leap second when that
-        changes; once a minute, reload the leap seconds file if it changed.
+        changes (or, when smearing, step the clock by it at its instant);
+        once a minute, reload the leap seconds file if it changed.
         """
+        if self._smearInterval is not None:
+            self._smearTick(now)
         if self.leapTable is not None and now - self._leapChecked >= 60:
             self._leapChecked = now
             try:
@@ -867,6 +923,31 @@ class NTPDaemon:
                     "Leap second armed: one second {what} at the end of this UTC day",
                     what="inserted" if leap == 1 else "deleted",
                 )
+
+    def _smearTick(self, now: float) -> None:
+        """
+        Smearing: remember the leap second being smeared (so that the
+        smear holds at the whole second until the step); at its instant,
+        step the clock by it, which ends the smear.
+        """
+        if self._smearLeap is None:
+            leap = self.upcomingLeap(now)
+            if leap is not None and now >= leap[0] - self._smearInterval:  # type: ignore[operator]
+                self._smearLeap = leap
+                self._log.info(
+                    "Smearing the leap second of {when} over {interval:.0f} s",
+                    when=formatDate(leap[0] - 1),
+                    interval=self._smearInterval,
+                )
+            return
+        when, sign = self._smearLeap
+        if now >= when:
+            self._smearLeap = None
+            self._smearDone = when
+            if self._clockAdjust:
+                self._clockCall(self.clock.step, -float(sign))
+            self._log.info("Leap second smeared out; the clock stepped by {step:+d} s",
+                           step=-sign)
 
     def reloadLeapFile(self) -> None:
         """

@@ -263,3 +263,34 @@ class DaemonTests(SynchronousTestCase):
             items[-3:],
             [("tai", "37"), ("leapsec", "201701010000"), ("expire", "202706280000")],
         )
+
+
+class SmearConfigurationTests(SynchronousTestCase):
+    """
+    C{leapsmearinterval SECONDS}.
+    """
+
+    def test_parsed(self) -> None:
+        """
+        The interval is kept; a negative or too long one is refused with
+        the line.
+        """
+        parsed = config.parseString("leapsmearinterval 7200\n", "t.conf")
+        self.assertEqual(parsed.leapSmearInterval.value, 7200)  # type: ignore[union-attr]
+        for bad in ("-1", "200000", "x"):
+            e = self.assertRaises(
+                config.ConfigError, config.parseString, f"leapsmearinterval {bad}\n", "t.conf"
+            )
+            self.assertTrue(str(e).startswith("t.conf:1: "), str(e))
+
+    def test_noSmearServesTheEngine(self) -> None:
+        """
+        Without C{leapsmearinterval} the served system variables are the
+        engine's, unsmeared.
+        """
+        configuration = config.parseString("server 192.0.2.1\n", "t.conf")
+        daemon = NTPDaemon(
+            configuration, FakeClock(), MemoryReactorClock(), PacketCounters(), ModeTable(), []
+        )
+        self.assertIs(daemon.system(), daemon.engine.system)
+        self.assertEqual(daemon.system().smearNs, 0)
