@@ -210,6 +210,11 @@ class _RefClockSink:
                 self._associd, offset, dispersion, leap, time, now
             )
         )
+        running = daemon.refclocks.get(self._associd)
+        association = daemon.engine.associations.byID.get(self._associd)
+        if running is not None and association is not None:
+            timecode = str(getattr(running.clock, "timecode", "") or "")
+            daemon._notify("clockSample", self._associd, association.address, timecode)
         if daemon.engine.discipline.lastUpdate != lastUpdate:
             daemon._notify("clockUpdated", now)
         daemon._arm()

@@ -589,6 +589,16 @@ class IDaemonObserver(Interface):
         @param offset: the step, seconds.
         """
 
+    def clockSample(associd: int, address: str, timecode: str) -> None:
+        """
+        A reference clock delivered a sample (ntpd's C{clockstats}).
+
+        @param associd: its association's ID.
+        @param address: its C{127.127.t.u} address.
+        @param timecode: what the driver read (its C{timecode}: the last
+            sentence, segment or datagram), or C{""}.
+        """
+
 
 OBSERVER_METHODS = tuple(sorted(IDaemonObserver.names()))
 """The names of L{IDaemonObserver}'s methods."""

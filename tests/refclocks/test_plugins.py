@@ -259,6 +259,35 @@ class DaemonTests(SynchronousTestCase):
         daemon.stop()
         self.assertTrue(clock.stopped)
 
+    def test_clockSampleObserved(self) -> None:
+        """
+        Each sample a driver delivers is told to the daemon's observers
+        (C{clockSample}: what C{clockstats} writes) with the clock's
+        address and its timecode.
+        """
+        daemon = self.makeDaemon("server 127.127.99.0 minpoll 4 maxpoll 4\n")
+
+        from zope.interface import implementer
+
+        from ntpservice.interfaces import IDaemonObserver
+
+        @implementer(IDaemonObserver)
+        class Recorder:
+            def __init__(self) -> None:
+                self.samples: list[tuple[int, str, str]] = []
+
+            def clockSample(self, associd: int, address: str, timecode: str) -> None:
+                self.samples.append((associd, address, timecode))
+
+        recorder = Recorder()
+        daemon.addObserver(recorder)
+        [running] = daemon.refclocks.values()
+        running.clock.timecode = "TOY 42"
+        self.advance(40)
+        [association] = list(daemon.engine.associations)
+        self.assertTrue(recorder.samples)
+        self.assertEqual(set(recorder.samples), {(association.associd, "127.127.99.0", "TOY 42")})
+
     def test_unknownDriver(self) -> None:
         """
         A driver type no plugin provides is refused when the daemon is
