@@ -169,6 +169,11 @@ def pollRange(configuration: Any) -> tuple[int, int]:
     )
 
 
+PREFER_WINDOW = 0.4
+"""Seconds: a pulse-per-second source counts while a prefer source is
+within this (ntpd's rule)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunningRefClock:
     """
@@ -199,10 +204,34 @@ class _RefClockSink:
     def now(self) -> float:
         return self._daemon._now()
 
+    def _preferPeerNear(self) -> bool:
+        """
+        Whether a C{prefer} source other than this clock, the system peer
+        or a survivor of the last selection, is within L{PREFER_WINDOW}.
+        """
+        engine = self._daemon.engine
+        keys = set(engine.selection.survivors) if engine.selection is not None else set()
+        if engine.systemPeer is not None:
+            keys.add(engine.systemPeer)
+        keys.discard(self._associd)
+        for key in keys:
+            peer = engine.associations.byID.get(key)
+            if peer is not None and peer.settings.prefer and abs(peer.offset) < PREFER_WINDOW:
+                return True
+        return False
+
     def sample(self, offset: float, dispersion: float, leap: int, time: float) -> None:
         daemon = self._daemon
         if self._associd not in daemon.engine.associations.byID:
             return
+        running = daemon.refclocks.get(self._associd)
+        if running is not None and getattr(running.factory, "needsPrefer", False):
+            # A pulse-per-second source tells the fraction of the second
+            # only: it counts while a prefer source within 0.4 s (which
+            # numbers the seconds) is the system peer, as in ntpd.
+            if not self._preferPeerNear():
+                running.clock.baddata = getattr(running.clock, "baddata", 0) + 1
+                return
         lastUpdate = daemon.engine.discipline.lastUpdate
         now = daemon._now()
         daemon._do(

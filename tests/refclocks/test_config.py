@@ -120,10 +120,11 @@ class RefusedTests(SynchronousTestCase):
 
     def test_installedDrivers(self) -> None:
         """
-        The built-in drivers: LOCAL (1), NMEA (20), SHM (28) and SOCK (47).
+        The built-in drivers: LOCAL (1), NMEA (20), PPS (22), SHM (28) and
+        SOCK (47).
         """
         drivers = byDriverType(loadRefClockPlugins())
         self.assertEqual(
             [(t, drivers[t].name) for t in sorted(drivers)],
-            [(1, "local"), (20, "nmea"), (28, "shm"), (47, "sock")],
+            [(1, "local"), (20, "nmea"), (22, "pps"), (28, "shm"), (47, "sock")],
         )
