@@ -157,8 +157,6 @@ def _fudgeOptions(
 
     @raise RefClockConfigError: on a bad value or an unknown option.
     """
-    from dataclasses import replace
-
     args = list(arguments)
     while args:
         word = args.pop(0)
@@ -235,8 +233,6 @@ def _refclockLine(line: Any, byName: Mapping[str, Any]) -> RefClockLine:
     @raise RefClockConfigError: on an unknown driver or option, or a bad
         value.
     """
-    from dataclasses import replace
-
     source = str(line.source)
     factory = byName.get(line.target.lower())
     if factory is None:
