@@ -16,8 +16,9 @@ the same code runs on the real clock and in the simulator.
 from __future__ import annotations
 
 import difflib
+import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from zope.interface import implementer
@@ -59,6 +60,8 @@ from ntpservice.core.packet import NTPPacket
 from ntpservice.core.refid import formatRefid
 from ntpservice.core.selection import SelectionSettings
 from ntpservice.core.snapshot import StatusEvents
+from ntpservice.clock import ClockPermissionError
+from ntpservice.core.status import isSynchronized
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.coreconfig import disciplineSettings
@@ -72,6 +75,16 @@ from ntpservice.interfaces import (
     IPacketClaimant,
     IRuntimeConfigurable,
     ISourceSpawner,
+)
+from ntpservice.leapseconds import (
+    DAY as LEAP_DAY,
+    LEAP_NONE,
+    LeapFileError,
+    LeapTable,
+    expiryWarning,
+    formatDate,
+    loadLeapFile,
+    monthEnd,
 )
 from ntpservice.net.multiplexer import ModeTable
 from ntpservice.net.resolve import HostResolver
@@ -156,6 +169,11 @@ def pollRange(configuration: Any) -> tuple[int, int]:
     )
 
 
+PREFER_WINDOW = 0.4
+"""Seconds: a pulse-per-second source counts while a prefer source is
+within this (ntpd's rule)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunningRefClock:
     """
@@ -186,10 +204,34 @@ class _RefClockSink:
     def now(self) -> float:
         return self._daemon._now()
 
+    def _preferPeerNear(self) -> bool:
+        """
+        Whether a C{prefer} source other than this clock, the system peer
+        or a survivor of the last selection, is within L{PREFER_WINDOW}.
+        """
+        engine = self._daemon.engine
+        keys = set(engine.selection.survivors) if engine.selection is not None else set()
+        if engine.systemPeer is not None:
+            keys.add(engine.systemPeer)
+        keys.discard(self._associd)
+        for key in keys:
+            peer = engine.associations.byID.get(key)
+            if peer is not None and peer.settings.prefer and abs(peer.offset) < PREFER_WINDOW:
+                return True
+        return False
+
     def sample(self, offset: float, dispersion: float, leap: int, time: float) -> None:
         daemon = self._daemon
         if self._associd not in daemon.engine.associations.byID:
             return
+        running = daemon.refclocks.get(self._associd)
+        if running is not None and getattr(running.factory, "needsPrefer", False):
+            # A pulse-per-second source tells the fraction of the second
+            # only: it counts while a prefer source within 0.4 s (which
+            # numbers the seconds) is the system peer, as in ntpd.
+            if not self._preferPeerNear():
+                running.clock.baddata = getattr(running.clock, "baddata", 0) + 1
+                return
         lastUpdate = daemon.engine.discipline.lastUpdate
         now = daemon._now()
         daemon._do(
@@ -197,6 +239,11 @@ class _RefClockSink:
                 self._associd, offset, dispersion, leap, time, now
             )
         )
+        running = daemon.refclocks.get(self._associd)
+        association = daemon.engine.associations.byID.get(self._associd)
+        if running is not None and association is not None:
+            timecode = str(getattr(running.clock, "timecode", "") or "")
+            daemon._notify("clockSample", self._associd, association.address, timecode)
         if daemon.engine.discipline.lastUpdate != lastUpdate:
             daemon._notify("clockUpdated", now)
         daemon._arm()
@@ -310,6 +357,13 @@ class NTPDaemon:
         # Checked now, so that a bad fudge line is refused before anything
         # is bound.
         self._refclockLines = refClockLines(configuration, self._refclockFactories)
+        # The leap seconds file, read now for the same reason.
+        self.leapTable: LeapTable | None = None
+        self._leapChecked = 0.0
+        self._armedLeap = LEAP_NONE
+        leapfile = getattr(configuration, "leapfile", None)
+        if leapfile is not None:
+            self.leapTable = loadLeapFile(leapfile.path, leapfile.checkHash)
         self.refclocks: dict[int, RunningRefClock] = {}
         rng = rng if rng is not None else random.SystemRandom()
         self.restrictions = restrictTable(configuration.restrictions)
@@ -327,6 +381,16 @@ class NTPDaemon:
                 )
         self.fastPath = fastPath
         precision = clock.precision()
+        self._clockAdjust = clockAdjust
+        self._kernelSynchronized: bool | None = None
+        smear = getattr(configuration, "leapSmearInterval", None)
+        self._smearInterval: float | None = (
+            float(smear.value) if smear is not None and smear.value > 0 else None
+        )
+        # The leap second (its instant) whose smear is over: the clock was
+        # stepped by it, the served time is the clock's again.
+        self._smearDone: float | None = None
+        self._smearLeap: tuple[float, int] | None = None
         initialFreq = self._readDrift() if clockAdjust else None
         if not clockAdjust and driftFile is not None:
             self._log.info(
@@ -362,6 +426,8 @@ class NTPDaemon:
             ),
         )
         self.associations = AssociationView(self.engine.associations)
+        if self.leapTable is not None:
+            self.engine.leapSource = self._leapIndicator
         self.events = StatusEvents(self.engine)
         self.instances: dict[str, Any] = {}
         self._ownedDirectives = {d for plugin in plugins for d in plugin.directives}
@@ -384,7 +450,16 @@ class NTPDaemon:
     # -- IDaemon ---------------------------------------------------------
 
     def system(self) -> SystemVariables:
-        return self.engine.system
+        """
+        The system variables served: the engine's, with a smeared leap
+        second (C{leapsmearinterval}) applied and never announced.
+        """
+        system = self.engine.system
+        if self._smearInterval is None:
+            return system
+        smear = self.smearSeconds(self._now())
+        return replace(system, leap=LEAP_NONE if system.leap in (1, 2) else system.leap,
+                       smearNs=round(smear * 1e9))
 
     def mobilize(
         self, settings: AssociationSettings, spawner: ISourceSpawner | None = None
@@ -489,6 +564,7 @@ class NTPDaemon:
         self._startRefClocks()
         for instance in self.instances.values():
             instance.start()
+        self._warnLeapExpiry()
         self._arm()
 
     def _resolveRestrictions(self) -> None:
@@ -523,14 +599,6 @@ class NTPDaemon:
         """
         for line in self._refclockLines:
             factory = line.factory
-            if factory is None:
-                self._log.warn(
-                    "{source}: no reference clock driver of type {type} is "
-                    "installed; this server line is ignored",
-                    source=line.options.source,
-                    type=line.driverType,
-                )
-                continue
             burst, burstInterval = factory.burst
             source = RefClockSource(
                 line.driverType,
@@ -555,11 +623,20 @@ class NTPDaemon:
             )
             association = self.mobilize(settings)
             sink = _RefClockSink(self, association.associd)
-            clock = factory.build(line.options, sink, self.reactor)
-            self.refclocks[association.associd] = RunningRefClock(
-                factory, line.options, clock
-            )
-            clock.start()
+            try:
+                clock = factory.build(line.options, sink, self.reactor)
+                self.refclocks[association.associd] = RunningRefClock(
+                    factory, line.options, clock
+                )
+                clock.start()
+            except (OSError, ValueError) as e:
+                # The association stays, unreachable: ntpq shows it.
+                self._log.error(
+                    "{source}: reference clock {name} cannot start: {error}",
+                    source=line.options.source,
+                    name=line.name,
+                    error=str(e),
+                )
 
     def stop(self) -> None:
         """
@@ -697,6 +774,8 @@ class NTPDaemon:
     def _everySecond(self) -> None:
         now = self._now()
         self._do(self.engine.adjust(now))
+        self._leapTick(now)
+        self._kernelStatus(now)
         if (
             now - self._lastDriftWrite >= DRIFT_WRITE_INTERVAL
             and self.engine.discipline.state not in ("NSET", "FSET")
@@ -724,7 +803,9 @@ class NTPDaemon:
                 self._clockCall(clock.step, action.offset)
                 self._notify("clockStepped", action.offset)
             elif isinstance(action, A.SetLeap):
-                self._clockCall(clock.setLeap, action.leap)
+                # The kernel is armed on the day of the leap second only
+                # (see _leapTick), not when a source starts announcing it.
+                pass
             elif isinstance(action, SystemPeerChanged):
                 self._systemPeerChanged(action)
                 self._notify("systemPeerChanged", action.associd, action.address)
@@ -775,6 +856,176 @@ class NTPDaemon:
                     offset=action.offset,
                 )
                 self._finish(0)
+
+    def _kernelStatus(self, now: float) -> None:
+        """
+        Once a second, when the clock is adjusted and its driver keeps the
+        kernel's status (C{setSynchronized}, the Linux driver): while
+        synchronized, the kernel's maxerror (the root distance) and
+        esterror (the clock jitter) are refreshed and STA_UNSYNC is clear;
+        when synchronization is lost (and at start) STA_UNSYNC is set,
+        once.
+        """
+        method = getattr(self.clock, "setSynchronized", None)
+        if method is None or not self._clockAdjust:
+            return
+        synchronized = isSynchronized(self.engine)
+        if not synchronized and self._kernelSynchronized is False:
+            return
+        self._kernelSynchronized = synchronized
+        system = self.engine.system
+        try:
+            if synchronized:
+                rootDistance = system.rootDelay / 2 + system.rootDispersionAt(int(now * 1e9))
+                method(True, rootDistance, self.engine.discipline.jitter)
+            else:
+                method(False)
+        except OSError as e:
+            self.counters.count("clock.error")
+            self._log.error("Clock driver refused the kernel status: {error}", error=str(e))
+            if isinstance(e, ClockPermissionError):
+                # No CAP_SYS_TIME: said once, not every second.
+                self._clockAdjust = False
+
+    # -- leap seconds ---------------------------------------------------
+
+    def _leapIndicator(self, now: float) -> int:
+        """The leap indicator the leap seconds file implies at C{now}."""
+        table = self.leapTable
+        return table.leapIndicator(now) if table is not None else LEAP_NONE
+
+    def kernelLeap(self, now: float) -> int:
+        """
+        How the clock is to be armed at C{now}: for a leap second within
+        the next day (the kernel inserts or deletes it at the end of the
+        UTC day it is armed on): from the leap seconds file, else from the
+        system's leap indicator on the last day of a month while
+        synchronized. Otherwise none.
+        """
+        if self._smearInterval is not None:
+            # Smearing: the daemon steps the clock itself at the leap
+            # second (see _leapTick), in step with the smear.
+            return LEAP_NONE
+        if self.leapTable is not None:
+            return self.leapTable.kernelLeap(now)
+        system = self.engine.system
+        if self.engine.systemPeer is None or system.leap not in (1, 2):
+            return LEAP_NONE
+        return int(system.leap) if monthEnd(now) - now <= LEAP_DAY else LEAP_NONE
+
+    def upcomingLeap(self, now: float) -> tuple[float, int] | None:
+        """
+        The next leap second as C{(instant after it, +1 or -1)}: from the
+        leap seconds file, else from the system's leap indicator (at the
+        end of the month) while synchronized; C{None} without one.
+        """
+        if self.leapTable is not None:
+            return self.leapTable.nextLeap(now)
+        system = self.engine.system
+        if self.engine.systemPeer is None or system.leap not in (1, 2):
+            return None
+        return monthEnd(now), (1 if system.leap == 1 else -1)
+
+    def smearSeconds(self, now: float) -> float:
+        """
+        The smear of a leap second at C{now} (C{leapsmearinterval}): 0
+        until the interval before the leap second starts, then growing
+        linearly to the whole second (negative for an insertion: the
+        served time slows down) at the leap second, held until the daemon
+        steps the clock by it, and 0 again after.
+        """
+        interval = self._smearInterval
+        if interval is None:
+            return 0.0
+        leap = self._smearLeap if self._smearLeap is not None else self.upcomingLeap(now)
+        if leap is None:
+            return 0.0
+        when, sign = leap
+        if when == self._smearDone or now < when - interval:
+            return 0.0
+        return -sign * min(1.0, (now - (when - interval)) / interval)
+
+    def _leapTick(self, now: float) -> None:
+        """
+        Once a second: arm or disarm the clock for a leap second when that
+        changes (or, when smearing, step the clock by it at its instant);
+        once a minute, reload the leap seconds file if it changed.
+        """
+        if self._smearInterval is not None:
+            self._smearTick(now)
+        if self.leapTable is not None and now - self._leapChecked >= 60:
+            self._leapChecked = now
+            try:
+                changed = os.stat(self.leapTable.path).st_mtime != self.leapTable.mtime
+            except OSError:
+                changed = False
+            if changed:
+                self.reloadLeapFile()
+        leap = self.kernelLeap(now)
+        if leap != self._armedLeap:
+            self._armedLeap = leap
+            self._clockCall(self.clock.setLeap, leap)
+            if leap == LEAP_NONE:
+                self._log.info("Leap second disarmed")
+            else:
+                self._log.info(
+                    "Leap second armed: one second {what} at the end of this UTC day",
+                    what="inserted" if leap == 1 else "deleted",
+                )
+
+    def _smearTick(self, now: float) -> None:
+        """
+        Smearing: remember the leap second being smeared (so that the
+        smear holds at the whole second until the step); at its instant,
+        step the clock by it, which ends the smear.
+        """
+        if self._smearLeap is None:
+            leap = self.upcomingLeap(now)
+            if leap is not None and now >= leap[0] - self._smearInterval:  # type: ignore[operator]
+                self._smearLeap = leap
+                self._log.info(
+                    "Smearing the leap second of {when} over {interval:.0f} s",
+                    when=formatDate(leap[0] - 1),
+                    interval=self._smearInterval,
+                )
+            return
+        when, sign = self._smearLeap
+        if now >= when:
+            self._smearLeap = None
+            self._smearDone = when
+            if self._clockAdjust:
+                self._clockCall(self.clock.step, -float(sign))
+            self._log.info("Leap second smeared out; the clock stepped by {step:+d} s",
+                           step=-sign)
+
+    def reloadLeapFile(self) -> None:
+        """
+        Read the leap seconds file again (SIGHUP, or when it changed); a
+        file that cannot be used is reported and the one in use kept.
+        """
+        leapfile = getattr(self.configuration, "leapfile", None)
+        if leapfile is None:
+            return
+        try:
+            table = loadLeapFile(leapfile.path, leapfile.checkHash)
+        except LeapFileError as e:
+            self._log.error("Leap seconds file not reloaded: {error}", error=str(e))
+            return
+        self.leapTable = table
+        self.engine.leapSource = self._leapIndicator
+        self._log.info(
+            "Leap seconds file {path} read: TAI - UTC {tai} s, expires {expires}",
+            path=table.path,
+            tai=table.taiOffset(self._now()),
+            expires=formatDate(table.expires),
+        )
+        self._warnLeapExpiry()
+
+    def _warnLeapExpiry(self) -> None:
+        if self.leapTable is not None:
+            warning = expiryWarning(self.leapTable, self._now())
+            if warning is not None:
+                self._log.warn("{warning}", warning=warning)
 
     def _clockCall(self, method: Callable[[Any], None], value: Any) -> None:
         try:

@@ -77,6 +77,11 @@ class IClockDriver(Interface):
             makes the clock run faster. Within +-500 (the NTP tolerance).
         """
 
+    # Optional: setSynchronized(synchronized, maxError=16.0, estError=16.0),
+    # the kernel's view of the synchronization (STA_UNSYNC, maxerror,
+    # esterror); the daemon calls it once a second when the driver has it
+    # (ntpservice.clock.linux.LinuxClock.setSynchronized).
+
     def setLeap(leap: int) -> None:
         """
         Arm or disarm a leap second at the end of the current UTC day.
@@ -460,6 +465,14 @@ class IRefClockFactory(Interface):
     C{getPlugins(IRefClockFactory, ntpservice.refclocks)} (and, for other
     packages, in their C{twisted/plugins}), in the shape of Twisted's
     C{cred_memory.py}: declarative attributes and a factory method.
+
+    Optional: C{ignoredOptions}, a tuple of the C{fudge} options that mean
+    nothing to the driver, which the start-up log names as ignored; and
+    C{requiredOptions}, the options of L{RefClockOptions
+    <ntpservice.refclocks.RefClockOptions>} (such as C{path}) without which
+    a line is refused with C{FILE:LINE}; and C{checkOptions(options)},
+    raising C{ValueError} with a message for an option value the driver
+    cannot honour (refused with C{FILE:LINE} before anything is bound).
     """
 
     name = Attribute(
@@ -574,6 +587,16 @@ class IDaemonObserver(Interface):
         The clock was stepped.
 
         @param offset: the step, seconds.
+        """
+
+    def clockSample(associd: int, address: str, timecode: str) -> None:
+        """
+        A reference clock delivered a sample (ntpd's C{clockstats}).
+
+        @param associd: its association's ID.
+        @param address: its C{127.127.t.u} address.
+        @param timecode: what the driver read (its C{timecode}: the last
+            sentence, segment or datagram), or C{""}.
         """
 
 

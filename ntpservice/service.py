@@ -35,6 +35,7 @@ from ntpservice.logging import LogconfigError, LogFile, SyncLogger, applyLogconf
 from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
 from ntpservice.net.fastpath import FastPath
 from ntpservice.net.udp import ReceivedDatagram, TimestampingPort
+from ntpservice.refclocks import RefClockConfigError, RefClockPluginError, refClockLines
 from ntpservice.stats import StatisticsError, StatisticsWriter
 
 if TYPE_CHECKING:
@@ -747,6 +748,7 @@ class NTPService(MultiService):
         for warning in self.configurationWarnings():
             self._log.warn("{warning}", warning=warning)
         self.reloadKeys()
+        self.daemon.reloadLeapFile()
 
     def reopenFiles(self) -> None:
         """
@@ -874,7 +876,6 @@ C{stats}, C{monitor} and the mode plugins' names are acted on.)
 """
 
 INACTIVE_REASONS = {
-    "leapfile": "the leap second file is not read yet",
     "broadcastdelay": "broadcast client mode is not implemented yet",
     "nonvolatile": "the drift file is written hourly, whatever the threshold",
     "dscp": "packets are sent with the system's default DSCP",
@@ -959,33 +960,31 @@ def inactiveWarnings(configuration: Any) -> list[str]:
     drift = configuration.driftfile
     if drift is not None and drift.tolerance is not None:
         warn(drift.source, "driftfile tolerance ignored")
-    localUnits = {
-        f"127.127.1.{line.refclockUnit}"
-        for line in configuration.associations
-        if getattr(line, "refclockType", None) == 1
-    }
+    # Reference clocks: a fudge line no clock line names, and the fudge
+    # options a driver says it ignores (its optional ignoredOptions).
+    try:
+        clocks = {line.address: line for line in refClockLines(configuration)}
+    except (RefClockConfigError, RefClockPluginError):
+        clocks = {}
     for refclock in configuration.refclocks:
-        if refclock.directive == "refclock":
+        if refclock.directive != "fudge":
+            continue
+        clock = clocks.get(refclock.target)
+        if clock is None:
             warn(
                 refclock.source,
-                f"refclock {refclock.target}: reference clock drivers are not "
-                "available yet; ignored",
+                f"fudge {refclock.target}: no server or refclock line names it; ignored",
             )
-        elif refclock.target not in localUnits:
+            continue
+        ignoredOptions = getattr(clock.factory, "ignoredOptions", ())
+        ignored = [w for w in refclock.arguments if w in ignoredOptions]
+        if ignored:
             warn(
                 refclock.source,
-                f"fudge {refclock.target}: no server line of the LOCAL clock "
-                "names it (other reference clocks are not available yet); ignored",
+                f"fudge {', '.join(ignored)} ignored by the "
+                f"{str(clock.factory.name).upper()} clock",
             )
-        else:
-            ignored = [w for w in refclock.arguments if w in _LOCAL_FUDGE_IGNORED]
-            if ignored:
-                warn(
-                    refclock.source,
-                    f"fudge {', '.join(ignored)} ignored by the LOCAL clock",
-                )
     for field, directive in (
-        ("leapfile", "leapfile"),
         ("broadcastDelay", "broadcastdelay"),
         ("nonvolatile", "nonvolatile"),
         ("dscp", "dscp"),
@@ -1028,9 +1027,6 @@ def inFileOrder(warnings: Iterable[str], files: Iterable[str] = ()) -> list[str]
         return (order.get(path, len(order)), path, int(match.group("line")))
 
     return sorted(warnings, key=key)
-
-
-_LOCAL_FUDGE_IGNORED = ("time1", "time2", "flag1", "flag2", "flag3", "flag4")
 
 
 def _loopbackOnly(spec: ListenSpec) -> bool:

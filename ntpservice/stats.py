@@ -28,8 +28,10 @@ are NTPsec 1.2's, with its C{printf} formats:
   - C{sysstats}, hourly: seconds since the last line, then packet counters
     over that interval (see L{sysstatsCounts}).
 
-C{clockstats} is written by reference clock drivers only; the LOCAL driver
-writes none (as in ntpd), so no C{clockstats} file is created. The other
+C{clockstats}: for each sample of a reference clock whose driver reads a
+timecode (the NMEA sentence, the SHM segment, the SOCK datagram), its
+address and that timecode, as ntpd writes it; the LOCAL driver reads none
+and writes none (as in ntpd). The other
 names C{statistics} accepts (C{cryptostats}, C{protostats},
 C{timingstats}, C{usestats}) are not written; a warning says so at start.
 
@@ -160,6 +162,14 @@ def loopstatsLine(
         f"{mjdTime(nowNs)} {offset:.9f} {freqPPM:.6f} {jitter:.9f} "
         f"{wanderPPM:.6f} {int(timeConstant)}"
     )
+
+
+def clockstatsLine(nowNs: int, address: str, timecode: str) -> str:
+    """
+    One C{clockstats} line (without newline): MJD, seconds of the day, the
+    clock's address and its timecode.
+    """
+    return f"{mjdTime(nowNs)} {address} {timecode}"
 
 
 def peerstatsLine(
@@ -741,6 +751,13 @@ class StatisticsWriter:
                     update.jitter,
                 ),
             )
+
+    def clockSample(self, associd: int, address: str, timecode: str) -> None:
+        clocks = self.generations.get("clockstats")
+        if clocks is None or not timecode:
+            return
+        now = self._now()
+        clocks.write(now, clockstatsLine(now, address, timecode))
 
     def clockUpdated(self, now: float) -> None:
         loops = self.generations.get("loopstats")

@@ -273,6 +273,7 @@ def loadConfiguration(path: str | None) -> Any:
     from ntpservice.auth.keyring import loadKeyRing
     from ntpservice.nts.settings import checkNTS
     from ntpservice.plugins import PluginError, loadModePlugins, registryFor
+    from ntpservice.leapseconds import LeapFileError, loadLeapFile
     from ntpservice.refclocks import RefClockConfigError, refClockLines
 
     try:
@@ -288,10 +289,12 @@ def loadConfiguration(path: str | None) -> Any:
                 path or DEFAULT_CONFIG_PATH, registry=registry
             )
         refClockLines(configuration)
+        if configuration.leapfile is not None:
+            loadLeapFile(configuration.leapfile.path, configuration.leapfile.checkHash)
         loadKeyRing(configuration)
         checkNTS(configuration)
         return configuration
-    except (config.ConfigError, RefClockConfigError, PluginError) as e:
+    except (config.ConfigError, RefClockConfigError, LeapFileError, PluginError) as e:
         sys.stderr.write(f"{e}\n")
         raise SystemExit(2)
     except OSError as e:

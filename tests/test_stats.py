@@ -655,6 +655,20 @@ class StatisticsWriterTests(SynchronousTestCase):
             self.daemon,
         )
 
+    def test_clockstats(self) -> None:
+        """
+        Each sample of a reference clock that read a timecode writes a
+        C{clockstats} line (time, address, timecode); one without (the
+        LOCAL clock) writes none.
+        """
+        writer = self.writer("statistics clockstats\n")
+        writer.clockSample(1, "127.127.20.0", "$GPZDA,225107.00,06,12,2026,00,00*4B")
+        writer.clockSample(2, "127.127.1.0", "")
+        [line] = self.lines("clockstats")
+        self.assertRegex(
+            line, rf"{MJD_TIME} 127\.127\.20\.0 \$GPZDA,225107\.00,06,12,2026,00,00\*4B\Z"
+        )
+
     def test_loopstats(self) -> None:
         """
         Each discipline update writes a C{loopstats} line with the

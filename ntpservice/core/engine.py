@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Iterable, Union, cast
+from typing import Callable, Iterable, Union, cast
 
 from ntpservice.core import actions as A
 from ntpservice.core.association import (
@@ -49,7 +49,13 @@ from ntpservice.core.authenticator import NO_AUTHENTICATION, Authenticator
 from ntpservice.core.constants import MINDISP
 from ntpservice.core.discipline import Discipline, UpdateResult
 from ntpservice.core.peer import ReceiveResult, Transmission
-from ntpservice.core.packet import MAX_STRATUM, NTPPacket
+from ntpservice.core.packet import (
+    LEAP_ADD,
+    LEAP_DEL,
+    LEAP_NONE,
+    MAX_STRATUM,
+    NTPPacket,
+)
 from ntpservice.core.refid import refidFromAddress
 from ntpservice.core.selection import (
     REASON_DISTANCE,
@@ -274,6 +280,9 @@ class Engine:
             precision=2.0**precisionLog2
         )
         self.rng = rng
+        # The leap indicator a leap seconds file implies at a time (None:
+        # no file); without one, the sources' majority decides.
+        self.leapSource: Callable[[float], int] | None = None
         self.associations = AssociationTable()
         self.system = SystemVariables(
             precision=precisionLog2, poll=discipline.pollLog2
@@ -832,7 +841,7 @@ class Engine:
             + max(peerDispersion + abs(peer.offset), MINDISP)
         )
         return SystemVariables(
-            leap=peer.leap,
+            leap=self._systemLeap(peer, result, now),
             stratum=min(peer.stratum + 1, MAX_STRATUM),
             precision=self.precisionLog2,
             rootDelay=peer.rootDelay + peer.delay,
@@ -842,6 +851,25 @@ class Engine:
             lastUpdateNs=int(now * 1e9),
             poll=pollLog2,
         )
+
+    def _systemLeap(self, peer: Association, result: SelectionResult, now: float) -> int:
+        """
+        The leap indicator the system announces: the leap seconds file's
+        (L{leapSource}) when there is one, else the one a majority of the
+        survivors of selection announce (a single source's is taken
+        alone), else none.
+        """
+        if self.leapSource is not None:
+            return self.leapSource(now)
+        voters = [
+            self.associations.byID[key].leap
+            for key in result.survivors
+            if key in self.associations.byID
+        ] or [peer.leap]
+        for leap in (LEAP_ADD, LEAP_DEL):
+            if 2 * voters.count(leap) > len(voters):
+                return leap
+        return LEAP_NONE
 
     def _preempt(self, result: SelectionResult) -> list[Action]:
         """

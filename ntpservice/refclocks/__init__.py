@@ -9,14 +9,20 @@ with L{twisted.plugin.getPlugins}, checks each with C{verifyObject}, and
 refuses two drivers with one name or one driver type (as the mode plugins
 are checked in L{ntpservice.plugins}).
 
-Third-party drivers put their plugin module in a C{ntpservice/refclocks/}
-directory without C{__init__.py} (as C{twisted/plugins}) of their own
-package, or the caller passes their plugin package to L{loadRefClockPlugins}.
+Third-party drivers put their plugin module in the C{twisted/plugins/}
+directory of their own package (Twisted's usual place, see
+C{docs/refclocks.md}), or in a C{ntpservice/refclocks/} directory without
+C{__init__.py}, or the caller passes their plugin package to
+L{loadRefClockPlugins}.
+
+L{refClockLines} reads what the configuration asks for, as ntpd writes it
+(C{server 127.127.t.u} with C{fudge}) and as NTPsec does (C{refclock NAME
+unit N ...}), and refuses an unknown driver or option with C{FILE:LINE}.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from zope.interface.verify import verifyObject
@@ -57,7 +63,12 @@ class RefClockOptions:
     @ivar time1: C{fudge time1}, seconds.
     @ivar time2: C{fudge time2}, seconds.
     @ivar flags: C{fudge flag1-4}, indexed 1-4.
-    @ivar mode: the C{mode} option of the C{server} line, or C{None}.
+    @ivar mode: the C{mode} option (of the C{server} or C{refclock}
+        line), or C{None}.
+    @ivar path: NTPsec's C{path}: the device (or socket) to read instead
+        of the driver's default, or C{None}.
+    @ivar ppspath: NTPsec's C{ppspath}: the PPS device, or C{None}.
+    @ivar baud: NTPsec's C{baud}: the serial speed, or C{None}.
     @ivar source: the configuration line, C{FILE:LINE}, for messages.
     """
 
@@ -68,6 +79,9 @@ class RefClockOptions:
     time2: float | None = None
     flags: tuple[tuple[int, bool], ...] = ()
     mode: int | None = None
+    path: str | None = None
+    ppspath: str | None = None
+    baud: int | None = None
     source: str = ""
 
     def flag(self, number: int) -> bool:
@@ -143,8 +157,6 @@ def _fudgeOptions(
 
     @raise RefClockConfigError: on a bad value or an unknown option.
     """
-    from dataclasses import replace
-
     args = list(arguments)
     while args:
         word = args.pop(0)
@@ -192,63 +204,200 @@ def _fudgeOptions(
     return options
 
 
+_REFCLOCK_FLAGS = {"prefer", "noselect", "true"}
+"""The options of NTPsec's C{refclock} line that take no value."""
+
+_REFCLOCK_VALUES = {
+    "unit", "refid", "stratum", "time1", "time2", "flag1", "flag2", "flag3",
+    "flag4", "minpoll", "maxpoll", "mode", "path", "ppspath", "baud",
+}
+"""The options of NTPsec's C{refclock} line that take a value."""
+
+
+def _integer(word: str, value: str, low: int, high: int, source: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = low - 1
+    if not low <= number <= high:
+        raise RefClockConfigError(
+            f"{source}: {word} must be between {low} and {high}, not {value}"
+        )
+    return number
+
+
+def _refclockLine(line: Any, byName: Mapping[str, Any]) -> RefClockLine:
+    """
+    NTPsec's C{refclock NAME [unit N] [option ...]}.
+
+    @raise RefClockConfigError: on an unknown driver or option, or a bad
+        value.
+    """
+    source = str(line.source)
+    factory = byName.get(line.target.lower())
+    if factory is None:
+        raise RefClockConfigError(
+            f"{source}: refclock {line.target}: no such reference clock driver "
+            f"(installed: {', '.join(sorted(byName)) or 'none'})"
+        )
+    options = RefClockOptions(source=source)
+    fudge: list[str] = []
+    flags: set[str] = set()
+    minPoll, maxPoll = 6, 10
+    args = list(line.arguments)
+    while args:
+        word = args.pop(0)
+        if word in _REFCLOCK_FLAGS:
+            flags.add(word)
+            continue
+        if word not in _REFCLOCK_VALUES:
+            raise RefClockConfigError(
+                f"{source}: refclock {line.target}: unknown option {word!r}"
+            )
+        if not args:
+            raise RefClockConfigError(f"{source}: refclock {word} needs a value")
+        value = args.pop(0)
+        if word == "unit":
+            options = replace(options, unit=_integer(word, value, 0, 255, source))
+        elif word == "minpoll":
+            minPoll = _integer(word, value, 1, 17, source)
+        elif word == "maxpoll":
+            maxPoll = _integer(word, value, 1, 17, source)
+        elif word == "mode":
+            options = replace(options, mode=_integer(word, value, 0, 2**31 - 1, source))
+        elif word == "baud":
+            options = replace(options, baud=_integer(word, value, 50, 4_000_000, source))
+        elif word in ("path", "ppspath"):
+            options = replace(options, **{word: value})
+        else:
+            fudge += [word, value]
+    if minPoll > maxPoll:
+        if "maxpoll" in line.arguments:
+            raise RefClockConfigError(f"{source}: minpoll must not exceed maxpoll")
+        maxPoll = minPoll
+    options = _fudgeOptions(fudge, source, options)
+    return RefClockLine(
+        int(factory.driverType),
+        factory,
+        options,
+        minPollLog2=minPoll,
+        maxPollLog2=maxPoll,
+        prefer="prefer" in flags,
+        noselect="noselect" in flags,
+        truechimer="true" in flags,
+    )
+
+
 def refClockLines(
     configuration: Any, factories: Mapping[int, Any] | None = None
 ) -> list[RefClockLine]:
     """
-    The reference clocks a configuration asks for: each C{server
-    127.127.t.u} line with the C{fudge} lines that name it, in the order
-    of the configuration.
+    The reference clocks a configuration asks for, in the order of the
+    configuration: each C{server 127.127.t.u} line (ntpd) with the C{fudge}
+    lines that name it, and each C{refclock} line (NTPsec).
 
-    @param factories: the installed drivers by driver type (C{None}: none
-        is looked up; each line's C{factory} is then C{None}).
-    @raise RefClockConfigError: C{FILE:LINE: message} on a C{fudge} option
-        that cannot be honoured.
+    @param factories: the installed drivers by driver type (C{None}: every
+        installed one, L{loadRefClockPlugins}).
+    @raise RefClockConfigError: C{FILE:LINE: message} for a driver that is
+        not installed, an unknown option, a bad value, or two lines for
+        one clock.
     """
-    factories = factories or {}
+    if factories is None:
+        factories = byDriverType(loadRefClockPlugins())
+    byName = {str(f.name).lower(): f for f in factories.values()}
     fudges: dict[str, list[Any]] = {}
     for line in getattr(configuration, "refclocks", ()):
         if line.directive == "fudge":
             fudges.setdefault(line.target, []).append(line)
-    out = []
+    found: list[tuple[Any, RefClockLine]] = []
     for directive in configuration.associations:
         driverType = getattr(directive, "refclockType", None)
         if driverType is None:
             continue
-        unit = directive.refclockUnit
+        factory = factories.get(driverType)
+        if factory is None:
+            raise RefClockConfigError(
+                f"{directive.source}: server {directive.address}: no reference "
+                f"clock driver of type {driverType} is installed (installed: "
+                + (", ".join(f"{t} {factories[t].name}" for t in sorted(factories)) or "none")
+                + ")"
+            )
         options = RefClockOptions(
-            unit=unit, mode=directive.mode, source=str(directive.source)
+            unit=directive.refclockUnit, mode=directive.mode, source=str(directive.source)
         )
         for fudge in fudges.get(directive.address, ()):
             options = _fudgeOptions(fudge.arguments, str(fudge.source), options)
-        out.append(
-            RefClockLine(
-                driverType,
-                factories.get(driverType),
-                options,
-                minPollLog2=directive.minPollLog2,
-                maxPollLog2=directive.maxPollLog2,
-                prefer=directive.prefer,
-                noselect=directive.noselect,
-                truechimer=directive.truechimer,
+        found.append(
+            (
+                directive.source,
+                RefClockLine(
+                    driverType,
+                    factory,
+                    options,
+                    minPollLog2=directive.minPollLog2,
+                    maxPollLog2=directive.maxPollLog2,
+                    prefer=directive.prefer,
+                    noselect=directive.noselect,
+                    truechimer=directive.truechimer,
+                ),
             )
         )
-    return out
+    for line in getattr(configuration, "refclocks", ()):
+        if line.directive == "refclock":
+            refclock = _refclockLine(line, byName)
+            for fudge in fudges.get(refclock.address, ()):
+                refclock = replace(
+                    refclock,
+                    options=_fudgeOptions(fudge.arguments, str(fudge.source), refclock.options),
+                )
+            found.append((line.source, refclock))
+    found.sort(key=lambda pair: (str(getattr(pair[0], "path", "")), getattr(pair[0], "line", 0)))
+    seen: dict[str, Any] = {}
+    for source, refclock in found:
+        for name in getattr(refclock.factory, "requiredOptions", ()):
+            if getattr(refclock.options, name, None) is None:
+                raise RefClockConfigError(
+                    f"{source}: the {refclock.factory.name} driver needs the "
+                    f"{name} option (refclock {refclock.factory.name} ... {name} ...)"
+                )
+        check = getattr(refclock.factory, "checkOptions", None)
+        if check is not None:
+            try:
+                check(refclock.options)
+            except ValueError as e:
+                raise RefClockConfigError(f"{source}: {e}")
+        if refclock.address in seen:
+            raise RefClockConfigError(
+                f"{source}: reference clock {refclock.address} is configured "
+                f"already ({seen[refclock.address]})"
+            )
+        seen[refclock.address] = source
+    return [refclock for _, refclock in found]
 
 
 def loadRefClockPlugins(package: object | None = None) -> list[Any]:
     """
     Every L{IRefClockFactory} plugin, verified, in driver type order.
 
-    @param package: the package to search (default L{ntpservice.refclocks}).
+    @param package: the package to search; C{None}: L{ntpservice.refclocks}
+        (with the C{ntpservice/refclocks/} directories of other packages)
+        and C{twisted.plugins} (the C{twisted/plugins/} directories of every
+        installed package).
     @raise RefClockPluginError: on an invalid plugin or a conflict.
     """
     if package is None:
-        import ntpservice.refclocks as package  # type: ignore[no-redef]
-    plugins = sorted(
-        getPlugins(IRefClockFactory, package),  # type: ignore[arg-type]
-        key=lambda p: (p.driverType, p.name),
-    )
+        import twisted.plugins
+
+        import ntpservice.refclocks
+
+        found: list[Any] = []
+        for searched in (ntpservice.refclocks, twisted.plugins):
+            for plugin in getPlugins(IRefClockFactory, searched):  # type: ignore[arg-type]
+                if not any(plugin is p for p in found):
+                    found.append(plugin)
+    else:
+        found = list(getPlugins(IRefClockFactory, package))  # type: ignore[arg-type]
+    plugins = sorted(found, key=lambda p: (p.driverType, p.name))
     checkRefClockPlugins(plugins)
     return plugins
 

@@ -92,6 +92,8 @@ class LocalClockFactory:
     precision = PRECISION
     lastResort = True
     burst = (BURST, BURST_INTERVAL)
+    ignoredOptions = ("time1", "time2", "flag1", "flag2", "flag3", "flag4")
+    """The fudge options that mean nothing to this driver (warned about)."""
 
     def build(self, options: Any, sink: IRefClockSink, reactor: Any) -> LocalRefClock:
         """

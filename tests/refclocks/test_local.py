@@ -69,7 +69,7 @@ class RefClockLinesTests(SynchronousTestCase):
         No LOCAL clock configured: no line of driver 1.
         """
         self.assertEqual(
-            [l for l in lines("server 192.0.2.1\nserver 127.127.20.0\n") if l.driverType == 1],
+            [l for l in lines("server 192.0.2.1\nserver 127.127.28.0\n") if l.driverType == 1],
             [],
         )
 

@@ -271,6 +271,28 @@ def _uname() -> tuple[str, str, str]:
     return (info.machine, info.sysname, info.release)
 
 
+LEAP_VARIABLES = ("tai", "leapsec", "expire")
+"""The leap seconds file's system variables, in ntpd's order."""
+
+
+def _leapValues(table: Any, now: float) -> dict[str, str | None]:
+    """
+    C{tai} (TAI - UTC, s), C{leapsec} (the last leap second) and C{expire}
+    (the file's expiry), ntpd's C{YYYYMMDDHHMM}, from a leap seconds file
+    (L{ntpservice.leapseconds.LeapTable}); C{None} each without one.
+    """
+    if table is None:
+        return dict.fromkeys(LEAP_VARIABLES)
+    from ntpservice.leapseconds import formatNtpqStamp
+
+    last = table.lastLeap(now)
+    return {
+        "tai": str(table.taiOffset(now)),
+        "leapsec": formatNtpqStamp(last) if last is not None else None,
+        "expire": formatNtpqStamp(table.expires),
+    }
+
+
 class ControlVariables:
     """
     The variables and status words ntpq reads from one daemon.
@@ -604,6 +626,7 @@ class ControlVariables:
         if asked(KERNEL_NAMES):
             values.update(kernelValues(readKernelState(daemon.clock)))
         values.update(self._mruValues(now))
+        values.update(_leapValues(getattr(daemon, "leapTable", None), now))
         for setvar in daemon.configuration.setvars:
             values.setdefault(setvar.name, K.quoted(setvar.value))
         return values
@@ -768,6 +791,8 @@ class ControlVariables:
         values = self.systemValues(names)
         if not names:
             defaults = list(SYSTEM_DEFAULT_VARIABLES)
+            # ntpd's rv has the leap seconds file's variables when it has one.
+            defaults += [name for name in LEAP_VARIABLES if values.get(name) is not None]
             defaults += [
                 setvar.name
                 for setvar in self._daemon.configuration.setvars
