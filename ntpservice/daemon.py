@@ -55,7 +55,8 @@ from ntpservice.core.engine import (
     SystemPeerChanged,
 )
 from ntpservice.core.packet import NTPPacket
-from ntpservice.core.refid import formatRefid
+from ntpservice.core.refid import formatRefid, refidFromAddress
+from ntpservice.core.server import stampTransmit
 from ntpservice.core.selection import SelectionSettings
 from ntpservice.core.snapshot import StatusEvents
 from ntpservice.core.system import SystemVariables
@@ -150,6 +151,22 @@ def pollRange(configuration: Any) -> tuple[int, int]:
         min(a.minPollLog2 for a in lines),
         max(a.maxPollLog2 for a in lines),
     )
+
+
+def _localRefid(datagram: ReceivedDatagram) -> bytes | None:
+    """
+    The reference ID of our address as the sender of C{datagram} knows it
+    (the address it was sent to), or C{None} when unknown: a peer whose
+    reference ID it is is synchronized to us (selection's loop test), and
+    orphan mode compares it with the reference IDs of the orphan parents.
+    """
+    address = datagram.localAddress or datagram.destination
+    if not address:
+        return None
+    try:
+        return refidFromAddress(address)
+    except ValueError:
+        return None
 
 
 class _RefClockSink:
@@ -593,6 +610,14 @@ class NTPDaemon:
                 self.counters.count(f"peer.auth.{name}")
                 association.authenticationFailed()
                 return
+        if dispatch(association.hmode, packet.mode) is Dispatch.ERR:
+            # RFC 5905's ERR (a symmetric passive packet to our passive
+            # association): the peer gave up on us. Only an authenticated
+            # one gets this far, so no forgery demobilizes anything.
+            self.counters.count("peer.err")
+            self.demobilize(association.associd, "symmetric passive peer")
+            return
+        association.localRefid = _localRefid(datagram)
         t4 = NTPTimestamp.fromUnixNanoseconds(rxTime)
         t1 = association.lastT1
         lastUpdate = self.engine.discipline.lastUpdate
@@ -629,12 +654,20 @@ class NTPDaemon:
             return
         encoded = signed
         clock = self.clock
+        keyring = self.keyring
+        transmission = action.transmission
 
         def stamped() -> bytes:
             # The exact send time, read as the last thing before the
             # system call, is the association's T1.
+            t1 = NTPTimestamp.fromUnixNanoseconds(clock.now())
             if association is not None:
-                association.sentAt(NTPTimestamp.fromUnixNanoseconds(clock.now()))
+                association.sentAt(t1)
+            if transmission.stampTransmit:
+                # A symmetric peer computes its offset from our transmit
+                # timestamp: it is the send time, signed after stamping.
+                data = stampTransmit(transmission.packet.encode(), t1)
+                return signFor(action.authenticator, data, keyring) or data
             return encoded
 
         localAddress = association.settings.localAddress if association else None
