@@ -344,6 +344,8 @@ class NTPDaemon:
                 maxdist=tos.maxdist,
                 mindist=tos.mindist,
                 precision=2.0**precision,
+                orphan=tos.orphan,
+                orphanWait=float(tos.orphanwait),
             ),
             localClock=localClock,
         )

@@ -73,6 +73,12 @@ from ntpservice.core.selection import (
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 
+ORPHAN_REFID = bytes((127, 0, 0, 1))
+"""The reference ID of an orphan parent above stratum 1 (seed 003)."""
+
+ORPHAN_REFID_STRATUM1 = b"LOOP"
+"""The reference ID of an orphan parent at stratum 1 (seed 003)."""
+
 STARTUP_WINDOW = 10.0
 """
 Seconds: how long the first selection (or the first after the system peer
@@ -296,6 +302,10 @@ class Engine:
         # seconds), and why the engine holds, if it does.
         self._holdSince: float | None = None
         self._holdReason: str | None = None
+        # Orphan mode: since when no system peer (local seconds), and
+        # whether this host is an orphan parent.
+        self._noPeerSince: float | None = None
+        self._orphanParent = False
 
     # -- associations ---------------------------------------------------
 
@@ -397,6 +407,8 @@ class Engine:
         """
         actions = _clockActions(self.discipline.adjust(now))
         self._correctFilters(actions, now)
+        if self.systemPeer is None:
+            self._orphanTick(now)
         return actions
 
     def _correctFilters(self, actions: Iterable[Action], now: float) -> None:
@@ -522,6 +534,7 @@ class Engine:
                     truechimer=s.truechimer,
                     isLocalClock=_lastResort(a),
                     srcAddress=a.address,
+                    localRefid=a.localRefid,
                 )
             )
         return out
@@ -548,6 +561,9 @@ class Engine:
             previous = self.systemPeer
             self.systemPeer = peerID
             out.append(self._peerChanged(peerID, previous, result, now))
+            # Orphan mode: the wait starts again when the peer is lost.
+            self._noPeerSince = now if peerID is None else None
+            self._orphanParent = False
         if peerID is None:
             out.extend(self._noSource(now))
             return out
@@ -847,7 +863,48 @@ class Engine:
             self.system = self.localClock.systemVariables(  # type: ignore[attr-defined]
                 int(now * 1e9), self.precisionLog2, self.system
             )
+        else:
+            self._orphanTick(now)
         return []
+
+    # -- orphan mode (issue 11) -------------------------------------------
+
+    @property
+    def isOrphan(self) -> bool:
+        """
+        Whether this host is an orphan parent: orphan mode is on, no source
+        has been selectable for C{orphanwait} seconds, and the system
+        variables say so (stratum C{tos orphan}, leap 0, reference ID
+        C{LOOP} at stratum 1, C{127.0.0.1} above).
+        """
+        return self._orphanParent
+
+    def _orphanTick(self, now: float) -> None:
+        """
+        With no system peer (called once a second and at each selection
+        that finds none): count the orphan wait, and once it is over make
+        this host an orphan parent, keeping its reference time current.
+
+        @see: ntpd's C{timer()} (orphan mode) and seed 003.
+        """
+        settings = self.selectionSettings
+        if settings.orphan >= MAX_STRATUM or self.localClock is not None:
+            return
+        if self._noPeerSince is None:
+            self._noPeerSince = now
+        if now - self._noPeerSince < settings.orphanWait:
+            return
+        self._orphanParent = True
+        nowNs = int(now * 1e9)
+        self.system = SystemVariables(
+            leap=0,
+            stratum=settings.orphan,
+            precision=self.precisionLog2,
+            refid=ORPHAN_REFID_STRATUM1 if settings.orphan == 1 else ORPHAN_REFID,
+            reftime=NTPTimestamp.fromUnixNanoseconds(nowNs),
+            lastUpdateNs=nowNs,
+            poll=self.system.poll,
+        )
 
     def refreshLocalClock(self, now: float) -> None:
         """
