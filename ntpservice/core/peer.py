@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.core.test_association -*-
+# -*- test-case-name: tests.core.test_association,tests.core.test_symmetric -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 Peer processes: the on-wire protocol of each association mode, apart from

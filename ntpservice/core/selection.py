@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.core.test_selection -*-
+# -*- test-case-name: tests.core.test_selection,tests.core.test_symmetric -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 The mitigation algorithms of the system process: selection (casting off
