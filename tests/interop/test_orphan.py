@@ -113,7 +113,8 @@ class OrphanSubnetTests(SynchronousTestCase):
         """
         Every core server and child, ours and NTPsec's, selects ours (the
         smallest address) as the orphan parent; NTPsec's ntpq shows it at
-        stratum 5 with refid 127.0.0.1. When ours stops, all of them move
+        stratum 5 with refid 127.0.0.1, as ours does in C{rv} (leap 0). When
+        ours stops, all of them move
         to the next smallest address, an NTPsec core server.
         """
         ourCore, ntpsecA, ntpsecB = self.cores
@@ -130,6 +131,13 @@ class OrphanSubnetTests(SynchronousTestCase):
         row = systemPeer(self.ntpq(self.theirChild))
         assert row is not None
         self.assertEqual((row[1][1], row[1][2]), ("127.0.0.1", "5"), row)
+        # Ours says so too: leap 0, stratum 5, refid 127.0.0.1, no peer.
+        rv = str(peers.runCommand([self.ntpqBinary, "-n", "-c", "rv", "127.0.0.1"],
+                                  netns=ourCore, check=False).stdout)
+        rv = rv.replace("\n", " ")
+        self.assertIn("leap_none", rv)
+        self.assertRegex(rv, r"\bstratum=5\b")
+        self.assertRegex(rv, r"\brefid=127\.0\.0\.1\b")
         ours.stop()
         seen = self.waitForParent(ntpsecA, [ntpsecB, self.ourChild, self.theirChild])
         self.assertEqual(set(seen.values()), {ntpsecA.address},
