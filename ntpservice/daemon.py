@@ -295,6 +295,7 @@ class NTPDaemon:
         self._tick: LoopingCall | None = None
         self._lastDriftWrite = 0.0
         self._lastLocalRefresh = 0.0
+        self._orphan = False
         self._quit = quit
         self.keyring = keyring if keyring is not None else KeyRing()
         self._observers: list[Any] = []
@@ -698,6 +699,16 @@ class NTPDaemon:
     def _everySecond(self) -> None:
         now = self._now()
         self._do(self.engine.adjust(now))
+        if self.engine.isOrphan != self._orphan:
+            self._orphan = self.engine.isOrphan
+            if self._orphan:
+                self._log.info(
+                    "No source for {wait:.0f} s: orphan parent at stratum {stratum}",
+                    wait=self.engine.selectionSettings.orphanWait,
+                    stratum=self.engine.system.stratum,
+                )
+            else:
+                self._log.info("No longer an orphan parent")
         if now - self._lastLocalRefresh >= LOCAL_REFRESH_INTERVAL:
             self._lastLocalRefresh = now
             self.engine.refreshLocalClock(now)
