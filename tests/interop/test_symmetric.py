@@ -242,7 +242,8 @@ class SymmetricWithChronydTests(ChronydPeerCase):
     def test_chronySelectsUs(self) -> None:
         """
         chronyd with no upstream of its own and an MD5 key selects us as
-        its system peer (C{=*}).
+        its system peer (C{=*}); tshark finds every packet of the exchange
+        well formed, and each of ours answering chronyd's latest.
         """
         self.upstream(self.oursUp, "oursUp")
         chrony = self.chronyPeer(
@@ -256,6 +257,31 @@ class SymmetricWithChronydTests(ChronydPeerCase):
         row = waitFor(lambda: (lambda r: r if r.startswith("=*") else "")(
             self.chronyRow(chrony)))
         self.assertTrue(row.startswith("=*"), self.chronySources(chrony))
+        # tshark judges three polls of the exchange: every packet is a
+        # well-formed symmetric active packet with a MAC, and each of ours
+        # answers chronyd's latest (its origin is chronyd's transmit
+        # timestamp).
+        with peers.capture(self.workdir, 123, interface="eth0", netns=self.oursHost,
+                           duration=40) as running:
+            time.sleep(26)
+        packets = [
+            p for p in peers.tsharkDecode(running.path)
+            if {p.source, p.destination}
+            == {self.oursHost.address, self.chronyHost.address}
+        ]
+        self.assertGreaterEqual(len(packets), 4, packets)
+        last: dict[str, str] = {}
+        answered = 0
+        for packet in packets:
+            self.assertEqual(packet.problems, [], packet)
+            self.assertEqual(packet.mode, 1, packet)
+            self.assertEqual(len(packet.payload), 48 + 4 + 16, packet)
+            if packet.source == self.oursHost.address and "xmt" in last:
+                self.assertEqual(packet.fields["ntp.org"], last["xmt"], packet)
+                answered += 1
+            if packet.source == self.chronyHost.address:
+                last["xmt"] = packet.fields["ntp.xmt"]
+        self.assertGreater(answered, 0)
 
     def test_wrongKey(self) -> None:
         """
