@@ -30,6 +30,7 @@ from ntpservice.core.selection import (
     STATUS_SYNC,
     SelectionSettings,
 )
+from ntpservice.core.status import isSynchronized
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 from tests.core.test_selection import candidate, run
@@ -305,8 +306,8 @@ class OrphanEngineTests(SynchronousTestCase):
 
     def test_becomesOrphanParent(self) -> None:
         """
-        Unsynchronized until C{orphanwait} has passed; then synchronized at
-        the orphan stratum, refid 127.0.0.1, zero root delay and
+        Unsynchronized until C{orphanwait} has passed; then synchronized
+        (for observers too: L{isSynchronized}) at the orphan stratum, refid 127.0.0.1, zero root delay and
         dispersion, and the reference time current.
         """
         engine = self.engine()
@@ -322,6 +323,7 @@ class OrphanEngineTests(SynchronousTestCase):
         self.assertEqual(system.refid, ORPHAN_REFID)
         self.assertEqual((system.rootDelay, system.rootDispersion), (0.0, 0.0))
         self.assertEqual(system.reftime, ts(T0 + 61))
+        self.assertTrue(isSynchronized(engine))
 
     def test_stratumOneIsLOOP(self) -> None:
         """
@@ -341,4 +343,5 @@ class OrphanEngineTests(SynchronousTestCase):
         engine.adjust(T0 + 3600)
         self.assertFalse(engine.isOrphan)
         self.assertFalse(engine.system.synchronized)
+        self.assertFalse(isSynchronized(engine))
 
