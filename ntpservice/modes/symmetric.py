@@ -45,7 +45,7 @@ from ntpservice.auth.mac import cryptoNAK, signPacket
 from ntpservice.core import counters as C
 from ntpservice.core.access import mayMobilize
 from ntpservice.core.association import AssociationSettings
-from ntpservice.core.authenticator import SymmetricKey
+from ntpservice.core.authenticator import authenticatorFor
 from ntpservice.core.dispatch import ASSOC_ACTIVE, ASSOC_PASSIVE
 from ntpservice.core.packet import MODE_ACTIVE, MODE_PASSIVE, NTPPacket
 from ntpservice.core.server import buildServerReply, stampTransmit
@@ -183,7 +183,6 @@ class SymmetricMode:
     ) -> None:
         host, port = datagram.source
         minPoll = max(PASSIVE_MINPOLL_LOG2, min(packet.poll, PASSIVE_MAXPOLL_LOG2))
-        authenticator: Any = SymmetricKey(keyID) if keyID is not None else None
         settings = AssociationSettings(
             address=host,
             port=port,
@@ -194,7 +193,7 @@ class SymmetricMode:
             lifecycle="ephemeral",
             origin="passive",
             localAddress=datagram.localAddress,
-            **({"authenticator": authenticator} if authenticator is not None else {}),
+            authenticator=authenticatorFor(keyID),
         )
         daemon: Any = self._daemon
         try:
