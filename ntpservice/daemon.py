@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import random
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from zope.interface import implementer
@@ -77,13 +78,16 @@ from ntpservice.net.multiplexer import ModeTable
 from ntpservice.net.resolve import HostResolver
 from ntpservice.net.sockets import SocketOwner
 from ntpservice.net.udp import ReceivedDatagram
-from ntpservice.refclocks import RefClockOptions, byDriverType, loadRefClockPlugins
+from ntpservice.refclocks import (
+    RefClockOptions,
+    byDriverType,
+    loadRefClockPlugins,
+    refClockLines,
+)
 
 DRIFT_WRITE_INTERVAL = 3600.0
 """Seconds between drift file writes (ntpd: hourly)."""
 
-LOCAL_REFRESH_INTERVAL = 64.0
-"""Seconds between refreshes of the LOCAL clock's reference time."""
 
 COUNT_PROCESSED = "processed"
 """Packets that matched an association and passed its checks."""
@@ -151,6 +155,22 @@ def pollRange(configuration: Any) -> tuple[int, int]:
         min(a.minPollLog2 for a in lines),
         max(a.maxPollLog2 for a in lines),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RunningRefClock:
+    """
+    One started reference clock.
+
+    @ivar factory: its driver (L{IRefClockFactory
+        <ntpservice.interfaces.IRefClockFactory>}).
+    @ivar options: the L{RefClockOptions} it was built with.
+    @ivar clock: the running L{IRefClock <ntpservice.interfaces.IRefClock>}.
+    """
+
+    factory: Any
+    options: RefClockOptions
+    clock: Any
 
 
 def _localRefid(datagram: ReceivedDatagram) -> bytes | None:
@@ -264,14 +284,18 @@ class NTPDaemon:
         panicGate: bool = False,
         quit: bool = False,
         driftFile: str | None = None,
-        localClock: Any = None,
         rng: Any = None,
         stop: Callable[[], None] | None = None,
         keyring: KeyRing | None = None,
         clockAdjust: bool = True,
         refclocks: Iterable[Any] | None = None,
+        fastPath: Any = None,
     ) -> None:
         """
+        @param fastPath: the compiled server fast path
+            (L{ntpservice.net.fastpath.FastPath}), or C{None}: then the MRU
+            list is the pure one (L{MRUList}); with it, the MRU list is the
+            fast path's, the one home both paths and mode 6 share.
         @param refclocks: the available reference clock drivers
             (L{IRefClockFactory <ntpservice.interfaces.IRefClockFactory>});
             C{None}: every installed one.
@@ -294,7 +318,6 @@ class NTPDaemon:
         self._timer: Any = None
         self._tick: LoopingCall | None = None
         self._lastDriftWrite = 0.0
-        self._lastLocalRefresh = 0.0
         self._orphan = False
         self._quit = quit
         self.keyring = keyring if keyring is not None else KeyRing()
@@ -302,16 +325,25 @@ class NTPDaemon:
         self._refclockFactories = byDriverType(
             loadRefClockPlugins() if refclocks is None else refclocks
         )
-        self.refclocks: dict[int, Any] = {}
+        # Checked now, so that a bad fudge line is refused before anything
+        # is bound.
+        self._refclockLines = refClockLines(configuration, self._refclockFactories)
+        self.refclocks: dict[int, RunningRefClock] = {}
         rng = rng if rng is not None else random.SystemRandom()
         self.restrictions = restrictTable(configuration.restrictions)
         self.mru: MRUList | None = None
         if configuration.isEnabled("monitor") or self.restrictions.hasLimited:
-            self.mru = MRUList(
-                mruSettings(configuration.mruDirectives),
-                configuration.discard,
-                rng.random,
-            )
+            if fastPath is not None:
+                self.mru = fastPath.makeMRU(
+                    mruSettings(configuration.mruDirectives), configuration.discard
+                )
+            else:
+                self.mru = MRUList(
+                    mruSettings(configuration.mruDirectives),
+                    configuration.discard,
+                    rng.random,
+                )
+        self.fastPath = fastPath
         precision = clock.precision()
         initialFreq = self._readDrift() if clockAdjust else None
         if not clockAdjust and driftFile is not None:
@@ -348,11 +380,8 @@ class NTPDaemon:
                 orphan=tos.orphan,
                 orphanWait=float(tos.orphanwait),
             ),
-            localClock=localClock,
         )
         self.associations = AssociationView(self.engine.associations)
-        if localClock is not None:
-            self.engine.refreshLocalClock(self._now())
         self.events = StatusEvents(self.engine)
         self.instances: dict[str, Any] = {}
         self._ownedDirectives = {d for plugin in plugins for d in plugin.directives}
@@ -475,9 +504,11 @@ class NTPDaemon:
                     directive=directive.directive,
                 )
         self._resolveRestrictions()
+        # The reference clocks first: they come first in ntpq's list, as
+        # their lines usually do in the configuration.
+        self._startRefClocks()
         for instance in self.instances.values():
             instance.start()
-        self._startRefClocks()
         self._arm()
 
     def _resolveRestrictions(self) -> None:
@@ -507,48 +538,47 @@ class NTPDaemon:
     def _startRefClocks(self) -> None:
         """
         Build, mobilize and start the reference clock of each C{server
-        127.127.t.u} line whose driver is installed. The LOCAL clock
-        (driver 1) still runs as the engine's C{localClock}.
+        127.127.t.u} line whose driver is installed (the LOCAL clock
+        among them), in the order of the configuration.
         """
-        for directive in self.configuration.associationsFor("server"):
-            driverType = getattr(directive, "refclockType", None)
-            if driverType is None or driverType == 1:
-                continue
-            factory = self._refclockFactories.get(driverType)
+        for line in self._refclockLines:
+            factory = line.factory
             if factory is None:
                 self._log.warn(
                     "{source}: no reference clock driver of type {type} is "
                     "installed; this server line is ignored",
-                    source=str(directive.source),
-                    type=driverType,
+                    source=line.options.source,
+                    type=line.driverType,
                 )
                 continue
-            unit = directive.refclockUnit
+            burst, burstInterval = factory.burst
             source = RefClockSource(
-                driverType,
-                unit,
-                factory.stratum,
-                bytes(factory.refid).ljust(4, b"\0"),
+                line.driverType,
+                line.options.unit,
+                line.stratum,
+                line.refid,
                 factory.precision,
                 bool(factory.lastResort),
+                burst=int(burst),
+                burstInterval=float(burstInterval),
             )
             settings = AssociationSettings(
                 source.address,
-                minPollLog2=directive.minPollLog2,
-                maxPollLog2=directive.maxPollLog2,
-                prefer=directive.prefer,
-                noselect=directive.noselect,
-                truechimer=directive.truechimer,
-                name=f"{factory.name.upper()}({unit})",
+                minPollLog2=line.minPollLog2,
+                maxPollLog2=line.maxPollLog2,
+                prefer=line.prefer,
+                noselect=line.noselect,
+                truechimer=line.truechimer,
+                name=line.name,
                 origin="refclock",
                 refclock=source,
             )
             association = self.mobilize(settings)
             sink = _RefClockSink(self, association.associd)
-            clock = factory.build(
-                RefClockOptions(unit=unit, source=str(directive.source)), sink, self.reactor
+            clock = factory.build(line.options, sink, self.reactor)
+            self.refclocks[association.associd] = RunningRefClock(
+                factory, line.options, clock
             )
-            self.refclocks[association.associd] = clock
             clock.start()
 
     def stop(self) -> None:
@@ -559,8 +589,8 @@ class NTPDaemon:
             self._restrictResolver.cancel()
         for instance in self.instances.values():
             instance.stop()
-        for clock in self.refclocks.values():
-            clock.stop()
+        for running in self.refclocks.values():
+            running.clock.stop()
         if self._tick is not None and self._tick.running:
             self._tick.stop()
         if self._timer is not None and self._timer.active():
@@ -709,9 +739,6 @@ class NTPDaemon:
                 )
             else:
                 self._log.info("No longer an orphan parent")
-        if now - self._lastLocalRefresh >= LOCAL_REFRESH_INTERVAL:
-            self._lastLocalRefresh = now
-            self.engine.refreshLocalClock(now)
         if (
             now - self._lastDriftWrite >= DRIFT_WRITE_INTERVAL
             and self.engine.discipline.state not in ("NSET", "FSET")
@@ -727,9 +754,9 @@ class NTPDaemon:
             if isinstance(action, SendPacket):
                 self._send(action)
             elif isinstance(action, PollRefClock):
-                clock = self.refclocks.get(action.associd)
-                if clock is not None:
-                    clock.poll()
+                running = self.refclocks.get(action.associd)
+                if running is not None:
+                    running.clock.poll()
             elif isinstance(action, A.Slew):
                 self._clockCall(clock.slew, action.offset)
             elif isinstance(action, A.SetFrequency):
@@ -763,9 +790,9 @@ class NTPDaemon:
                     why=HOLD_REASONS.get(action.reason, action.reason),
                 )
             elif isinstance(action, Demobilize):
-                clock = self.refclocks.pop(action.associd, None)
-                if clock is not None:
-                    clock.stop()
+                running = self.refclocks.pop(action.associd, None)
+                if running is not None:
+                    running.clock.stop()
                 self.restrictions.removeSource(action.address)
                 spawner = self._spawners.pop(action.associd, None)
                 if spawner is not None:
@@ -805,7 +832,7 @@ class NTPDaemon:
             why = f" (association {action.previous} left: {action.reason})"
         if action.associd is None:
             self._log.info(
-                "No system peer{why}: {state}", why=why, state=self._stateText()
+                "No system peer{why}: {state}", why=why, state="unsynchronized"
             )
             return
         self._log.info(
@@ -818,11 +845,6 @@ class NTPDaemon:
             refid=formatRefid(action.refid, action.stratum),
             offset=action.offset,
         )
-
-    def _stateText(self) -> str:
-        if self.engine.localClock is not None:
-            return "synchronized to the LOCAL clock"
-        return "unsynchronized"
 
     def _finish(self, status: int) -> None:
         if self.exitStatus is None:

@@ -493,6 +493,12 @@ class IRefClockFactory(Interface):
         "its source is selected only when no other is, it is no witness "
         "against other sources, and its samples never correct the clock."
     )
+    burst = Attribute(
+        "C{(polls, seconds)}: a burst of polls at start (and after a step "
+        "of the clock), this many seconds apart, before the regular polls "
+        "every 2**minpoll s, so that the source is selectable within "
+        "seconds as a server with C{iburst} is; C{(0, 0.0)}: none."
+    )
 
     def build(
         options: "RefClockOptions", sink: IRefClockSink, reactor: object

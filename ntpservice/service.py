@@ -17,8 +17,8 @@ import os
 import re
 import socket
 import sys
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, cast
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
@@ -26,8 +26,6 @@ from twisted.internet.error import CannotListenError
 from ntpservice import _log
 from ntpservice._log import Logger
 from ntpservice.clock import defaultClockDriver
-from ntpservice.control.metrics import DEFAULT_ADDRESS as METRICS_ADDRESS
-from ntpservice.control.metrics import MetricsCollector, listenMetrics
 from ntpservice.config import DEFAULT_MINPOLL_LOG2
 from ntpservice.core.association import BURST_COUNT, BURST_NOREPLY_INTERVAL
 from ntpservice.core.counters import PacketCounters
@@ -35,9 +33,20 @@ from ntpservice.core.system import SystemVariables
 from ntpservice.assembly import assembleDaemon
 from ntpservice.logging import LogconfigError, LogFile, SyncLogger, applyLogconfig
 from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
+from ntpservice.net.fastpath import FastPath
 from ntpservice.net.udp import ReceivedDatagram, TimestampingPort
-from ntpservice.refclocks.local import LocalClock
 from ntpservice.stats import StatisticsError, StatisticsWriter
+
+if TYPE_CHECKING:
+    from ntpservice.control.metrics import MetricsCollector
+
+METRICS_ADDRESS = "127.0.0.1"
+"""
+The address the metrics endpoint binds by default: the same as
+L{ntpservice.control.metrics.DEFAULT_ADDRESS}, which is imported (with
+C{twisted.web}, a good part of the daemon's start-up time) only when the
+endpoint is asked for.
+"""
 
 NTP_PORT = 123
 
@@ -138,11 +147,15 @@ def _isAddress(text: str) -> bool:
     return True
 
 
-def listenSpecs(interfaces: Iterable[str]) -> list[ListenSpec]:
+def listenSpecs(
+    interfaces: Iterable[str], ipVersion: int | None = None
+) -> list[ListenSpec]:
     """
     Decide which sockets to bind.
 
     @param interfaces: the C{-I} arguments: interface names or addresses.
+    @param ipVersion: 4 or 6 for C{-4}/C{-6}: only sockets of that address
+        family; C{None} for both.
     @return: one socket per named address, wildcard sockets bound to the
         device for each named interface, or, without C{-I}, one wildcard
         socket per address family (C{interface} lines then act as a filter:
@@ -155,12 +168,43 @@ def listenSpecs(interfaces: Iterable[str]) -> list[ListenSpec]:
         else:
             specs.append(ListenSpec("0.0.0.0", target))
             specs.append(ListenSpec("::", target))
-    if specs:
-        return specs
-    specs.append(ListenSpec("0.0.0.0"))
-    if socket.has_ipv6:
-        specs.append(ListenSpec("::"))
+    if not specs:
+        specs.append(ListenSpec("0.0.0.0"))
+        if socket.has_ipv6 or ipVersion == 6:
+            specs.append(ListenSpec("::"))
+    if ipVersion is not None:
+        specs = [s for s in specs if _ipVersionOf(s.address) == ipVersion]
     return specs
+
+
+def _ipVersionOf(address: str) -> int:
+    """
+    @return: 6 for an IPv6 address (with or without a scope), else 4.
+    """
+    return 6 if ":" in address else 4
+
+
+def restrictFamily(configuration: Any, ipVersion: int | None) -> Any:
+    """
+    Apply C{-4}/C{-6} to the configuration: the host names of association
+    lines that did not choose a family themselves (C{server -6 NAME}) are
+    resolved in that family only, as ntpd's C{-4}/C{-6} do.
+
+    @param ipVersion: 4, 6 or C{None} (the configuration unchanged).
+    @return: the configuration.
+    """
+    if ipVersion is None:
+        return configuration
+    associations = []
+    for line in configuration.associations:
+        if (
+            getattr(line, "ipVersion", 0) is None
+            and not getattr(line, "isRefclock", False)
+            and not _isAddress(getattr(line, "address", "") or "")
+        ):
+            line = replace(line, ipVersion=ipVersion)
+        associations.append(line)
+    return replace(configuration, associations=tuple(associations))
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +364,6 @@ class NTPService(MultiService):
         port: int = NTP_PORT,
         accept: Callable[[ReceivedDatagram], bool] | None = None,
         driftFile: str | None = None,
-        localClock: LocalClock | None = None,
         reactor: Any = None,
         plugins: list[Any] | None = None,
         panicGate: bool = False,
@@ -330,13 +373,13 @@ class NTPService(MultiService):
         metricsAddress: str = METRICS_ADDRESS,
         clockAdjust: bool = True,
         quitTimeout: float | None = None,
+        fastPath: str | None = "off",
+        fastPathThreads: int | None = None,
     ) -> None:
         """
         The daemon itself is built by L{assembleDaemon}, as in the
         simulator.
 
-        @param localClock: the LOCAL clock; C{None}: the one the
-            configuration asks for, if any.
         @param plugins: the available mode plugins (C{None}: every
             installed one); those the configuration leaves enabled run.
         @param keyring: the keys; C{None}: the configuration's keys file
@@ -349,6 +392,12 @@ class NTPService(MultiService):
         @param quitTimeout: with C{quit}, the seconds after which C{-q}
             gives up if the clock has not been set; C{None}: what
             L{defaultQuitTimeout} makes of the configuration.
+        @param fastPath: C{"off"} (the default here, for tests that build
+            the service directly) answers every request in Python; C{"on"}
+            uses the compiled fast path (L{ntpservice.net.fastpath}) when
+            it is installed; C{None}: C{NTPSERVICE_FASTPATH} decides.
+        @param fastPathThreads: its threads (and SO_REUSEPORT sockets per
+            bound address); C{None}: C{NTPSERVICE_FASTPATH_THREADS}, else 1.
         """
         super().__init__()
         self.configuration = configuration
@@ -360,6 +409,7 @@ class NTPService(MultiService):
         self._reactor = reactor
         self.counters = PacketCounters()
         self.modes = ModeTable()
+        self.fastPath = FastPath.create(fastPathThreads, reactor, fastPath)
         self.daemon = assembleDaemon(
             configuration,
             clock,
@@ -368,19 +418,20 @@ class NTPService(MultiService):
             self.modes,
             plugins=plugins,
             keyring=keyring,
-            localClock=localClock,
             driftFile=driftFile,
             clockAdjust=clockAdjust,
             panicGate=panicGate,
             quit=quit,
             stop=self._stopReactor,
+            fastPath=self.fastPath,
         )
-        self.localClock = cast("LocalClock | None", self.daemon.engine.localClock)
         self.ports: list[TimestampingPort] = []
         self.metricsAddress = metricsAddress
         self.metricsPortNumber = metricsPort
         self.metrics: MetricsCollector | None = None
         if metricsPort is not None:
+            from ntpservice.control.metrics import MetricsCollector
+
             self.metrics = MetricsCollector(self.daemon)
         self.metricsPort: Any = None
         self.statistics: StatisticsWriter | None = None
@@ -422,24 +473,32 @@ class NTPService(MultiService):
         cannot be bound ends the daemon with one line on standard error.
         """
         reactor = self._getReactor()
+        warnedIPv6 = False
         for spec in self.listen:
             protocol = NTPDatagramProtocol(
                 self.modes, self.counters, self.clock, self._accept
             )
             port = TimestampingPort(
-                self.portNumber, protocol, spec.address, reactor=reactor, device=spec.device
+                self.portNumber,
+                protocol,
+                spec.address,
+                reactor=reactor,
+                device=spec.device,
+                reusePort=self.fastPath is not None and self.fastPath.threads > 1,
             )
             try:
                 port.startListening()
             except CannotListenError as e:
                 cause = e.socketError
-                if (
-                    spec.address == "::"
-                    and spec.device is None
-                    and isinstance(cause, OSError)
-                    and cause.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
-                ):
-                    self._log.warn("IPv6 is not available here; serving IPv4 only")
+                if self._withoutIPv6(spec, cause):
+                    if not warnedIPv6:
+                        reason = getattr(cause, "strerror", None) or str(cause)
+                        self._log.warn(
+                            "IPv6 is not available here ({reason}); serving "
+                            "IPv4 only",
+                            reason=reason,
+                        )
+                        warnedIPv6 = True
                     continue
                 self._fatalBind(spec, cause)
             self.ports.append(port)
@@ -454,12 +513,30 @@ class NTPService(MultiService):
         self._listenMetrics()
         super().privilegedStartService()
 
+    def _withoutIPv6(self, spec: ListenSpec, cause: object) -> bool:
+        """
+        Whether a socket that could not be bound is an IPv6 wildcard that
+        the host refuses (IPv6 disabled, or a kernel or sandbox that refuses
+        C{socket(AF_INET6, ...)} with EAFNOSUPPORT, EINVAL or anything
+        else) while IPv4 sockets are to be bound too: the daemon then
+        serves IPv4 only. A port in use or a permission refused is no
+        reason to: IPv4 would meet the same.
+        """
+        return (
+            spec.address == "::"
+            and isinstance(cause, OSError)
+            and cause.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EPERM)
+            and any(_ipVersionOf(s.address) == 4 for s in self.listen)
+        )
+
     def _listenMetrics(self) -> None:
         """
         Bind the metrics endpoint, when there is one; failing to is fatal.
         """
         if self.metrics is None or self.metricsPortNumber is None:
             return
+        from ntpservice.control.metrics import listenMetrics
+
         try:
             self.metricsPort = listenMetrics(
                 self._getReactor(),
@@ -495,21 +572,23 @@ class NTPService(MultiService):
         self._installReload()
         self._getReactor().callWhenRunning(self._installStopSignals)
         self._startObservers()
+        if self.fastPath is not None:
+            self.fastPath.start(self.daemon, self.ports, self._accept)
         self.daemon.start()
         adjust = "" if self.clock.canAdjust else " (the system clock is never adjusted)"
-        if self.localClock is None:
-            state = "unsynchronized until a source is selected"
-        else:
-            state = (
-                f"LOCAL clock 127.127.1.{self.localClock.unit} as the source of "
-                f"last resort (stratum {self.localClock.stratum + 1})"
-            )
+        refclocks = [
+            f"{running.factory.name} {self.daemon.engine.associations.byID[associd].address}"
+            + (" (last resort)" if running.factory.lastResort else "")
+            for associd, running in sorted(self.daemon.refclocks.items())
+            if associd in self.daemon.engine.associations.byID
+        ]
         self._log.info(
-            "ntpservice started: clock driver {driver}{adjust}; {state}; "
+            "ntpservice started: clock driver {driver}{adjust}; unsynchronized "
+            "until a source is selected; reference clocks: {refclocks}; "
             "mode plugins: {plugins}",
             driver=self.clock.name,
             adjust=adjust,
-            state=state,
+            refclocks=", ".join(refclocks) or "none",
             plugins=", ".join(sorted(self.daemon.instances)),
         )
         if self.quit:
@@ -707,6 +786,8 @@ class NTPService(MultiService):
         if self._quitTimer is not None and self._quitTimer.active():
             self._quitTimer.cancel()
         self._quitTimer = None
+        if self.fastPath is not None:
+            self.fastPath.stop()
         self.daemon.stop()
         for port in self.ports:
             port.stopListening()
@@ -1042,6 +1123,9 @@ def makeNTPService(
     metricsPort: int | None = None,
     metricsAddress: str = METRICS_ADDRESS,
     quitTimeout: float | None = None,
+    fastPath: str | None = None,
+    fastPathThreads: int | None = None,
+    ipVersion: int | None = None,
 ) -> NTPService:
     """
     Build the daemon from a validated configuration and the command line.
@@ -1055,12 +1139,20 @@ def makeNTPService(
     @param metricsAddress: C{--metrics-address}.
     @param quitTimeout: C{--quit-timeout}: seconds, or C{None} for
         L{defaultQuitTimeout}.
+    @param fastPath: C{--fast-path}: C{"off"} answers every request in
+        Python; C{"on"} or C{None} (then C{NTPSERVICE_FASTPATH} decides) uses
+        the compiled fast path when it is installed.
+    @param fastPathThreads: C{--fast-path-threads}.
+    @param ipVersion: C{-4}/C{-6}: 4 or 6 to use that address family only
+        (sockets and name resolution, see L{listenSpecs} and
+        L{restrictFamily}), C{None} for both.
     """
     adjust = clockAdjust and configuration.clockAdjust
+    configuration = restrictFamily(configuration, ipVersion)
     return NTPService(
         configuration,
         defaultClockDriver(adjust),
-        listenSpecs(interfaces),
+        listenSpecs(interfaces, ipVersion),
         port=port,
         accept=interfaceFilter(interfaceRules(configuration)),
         driftFile=resolveDriftFile(driftFilePath(configuration)),
@@ -1071,6 +1163,8 @@ def makeNTPService(
         metricsAddress=metricsAddress,
         clockAdjust=adjust,
         quitTimeout=quitTimeout,
+        fastPath=fastPath,
+        fastPathThreads=fastPathThreads,
     )
 
 

@@ -61,7 +61,7 @@ from twisted.internet.task import LoopingCall
 from ntpservice._log import Logger
 from ntpservice.core import counters as C
 from ntpservice.core.refid import formatRefid
-from ntpservice.core.snapshot import peerSnapshot
+from ntpservice.core.snapshot import peerSnapshot, systemMeasurements
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.interfaces import IDaemonObserver
 
@@ -746,18 +746,11 @@ class StatisticsWriter:
         loops = self.generations.get("loopstats")
         if loops is None:
             return
-        discipline = self.daemon.engine.discipline
         nowNs = self._now()
+        m = systemMeasurements(self.daemon.engine, nowNs)
         loops.write(
             nowNs,
-            loopstatsLine(
-                nowNs,
-                discipline.offset,
-                discipline.freqPPM,
-                discipline.jitter,
-                discipline.wander,
-                discipline.timeConstant,
-            ),
+            loopstatsLine(nowNs, m.offset, m.frequencyPPM, m.clockJitter, m.wander, m.timeConstant),
         )
 
     def writeSysstats(self) -> None:

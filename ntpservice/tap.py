@@ -40,6 +40,19 @@ NOT_YET = {
 }
 
 
+def _fastPathMode(value: str) -> str:
+    if value not in ("on", "off"):
+        raise ValueError(f"--fast-path must be on or off, not {value!r}")
+    return value
+
+
+def _fastPathThreads(value: str) -> int:
+    threads = int(value)
+    if not 1 <= threads <= 64:
+        raise ValueError(f"--fast-path-threads must be 1 to 64, not {value}")
+    return threads
+
+
 def _port(value: str, option: str = "--port") -> int:
     try:
         port = int(value)
@@ -97,6 +110,18 @@ class Options(usage.Options):
             "Never adjust the system clock (the no-adjust clock driver), as "
             "'disable ntp' does.",
         ],
+        [
+            "ipv4",
+            "4",
+            "IPv4 only: listen on IPv4 sockets and resolve host names to IPv4 "
+            "addresses (ntpd's -4).",
+        ],
+        [
+            "ipv6",
+            "6",
+            "IPv6 only: listen on IPv6 sockets and resolve host names to IPv6 "
+            "addresses (ntpd's -6).",
+        ],
     ]
 
     optParameters = [
@@ -133,6 +158,24 @@ class Options(usage.Options):
         ],
         ["port", None, 123, "The UDP port to serve NTP on (ntpd: always 123).", _port],
         [
+            "fast-path",
+            None,
+            None,
+            "on or off: answer the common client request in the compiled "
+            "fast path (native threads), or every request in Python. "
+            "Default: on when the C extension is installed, unless "
+            "NTPSERVICE_FASTPATH=off.",
+            _fastPathMode,
+        ],
+        [
+            "fast-path-threads",
+            None,
+            None,
+            "Fast-path threads, each with its own SO_REUSEPORT socket and "
+            "MRU shard (default 1, or NTPSERVICE_FASTPATH_THREADS).",
+            _fastPathThreads,
+        ],
+        [
             "metrics-port",
             None,
             None,
@@ -151,6 +194,7 @@ class Options(usage.Options):
         super().__init__()
         self["interfaces"] = []
         self["configuration"] = None
+        self["ipVersion"] = None
 
     def opt_interface(self, iface: str) -> None:
         """
@@ -199,6 +243,9 @@ class Options(usage.Options):
                 f"not {self['loglevel']!r}"
             )
         self["loglevel"] = level
+        if self["ipv4"] and self["ipv6"]:
+            raise usage.UsageError("-4 and -6 exclude each other")
+        self["ipVersion"] = 4 if self["ipv4"] else 6 if self["ipv6"] else None
         if self["quit-timeout"] is not None and not self["quit"]:
             raise usage.UsageError("--quit-timeout only applies with -q")
         address = str(self["metrics-address"])
@@ -225,7 +272,7 @@ def loadConfiguration(path: str | None) -> Any:
     from ntpservice import config
     from ntpservice.auth.keyring import loadKeyRing
     from ntpservice.plugins import PluginError, loadModePlugins, registryFor
-    from ntpservice.refclocks.local import LocalClockError, findLocalClock
+    from ntpservice.refclocks import RefClockConfigError, refClockLines
 
     try:
         registry = registryFor(loadModePlugins())
@@ -239,10 +286,10 @@ def loadConfiguration(path: str | None) -> Any:
             configuration = config.parseFile(
                 path or DEFAULT_CONFIG_PATH, registry=registry
             )
-        findLocalClock(configuration.associations, configuration.refclocks)
+        refClockLines(configuration)
         loadKeyRing(configuration)
         return configuration
-    except (config.ConfigError, LocalClockError, PluginError) as e:
+    except (config.ConfigError, RefClockConfigError, PluginError) as e:
         sys.stderr.write(f"{e}\n")
         raise SystemExit(2)
     except OSError as e:
@@ -267,4 +314,7 @@ def makeService(options: Options) -> Any:
         metricsPort=options["metrics-port"],
         metricsAddress=options["metrics-address"],
         quitTimeout=options["quit-timeout"],
+        fastPath=options["fast-path"],
+        fastPathThreads=options["fast-path-threads"],
+        ipVersion=options.get("ipVersion"),
     )

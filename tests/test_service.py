@@ -28,6 +28,7 @@ from ntpservice.service import (
     ListenSpec,
     interfaceFilter,
     listenSpecs,
+    restrictFamily,
     makeNTPService,
     resolveDriftFile,
 )
@@ -172,6 +173,47 @@ class ListenSpecsTests(SynchronousTestCase):
                 ListenSpec("192.0.2.1"),
                 ListenSpec("0.0.0.0", "eth0"),
                 ListenSpec("::", "eth0"),
+            ],
+        )
+
+
+    def test_addressFamily(self) -> None:
+        """
+        With C{-4} or C{-6} only the sockets of that family are bound.
+        """
+        self.assertEqual(listenSpecs((), 4), [ListenSpec("0.0.0.0")])
+        self.assertEqual(listenSpecs((), 6), [ListenSpec("::")])
+        self.assertEqual(
+            listenSpecs(("192.0.2.1", "::1", "eth0"), 6),
+            [ListenSpec("::1"), ListenSpec("::", "eth0")],
+        )
+
+
+class RestrictFamilyTests(SynchronousTestCase):
+    """
+    L{restrictFamily} applies C{-4}/C{-6} to the association lines.
+    """
+
+    def test_names(self) -> None:
+        """
+        Host names are resolved in the chosen family, unless their line
+        chose one itself; addresses and reference clocks are left alone;
+        without C{-4}/C{-6} nothing changes.
+        """
+        configuration = parse(
+            "server a.example.org\nserver -6 b.example.org\nserver 192.0.2.1\n"
+            "pool pool.example.org\nserver 127.127.1.0\n"
+        )
+        self.assertIs(restrictFamily(configuration, None), configuration)
+        lines = restrictFamily(configuration, 4).associations
+        self.assertEqual(
+            [(line.address, line.ipVersion) for line in lines],
+            [
+                ("a.example.org", 4),
+                ("b.example.org", 6),
+                ("192.0.2.1", None),
+                ("pool.example.org", 4),
+                ("127.127.1.0", None),
             ],
         )
 
@@ -718,3 +760,34 @@ class QuitTimeoutTests(SynchronousTestCase):
         self.addCleanup(service.stopService)
         reactor.advance(10000)
         self.assertFalse(reactor.hasStopped)
+
+
+class StartUpImportTests(SynchronousTestCase):
+    """
+    The daemon's start-up imports no more than it needs.
+    """
+
+    def test_metricsImportedOnDemand(self) -> None:
+        """
+        Importing the service does not import C{twisted.web} (the metrics
+        endpoint's, a good part of the start-up time) until the endpoint is
+        asked for; the default metrics address is the endpoint's.
+        """
+        import subprocess
+
+        from ntpservice.control.metrics import DEFAULT_ADDRESS
+
+        self.assertEqual(service_module.METRICS_ADDRESS, DEFAULT_ADDRESS)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys, ntpservice.service, ntpservice.tap; "
+                "print(sorted(m for m in sys.modules if m.startswith('twisted.web')))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        self.assertEqual(result.stdout.strip(), "[]", result.stderr)

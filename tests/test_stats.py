@@ -31,6 +31,7 @@ from ntpservice.core.counters import PacketCounters
 from ntpservice.core.filter import FilterOutput
 from ntpservice.core.packet import MODE_SERVER, NTPPacket
 from ntpservice.core.snapshot import StatusEvents
+from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.net.udp import ReceivedDatagram
 from ntpservice.stats import (
@@ -524,6 +525,7 @@ class FakeDiscipline:
     wander: float = 0.0123
     timeConstant: int = 7
     state: str = "FSET"
+    pollLog2: int = 6
 
 
 @dataclass
@@ -534,6 +536,7 @@ class FakeSelection:
 @dataclass
 class FakeEngine:
     discipline: FakeDiscipline = field(default_factory=FakeDiscipline)
+    system: SystemVariables = field(default_factory=SystemVariables)
     selection: FakeSelection | None = None
     systemPeer: int | None = None
     localClock: None = None

@@ -235,6 +235,30 @@ class OptionsTests(SynchronousTestCase):
         options.parseOptions(["-c", self.writeConfig(""), "-I", "lo", "-I", "192.0.2.1"])
         self.assertEqual(options["interfaces"], ["lo", "192.0.2.1"])
 
+    def test_addressFamily(self) -> None:
+        """
+        C{-4} and C{-6} (C{--ipv4}, C{--ipv6}) choose one address family,
+        which the service's sockets and name resolution follow; together
+        they are refused; without either, both families.
+        """
+        path = self.writeConfig("server ntp.example.org iburst\n")
+        for flag, version in (("-4", 4), ("--ipv6", 6)):
+            options = tap.Options()
+            options.parseOptions(["-c", path, flag, "--no-clock-adjust"])
+            self.assertEqual(options["ipVersion"], version)
+            service = tap.makeService(options)
+            self.assertEqual(
+                {":" in spec.address for spec in service.listen}, {version == 6}
+            )
+            [server] = service.configuration.associations
+            self.assertEqual(server.ipVersion, version)
+        options = tap.Options()
+        options.parseOptions(["-c", path])
+        self.assertIsNone(options["ipVersion"])
+        self.assertRaises(
+            UsageError, tap.Options().parseOptions, ["-c", path, "-4", "-6"]
+        )
+
     def test_port(self) -> None:
         """
         C{--port} takes a port number and refuses anything else.

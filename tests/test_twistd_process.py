@@ -86,6 +86,45 @@ class TwistdProcessTests(SynchronousTestCase):
             self.assertIn("Server Shut Down.", output)
             daemon.stop()
 
+    def test_ipv6RefusedServesIPv4(self) -> None:
+        """
+        Where the kernel (or a sandbox) refuses C{socket(AF_INET6, ...)}
+        with EINVAL, the daemon does not exit: it says once that IPv6 is
+        not available and serves on IPv4 (here on the loopback interface,
+        C{-I lo}: both families' wildcard sockets bound to it).
+        """
+        site = os.path.join(self.workdir, "site")
+        os.makedirs(site)
+        with open(os.path.join(site, "sitecustomize.py"), "w") as f:
+            f.write(
+                "import errno, socket\n"
+                "class _NoIPv6(socket.socket):\n"
+                "    def __init__(self, family=-1, *args, **kwargs):\n"
+                "        if family == socket.AF_INET6:\n"
+                "            raise OSError(errno.EINVAL, 'Invalid argument')\n"
+                "        super().__init__(family, *args, **kwargs)\n"
+                "socket.socket = _NoIPv6\n"
+            )
+        env = environment()
+        env["PYTHONPATH"] = os.pathsep.join((site, env["PYTHONPATH"]))
+        port = peers.freePort()
+        argv = peers.ntpserviceCommand(
+            self.writeConfig(f"driftfile {self.workdir}/v6.drift\n"),
+            port,
+            ("-I", "lo"),
+        )
+        daemon = peers.DaemonProcess(argv, self.workdir, "ntpservice", env=env)
+        daemon.start()
+        self.addCleanup(daemon.stop)
+        daemon.waitForNtp("127.0.0.1", port, 20.0)
+        output = daemon.output()
+        self.assertEqual(
+            output.count("IPv6 is not available here (Invalid argument); serving IPv4 only"),
+            1,
+            output,
+        )
+        self.assertIn(f"Listening on 0.0.0.0 port {port} (interface lo)", output)
+
     def test_quitGivesUp(self) -> None:
         """
         C{-q} with a server where nothing answers gives up after

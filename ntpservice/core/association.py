@@ -160,6 +160,11 @@ class RefClockSource:
     @ivar lastResort: the driver reads the system clock itself (ntpd's
         LOCAL): selected only when nothing else is, no witness against
         other sources, and never a correction of the clock.
+    @ivar burst: polls at start (and after the association is cleared)
+        before the regular ones, L{burstInterval} apart, as C{iburst}
+        does for a server: enough samples for the clock filter to make
+        the source selectable within seconds. 0: none.
+    @ivar burstInterval: seconds between the polls of that burst.
     """
 
     driverType: int
@@ -168,6 +173,8 @@ class RefClockSource:
     refid: bytes = b"\0\0\0\0"
     precisionLog2: int = -20
     lastResort: bool = False
+    burst: int = 0
+    burstInterval: float = 2.0
 
     @property
     def address(self) -> str:
@@ -315,6 +322,7 @@ class Association:
             process=peerProcessFor(settings.hmode, settings.refclock is not None),
         )
         association.nextPoll = now + 0.1 + 0.5 * rng.random()
+        association._startRefClockBurst()
         return association
 
     # -- derived views -------------------------------------------------
@@ -462,6 +470,17 @@ class Association:
         self._repliedThisBurst = False
         self._burstAnswered = False
 
+    def _startRefClockBurst(self) -> None:
+        """
+        A reference clock's driver asks for a burst of polls at start
+        (L{RefClockSource.burst}): its samples update the system as they
+        come, as an C{iburst} burst's do.
+        """
+        source = self.settings.refclock
+        if source is not None and source.burst > 0:
+            self._startBurst(source.burst, iburst=True)
+            self.burst = source.burst
+
     def _transmit(self, now: float, system: SystemVariables) -> Transmission | None:
         """
         Let the peer process build the packet of this poll, and note that
@@ -491,6 +510,10 @@ class Association:
         """
         settings = self.settings
         self.hpoll = max(settings.minPollLog2, min(settings.maxPollLog2, hpoll))
+        if self.burst > 0 and settings.refclock is not None:
+            # A driver's burst: its polls come at the interval it asked for.
+            self.nextPoll = now + settings.refclock.burstInterval
+            return
         if self.burst > 0:
             # The rest of a burst waits for a reply (see receive), at most
             # BURST_NOREPLY_INTERVAL, or BURST_SILENCE_INTERVAL once the
@@ -669,6 +692,7 @@ class Association:
         self.stopped = False
         self.kissCode = None
         self.nextPoll = now + 0.1 + 0.5 * self.rng.random()
+        self._startRefClockBurst()
 
     # -- status --------------------------------------------------------
 

@@ -24,10 +24,6 @@ takes it only when no other source survives, it is no witness in the
 start-up hold, and when it is the system peer the system variables follow
 it but the discipline is not fed (its samples never correct the clock).
 
-The LOCAL clock given as C{localClock} is the older form of the same
-rule: when no source survives selection, the system is synchronized to it,
-and no correction is made (the LOCAL clock is the system clock).
-
 @see: RFC 5905 sections 9-13, Appendix A.5.5.
 """
 
@@ -271,15 +267,12 @@ class Engine:
         discipline: Discipline,
         rng: RandomSource,
         selectionSettings: SelectionSettings | None = None,
-        localClock: object | None = None,
     ) -> None:
         """
         @param precisionLog2: the system precision.
         @param discipline: the clock discipline to feed.
         @param selectionSettings: C{tos} values for selection.
         @param rng: randomness for nonces and poll spreading.
-        @param localClock: a L{ntpservice.refclocks.local.LocalClock}, the
-            source of last resort, or C{None}.
         """
         self.precisionLog2 = precisionLog2
         self.discipline = discipline
@@ -287,7 +280,6 @@ class Engine:
             precision=2.0**precisionLog2
         )
         self.rng = rng
-        self.localClock = localClock
         self.associations = AssociationTable()
         self.system = SystemVariables(
             precision=precisionLog2, poll=discipline.pollLog2
@@ -532,7 +524,7 @@ class Engine:
                     prefer=s.prefer,
                     noselect=s.noselect,
                     truechimer=s.truechimer,
-                    isLocalClock=_lastResort(a),
+                    lastResort=_lastResort(a),
                     srcAddress=a.address,
                     localRefid=a.localRefid,
                 )
@@ -565,7 +557,10 @@ class Engine:
             self._noPeerSince = now if peerID is None else None
             self._orphanParent = False
         if peerID is None:
-            out.extend(self._noSource(now))
+            # No system peer: the system variables are kept and age
+            # (dispersion grows) until they exceed the distance threshold;
+            # in orphan mode, this host may become an orphan parent.
+            self._orphanTick(now)
             return out
         out.extend(self._preempt(result))
         peer = self.associations.byID[peerID]
@@ -696,6 +691,19 @@ class Engine:
             out.append(SelectionHeld(peer.associd, peer.address, reason))
         status = dict(result.status)
         status[peerID] = STATUS_CANDIDATE
+        if current is not None and _lastResort(current):
+            # The last resort stays the system peer while the hold lasts:
+            # the system does not lose the synchronization it has.
+            status[current.associd] = STATUS_SYNC
+            reasons = {k: v for k, v in result.reasons.items() if k != current.associd}
+            return replace(
+                result,
+                systemPeer=current.associd,
+                offset=0.0,
+                jitter=0.0,
+                status=status,
+                reasons=reasons,
+            )
         return replace(result, systemPeer=None, offset=0.0, jitter=0.0, status=status)
 
     def _settled(self, result: SelectionResult) -> bool:
@@ -853,20 +861,6 @@ class Engine:
             poll=pollLog2,
         )
 
-    def _noSource(self, now: float) -> list[Action]:
-        """
-        No system peer: fall back to the LOCAL clock when configured, else
-        keep the system variables, which age (dispersion grows) until they
-        exceed the distance threshold; then the system is unsynchronized.
-        """
-        if self.localClock is not None:
-            self.system = self.localClock.systemVariables(  # type: ignore[attr-defined]
-                int(now * 1e9), self.precisionLog2, self.system
-            )
-        else:
-            self._orphanTick(now)
-        return []
-
     # -- orphan mode (issue 11) -------------------------------------------
 
     @property
@@ -888,7 +882,7 @@ class Engine:
         @see: ntpd's C{timer()} (orphan mode) and seed 003.
         """
         settings = self.selectionSettings
-        if settings.orphan >= MAX_STRATUM or self.localClock is not None:
+        if settings.orphan >= MAX_STRATUM:
             return
         if self._noPeerSince is None:
             self._noPeerSince = now
@@ -905,14 +899,6 @@ class Engine:
             lastUpdateNs=nowNs,
             poll=self.system.poll,
         )
-
-    def refreshLocalClock(self, now: float) -> None:
-        """
-        With no network system peer, keep the LOCAL clock's reference time
-        current (called periodically by the shell).
-        """
-        if self.systemPeer is None and self.localClock is not None:
-            self._noSource(now)
 
     def _preempt(self, result: SelectionResult) -> list[Action]:
         """

@@ -177,8 +177,9 @@ class Candidate:
     @ivar prefer: configured C{prefer}.
     @ivar noselect: configured C{noselect}: never selected.
     @ivar truechimer: configured C{true}: never a falseticker.
-    @ivar isLocalClock: whether this is the LOCAL clock driver
-        (127.127.1.u), selected only when nothing else is.
+    @ivar lastResort: whether this is a last-resort reference clock (the
+        LOCAL clock driver, 127.127.1.u), selected only when nothing else
+        is.
     @ivar srcAddress: the source's address, if any.
     @ivar localRefid: the reference ID of our own address as this source
         knows it (where its packets come to), or C{None}: a source whose
@@ -202,7 +203,7 @@ class Candidate:
     prefer: bool = False
     noselect: bool = False
     truechimer: bool = False
-    isLocalClock: bool = False
+    lastResort: bool = False
     srcAddress: str | None = None
     localRefid: bytes | None = None
 
@@ -390,7 +391,7 @@ def select(
     reasons: dict[Hashable, str] = {}
     distance: dict[Hashable, float] = {}
     pool: list[Candidate] = []
-    localClocks: list[Candidate] = []
+    lastResorts: list[Candidate] = []
 
     seen: set[Hashable] = set()
     for c in candidates:
@@ -403,10 +404,10 @@ def select(
             reasons[c.key] = reason
             continue
         distance[c.key] = rootDistance(c, now, mindist=settings.mindist)
-        if c.isLocalClock and not c.prefer:
+        if c.lastResort and not c.prefer:
             status[c.key] = STATUS_UNFIT
             reasons[c.key] = REASON_FALLBACK
-            localClocks.append(c)
+            lastResorts.append(c)
             continue
         pool.append(c)
     orphans: list[Candidate] = []
@@ -444,8 +445,8 @@ def select(
             chimers.append(c)
         else:
             status[c.key] = STATUS_FALSETICKER
-    if not chimers and localClocks:
-        fallback = min(localClocks, key=metric)
+    if not chimers and lastResorts:
+        fallback = min(lastResorts, key=metric)
         del reasons[fallback.key]
         chimers.append(fallback)
     chimers.sort(key=metric)

@@ -248,7 +248,7 @@ class DaemonTests(SynchronousTestCase):
         self.assertEqual(
             (association.address, association.settings.name), ("127.127.99.0", "TOY(0)")
         )
-        [clock] = daemon.refclocks.values()
+        [clock] = [running.clock for running in daemon.refclocks.values()]
         self.assertTrue(clock.started)
         self.advance(16 * 8 + 2)
         self.assertGreaterEqual(clock.polls, 8)
