@@ -57,7 +57,8 @@ from ntpservice.core.engine import (
     SystemPeerChanged,
 )
 from ntpservice.core.packet import NTPPacket
-from ntpservice.core.refid import formatRefid
+from ntpservice.core.refid import formatRefid, refidFromAddress
+from ntpservice.core.server import stampTransmit
 from ntpservice.core.selection import SelectionSettings
 from ntpservice.core.snapshot import StatusEvents
 from ntpservice.clock import ClockPermissionError
@@ -188,6 +189,22 @@ class RunningRefClock:
     factory: Any
     options: RefClockOptions
     clock: Any
+
+
+def _localRefid(datagram: ReceivedDatagram) -> bytes | None:
+    """
+    The reference ID of our address as the sender of C{datagram} knows it
+    (the address it was sent to), or C{None} when unknown: a peer whose
+    reference ID it is is synchronized to us (selection's loop test), and
+    orphan mode compares it with the reference IDs of the orphan parents.
+    """
+    address = datagram.localAddress or datagram.destination
+    if not address:
+        return None
+    try:
+        return refidFromAddress(address)
+    except ValueError:
+        return None
 
 
 class _RefClockSink:
@@ -348,6 +365,7 @@ class NTPDaemon:
         self._timer: Any = None
         self._tick: LoopingCall | None = None
         self._lastDriftWrite = 0.0
+        self._orphan = False
         self._quit = quit
         self.keyring = keyring if keyring is not None else KeyRing()
         self._observers: list[Any] = []
@@ -423,6 +441,8 @@ class NTPDaemon:
                 maxdist=tos.maxdist,
                 mindist=tos.mindist,
                 precision=2.0**precision,
+                orphan=tos.orphan,
+                orphanWait=float(tos.orphanwait),
             ),
         )
         self.associations = AssociationView(self.engine.associations)
@@ -700,6 +720,14 @@ class NTPDaemon:
                 self.counters.count(f"peer.auth.{name}")
                 association.authenticationFailed()
                 return
+        if dispatch(association.hmode, packet.mode) is Dispatch.ERR:
+            # RFC 5905's ERR (a symmetric passive packet to our passive
+            # association): the peer gave up on us. Only an authenticated
+            # one gets this far, so no forgery demobilizes anything.
+            self.counters.count("peer.err")
+            self.demobilize(association.associd, "symmetric passive peer")
+            return
+        association.localRefid = _localRefid(datagram)
         t4 = NTPTimestamp.fromUnixNanoseconds(rxTime)
         t1 = association.lastT1
         lastUpdate = self.engine.discipline.lastUpdate
@@ -740,12 +768,20 @@ class NTPDaemon:
             return
         encoded = signed
         clock = self.clock
+        keyring = self.keyring
+        transmission = action.transmission
 
         def stamped() -> bytes:
             # The exact send time, read as the last thing before the
             # system call, is the association's T1.
+            t1 = NTPTimestamp.fromUnixNanoseconds(clock.now())
             if association is not None:
-                association.sentAt(NTPTimestamp.fromUnixNanoseconds(clock.now()))
+                association.sentAt(t1)
+            if transmission.stampTransmit:
+                # A symmetric peer computes its offset from our transmit
+                # timestamp: it is the send time, signed after stamping.
+                data = stampTransmit(transmission.packet.encode(), t1)
+                return signFor(action.authenticator, data, keyring) or data
             return encoded
 
         localAddress = association.settings.localAddress if association else None
@@ -776,6 +812,16 @@ class NTPDaemon:
         self._do(self.engine.adjust(now))
         self._leapTick(now)
         self._kernelStatus(now)
+        if self.engine.isOrphan != self._orphan:
+            self._orphan = self.engine.isOrphan
+            if self._orphan:
+                self._log.info(
+                    "No source for {wait:.0f} s: orphan parent at stratum {stratum}",
+                    wait=self.engine.selectionSettings.orphanWait,
+                    stratum=self.engine.system.stratum,
+                )
+            else:
+                self._log.info("No longer an orphan parent")
         if (
             now - self._lastDriftWrite >= DRIFT_WRITE_INTERVAL
             and self.engine.discipline.state not in ("NSET", "FSET")

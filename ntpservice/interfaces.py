@@ -308,6 +308,15 @@ class IDaemon(Interface):
         Remove an association.
         """
 
+    def associationPacket(packet: object, datagram: object) -> None:
+        """
+        Hand a packet to the association of its source, as if it had
+        matched it on arrival (the authentication and C{restrict} checks of
+        association packets included): the packet that made a plugin
+        mobilize an ephemeral association (RFC 5905's NEWPS, NEWBC) is the
+        first one that association processes.
+        """
+
     def send(
         data: "bytes | Callable[[], bytes]",
         destination: "tuple[str, int]",

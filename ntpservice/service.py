@@ -850,8 +850,11 @@ class NTPService(MultiService):
         raise SystemExit(1)
 
 
-TOS_ACTED_ON = frozenset({"minclock", "minsane", "maxclock", "maxdist", "mindist"})
-"""The C{tos} options the daemon acts on (selection); the rest are parsed only."""
+TOS_ACTED_ON = frozenset(
+    {"minclock", "minsane", "maxclock", "maxdist", "mindist", "orphan", "orphanwait"}
+)
+"""The C{tos} options the daemon acts on (selection, orphan mode); the rest are
+parsed only."""
 
 TINKER_ACTED_ON = frozenset(
     {"step", "stepback", "stepfwd", "stepout", "panic", "allan", "freq"}
@@ -859,7 +862,6 @@ TINKER_ACTED_ON = frozenset(
 """The C{tinker} options the discipline acts on; the rest are parsed only."""
 
 SWITCHES_AS_IF = {
-    "auth": True,
     "bclient": False,
     "calibrate": False,
     "kernel": False,
@@ -872,7 +874,8 @@ SWITCHES_AS_IF = {
 """
 The C{enable}/C{disable} flags the daemon does not act on, with the setting
 it behaves as: a line asking for the other setting is not acted on. (C{ntp},
-C{stats}, C{monitor} and the mode plugins' names are acted on.)
+C{stats}, C{monitor}, C{auth} (symmetric passive mobilization) and the mode
+plugins' names are acted on.)
 """
 
 INACTIVE_REASONS = {

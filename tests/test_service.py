@@ -384,7 +384,7 @@ crypto
 driftfile {dir}/a.drift
 driftfile {dir}/b.drift
 tos minclock 5 maxclock 2 minsane 7
-tos orphan 10
+tos cohort 1
 trap 192.0.2.5
 """
 
@@ -395,7 +395,7 @@ EXPECTED_WARNINGS = [
     "test.conf:6: driftfile replaces the one at test.conf:5",
     "test.conf:7: tos: minsane (7) < minclock (5) <= maxclock (2) does not hold; "
     "the daemon will not select sources properly",
-    "test.conf:8: tos orphan not implemented yet; ignored",
+    "test.conf:8: tos cohort not implemented yet; ignored",
     "test.conf:9: trap has no effect: mode 6 traps are not implemented yet",
 ]
 """What the start-up log says about L{WARNED_CONFIGURATION}, in file order."""
@@ -428,7 +428,7 @@ class ConfigurationWarningsTests(SynchronousTestCase):
         """
         A duplicate C{server} line (naming the first), C{kod} without
         C{limited}, C{crypto}, a second C{driftfile}, impossible C{tos}
-        values, C{tos orphan} and C{trap} each give one warning-level line
+        values, C{tos cohort} and C{trap} each give one warning-level line
         in the start-up log, in file order.
         """
         directory = os.path.abspath(self.mktemp())
@@ -501,7 +501,7 @@ class ConfigurationWarningsTests(SynchronousTestCase):
             "tos minclock 2 maxdist 2 ceiling 10 floor 2\n"  # 2
             "tinker step 0.2 huffpuff 7200 stepout 300\n"  # 3
             "enable mode7 monitor ntp stats\n"  # 4
-            "disable kernel auth\n"  # 5
+            "disable kernel unpeer_crypto_early\n"  # 5
             "restrict 192.0.2.0 mask 255.255.255.0 mssntp nomodify\n"  # 6
             "mru maxdepth 100 initalloc 10\n"  # 7
             "driftfile /tmp/x.drift 1e-7\n"  # 8
@@ -535,7 +535,7 @@ class ConfigurationWarningsTests(SynchronousTestCase):
             "test.conf:2: tos ceiling, floor not implemented yet",
             "test.conf:3: tinker huffpuff not implemented yet",
             "test.conf:4: enable mode7 not implemented yet",
-            "test.conf:5: disable auth not implemented yet",
+            "test.conf:5: disable unpeer_crypto_early not implemented yet",
             "test.conf:6: restrict mssntp not implemented",
             "test.conf:7: mru initalloc ignored",
             "test.conf:8: driftfile tolerance ignored",

@@ -185,7 +185,7 @@ class TwistdProcessTests(SynchronousTestCase):
             "server 127.0.0.1 port 9\nserver 127.0.0.1 port 9\n"
             "restrict default kod nomodify\ncrypto\n"
             f"driftfile {self.workdir}/a.drift\ndriftfile {self.workdir}/b.drift\n"
-            "tos minclock 5 maxclock 2 minsane 7\ntos orphan 10\ntrap 192.0.2.5\n"
+            "tos minclock 5 maxclock 2 minsane 7\ntos cohort 1\ntrap 192.0.2.5\n"
         )
         daemon.waitForOutput(STARTED, 10)
         output = daemon.output()
@@ -196,7 +196,7 @@ class TwistdProcessTests(SynchronousTestCase):
             (4, "autokey is not supported; 'crypto' is ignored"),
             (6, "driftfile replaces the one at"),
             (7, "tos: minsane (7) < minclock (5) <= maxclock (2) does not hold"),
-            (8, "tos orphan not implemented yet; ignored"),
+            (8, "tos cohort not implemented yet; ignored"),
             (9, "trap has no effect"),
         ):
             self.assertIn(f"{path}:{line}: {words}", output)

@@ -263,6 +263,9 @@ class Association:
     @ivar process: the peer process of its association mode (the on-wire
         protocol: what to send, what to accept), or C{None} for a reference
         clock, whose samples come from its driver.
+    @ivar localRefid: the reference ID of our own address as the peer
+        sees it (where its last packet was sent to), or C{None}: the loop
+        test and orphan mode's address metric (issue 11).
     """
 
     associd: int
@@ -290,6 +293,7 @@ class Association:
     received: int = 0
     sent: int = 0
     process: PeerProcess | None = None
+    localRefid: bytes | None = None
     _repliedThisBurst: bool = False
     _burstAnswered: bool = False
     _burstIsIburst: bool = False

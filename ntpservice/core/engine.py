@@ -75,6 +75,12 @@ from ntpservice.core.selection import (
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 
+ORPHAN_REFID = bytes((127, 0, 0, 1))
+"""The reference ID of an orphan parent above stratum 1 (seed 003)."""
+
+ORPHAN_REFID_STRATUM1 = b"LOOP"
+"""The reference ID of an orphan parent at stratum 1 (seed 003)."""
+
 STARTUP_WINDOW = 10.0
 """
 Seconds: how long the first selection (or the first after the system peer
@@ -297,6 +303,10 @@ class Engine:
         # seconds), and why the engine holds, if it does.
         self._holdSince: float | None = None
         self._holdReason: str | None = None
+        # Orphan mode: since when no system peer (local seconds), and
+        # whether this host is an orphan parent.
+        self._noPeerSince: float | None = None
+        self._orphanParent = False
 
     # -- associations ---------------------------------------------------
 
@@ -398,6 +408,8 @@ class Engine:
         """
         actions = _clockActions(self.discipline.adjust(now))
         self._correctFilters(actions, now)
+        if self.systemPeer is None:
+            self._orphanTick(now)
         return actions
 
     def _correctFilters(self, actions: Iterable[Action], now: float) -> None:
@@ -523,6 +535,7 @@ class Engine:
                     truechimer=s.truechimer,
                     lastResort=_lastResort(a),
                     srcAddress=a.address,
+                    localRefid=a.localRefid,
                 )
             )
         return out
@@ -549,9 +562,14 @@ class Engine:
             previous = self.systemPeer
             self.systemPeer = peerID
             out.append(self._peerChanged(peerID, previous, result, now))
+            # Orphan mode: the wait starts again when the peer is lost.
+            self._noPeerSince = now if peerID is None else None
+            self._orphanParent = False
         if peerID is None:
             # No system peer: the system variables are kept and age
-            # (dispersion grows) until they exceed the distance threshold.
+            # (dispersion grows) until they exceed the distance threshold;
+            # in orphan mode, this host may become an orphan parent.
+            self._orphanTick(now)
             return out
         out.extend(self._preempt(result))
         peer = self.associations.byID[peerID]
@@ -870,6 +888,44 @@ class Engine:
             if 2 * voters.count(leap) > len(voters):
                 return leap
         return LEAP_NONE
+    # -- orphan mode (issue 11) -------------------------------------------
+
+    @property
+    def isOrphan(self) -> bool:
+        """
+        Whether this host is an orphan parent: orphan mode is on, no source
+        has been selectable for C{orphanwait} seconds, and the system
+        variables say so (stratum C{tos orphan}, leap 0, reference ID
+        C{LOOP} at stratum 1, C{127.0.0.1} above).
+        """
+        return self._orphanParent
+
+    def _orphanTick(self, now: float) -> None:
+        """
+        With no system peer (called once a second and at each selection
+        that finds none): count the orphan wait, and once it is over make
+        this host an orphan parent, keeping its reference time current.
+
+        @see: ntpd's C{timer()} (orphan mode) and seed 003.
+        """
+        settings = self.selectionSettings
+        if settings.orphan >= MAX_STRATUM:
+            return
+        if self._noPeerSince is None:
+            self._noPeerSince = now
+        if now - self._noPeerSince < settings.orphanWait:
+            return
+        self._orphanParent = True
+        nowNs = int(now * 1e9)
+        self.system = SystemVariables(
+            leap=0,
+            stratum=settings.orphan,
+            precision=self.precisionLog2,
+            refid=ORPHAN_REFID_STRATUM1 if settings.orphan == 1 else ORPHAN_REFID,
+            reftime=NTPTimestamp.fromUnixNanoseconds(nowNs),
+            lastUpdateNs=nowNs,
+            poll=self.system.poll,
+        )
 
     def _preempt(self, result: SelectionResult) -> list[Action]:
         """

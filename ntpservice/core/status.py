@@ -403,13 +403,14 @@ def isSynchronized(engine: Any) -> bool:
     """
     Whether the daemon is synchronized: its system variables say so (leap
     indicator below 3, stratum below 16) and a source is in use, a system
-    peer (the LOCAL clock's association too). After losing its system peer
-    the daemon keeps serving its last system variables (they age), but is
-    no longer synchronized in this sense.
+    peer (the LOCAL clock's association too), or it is an orphan parent
+    (issue 11). After losing its system peer the daemon keeps serving its
+    last system variables (they age), but is no longer synchronized in
+    this sense.
 
-    @param engine: an L{ntpservice.core.engine.Engine} (its C{system} and
-        C{systemPeer} are read).
+    @param engine: an L{ntpservice.core.engine.Engine} (its C{system},
+        C{systemPeer} and C{isOrphan} are read).
     """
     if not engine.system.synchronized:
         return False
-    return engine.systemPeer is not None
+    return engine.systemPeer is not None or bool(getattr(engine, "isOrphan", False))
