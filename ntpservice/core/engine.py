@@ -61,6 +61,7 @@ from ntpservice.core.selection import (
     REASON_NOSELECT,
     REASON_UNREACHABLE,
     STATUS_CANDIDATE,
+    STATUS_FALSETICKER,
     STATUS_SYNC,
     STATUS_UNFIT,
     Candidate,
@@ -246,6 +247,14 @@ def _lastResort(association: Association) -> bool:
     return source is not None and source.lastResort
 
 
+FALSETICKER_SAMPLES = 4
+"""
+Samples in a row at which selection judged an ephemeral or preemptable
+association a falseticker before it is demobilized (see
+L{Engine._dropFalsetickers}).
+"""
+
+
 class Engine:
     """
     Associations, selection, discipline and the system variables of one
@@ -296,6 +305,9 @@ class Engine:
         # seconds), and why the engine holds, if it does.
         self._holdSince: float | None = None
         self._holdReason: str | None = None
+        # Association ID -> (consecutive samples judged a falseticker, the
+        # time of the last one counted).
+        self._falseSamples: dict[int, tuple[int, float]] = {}
 
     # -- associations ---------------------------------------------------
 
@@ -542,6 +554,9 @@ class Engine:
         out: list[Action] = []
         result = self._hold(result, now, out)
         self.selection = result
+        # A falseticker is never the system peer: dropping one leaves the
+        # result valid.
+        out.extend(self._dropFalsetickers(result))
         # Candidates are keyed by association ID.
         peerID = cast("int | None", result.systemPeer)
         if peerID != self.systemPeer:
@@ -552,6 +567,8 @@ class Engine:
             out.extend(self._noSource(now))
             return out
         out.extend(self._preempt(result))
+        if peerID not in self.associations.byID:
+            return out
         peer = self.associations.byID[peerID]
         if _lastResort(peer):
             # The system clock measured against itself: the system
@@ -856,6 +873,39 @@ class Engine:
         """
         if self.systemPeer is None and self.localClock is not None:
             self._noSource(now)
+
+    def _dropFalsetickers(self, result: SelectionResult) -> list[Action]:
+        """
+        Demobilize an ephemeral or preemptable association (a pool member,
+        C{server ... preempt}) that selection judged a falseticker at
+        L{FALSETICKER_SAMPLES} of its samples in a row, while at least
+        C{tos minsane} truechimers outvote it: its spawner replaces it.
+        (Persistent associations are only ever marked.)
+        """
+        out: list[Action] = []
+        enough = len(result.truechimers) >= self.selectionSettings.minsane
+        for associd in list(self._falseSamples):
+            if associd not in self.associations.byID:
+                del self._falseSamples[associd]
+        for association in list(self.associations.byID.values()):
+            associd = association.associd
+            if (
+                association.settings.lifecycle == "persistent"
+                or result.status.get(associd) != STATUS_FALSETICKER
+                or not enough
+            ):
+                self._falseSamples.pop(associd, None)
+                continue
+            sampleTime = association.filter.time
+            count, last = self._falseSamples.get(associd, (0, -1.0))
+            if sampleTime is None or sampleTime == last:
+                continue
+            count += 1
+            self._falseSamples[associd] = (count, sampleTime)
+            if count >= FALSETICKER_SAMPLES:
+                del self._falseSamples[associd]
+                out.extend(self.demobilize(associd, "falseticker"))
+        return out
 
     def _preempt(self, result: SelectionResult) -> list[Action]:
         """
