@@ -204,8 +204,10 @@ def dnsResolver(reactor: Any) -> Any:
     A C{twisted.names} resolver that reads C{/etc/hosts}, then asks the
     name servers of C{/etc/resolv.conf}, on C{reactor}.
     """
-    from twisted.names import client, hosts, resolve
+    from twisted.names import client, dns, hosts, resolve
 
+    # One UDP port per query: not worth two log lines each.
+    dns.DNSDatagramProtocol.noisy = False
     return resolve.ResolverChain(
         [
             hosts.Resolver(b"/etc/hosts", ttl=int(DEFAULT_TTL)),
