@@ -67,7 +67,8 @@ python_env() {
 
 install_peers() {
     # ntpsec-ntpviz (with gnuplot-nox) plots our statistics files in tests/interop/test_ntpviz.py.
-    apt_install ntpsec ntpsec-ntpdate ntpsec-ntpviz gnuplot-nox tshark iproute2 nftables util-linux
+    # faketime runs a falseticker peer (tests/interop/test_pool.py); passwd (useradd) the -u test user.
+    apt_install ntpsec ntpsec-ntpdate ntpsec-ntpviz gnuplot-nox tshark iproute2 nftables util-linux faketime passwd
     if [ ! -x "$peers/usr/sbin/chronyd" ]; then
         say "unpacking chrony under $peers (it conflicts with ntpsec in apt)"
         tmp=$(mktemp -d)

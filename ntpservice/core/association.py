@@ -246,7 +246,11 @@ class Association:
     @ivar hpoll: the host poll exponent, log2 s.
     @ivar ppoll: the peer's poll exponent from its packets.
     @ivar reach: the 8-bit reach register.
-    @ivar unreach: polls since the last reply (capped at L{UNREACH}).
+    @ivar unreach: polls since the reach register emptied (capped at
+        L{UNREACH}): the back-off counter.
+    @ivar silent: regular polls (not burst packets) since the last reply
+        (ntpd's C{unreach}): an ephemeral or preemptable association is
+        demobilized at L{UNREACH}.
     @ivar burst: packets left in the current burst.
     @ivar filter: the clock filter.
     @ivar flash: the sanity-check bits of the last packet.
@@ -274,6 +278,7 @@ class Association:
     hpoll: int = 0
     reach: int = 0
     unreach: int = 0
+    silent: int = 0
     burst: int = 0
     flash: int = 0
     stopped: bool = False
@@ -407,6 +412,8 @@ class Association:
             # it for minutes).
             self.burst = 0
         if self.burst == 0:
+            if not self.reach & 1:
+                self.silent += 1
             self.reach = (self.reach << 1) & 0xFF
             if self.reach == 0:
                 # Unreachable: iburst on the first poll of the outage, then
@@ -558,7 +565,7 @@ class Association:
         a burst may follow.
         """
         self.reach |= 1
-        self.unreach = 0
+        self.unreach = self.silent = 0
         self._repliedThisBurst = True
         self._burstAnswered = True
 
@@ -608,7 +615,7 @@ class Association:
         self.rootDelay = self.rootDispersion = 0.0
         self.reftime = NTPTimestamp.fromUnixNanoseconds(int(time * 1e9))
         self.reach |= 1
-        self.unreach = 0
+        self.unreach = self.silent = 0
         self.received += 1
         self.flash = 0
         self._samples += 1
@@ -657,7 +664,7 @@ class Association:
         self.filter.reset()
         self._samples = 0
         self.leap, self.stratum = LEAP_NOTINSYNC, MAX_STRATUM
-        self.reach = self.unreach = self.burst = 0
+        self.reach = self.unreach = self.silent = self.burst = 0
         self.ppoll = 0
         self.hpoll = self.settings.minPollLog2
         if self.process is not None:

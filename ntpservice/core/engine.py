@@ -375,7 +375,7 @@ class Engine:
             # delivers a sample.
             reselect = reselect or association.samples > 0
             if (
-                association.unreach >= UNREACH
+                association.silent >= UNREACH
                 and association.settings.lifecycle != "persistent"
             ):
                 out.extend(self.demobilize(association.associd, "unreachable"))

@@ -73,3 +73,38 @@ class FalsetickerTests(SynchronousTestCase):
         """
         out, associd = self.run4("persistent", FALSETICKER_SAMPLES + 12)
         self.assertEqual(self.demobilized(out, associd), [])
+
+
+class SilentMemberTests(SynchronousTestCase):
+    """
+    An ephemeral association whose server stopped answering is demobilized
+    after L{UNREACH} polls without a reply (ntpd's rule), whatever its
+    reach register still holds.
+    """
+
+    def test_demobilizedAfterTenSilentPolls(self) -> None:
+        """
+        A server that answered (the first poll closes the interval of its
+        last reply), then fell silent: the association is demobilized at
+        the tenth poll after that one, with reason C{unreachable}; a
+        persistent one is kept.
+        """
+        from ntpservice.core.association import UNREACH
+
+        for lifecycle, expected in (("ephemeral", 1 + UNREACH), ("persistent", None)):
+            engine = makeEngine()
+            settings = AssociationSettings(
+                "192.0.2.1", minPollLog2=4, maxPollLog2=4, lifecycle=lifecycle
+            )
+            association = engine.mobilize(settings, T0)
+            association.reach = 0xFF  # it answered until now
+            now = T0
+            demobilizedAt = None
+            for poll in range(1, 30):
+                now = max(now, association.nextPoll)
+                out = engine.poll(now)
+                if any(isinstance(a, Demobilize) and a.reason == "unreachable" for a in out):
+                    demobilizedAt = poll
+                    break
+                now += 1.0
+            self.assertEqual(demobilizedAt, expected, lifecycle)

@@ -91,6 +91,28 @@ def forgetNameServer(namespace: peers.NetNamespace) -> None:
     shutil.rmtree(os.path.join("/etc/netns", namespace.name), ignore_errors=True)
 
 
+def ntpqPeers(namespace: peers.NetNamespace) -> tuple[list[tuple[str, str]], str]:
+    """
+    (remote, refid) of each association in C{ntpq -n -w -p} run in
+    C{namespace}, and the whole output.
+    """
+    result = namespace.run(["ntpq", "-n", "-w", "-p", "127.0.0.1"], timeout=30, check=False)
+    rows = []
+    pending: str | None = None
+    for line in result.stdout.splitlines()[2:]:
+        words = line[1:].split()
+        if pending is not None:
+            # ntpq -w puts a long remote on a line of its own.
+            if words:
+                rows.append((pending, words[0]))
+            pending = None
+        elif len(words) == 1:
+            pending = words[0]
+        elif len(words) >= 2:
+            rows.append((words[0], words[1]))
+    return rows, result.stdout + result.stderr
+
+
 def waitFor(check: Any, timeout: float, what: str, output: Any) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -127,24 +149,7 @@ class PoolFromDNSTests(SynchronousTestCase):
         self.aaaa = [f"{prefix6}::{i:x}" for i in range(10, 20)]
 
     def peers(self) -> list[tuple[str, str]]:
-        """(remote, refid) of each association in C{ntpq -n -w -p}."""
-        result = self.ours.run(
-            ["ntpq", "-n", "-w", "-p", "127.0.0.1"], timeout=30, check=False
-        )
-        self.lastPeers = result.stdout + result.stderr
-        rows = []
-        pending: str | None = None
-        for line in result.stdout.splitlines()[2:]:
-            words = line[1:].split()
-            if pending is not None:
-                # ntpq -w puts a long remote on a line of its own.
-                if words:
-                    rows.append((pending, words[0]))
-                pending = None
-            elif len(words) == 1:
-                pending = words[0]
-            elif len(words) >= 2:
-                rows.append((words[0], words[1]))
+        rows, self.lastPeers = ntpqPeers(self.ours)
         return rows
 
     def members(self) -> list[str]:
