@@ -248,9 +248,9 @@ class Association:
     @ivar reach: the 8-bit reach register.
     @ivar unreach: polls since the reach register emptied (capped at
         L{UNREACH}): the back-off counter.
-    @ivar silent: regular polls (not burst packets) since the last reply
-        (ntpd's C{unreach}): an ephemeral or preemptable association is
-        demobilized at L{UNREACH}.
+    @ivar silent: requests (polls and burst packets) sent since the last
+        reply: an ephemeral or preemptable association is demobilized at
+        L{UNREACH} (ntpd's C{unreach} rule).
     @ivar burst: packets left in the current burst.
     @ivar filter: the clock filter.
     @ivar flash: the sanity-check bits of the last packet.
@@ -437,6 +437,10 @@ class Association:
                 if settings.burst:
                     self._startBurst(self._burstSize(hpoll), iburst=False)
         else:
+            if not self.reach & 1:
+                # A burst packet of a silent server is one more request
+                # without a reply.
+                self.silent += 1
             self.burst -= 1
         transmission: Transmission | None = None
         if settings.refclock is None:
