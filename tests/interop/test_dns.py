@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from typing import Any
@@ -228,3 +229,139 @@ class PoolFromDNSTests(SynchronousTestCase):
             self.assertEqual(len(members), 4, members)
             self.assertEqual(len(set(members)), 4, members)
             self.assertIn("srv.test now resolves to", daemon.output())
+
+
+SLOW_DNS = '''
+import sys
+from twisted.internet import reactor, defer
+from twisted.names import common, dns, server
+
+ADDRESS, DELAY, ANSWER = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+
+
+class Slow(common.ResolverBase):
+    def _lookup(self, name, cls, type, timeout):
+        d = defer.Deferred()
+        records = []
+        if type == dns.A:
+            records = [dns.RRHeader(name, dns.A, dns.IN, 60, dns.Record_A(ANSWER, 60))]
+        reactor.callLater(DELAY, d.callback, (records, [], []))
+        return d
+
+
+factory = server.DNSServerFactory(clients=[Slow()])
+reactor.listenUDP(53, dns.DNSDatagramProtocol(factory), interface=ADDRESS)
+print("slow DNS ready", flush=True)
+reactor.run()
+'''
+
+PROBE = '''
+import json, secrets, socket, sys, time
+host, seconds, every = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+rtts, lost = [], 0
+end = time.monotonic() + seconds
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s.connect((host, 123))
+    while time.monotonic() < end:
+        xmt = secrets.token_bytes(8)
+        start = time.monotonic()
+        s.send(bytes([0x23]) + bytes(39) + xmt)
+        s.settimeout(1.0)
+        try:
+            while True:
+                data = s.recv(2048)
+                if data[24:32] == xmt:
+                    rtts.append(time.monotonic() - start)
+                    break
+        except OSError:
+            lost += 1
+        time.sleep(every)
+print(json.dumps({"rtts": rtts, "lost": lost}))
+'''
+
+
+class SlowDNSTests(SynchronousTestCase):
+    """
+    C{ntpq :config server NAME} while the DNS server takes 5 s to answer:
+    the daemon keeps serving its clients meanwhile.
+    """
+
+    DELAY = 5.0
+
+    def setUp(self) -> None:
+        peers.requireRoot()
+        peers.requireBinary("ntpq")
+        self.workdir = os.path.abspath(self.mktemp())
+        os.makedirs(self.workdir)
+        self.network = peers.Network(hosts=2)
+        self.network.__enter__()
+        self.addCleanup(self.network.close)
+        self.ours, self.dnsHost = self.network.hosts
+        useNameServer(self.ours, self.dnsHost.address)
+        self.addCleanup(forgetNameServer, self.ours)
+
+    def test_configNeverStalls(self) -> None:
+        """
+        The C{:config} succeeds at once; the association appears when the
+        answer comes, 5 s later; meanwhile NTP requests every 20 ms are all
+        answered, and the slowest answer (the longest the reactor could
+        have stalled, plus this loaded machine's scheduling) is printed and
+        bounded.
+        """
+        script = os.path.join(self.workdir, "slowdns.py")
+        with open(script, "w") as f:
+            f.write(SLOW_DNS)
+        answer = self.network.subnet.rsplit(".", 1)[0] + ".77"
+        slow = peers.startDaemon(
+            [sys.executable, script, self.dnsHost.address, str(self.DELAY), answer],
+            self.workdir, "slowdns", netns=self.dnsHost,
+        )
+        self.addCleanup(slow.stop)
+        slow.waitForOutput("slow DNS ready", timeout=30)
+        keys = os.path.join(self.workdir, "ntp.keys")
+        with open(keys, "w") as f:
+            f.write("1 SHA1 0123456789abcdef0123456789abcdef01234567\n")
+        os.chmod(keys, 0o600)
+        config = (
+            f"keys {keys}\ntrustedkey 1\ncontrolkey 1\n"
+            f"driftfile {self.workdir}/ntp.drift\n"
+        )
+        probe = os.path.join(self.workdir, "probe.py")
+        with open(probe, "w") as f:
+            f.write(PROBE)
+        with peers.startNtpservice(
+            self.workdir, config, netns=self.ours, host=self.ours.address, name="ours"
+        ) as daemon:
+            measuring = self.ours.popen(
+                [sys.executable, probe, self.ours.address, str(self.DELAY + 2), "0.02"],
+                stdout=subprocess.PIPE, text=True,
+            )
+            time.sleep(0.5)
+            started = time.monotonic()
+            result = self.ours.run(
+                ["ntpq", "-k", keys, "-a", "1", "-c", ":config server slow.test iburst",
+                 "127.0.0.1"], timeout=30, check=False,
+            )
+            configSeconds = time.monotonic() - started
+            self.assertEqual(result.stdout.strip(), "Config Succeeded", result.stdout + result.stderr)
+            match = daemon.waitForOutput(
+                re.compile(r"Mobilized association \d+ with slow\.test \((?P<a>[\d.]+)\)"),
+                timeout=self.DELAY + 20,
+            )
+            appeared = time.monotonic() - started
+            out, _ = measuring.communicate(timeout=60)
+        import json
+
+        stats = json.loads(out)
+        rtts = sorted(stats["rtts"])
+        worst = rtts[-1]
+        p99 = rtts[int(len(rtts) * 0.99) - 1]
+        print(f"\n:config returned in {configSeconds * 1e3:.0f} ms; association after "
+              f"{appeared:.1f} s; {len(rtts)} requests answered, {stats['lost']} lost; "
+              f"rtt median {rtts[len(rtts) // 2] * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms, "
+              f"max {worst * 1e3:.2f} ms")
+        self.assertEqual(match.group("a"), answer)
+        self.assertGreaterEqual(appeared, self.DELAY - 0.5)
+        self.assertEqual(stats["lost"], 0)
+        self.assertGreater(len(rtts), 100)
+        self.assertLess(p99, 0.010)
