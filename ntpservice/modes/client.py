@@ -125,6 +125,17 @@ class ClientMode:
         entry[2] = self._resolver.watch(directive.address, directive.ipVersion, resolved)
         return True
 
+    def unresolved(self) -> list[Any]:
+        """
+        The C{server} lines whose name has not resolved yet (mode 6 shows
+        them with refid C{DNS}, while they are retried with back-off).
+        """
+        return [
+            entry[0]
+            for entry in self._names.values()
+            if entry[1] is None and entry[2] is not None and entry[2].active
+        ]
+
     def _follow(self, entry: list[Any], addresses: list[str]) -> None:
         """
         The name of a C{server} line resolved (again): keep its association

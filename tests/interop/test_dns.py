@@ -165,7 +165,8 @@ class PoolFromDNSTests(SynchronousTestCase):
         The pool mobilizes members from A and AAAA records, each address
         once; the server names give one association each (three lines of
         one name: one association and a warning); the pool shows in
-        C{ntpq -p} with refid POOL. When the records change, after the TTL
+        C{ntpq -p} with refid POOL, a name DNS does not know with refid
+        DNS. When the records change, after the TTL
         the pool picks up a new address to reach C{tos maxclock}, never
         more, and C{server srv.test} moves to its new address.
         """
@@ -186,6 +187,7 @@ class PoolFromDNSTests(SynchronousTestCase):
             "server dup.test\n"
             "server dup.test\n"
             "server dup.test\n"
+            "server nx.test\n"
             "restrict 127.0.0.1\n"
             f"driftfile {self.workdir}/ntp.drift\n"
         )
@@ -202,6 +204,7 @@ class PoolFromDNSTests(SynchronousTestCase):
             self.assertIn(a[5], remotes)
             self.assertEqual(remotes.count(a[6]), 1)
             self.assertIn(".POOL.", [refid for _, refid in rows])
+            self.assertIn(("nx.test", ".DNS."), rows)
             self.assertEqual(len(re.findall("duplicate server dup.test", daemon.output())), 2)
             self.dns.serve(
                 [

@@ -283,6 +283,8 @@ class ControlVariables:
         if self._events.localID is not None:
             ids.add(self._events.localID)
         ids.update(self._events.pools)
+        self._events.syncNames()
+        ids.update(self._events.names)
         return sorted(ids)
 
     def systemPeerID(self) -> int:
@@ -327,7 +329,7 @@ class ControlVariables:
                 eventCount=self._events.localEvents.count,
                 lastEvent=self._events.localEvents.last,
             )
-        pool = self._events.pools.get(associd)
+        pool = self._events.pools.get(associd) or self._events.names.get(associd)
         if pool is not None:
             return K.peerStatus(
                 configured=True,
@@ -362,6 +364,8 @@ class ControlVariables:
             values = self._localValues(now)
         elif associd in self._events.pools:
             values = self._poolValues(self._events.pools[associd])
+        elif associd in self._events.names:
+            values = self._poolValues(self._events.names[associd])
         else:
             raise K.RequestError(K.ERR_BADASSOC)
         wanted: Collection[str]
@@ -517,7 +521,7 @@ class ControlVariables:
             "precision": "0",
             "rootdelay": K.formatFixed(0.0),
             "rootdisp": K.formatFixed(0.0),
-            "refid": "POOL",
+            "refid": pool.refid,
             "reftime": K.formatTimestamp(ZERO),
             "rec": K.formatTimestamp(ZERO),
             "xmt": K.formatTimestamp(ZERO),
