@@ -556,7 +556,15 @@ class NTPService(MultiService):
                 "Ignoring interface {name} {address}", name=address.displayName, address=key
             )
             return
-        if self._wantsSocket(address, action) and self._portFor(key) is None:
+        wanted = self._wantsSocket(address, action)
+        if self.perAddress and not wanted:
+            # No wildcard socket to serve it through (an IPv6 link-local
+            # address).
+            self._log.debug(
+                "Not listening on {name} {address}", name=address.displayName, address=key
+            )
+            return
+        if wanted and self._portFor(key) is None:
             if not self._bindAddress(address):
                 return
         number = self._nextInterfaceNumber

@@ -97,6 +97,16 @@ class PerAddressTests(SynchronousTestCase):
         self.assertIn("127.0.0.2", service.daemon.sockets.addresses())
         self.assertTrue(any("Listen normally on 2 lo 127.0.0.2:0" in line for line in self.lines()))
 
+    def test_linkLocalNotBound(self) -> None:
+        """
+        An IPv6 link-local address gets no socket of its own, and no
+        "Listen normally" line says it is served.
+        """
+        linkLocal = InterfaceAddress("fe80::1", 64, 2, "eth0")
+        service = self.start("", [LO, linkLocal])
+        self.assertEqual(self.bound(service), ["127.0.0.1"])
+        self.assertFalse(any("fe80::1" in line and "Listen" in line for line in self.lines()))
+
     def test_rulesApplyToNewAddresses(self) -> None:
         """
         C{interface ignore ADDRESS}: no socket; C{-L}: none for a virtual

@@ -224,9 +224,23 @@ def backendFor(reactor: Any) -> HostnameBackend | DNSBackend:
     if explicit is not None:
         return DNSBackend(explicit)
     nameResolver = getattr(reactor, "nameResolver", None)
-    if nameResolver is None or _isDefaultNameResolver(nameResolver):
-        return DNSBackend(dnsResolver(reactor), owned=True)
-    return HostnameBackend(nameResolver)
+    if nameResolver is not None and not _isDefaultNameResolver(nameResolver):
+        return HostnameBackend(nameResolver)
+    if not hasattr(reactor, "listenUDP"):
+        # A bare clock (a test, the simulator) has no network to ask.
+        return HostnameBackend(_NoNames())
+    return DNSBackend(dnsResolver(reactor), owned=True)
+
+
+class _NoNames:
+    """A name resolver that knows no name (a reactor without UDP)."""
+
+    def resolveHostName(
+        self, receiver: Any, hostName: str, portNumber: int = 0,
+        addressTypes: Any = None, transportSemantics: str = "TCP",
+    ) -> None:
+        receiver.resolutionBegan(None)
+        receiver.resolutionComplete()
 
 
 class NameWatch:

@@ -124,6 +124,17 @@ class BackendTests(SynchronousTestCase):
         self.assertIsInstance(backend, DNSBackend)
         self.assertIsInstance(backend._resolver, ResolverChain)
 
+    def test_bareClock(self) -> None:
+        """
+        A reactor with neither a name resolver nor UDP (a bare clock)
+        resolves no name, and says so by giving no address.
+        """
+        resolver = HostResolver(Clock())
+        seen: list[list[str]] = []
+        watch = resolver.watch("ntp.test", None, seen.append)
+        self.addCleanup(resolver.cancel)
+        self.assertEqual((seen, watch.failures), ([], 1))
+
     def test_bothFamilies(self) -> None:
         """
         Without C{-4}/C{-6} both A and AAAA records are asked for and every
