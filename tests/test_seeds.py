@@ -52,6 +52,19 @@ class Seed000Tests(SynchronousTestCase):
             self.assertIn("unknown user 'ntp'", str(e))
 
 
+    def test_example(self) -> None:
+        """
+        C{etc/seed-000-dsl.conf} parses; it asks for one socket per address
+        (C{interface ignore wildcard}).
+        """
+        from ntpservice.service import interfaceRules, wildcardIgnored
+
+        c = parseExample("seed-000-dsl.conf")
+        rules = interfaceRules(c)
+        self.assertTrue(wildcardIgnored(rules))
+        self.assertEqual(c.tos.maxclock, 6)
+
+
 class Seed001Tests(SynchronousTestCase):
     """
     Seed 001 (DNS and the pool): C{pool}, numbered pool servers, duplicate
