@@ -306,8 +306,8 @@ class Engine:
         self._holdSince: float | None = None
         self._holdReason: str | None = None
         # Association ID -> (consecutive samples judged a falseticker, the
-        # time of the last one counted).
-        self._falseSamples: dict[int, tuple[int, float]] = {}
+        # association's sample count at the last one counted).
+        self._falseSamples: dict[int, tuple[int, int]] = {}
 
     # -- associations ---------------------------------------------------
 
@@ -896,12 +896,14 @@ class Engine:
             ):
                 self._falseSamples.pop(associd, None)
                 continue
-            sampleTime = association.filter.time
-            count, last = self._falseSamples.get(associd, (0, -1.0))
-            if sampleTime is None or sampleTime == last:
+            # Counted once per valid sample received (not per release of
+            # the clock filter, which may keep an older sample).
+            received = association.samples
+            count, last = self._falseSamples.get(associd, (0, -1))
+            if received == last:
                 continue
             count += 1
-            self._falseSamples[associd] = (count, sampleTime)
+            self._falseSamples[associd] = (count, received)
             if count >= FALSETICKER_SAMPLES:
                 del self._falseSamples[associd]
                 out.extend(self.demobilize(associd, "falseticker"))
