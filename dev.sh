@@ -71,7 +71,8 @@ python_env() {
 
 install_peers() {
     # ntpsec-ntpviz (with gnuplot-nox) plots our statistics files in tests/interop/test_ntpviz.py.
-    apt_install ntpsec ntpsec-ntpdate ntpsec-ntpviz gnuplot-nox tshark iproute2 nftables util-linux
+    # faketime runs a falseticker peer (tests/interop/test_pool.py); passwd (useradd) the -u test user.
+    apt_install ntpsec ntpsec-ntpdate ntpsec-ntpviz gnuplot-nox tshark iproute2 nftables util-linux faketime passwd
     # gpsd (and gpsd-tools' gpspipe) feeds our SHM and SOCK reference clock drivers in
     # tests/interop/test_gpsd.py, from NMEA sentences a test writes to a pty.
     apt_install gpsd gpsd-tools

@@ -880,8 +880,6 @@ class NTPDaemon:
                     running.clock.stop()
                 self.restrictions.removeSource(action.address)
                 spawner = self._spawners.pop(action.associd, None)
-                if spawner is not None:
-                    spawner.associationRemoved(action.associd, action.address, action.reason)
                 self._notify("associationEvent", action.associd, action.address, "demobilize")
                 self._log.info(
                     "Demobilized association {associd} ({address}): {reason}",
@@ -889,6 +887,9 @@ class NTPDaemon:
                     address=action.address,
                     reason=action.reason,
                 )
+                # The spawner replaces it after the line saying it left.
+                if spawner is not None:
+                    spawner.associationRemoved(action.associd, action.address, action.reason)
             elif isinstance(action, Panic):
                 self._log.critical(
                     "The clock is off by {offset:+.3f} s, beyond the panic threshold; "

@@ -286,6 +286,11 @@ class IDaemon(Interface):
         "An L{IAssociationView}: the associations, read only (mobilize and "
         "demobilize change them)."
     )
+    sockets = Attribute(
+        "The L{ntpservice.net.sockets.SocketOwner}: the bound sockets "
+        "(C{joinGroup}, C{leaveGroup}) and the local addresses as they come "
+        "and go (C{addInterfaceObserver} with an L{IInterfaceObserver})."
+    )
 
     def system() -> object:
         """
@@ -611,3 +616,29 @@ class IDaemonObserver(Interface):
 
 OBSERVER_METHODS = tuple(sorted(IDaemonObserver.names()))
 """The names of L{IDaemonObserver}'s methods."""
+
+
+class IInterfaceObserver(Interface):
+    """
+    Told when a local address appears or goes (the interface tracker,
+    L{ntpservice.net.interfaces.InterfaceTracker}): subscribe with
+    C{daemon.sockets.addInterfaceObserver(observer)}
+    (L{ntpservice.net.sockets.SocketOwner.addInterfaceObserver}). When it is
+    called, the sockets bound per address have already been opened or
+    closed. A broadcast or multicast plugin joins its groups on a new
+    interface here, a broadcast server starts sending on it.
+
+    Each address is an L{ntpservice.net.interfaces.InterfaceAddress}
+    (C{address}, C{prefixLength}, C{ifindex}, C{name}, C{label},
+    C{virtual}, C{family}).
+    """
+
+    def interfaceAdded(address: object) -> None:
+        """
+        A local address appeared (or was found at start).
+        """
+
+    def interfaceRemoved(address: object) -> None:
+        """
+        A local address went away.
+        """

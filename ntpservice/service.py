@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_service -*-
+# -*- test-case-name: tests.test_service,tests.test_interface_service -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 Assemble the daemon's L{MultiService} from a validated configuration.
@@ -32,6 +32,7 @@ from ntpservice.core.counters import PacketCounters
 from ntpservice.core.system import SystemVariables
 from ntpservice.assembly import assembleDaemon
 from ntpservice.logging import LogconfigError, LogFile, SyncLogger, applyLogconfig
+from ntpservice.net.interfaces import DEFAULT_INTERVAL, InterfaceAddress, InterfaceTracker
 from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
 from ntpservice.net.fastpath import FastPath
 from ntpservice.net.udp import ReceivedDatagram, TimestampingPort
@@ -376,10 +377,29 @@ class NTPService(MultiService):
         quitTimeout: float | None = None,
         fastPath: str | None = "off",
         fastPathThreads: int | None = None,
+        updateInterval: float | None = None,
+        noVirtual: bool = False,
+        perAddress: bool = False,
+        rules: list["InterfaceRule"] | None = None,
+        identity: Any = None,
+        tracker: InterfaceTracker | None = None,
     ) -> None:
         """
         The daemon itself is built by L{assembleDaemon}, as in the
         simulator.
+
+        @param updateInterval: C{-U}: follow the local addresses
+            (L{InterfaceTracker}), scanning every this many seconds (0: on
+            the kernel's announcements only); C{None}: do not follow them
+            (unless C{tracker} is given).
+        @param noVirtual: C{-L}: serve no virtual interface (C{eth0:1}).
+        @param perAddress: bind one socket per local address that the
+            C{interface} rules leave served, instead of wildcard sockets
+            (C{interface ignore wildcard}), as addresses come and go.
+        @param rules: the C{interface} lines (L{interfaceRules}).
+        @param identity: C{-u}: the L{ntpservice.privileges.Identity} to
+            become once the sockets are bound, or C{None}.
+        @param tracker: the interface tracker to use (tests).
 
         @param plugins: the available mode plugins (C{None}: every
             installed one); those the configuration leaves enabled run.
@@ -444,6 +464,22 @@ class NTPService(MultiService):
         self.quitTimeout = quitTimeout
         self._quitTimer: Any = None
         self._previousStopHandlers: dict[int, Any] = {}
+        self.updateInterval = updateInterval
+        self.noVirtual = noVirtual
+        self.perAddress = perAddress
+        self.rules = list(rules or ())
+        self.identity = identity
+        self.tracker = tracker
+        self.addressPorts: dict[str, TimestampingPort] = {}
+        self._interfaceNumbers: dict[str, tuple[int, float]] = {}
+        self._nextInterfaceNumber = len(listen)
+        self._virtual: set[str] = set()
+        self._dropped: set[str] = set()
+        self._sendersSet = False
+        self._loggingStarted = False
+        self._baseAccept = accept
+        if noVirtual or perAddress:
+            self._accept = self._acceptDatagram
 
     @property
     def system(self) -> SystemVariables:
@@ -509,10 +545,219 @@ class NTPService(MultiService):
                 port=port.getHost().port,
                 device=f" (interface {spec.device})" if spec.device else "",
             )
+        self._startTracking()
         if not self.ports:
             self._fatal("no socket to listen on: every address is ignored")
         self._listenMetrics()
         super().privilegedStartService()
+        if self.identity is not None:
+            self._startLogging()
+            self._dropPrivileges()
+
+    # -- interfaces ------------------------------------------------------
+
+    def _startTracking(self) -> None:
+        """
+        Follow the local addresses (C{-U}), this service first among the
+        tracker's observers (it opens and closes the sockets), then the
+        daemon's socket owner (route choices, the plugins' observers).
+        """
+        if self.tracker is None and self.updateInterval is not None:
+            self.tracker = InterfaceTracker(self._getReactor(), self.updateInterval)
+        if self.tracker is None:
+            return
+        self.tracker.addObserver(self)
+        self.tracker.addObserver(self.daemon.sockets)
+        self.tracker.start()
+
+    def interfaceAction(self, address: InterfaceAddress) -> str:
+        """
+        What the C{interface} lines and C{-L} say of a local address:
+        C{listen}, C{drop} or C{ignore} (the last matching rule wins; no
+        rule: C{listen}; a virtual interface with C{-L}: C{ignore}).
+        """
+        if self.noVirtual and address.virtual:
+            return "ignore"
+        parsed = ipaddress.ip_address(address.address)
+        action = "listen"
+        for rule in self.rules:
+            if rule.kind == "name":
+                if rule.match in (address.name, address.label):
+                    action = rule.action
+            elif rule.matches(parsed, lambda: address.name):
+                action = rule.action
+        return action
+
+    def _wantsSocket(self, address: InterfaceAddress, action: str) -> bool:
+        """
+        Whether the address gets a socket of its own: every served one
+        (but IPv6 link-local addresses) with C{interface ignore wildcard},
+        else those C{-I} names.
+        """
+        if self.perAddress:
+            return action != "ignore" and not address.linkLocal
+        return any(spec.device is None and spec.address == address.address for spec in self.listen)
+
+    def interfaceAdded(self, address: InterfaceAddress) -> None:
+        """
+        A local address appeared (L{IInterfaceObserver
+        <ntpservice.interfaces.IInterfaceObserver>}): bind its socket when
+        it gets one (port 123 too after C{-u}, with
+        C{CAP_NET_BIND_SERVICE}), and log it as ntpd does.
+        """
+        action = self.interfaceAction(address)
+        key = address.address
+        if address.virtual:
+            self._virtual.add(key)
+        if action == "drop":
+            self._dropped.add(key)
+        if action == "ignore":
+            self._log.debug(
+                "Ignoring interface {name} {address}", name=address.displayName, address=key
+            )
+            return
+        wanted = self._wantsSocket(address, action)
+        if self.perAddress and not wanted:
+            # No wildcard socket to serve it through (an IPv6 link-local
+            # address).
+            self._log.debug(
+                "Not listening on {name} {address}", name=address.displayName, address=key
+            )
+            return
+        if wanted and self._portFor(key) is None:
+            if not self._bindAddress(address):
+                return
+        number = self._nextInterfaceNumber
+        self._nextInterfaceNumber += 1
+        self._interfaceNumbers[key] = (number, self._now())
+        self._log.info(
+            "Listen {how} on {number} {name} {address}:{port}",
+            how="and drop" if action == "drop" else "normally",
+            number=number,
+            name=address.displayName,
+            address=key if address.family != socket.AF_INET6 else f"[{key}]",
+            port=self.portNumber,
+        )
+
+    def interfaceRemoved(self, address: InterfaceAddress) -> None:
+        """
+        A local address went away: close its socket, if it had one, and
+        log it as ntpd does.
+        """
+        key = address.address
+        self._virtual.discard(key)
+        self._dropped.discard(key)
+        port = self.addressPorts.pop(key, None)
+        if port is None:
+            port = next((p for p in self.ports if p.interface == key), None)
+        if port is not None:
+            self.daemon.sockets.remove(key)
+            if port in self.ports:
+                self.ports.remove(port)
+            port.stopListening()
+        numbered = self._interfaceNumbers.pop(key, None)
+        if numbered is None:
+            return
+        number, since = numbered
+        self._log.info(
+            "Deleting interface #{number} {name}, {address}#{port}, interface "
+            "stats: active_time={seconds:.0f} secs",
+            number=number,
+            name=address.displayName,
+            address=key,
+            port=self.portNumber,
+            seconds=max(0.0, self._now() - since),
+        )
+
+    def _portFor(self, address: str) -> TimestampingPort | None:
+        for port in self.ports:
+            if port.interface == address and port.device is None:
+                return port
+        return None
+
+    def _bindAddress(self, address: InterfaceAddress) -> bool:
+        """
+        Bind a socket to C{address}; a failure is logged (not fatal: the
+        address may be gone again already).
+        """
+        protocol = NTPDatagramProtocol(self.modes, self.counters, self.clock, self._accept)
+        port = TimestampingPort(
+            self.portNumber, protocol, address.address, reactor=self._getReactor()
+        )
+        try:
+            port.startListening()
+        except CannotListenError as e:
+            cause = e.socketError
+            reason = getattr(cause, "strerror", None) or str(cause)
+            self._log.error(
+                "Cannot bind UDP port {port} on {address}: {reason}",
+                port=self.portNumber,
+                address=address.address,
+                reason=reason,
+            )
+            return False
+        self.ports.append(port)
+        self.addressPorts[address.address] = port
+        if self._sendersSet:
+            self.daemon.sockets.add(protocol)
+        return True
+
+    def _acceptDatagram(self, datagram: ReceivedDatagram) -> bool:
+        """
+        The C{interface} filter, plus C{-L} (nothing served on a virtual
+        interface) and C{drop} rules applied to the addresses the tracker
+        knows.
+        """
+        local = datagram.localAddress or datagram.destination
+        if local in self._virtual and self.noVirtual:
+            return False
+        if local in self._dropped:
+            return False
+        if self._baseAccept is not None:
+            return self._baseAccept(datagram)
+        return True
+
+    def _now(self) -> float:
+        return float(self._getReactor().seconds())
+
+    # -- privileges ------------------------------------------------------
+
+    def _dropPrivileges(self) -> None:
+        """
+        C{-u}: become the user, keeping C{CAP_NET_BIND_SERVICE} and
+        C{CAP_SYS_TIME} when held; a failure is fatal. Says which of the
+        files the daemon writes the user cannot write.
+        """
+        from ntpservice.privileges import CAPABILITY_NAMES, PrivilegeError, dropPrivileges
+
+        identity = self.identity
+        try:
+            kept = dropPrivileges(identity)
+        except PrivilegeError as e:
+            self._fatal(str(e))
+        self._log.info(
+            "Running as user {user} (uid {uid}, gid {gid}), keeping {caps}; "
+            "no new privileges",
+            user=identity.user,
+            uid=identity.uid,
+            gid=identity.gid,
+            caps=", ".join(CAPABILITY_NAMES[c] for c in kept) or "no capability",
+        )
+        paths = []
+        if self.driftFile is not None:
+            paths.append(("drift file directory", os.path.dirname(self.driftFile) or "."))
+        statsdir = getattr(self.configuration, "statsdir", None)
+        if statsdir is not None:
+            paths.append(("statsdir", getattr(statsdir, "path", str(statsdir))))
+        for what, path in paths:
+            if not os.access(path, os.W_OK | os.X_OK):
+                self._log.warn(
+                    "{what} {path} is not writable by {user}: files there will not "
+                    "be written",
+                    what=what,
+                    path=path,
+                    user=identity.user,
+                )
 
     def _withoutIPv6(self, spec: ListenSpec, cause: object) -> bool:
         """
@@ -566,6 +811,7 @@ class NTPService(MultiService):
             "Configuration read from {files}", files=", ".join(files) or "(none)"
         )
         self.daemon.setSenders(port.protocol for port in self.ports)
+        self._sendersSet = True
         for warning in self.configurationWarnings():
             self._log.warn("{warning}", warning=warning)
         for warning in self.daemon.keyring.warnings:
@@ -685,8 +931,13 @@ class NTPService(MultiService):
     def _startLogging(self) -> None:
         """
         Honour C{logconfig} and open the C{logfile}, before anything is
-        logged.
+        logged (with C{-u}, before the privileges are dropped: the file
+        stays open; a reopen on SIGHUP needs the user to be able to write
+        it).
         """
+        if self._loggingStarted:
+            return
+        self._loggingStarted = True
         configuration = self.configuration
         try:
             applyLogconfig(getattr(configuration, "logconfig", ()))
@@ -791,9 +1042,17 @@ class NTPService(MultiService):
         if self.fastPath is not None:
             self.fastPath.stop()
         self.daemon.stop()
+        if self.tracker is not None:
+            self.tracker.stop()
+            for observer in (self, self.daemon.sockets):
+                try:
+                    self.tracker.removeObserver(observer)
+                except ValueError:
+                    pass
         for port in self.ports:
             port.stopListening()
         self.ports = []
+        self.addressPorts = {}
         if self.statistics is not None:
             self.statistics.stop()
             self.statistics = None
@@ -811,6 +1070,7 @@ class NTPService(MultiService):
         if self.logFile is not None:
             self.logFile.stop()
             self.logFile = None
+        self._loggingStarted = False
         _log.setLogMask(None)
         return result
 
@@ -1122,9 +1382,19 @@ def makeNTPService(
     fastPath: str | None = None,
     fastPathThreads: int | None = None,
     ipVersion: int | None = None,
+    updateInterval: float | None = DEFAULT_INTERVAL,
+    noVirtual: bool = False,
+    identity: Any = None,
 ) -> NTPService:
     """
     Build the daemon from a validated configuration and the command line.
+
+    @param updateInterval: C{-U}: seconds between scans of the local
+        addresses (0: only on the kernel's announcements); C{None}: the
+        addresses are not followed.
+    @param noVirtual: C{-L}.
+    @param identity: C{-u}: the L{ntpservice.privileges.Identity} to run
+        as, or C{None}.
 
     @param clockAdjust: C{False} for C{--no-clock-adjust}; C{disable ntp} in
         the configuration has the same effect: the no-adjust driver, and
@@ -1145,12 +1415,14 @@ def makeNTPService(
     """
     adjust = clockAdjust and configuration.clockAdjust
     configuration = restrictFamily(configuration, ipVersion)
+    rules = interfaceRules(configuration)
+    perAddress = not interfaces and wildcardIgnored(rules)
     return NTPService(
         configuration,
         defaultClockDriver(adjust),
-        listenSpecs(interfaces, ipVersion),
+        [] if perAddress else listenSpecs(interfaces, ipVersion),
         port=port,
-        accept=interfaceFilter(interfaceRules(configuration)),
+        accept=interfaceFilter(rules),
         driftFile=resolveDriftFile(driftFilePath(configuration)),
         reactor=reactor,
         panicGate=panicGate,
@@ -1161,7 +1433,26 @@ def makeNTPService(
         quitTimeout=quitTimeout,
         fastPath=fastPath,
         fastPathThreads=fastPathThreads,
+        updateInterval=updateInterval,
+        noVirtual=noVirtual,
+        perAddress=perAddress,
+        rules=rules,
+        identity=identity,
     )
+
+
+def wildcardIgnored(rules: Iterable[InterfaceRule]) -> bool:
+    """
+    Whether the last C{interface ... wildcard} line says C{ignore} or
+    C{drop}: then no wildcard socket is bound, and each local address the
+    rules serve gets a socket of its own (ntpd's model), opened and closed
+    as addresses come and go.
+    """
+    action = "listen"
+    for rule in rules:
+        if rule.kind == "wildcard":
+            action = rule.action
+    return action != "listen"
 
 
 def interfaceRules(configuration: Any) -> list[InterfaceRule]:

@@ -6,9 +6,7 @@ The command line of C{twistd ntp}: ntpd's flags where they make sense.
     twistd [-n] ntp [-c FILE] [-g] [-q [--quit-timeout SECONDS]]
                     [-I IFACE]... [--no-clock-adjust] [--loglevel LEVEL]
                     [--port PORT] [--metrics-port PORT [--metrics-address ADDR]]
-
-(ntpd's C{-u}, C{-U} and C{-L} are recognised and refused: not implemented
-yet.)
+                    [-u USER[:GROUP]] [-U SECONDS] [-L]
 
 The configuration is read and validated here, in L{Options.postOptions},
 before twistd builds the service: a bad file is refused with
@@ -31,13 +29,18 @@ from ntpservice import _log
 
 DEFAULT_CONFIG_PATH = "/etc/ntp.conf"
 
-NOT_YET = {
-    "u": "-u USER[:GROUP] (drop privileges) is not implemented yet; run the "
-    "daemon as the user you want, with CAP_NET_BIND_SERVICE",
-    "U": "-U SECONDS (interface rescan interval) is not implemented yet; the "
-    "daemon listens on wildcard addresses, which follow address changes",
-    "L": "-L (do not listen on virtual interfaces) is not implemented yet",
-}
+NOT_YET: dict[str, str] = {}
+"""ntpd options recognised but refused (none left)."""
+
+
+def _updateInterval(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise usage.UsageError(f"-U must be a number of seconds, not {value!r}")
+    if not 0 <= seconds < float("inf"):
+        raise usage.UsageError(f"-U must be 0 or a positive number of seconds, not {value}")
+    return seconds
 
 
 def _fastPathMode(value: str) -> str:
@@ -101,8 +104,7 @@ class Options(usage.Options):
         [
             "novirtualips",
             "L",
-            "ntpd's 'do not listen on virtual interfaces': not implemented "
-            "yet, refused.",
+            "Do not listen on virtual interfaces (IPv4 aliases such as eth0:1).",
         ],
         [
             "no-clock-adjust",
@@ -130,16 +132,16 @@ class Options(usage.Options):
             "user",
             "u",
             None,
-            "ntpd's privilege drop to USER[:GROUP]: not implemented yet, refused "
-            "(run the daemon as that user with CAP_NET_BIND_SERVICE and "
-            "CAP_SYS_TIME, as the systemd unit does).",
+            "Run as USER[:GROUP] once the sockets are bound and the keys read, "
+            "keeping CAP_NET_BIND_SERVICE and CAP_SYS_TIME if held.",
         ],
         [
             "updateinterval",
             "U",
-            None,
-            "ntpd's interface rescan interval: not implemented yet, refused "
-            "(the wildcard sockets follow address changes).",
+            300.0,
+            "Seconds between scans of the local addresses (0: only on the "
+            "kernel's announcements).",
+            _updateInterval,
         ],
         [
             "quit-timeout",
@@ -226,16 +228,16 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         """
-        Refuse what is not implemented yet, then read and validate the
-        configuration.
+        Check the options, then read and validate the configuration.
         """
-        for key, flag in (
-            ("novirtualips", "L"),
-            ("user", "u"),
-            ("updateinterval", "U"),
-        ):
-            if self[key]:
-                raise usage.UsageError(NOT_YET[flag])
+        self["identity"] = None
+        if self["user"]:
+            from ntpservice.privileges import PrivilegeError, parseUser
+
+            try:
+                self["identity"] = parseUser(str(self["user"]))
+            except PrivilegeError as e:
+                raise usage.UsageError(str(e))
         level = _log.LEVEL_NAMES.get(str(self["loglevel"]).lower())
         if level is None:
             raise usage.UsageError(
@@ -322,4 +324,7 @@ def makeService(options: Options) -> Any:
         fastPath=options["fast-path"],
         fastPathThreads=options["fast-path-threads"],
         ipVersion=options.get("ipVersion"),
+        updateInterval=options["updateinterval"],
+        noVirtual=bool(options["novirtualips"]),
+        identity=options.get("identity"),
     )

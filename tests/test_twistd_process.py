@@ -157,13 +157,13 @@ class TwistdProcessTests(SynchronousTestCase):
 
     def test_refusedOptionExitsTwo(self) -> None:
         """
-        An option that is refused (C{-u}, not implemented yet) ends
+        An option that is refused (C{-u} with a user this host lacks) ends
         C{twistd ntp} with a two-line message on standard error (what is
         wrong, where the help is), no usage text, and exit status 2.
         """
         argv = peers.withoutSysTime(
             peers.ntpserviceCommand(
-                self.writeConfig(""), peers.freePort(), ("-u", "ntp")
+                self.writeConfig(""), peers.freePort(), ("-u", "no-such-user-x")
             )
         )
         result = subprocess.run(
@@ -172,7 +172,9 @@ class TwistdProcessTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
         lines = result.stderr.splitlines()
         self.assertEqual(len(lines), 2, result.stderr)
-        self.assertTrue(lines[0].startswith("ntpservice: -u USER[:GROUP]"), lines)
+        self.assertTrue(
+            lines[0].startswith("ntpservice: -u no-such-user-x: unknown user"), lines
+        )
         self.assertIn("twistd ntp --help", lines[1])
         self.assertNotIn("--configfile", result.stdout + result.stderr)
 

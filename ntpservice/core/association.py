@@ -253,7 +253,11 @@ class Association:
     @ivar hpoll: the host poll exponent, log2 s.
     @ivar ppoll: the peer's poll exponent from its packets.
     @ivar reach: the 8-bit reach register.
-    @ivar unreach: polls since the last reply (capped at L{UNREACH}).
+    @ivar unreach: polls since the reach register emptied (capped at
+        L{UNREACH}): the back-off counter.
+    @ivar silent: requests (polls and burst packets) sent since the last
+        reply: an ephemeral or preemptable association is demobilized at
+        L{UNREACH} (ntpd's C{unreach} rule).
     @ivar burst: packets left in the current burst.
     @ivar filter: the clock filter.
     @ivar flash: the sanity-check bits of the last packet.
@@ -284,6 +288,7 @@ class Association:
     hpoll: int = 0
     reach: int = 0
     unreach: int = 0
+    silent: int = 0
     burst: int = 0
     flash: int = 0
     stopped: bool = False
@@ -419,6 +424,8 @@ class Association:
             # it for minutes).
             self.burst = 0
         if self.burst == 0:
+            if not self.reach & 1:
+                self.silent += 1
             self.reach = (self.reach << 1) & 0xFF
             if self.reach == 0:
                 # Unreachable: iburst on the first poll of the outage, then
@@ -442,6 +449,10 @@ class Association:
                 if settings.burst:
                     self._startBurst(self._burstSize(hpoll), iburst=False)
         else:
+            if not self.reach & 1:
+                # A burst packet of a silent server is one more request
+                # without a reply.
+                self.silent += 1
             self.burst -= 1
         transmission: Transmission | None = None
         if settings.refclock is None:
@@ -585,7 +596,7 @@ class Association:
         a burst may follow.
         """
         self.reach |= 1
-        self.unreach = 0
+        self.unreach = self.silent = 0
         self._repliedThisBurst = True
         self._burstAnswered = True
 
@@ -635,7 +646,7 @@ class Association:
         self.rootDelay = self.rootDispersion = 0.0
         self.reftime = NTPTimestamp.fromUnixNanoseconds(int(time * 1e9))
         self.reach |= 1
-        self.unreach = 0
+        self.unreach = self.silent = 0
         self.received += 1
         self.flash = 0
         self._samples += 1
@@ -684,7 +695,7 @@ class Association:
         self.filter.reset()
         self._samples = 0
         self.leap, self.stratum = LEAP_NOTINSYNC, MAX_STRATUM
-        self.reach = self.unreach = self.burst = 0
+        self.reach = self.unreach = self.silent = self.burst = 0
         self.ppoll = 0
         self.hpoll = self.settings.minPollLog2
         if self.process is not None:

@@ -63,6 +63,7 @@ from ntpservice.core.selection import (
     REASON_NOSELECT,
     REASON_UNREACHABLE,
     STATUS_CANDIDATE,
+    STATUS_FALSETICKER,
     STATUS_SYNC,
     STATUS_UNFIT,
     Candidate,
@@ -254,6 +255,14 @@ def _lastResort(association: Association) -> bool:
     return source is not None and source.lastResort
 
 
+FALSETICKER_SAMPLES = 4
+"""
+Samples in a row at which selection judged an ephemeral or preemptable
+association a falseticker before it is demobilized (see
+L{Engine._dropFalsetickers}).
+"""
+
+
 class Engine:
     """
     Associations, selection, discipline and the system variables of one
@@ -307,6 +316,9 @@ class Engine:
         # whether this host is an orphan parent.
         self._noPeerSince: float | None = None
         self._orphanParent = False
+        # Association ID -> (consecutive samples judged a falseticker, the
+        # association's sample count at the last one counted).
+        self._falseSamples: dict[int, tuple[int, int]] = {}
 
     # -- associations ---------------------------------------------------
 
@@ -374,7 +386,7 @@ class Engine:
             # delivers a sample.
             reselect = reselect or association.samples > 0
             if (
-                association.unreach >= UNREACH
+                association.silent >= UNREACH
                 and association.settings.lifecycle != "persistent"
             ):
                 out.extend(self.demobilize(association.associd, "unreachable"))
@@ -556,6 +568,9 @@ class Engine:
         out: list[Action] = []
         result = self._hold(result, now, out)
         self.selection = result
+        # A falseticker is never the system peer: dropping one leaves the
+        # result valid.
+        out.extend(self._dropFalsetickers(result))
         # Candidates are keyed by association ID.
         peerID = cast("int | None", result.systemPeer)
         if peerID != self.systemPeer:
@@ -572,6 +587,8 @@ class Engine:
             self._orphanTick(now)
             return out
         out.extend(self._preempt(result))
+        if peerID not in self.associations.byID:
+            return out
         peer = self.associations.byID[peerID]
         if _lastResort(peer):
             # The system clock measured against itself: the system
@@ -926,6 +943,41 @@ class Engine:
             lastUpdateNs=nowNs,
             poll=self.system.poll,
         )
+
+    def _dropFalsetickers(self, result: SelectionResult) -> list[Action]:
+        """
+        Demobilize an ephemeral or preemptable association (a pool member,
+        C{server ... preempt}) that selection judged a falseticker at
+        L{FALSETICKER_SAMPLES} of its samples in a row, while at least
+        C{tos minsane} truechimers outvote it: its spawner replaces it.
+        (Persistent associations are only ever marked.)
+        """
+        out: list[Action] = []
+        enough = len(result.truechimers) >= self.selectionSettings.minsane
+        for associd in list(self._falseSamples):
+            if associd not in self.associations.byID:
+                del self._falseSamples[associd]
+        for association in list(self.associations.byID.values()):
+            associd = association.associd
+            if (
+                association.settings.lifecycle == "persistent"
+                or result.status.get(associd) != STATUS_FALSETICKER
+                or not enough
+            ):
+                self._falseSamples.pop(associd, None)
+                continue
+            # Counted once per valid sample received (not per release of
+            # the clock filter, which may keep an older sample).
+            received = association.samples
+            count, last = self._falseSamples.get(associd, (0, -1))
+            if received == last:
+                continue
+            count += 1
+            self._falseSamples[associd] = (count, received)
+            if count >= FALSETICKER_SAMPLES:
+                del self._falseSamples[associd]
+                out.extend(self.demobilize(associd, "falseticker"))
+        return out
 
     def _preempt(self, result: SelectionResult) -> list[Action]:
         """

@@ -664,6 +664,29 @@ class ConfigureTests(ServerTestCase):
         self.assertEqual(association.settings.name, "ntp.example.net")
         self.assertEqual(self.variables(association.associd)["srchost"], "ntp.example.net")
 
+    def test_unresolvedNameShown(self) -> None:
+        """
+        A server name that has not resolved yet is shown as an association
+        with address 0.0.0.0, the name as srchost and refid DNS; once it
+        resolves, that entry is gone and the real association is there.
+        """
+        self.assertEqual(self.configure("server later.example.net"), "Config Succeeded")
+        pending = [
+            a for a in self.associations() if self.variables(a)["refid"] == "DNS"
+        ]
+        self.assertEqual(len(pending), 1)
+        values = self.variables(pending[0])
+        self.assertEqual(
+            (values["srcadr"], values["srchost"], values["stratum"]),
+            ("0.0.0.0", "later.example.net", "16"),
+        )
+        self.resolver.answer("later.example.net", "203.0.113.80")
+        self.assertNotIn(pending[0], self.associations())
+        self.assertEqual(
+            [a for a in self.associations() if self.variables(a)["refid"] == "DNS"], []
+        )
+        self.assertIsNotNone(self.daemon.engine.find("203.0.113.80", 123))
+
     def test_unpeerWhileResolving(self) -> None:
         """
         ':config unpeer NAME' for a server line whose name is still

@@ -45,6 +45,7 @@ class PoolEntry:
 
     directive: Any
     events: S.EventCounter = field(default_factory=S.EventCounter)
+    refid: str = "POOL"
 
 
 @implementer(IDaemonObserver)
@@ -60,6 +61,9 @@ class ControlEvents:
         ID.
     @ivar pools: the C{pool} lines, by the association ID they are shown
         with.
+    @ivar names: the C{server NAME} lines whose name has not resolved yet,
+        shown as associations with refid C{DNS}, by association ID (see
+        L{syncNames}).
     """
 
     def __init__(self, daemon: Any) -> None:
@@ -71,6 +75,8 @@ class ControlEvents:
         self._daemon = daemon
         self.peers: dict[int, PeerRecord] = {}
         self.pools: dict[int, PoolEntry] = {}
+        self.names: dict[int, PoolEntry] = {}
+        self._nameIDs: dict[tuple[str, int], int] = {}
         if "pool" in daemon.instances:
             for directive in daemon.configuration.associationsFor("pool"):
                 self.addPool(directive)
@@ -97,6 +103,30 @@ class ControlEvents:
         pool.events.record(S.PEVNT_MOBIL)
         self.pools[associd] = pool
         return associd
+
+    def syncNames(self) -> None:
+        """
+        Show each C{server NAME} line whose name has not resolved yet (the
+        client plugin's C{unresolved()}) as an association with refid
+        C{DNS}, and stop showing those that resolved.
+        """
+        client = self._daemon.instances.get("client")
+        unresolved = getattr(client, "unresolved", None)
+        pending = list(unresolved()) if unresolved is not None else []
+        keys = {}
+        for directive in pending:
+            keys[(directive.address.lower(), directive.port)] = directive
+        for key, associd in list(self._nameIDs.items()):
+            if key not in keys:
+                del self._nameIDs[key]
+                self.names.pop(associd, None)
+        for key, directive in keys.items():
+            if key not in self._nameIDs:
+                associd = self._daemon.engine.associations.newID()
+                entry = PoolEntry(directive, refid="DNS")
+                entry.events.record(S.PEVNT_MOBIL)
+                self._nameIDs[key] = associd
+                self.names[associd] = entry
 
     def removePool(self, associd: int) -> PoolEntry:
         """

@@ -332,6 +332,8 @@ class ControlVariables:
         """Every association ID ntpq sees, in increasing order."""
         ids = set(self._daemon.engine.associations.byID)
         ids.update(self._events.pools)
+        self._events.syncNames()
+        ids.update(self._events.names)
         return sorted(ids)
 
     def systemPeerID(self) -> int:
@@ -372,7 +374,7 @@ class ControlVariables:
         association = engine.associations.byID.get(associd)
         if association is not None:
             return peerSnapshot(engine, association, self._daemon.events).statusWord
-        pool = self._events.pools.get(associd)
+        pool = self._events.pools.get(associd) or self._events.names.get(associd)
         if pool is not None:
             return K.peerStatus(
                 configured=True,
@@ -401,6 +403,8 @@ class ControlVariables:
             values = self._associationValues(association, now)
         elif associd in self._events.pools:
             values = self._poolValues(self._events.pools[associd])
+        elif associd in self._events.names:
+            values = self._poolValues(self._events.names[associd])
         else:
             raise K.RequestError(K.ERR_BADASSOC)
         wanted: Collection[str]
@@ -495,7 +499,7 @@ class ControlVariables:
             "precision": "0",
             "rootdelay": K.formatFixed(0.0),
             "rootdisp": K.formatFixed(0.0),
-            "refid": "POOL",
+            "refid": pool.refid,
             "reftime": K.formatTimestamp(ZERO),
             "rec": K.formatTimestamp(ZERO),
             "xmt": K.formatTimestamp(ZERO),
