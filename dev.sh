@@ -73,7 +73,8 @@ install_peers() {
     # ntpsec-ntpviz (with gnuplot-nox) plots our statistics files in tests/interop/test_ntpviz.py.
     apt_install ntpsec ntpsec-ntpdate ntpsec-ntpviz gnuplot-nox tshark iproute2 nftables util-linux
     # gpsd (and gpsd-tools' gpspipe) feeds our SHM and SOCK reference clock drivers in
-    # tests/interop/test_gpsd.py, from NMEA sentences a test writes to a pty.
+    # tests/interop/test_gpsd.py, from NMEA sentences a test writes to a pty (the SOCK test
+    # compiles tests/interop/fakedcd.c, a pulse on the pty's DCD line, with gcc).
     apt_install gpsd gpsd-tools
     if [ ! -x "$peers/usr/sbin/chronyd" ]; then
         say "unpacking chrony under $peers (it conflicts with ntpsec in apt)"
