@@ -4,7 +4,8 @@
 Issue 15: NTPsec's C{ntpq -c rv}, unchanged, against our daemon with a
 C{leapfile}: the system variables C{leap}, C{tai}, C{leapsec} and
 C{expire} as ntpq prints them (ntpd's C{YYYYMMDDHHMM} for the last two),
-and the leap second announced to a client (ntpdig) during its last month.
+and the leap second announced to a client (ntpdig) during its last month;
+the file read again on SIGHUP.
 
 Our daemon runs on port 123 in a network namespace of its own, synchronized
 to its LOCAL clock (stratum 1), clock adjustment off, without CAP_SYS_TIME.
@@ -18,6 +19,7 @@ import calendar
 import datetime
 import os
 import re
+import signal
 import time
 
 import pytest
@@ -117,7 +119,7 @@ class LeapfileRvTests(SynchronousTestCase):
                 f.write(leapFileText(time.time() + 180 * 86400,
                                      [(utc(1972, 1, 1), 10), (utc(2017, 1, 1), 37)]))
         tai, leapsec, expire = fileValues(path)
-        self.startWith(path)
+        ours = self.startWith(path)
         output, variables = self.rv()
         self.assertEqual(
             {name: variables.get(name) for name in ("leap", "tai", "leapsec", "expire")},
@@ -125,6 +127,45 @@ class LeapfileRvTests(SynchronousTestCase):
             output,
         )
         self.assertRegex(output.splitlines()[0], r"^associd=0 status=0[0-9a-f]{3} leap_none, ")
+        expires = datetime.datetime.strptime(expire, "%Y%m%d%H%M").replace(
+            tzinfo=datetime.timezone.utc
+        )
+        if expires.timestamp() < time.time():
+            # Debian 12's file expired on 2026-06-28: the warning at start.
+            self.assertIn(f"leapfile {path} expired on {expires:%Y-%m-%d}", ours.output())
+
+    def nextMonth(self) -> float:
+        """The first second of next month (UTC)."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if now.day == calendar.monthrange(now.year, now.month)[1] and now.hour == 23:
+            peers.unavailable("too close to the end of the month")
+        following = (now.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+        return float(calendar.timegm((following.year, following.month, 1, 0, 0, 0)))
+
+    def test_reloadedOnHangup(self) -> None:
+        """
+        SIGHUP reads the file again at once (its modification time put back,
+        so that only the signal can tell): ntpq -c rv shows the new file's
+        expire.
+        """
+        leap = self.nextMonth()
+        path = os.path.join(self.workdir, "leap-seconds.list")
+        entries = [(utc(1972, 1, 1), 10), (utc(2017, 1, 1), 37), (leap, 38)]
+        with open(path, "w") as f:
+            f.write(leapFileText(leap + 100 * 86400, entries))
+        before = os.stat(path)
+        ours = self.startWith(path)
+        renewed = leap + 200 * 86400
+        with open(path, "w") as f:
+            f.write(leapFileText(renewed, entries))
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        self.assertEqual(self.rv()[1]["expire"], ntpqStamp(leap + 100 * 86400))
+        assert ours.pid is not None
+        os.kill(ours.pid, signal.SIGHUP)
+        day = datetime.datetime.fromtimestamp(renewed, datetime.timezone.utc)
+        ours.waitForOutput(rf"Leap seconds file \S+ read: .*expires {day:%Y-%m-%d}", timeout=30)
+        output, variables = self.rv()
+        self.assertEqual(variables.get("expire"), ntpqStamp(renewed), output)
 
     def test_announced(self) -> None:
         """
@@ -133,11 +174,7 @@ class LeapfileRvTests(SynchronousTestCase):
         and leapsec the last leap second passed, expire the file's; a
         client (ntpdig) sees the leap indicator (ntpdig's add-leap) and stratum 1.
         """
-        now = datetime.datetime.now(datetime.timezone.utc)
-        if now.day == calendar.monthrange(now.year, now.month)[1] and now.hour == 23:
-            peers.unavailable("too close to the end of the month")
-        nextMonth = (now.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
-        leap = float(calendar.timegm((nextMonth.year, nextMonth.month, 1, 0, 0, 0)))
+        leap = self.nextMonth()
         expires = leap + 150 * 86400
         path = os.path.join(self.workdir, "leap-seconds.list")
         with open(path, "w") as f:
