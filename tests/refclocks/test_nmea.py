@@ -172,9 +172,8 @@ class OwnPpsTests(SynchronousTestCase):
         clock = NmeaClockFactory().build(
             RefClockOptions(**options), sink, None  # type: ignore[arg-type]
         )
-        clock._fetch, clock._openPps = device.fetch, device.open
-        clock.start = lambda: setattr(clock, "_ppsFd", device.open(clock.ppsPath))
-        clock.start()
+        # As start() leaves it, without the serial device.
+        clock._fetch, clock._ppsFd = device.fetch, device.open(clock.ppsPath)
         return clock, sink, device
 
     def test_ppsPath(self) -> None:
@@ -195,6 +194,18 @@ class OwnPpsTests(SynchronousTestCase):
             "/dev/pps0",
         )
         self.assertIsNone(factory.build(RefClockOptions(ppspath="/dev/pps0"), sink, None).ppsPath)
+
+    def test_ppsDeviceMissing(self) -> None:
+        """
+        A PPS device that cannot be opened stops the clock's start with an
+        error naming it.
+        """
+        clock = NmeaClockFactory().build(
+            RefClockOptions(path=os.devnull, ppspath="/nonexistent/pps0", flags=((1, True),)),
+            RecordingSink(), None,
+        )
+        e = self.assertRaises(OSError, clock.start)
+        self.assertIn("cannot open the PPS device /nonexistent/pps0", str(e))
 
     def test_pulsesTimeTheSeconds(self) -> None:
         """
