@@ -74,7 +74,8 @@ install_peers() {
     # faketime runs a falseticker peer (tests/interop/test_pool.py); passwd (useradd) the -u test user.
     apt_install ntpsec ntpsec-ntpdate ntpsec-ntpviz gnuplot-nox tshark iproute2 nftables util-linux faketime passwd
     # gpsd (and gpsd-tools' gpspipe) feeds our SHM and SOCK reference clock drivers in
-    # tests/interop/test_gpsd.py, from NMEA sentences a test writes to a pty.
+    # tests/interop/test_gpsd.py, from NMEA sentences a test writes to a pty (the SOCK test
+    # compiles tests/interop/fakedcd.c, a pulse on the pty's DCD line, with gcc).
     apt_install gpsd gpsd-tools
     if [ ! -x "$peers/usr/sbin/chronyd" ]; then
         say "unpacking chrony under $peers (it conflicts with ntpsec in apt)"

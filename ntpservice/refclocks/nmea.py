@@ -17,6 +17,24 @@ later, and the line is slow: C{time1} is that latency, added to the
 offsets (measure it once against a good server). Samples are kept as they
 come and their median is delivered at each poll, as ntpd does. Checksum
 errors count as C{badformat}, sentences without a valid fix as C{baddata}.
+
+The receiver's pulse-per-second output gives the precise start of each
+second, and the sentences say which second it is: with C{flag1 1} the
+driver reads the pulses on the PPS device C{ppspath} (default
+C{/dev/gpsppsU}, as in ntpd; the kernel's RFC 2783 API, as the PPS driver
+reads it), as NTPsec's NMEA driver does:
+
+    refclock nmea unit 0 path /dev/ttyS0 ppspath /dev/pps0 flag1 1 refid GPS
+
+Each second's first sentence is then paired with the last assert edge
+(C{flag2 1}: the clear edge) if that edge is new and came at most
+L{PPS_GATE} before the sentence was read: the sample is the sentence's
+whole second minus the edge, its dispersion the PPS's. No prefer peer is
+needed (unlike the PPS driver alone): the sentence numbers the second. A
+poll with paired samples delivers their median plus C{time1} (NTPsec's
+PPS fudge); a poll without (no pulse, or pulses out of the gate) delivers
+the sentences' own median plus C{time2} (NTPsec's serial end-of-line
+fudge). Without C{flag1}, C{time1} is the sentences' latency, as above.
 """
 
 from __future__ import annotations
@@ -27,7 +45,7 @@ import functools
 import os
 import statistics
 import termios
-from typing import Any
+from typing import Any, Callable
 
 from zope.interface import implementer
 
@@ -35,6 +53,8 @@ from twisted.internet import abstract, fdesc
 from twisted.plugin import IPlugin
 
 from ntpservice.interfaces import IRefClock, IRefClockFactory, IRefClockSink
+from ntpservice.refclocks.pps import PRECISION as PPS_PRECISION
+from ntpservice.refclocks.pps import Edge, linuxFetch
 
 NMEA_DRIVER_TYPE = 20
 DEFAULT_BAUD = 9600
@@ -49,6 +69,11 @@ BAUDS = {
 PRECISION = -10
 """log2 s: a serial line's NMEA timing, about a millisecond."""
 DISPERSION = 2.0**PRECISION
+PPS_DISPERSION = 2.0**PPS_PRECISION
+PPS_GATE = 0.9
+"""Seconds: a pulse is paired with a sentence read at most this long after
+it (the sentence of a second comes after its pulse, by the receiver's and
+the line's latency)."""
 
 
 def checksumOK(sentence: str) -> bool:
@@ -157,10 +182,21 @@ class NmeaRefClock:
     @ivar badformat: sentences with a bad checksum or field.
     @ivar baddata: sentences without a valid fix.
     @ivar timecode: the last sentence used.
+    @ivar ppsPath: the PPS device (C{flag1 1}), or C{None}.
+    @ivar pulses: sentences paired with a pulse.
     """
 
-    def __init__(self, path: str, baud: int, options: Any, sink: IRefClockSink,
-                 reactor: Any) -> None:
+    def __init__(
+        self,
+        path: str,
+        baud: int,
+        options: Any,
+        sink: IRefClockSink,
+        reactor: Any,
+        ppsPath: str | None = None,
+        fetch: Callable[[int], Edge] = linuxFetch,
+        opener: Callable[[str], int] | None = None,
+    ) -> None:
         self.path = path
         self.baud = baud
         self._options = options
@@ -172,13 +208,26 @@ class NmeaRefClock:
         self._device: _Device | None = None
         self.noreply = self.badformat = self.baddata = 0
         self.timecode = ""
+        self.ppsPath = ppsPath
+        self._fetch = fetch
+        self._openPps = opener or (lambda p: os.open(p, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK))
+        self._ppsFd: int | None = None
+        self._lastPulse: int | None = None
+        self._ppsSamples: list[tuple[float, float]] = []
+        self.pulses = 0
 
     def start(self) -> None:
         """
-        Open the device raw at L{baud}, 8N1, and read it.
+        Open the device raw at L{baud}, 8N1, and read it (and open the PPS
+        device, with C{flag1 1}).
 
-        @raise OSError: when it cannot be opened.
+        @raise OSError: when either cannot be opened.
         """
+        if self.ppsPath is not None:
+            try:
+                self._ppsFd = self._openPps(self.ppsPath)
+            except OSError as e:
+                raise OSError(f"cannot open the PPS device {self.ppsPath}: {e}") from e
         fd = os.open(self.path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
         try:
             attributes = termios.tcgetattr(fd)
@@ -200,6 +249,12 @@ class NmeaRefClock:
             self._device.stopReading()
             os.close(self._device.fileno())
             self._device = None
+        if self._ppsFd is not None:
+            try:
+                os.close(self._ppsFd)
+            except OSError:
+                pass
+            self._ppsFd = None
 
     def dataReceived(self, data: bytes) -> None:
         """Bytes from the device: complete lines are sentences."""
@@ -230,19 +285,51 @@ class NmeaRefClock:
         self._lastSecond = second
         self.timecode = sentence
         self._samples.append((reference - received, received))
+        edge = self._pulse(received)
+        if edge is not None:
+            self.pulses += 1
+            self._ppsSamples.append((second - edge, edge))
+
+    def _pulse(self, received: float) -> float | None:
+        """
+        The new edge on the PPS device that started the second of a
+        sentence read at C{received}, or C{None}.
+        """
+        if self._ppsFd is None:
+            return None
+        try:
+            aseq, atime, cseq, ctime = self._fetch(self._ppsFd)
+        except OSError:
+            return None
+        sequence, edge = (cseq, ctime) if self._options.flag(2) else (aseq, atime)
+        if sequence == self._lastPulse or edge == 0:
+            return None
+        if not 0.0 <= received - edge <= PPS_GATE:
+            return None
+        self._lastPulse = sequence
+        return edge
 
     def poll(self) -> None:
-        """Deliver the median of the samples since the last poll."""
+        """
+        Deliver the median of the samples since the last poll: those paired
+        with a pulse when there are (plus C{time1}), else the sentences'
+        own (plus C{time1}, or C{time2} with the PPS on).
+        """
         samples, self._samples = self._samples, []
+        ppsSamples, self._ppsSamples = self._ppsSamples, []
+        if ppsSamples:
+            samples, dispersion, fudge = ppsSamples, PPS_DISPERSION, self._options.time1
+        elif self.ppsPath is not None:
+            dispersion, fudge = DISPERSION, self._options.time2
+        else:
+            dispersion, fudge = DISPERSION, self._options.time1
         if not samples:
             self.noreply += 1
             return
         samples.sort()
         offset, received = samples[len(samples) // 2]
         jitter = statistics.pstdev(s[0] for s in samples) if len(samples) > 1 else 0.0
-        self._sink.sample(
-            offset + (self._options.time1 or 0.0), max(DISPERSION, jitter), 0, received
-        )
+        self._sink.sample(offset + (fudge or 0.0), max(dispersion, jitter), 0, received)
 
 
 @implementer(IPlugin, IRefClockFactory)
@@ -274,14 +361,16 @@ class NmeaClockFactory:
     def build(self, options: Any, sink: IRefClockSink, reactor: Any) -> NmeaRefClock:
         """
         A receiver on C{options.path} (default C{/dev/gpsU}) at
-        C{options.baud}.
+        C{options.baud}, with C{flag1} its pulses on C{options.ppspath}
+        (default C{/dev/gpsppsU}).
 
         @raise ValueError: for a speed the driver does not offer.
         """
         self.checkOptions(options)
         baud = options.baud or DEFAULT_BAUD
         path = options.path or f"/dev/gps{options.unit}"
-        return NmeaRefClock(path, baud, options, sink, reactor)
+        ppsPath = (options.ppspath or f"/dev/gpspps{options.unit}") if options.flag(1) else None
+        return NmeaRefClock(path, baud, options, sink, reactor, ppsPath=ppsPath)
 
 
 nmeaClockFactory = NmeaClockFactory()

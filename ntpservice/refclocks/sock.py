@@ -7,8 +7,12 @@ datagrams to a Unix socket the daemon listens on, as gpsd sends them.
     refclock sock path /run/chrony.ttyS0.sock refid GPS prefer
 
 gpsd looks, when it opens a device C{/dev/NAME}, for C{/run/chrony.NAME.sock}
-(as root; C{/tmp/chrony.NAME.sock} otherwise) and, if it exists, sends each
-time sample there; the daemon must therefore be started first. Each datagram
+(as root; C{/tmp/chrony.NAME.sock} otherwise) and, if it exists, sends there
+the time of each PPS edge of the device (a serial port's DCD, or a
+C{/dev/ppsN} of its own); the daemon must therefore be started first. The
+in-band (NMEA) time goes to SHM only before gpsd 3.25 (Debian 12 has 3.22);
+from 3.25 gpsd also sends it to C{/run/chrony.clk.NAME.sock}, a second
+C{refclock sock} line. Each datagram
 is chrony's C{struct sock_sample}: the local time of the sample (a
 C{struct timeval}), the offset of the reference from it in seconds
 (positive when the local clock is behind), a pulse flag (a PPS edge, whose

@@ -13,6 +13,19 @@ terminal: the same bytes, a device gpsd takes for a serial port. The SHM
 segments are the host's (network namespaces do not separate System V IPC);
 the test runs only when no segment of gpsd's units exists already, and
 removes those gpsd created.
+
+gpsd's chrony SOCK socket, separately: Debian's gpsd (3.22) sends to
+C{/run/chrony.DEVICE.sock} only the time of PPS edges (timehint.c's
+C{report_hook}, called from ppsthread.c; the in-band NMEA time goes to SHM
+only; gpsd 3.25 added C{/run/chrony.clk.DEVICE.sock} for it). A pty has no
+DCD line and this kernel has no PPS device, so C{fakedcd.c}, loaded into
+gpsd with C{LD_PRELOAD}, answers gpsd's C{TIOCMIWAIT}/C{TIOCMGET} with a
+1 Hz pulse on DCD at the start of each second of the system clock; gpsd's
+own PPS code pairs each edge with the last NMEA second and sends the
+sample to our SOCK driver's socket (C{/run/chrony.tty.sock}). The
+sentences are written 0.2 s after the second starts (as receivers do), so
+that each edge comes after the previous second's sentences and before its
+own.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ import fcntl
 import functools
 import os
 import pty
+import shutil
 import subprocess
 import termios
 import threading
@@ -41,6 +55,10 @@ GPSD_UNITS = range(8)
 """The SHM units gpsd attaches at start (it writes unit 0 for our device)."""
 GPSD_EXPORT_KEY = 0x47505344
 """gpsd's own export segment ("GPSD")."""
+CHRONY_SOCKET = "/run/chrony.tty.sock"
+"""Where gpsd 3.22, as root, sends its PPS samples for the device
+C{/dev/tty}."""
+FAKE_DCD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakedcd.c")
 
 
 def _sentence(body: str) -> bytes:
@@ -81,8 +99,17 @@ class FakeGPS:
     at the start of every second until stopped.
     """
 
-    def __init__(self, workdir: str) -> None:
+    def __init__(self, workdir: str, latency: float = 0.0,
+                 preload: str | None = None) -> None:
+        """
+        @param latency: seconds after the start of each second at which its
+            sentences are written.
+        @param preload: a shared object gpsd is started with
+            (C{LD_PRELOAD}), or C{None}.
+        """
         self.workdir = workdir
+        self.latency = latency
+        self.preload = preload
         self.master, slave = pty.openpty()
         tty.setraw(slave)
         self.slaveName = os.ttyname(slave)
@@ -95,10 +122,10 @@ class FakeGPS:
     def _feed(self) -> None:
         while not self._stop.is_set():
             now = time.time()
-            if self._stop.wait(1.0 - now % 1.0):
+            if self._stop.wait((self.latency - now) % 1.0 or 1.0):
                 return
             try:
-                os.write(self.master, nmeaCycle(time.time()))
+                os.write(self.master, nmeaCycle(time.time() - self.latency))
             except OSError:
                 return
 
@@ -111,13 +138,16 @@ class FakeGPS:
             fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
 
         self._thread.start()
+        env = dict(os.environ)
+        if self.preload is not None:
+            env["LD_PRELOAD"] = self.preload
         with open(self.log, "wb") as log:
             self.gpsd = subprocess.Popen(
                 [peers.requireBinary("gpsd"), "-N", "-n", "-b", "-D", "2",
                  "-F", os.path.join(self.workdir, "gpsd.sock"),
                  "-S", str(peers.freePort()), "/dev/tty"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=controllingTerminal,
+                preexec_fn=controllingTerminal, env=env,
             )
 
     def stop(self) -> None:
@@ -196,3 +226,73 @@ class GpsdShmTests(SynchronousTestCase):
         assert segment.time is not None
         self.assertEqual(segment.time.mode, 1)
         self.assertGreater(segment.time.count, 0)
+
+
+class GpsdSockTests(SynchronousTestCase):
+    """
+    gpsd's chrony SOCK samples feed our daemon's SOCK driver.
+    """
+
+    def setUp(self) -> None:
+        peers.requireRoot()
+        peers.requireBinary("gpsd")
+        peers.requireBinary("ntpdig")
+        self.ntpq = peers.requireBinary("ntpq")
+        compiler = shutil.which("cc") or shutil.which("gcc")
+        if compiler is None:
+            peers.unavailable("no C compiler for fakedcd.c")
+        keys = [SHM_KEY + unit for unit in GPSD_UNITS] + [GPSD_EXPORT_KEY]
+        if any(_segmentExists(key) for key in keys):
+            peers.unavailable("gpsd's SHM segments exist already on this host")
+        if os.path.exists(CHRONY_SOCKET):
+            peers.unavailable(f"{CHRONY_SOCKET} exists already on this host")
+        for key in keys:
+            self.addCleanup(_removeSegment, key)
+        self.addCleanup(lambda: os.path.exists(CHRONY_SOCKET) and os.unlink(CHRONY_SOCKET))
+        self.workdir = os.path.abspath(self.mktemp())
+        os.makedirs(self.workdir)
+        self.preload = os.path.join(self.workdir, "fakedcd.so")
+        subprocess.run(
+            [compiler, "-shared", "-fPIC", "-O2", "-o", self.preload, FAKE_DCD, "-ldl"],
+            check=True, capture_output=True,
+        )
+        self.netns = peers.NetNamespace()
+        self.netns.create()
+        self.addCleanup(self.netns.close)
+
+    def test_gpsSelected(self) -> None:
+        """
+        Our daemon (C{refclock sock path /run/chrony.tty.sock refid GPS
+        prefer}, started before gpsd, which looks for the socket when it
+        opens the device) selects the SOCK source fed by gpsd's PPS
+        samples: ntpq -p shows it as the system peer, type l, refid .GPS.,
+        stratum 0, its offset within 10 ms (the pulse is the system
+        clock's own second); ntpdig gets stratum 1 replies from our daemon.
+        """
+        ours = peers.startNtpservice(
+            self.workdir,
+            f"refclock sock path {CHRONY_SOCKET} refid GPS prefer\n"
+            f"driftfile {self.workdir}/ntp.drift\n",
+            port=123,
+            netns=self.netns,
+        )
+        self.addCleanup(ours.stop)
+        self.assertTrue(os.path.exists(CHRONY_SOCKET))
+        gps = FakeGPS(self.workdir, latency=0.2, preload=self.preload)
+        gps.start()
+        self.addCleanup(gps.stop)
+        try:
+            ours.waitForOutput(r"Selected 127\.127\.47\.0 \(association \d+\)", timeout=90)
+        except peers.PeerError:
+            self.fail(f"not selected; gpsd said:\n{gps.output()}\nours:\n{ours.output()}")
+        rows = peerRows(
+            peers.runCommand([self.ntpq, "-n", "-p", "127.0.0.1"], netns=self.netns).stdout
+        )
+        [(remote, sock)] = [(r, row) for r, row in rows.items() if row["t"] == "l"]
+        self.assertEqual(
+            (sock["tally"], sock["st"], sock["refid"]), ("*", "0", ".GPS."), (remote, sock)
+        )
+        self.assertLess(abs(float(sock["offset"])), 10.0, sock)
+        [reply] = peers.runNtpdig("127.0.0.1", 1, netns=self.netns)
+        self.assertEqual(reply["stratum"], 1, reply)
+        self.assertEqual(reply["leap"], "no-leap", reply)

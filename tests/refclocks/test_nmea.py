@@ -1,7 +1,8 @@
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 Tests for L{ntpservice.refclocks.nmea}: NMEA sentences from a serial line
-(a pty here).
+(a pty here), and the receiver's own pulses on a PPS device (the fake
+device of L{tests.refclocks.test_pps}: the kernel here offers none).
 """
 
 from __future__ import annotations
@@ -11,13 +12,32 @@ import functools
 import os
 import pty
 
+import datetime
+
 from twisted.internet import reactor, task
+from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from ntpservice import config
-from ntpservice.refclocks import RefClockConfigError, RefClockOptions, refClockLines
-from ntpservice.refclocks.nmea import NmeaClockFactory, checksumOK, parseSentence
+from ntpservice.core.counters import PacketCounters
+from ntpservice.daemon import NTPDaemon
+from ntpservice.net.multiplexer import ModeTable
+from ntpservice.plugins import enabledPlugins, loadModePlugins
+from ntpservice.refclocks import (
+    RefClockConfigError,
+    RefClockOptions,
+    loadRefClockPlugins,
+    refClockLines,
+)
+from ntpservice.refclocks.nmea import (
+    PPS_DISPERSION,
+    NmeaClockFactory,
+    checksumOK,
+    parseSentence,
+)
+from tests.helpers import FakeClock
 from tests.refclocks.test_plugins import RecordingSink
+from tests.refclocks.test_pps import FakeDevice
 
 T = calendar.timegm((2026, 12, 6, 22, 51, 7))
 
@@ -128,3 +148,157 @@ class PtyTests(TestCase):
             self.assertEqual(len(sink.samples), 1)
 
         return task.deferLater(reactor, 0.3, check)
+
+
+def rmcAt(second: float) -> str:
+    """An RMC sentence (a fix) for the whole second C{second}."""
+    t = datetime.datetime.fromtimestamp(int(second), datetime.timezone.utc)
+    return sentence(
+        f"GPRMC,{t.strftime('%H%M%S')}.00,A,4807.038,N,01131.000,E,0.0,0.0,"
+        f"{t.strftime('%d%m%y')},,,A"
+    )
+
+
+class OwnPpsTests(SynchronousTestCase):
+    """
+    C{flag1 1}: the receiver's pulses on a PPS device time the sentences'
+    seconds, as NTPsec's NMEA driver does.
+    """
+
+    def clock(self, **options: object) -> tuple[object, RecordingSink, FakeDevice]:
+        sink = RecordingSink()
+        device = FakeDevice()
+        options.setdefault("flags", ((1, True),))
+        clock = NmeaClockFactory().build(
+            RefClockOptions(**options), sink, None  # type: ignore[arg-type]
+        )
+        # As start() leaves it, without the serial device.
+        clock._fetch, clock._ppsFd = device.fetch, device.open(clock.ppsPath)
+        return clock, sink, device
+
+    def test_ppsPath(self) -> None:
+        """
+        With C{flag1 1} the PPS device is C{ppspath}, by default
+        C{/dev/gpsppsU} as in ntpd; without flag1 no PPS is read.
+        """
+        factory = NmeaClockFactory()
+        sink = RecordingSink()
+        self.assertEqual(
+            factory.build(RefClockOptions(unit=2, flags=((1, True),)), sink, None).ppsPath,
+            "/dev/gpspps2",
+        )
+        self.assertEqual(
+            factory.build(
+                RefClockOptions(flags=((1, True),), ppspath="/dev/pps0"), sink, None
+            ).ppsPath,
+            "/dev/pps0",
+        )
+        self.assertIsNone(factory.build(RefClockOptions(ppspath="/dev/pps0"), sink, None).ppsPath)
+
+    def test_ppsDeviceMissing(self) -> None:
+        """
+        A PPS device that cannot be opened stops the clock's start with an
+        error naming it.
+        """
+        clock = NmeaClockFactory().build(
+            RefClockOptions(path=os.devnull, ppspath="/nonexistent/pps0", flags=((1, True),)),
+            RecordingSink(), None,
+        )
+        e = self.assertRaises(OSError, clock.start)
+        self.assertIn("cannot open the PPS device /nonexistent/pps0", str(e))
+
+    def test_pulsesTimeTheSeconds(self) -> None:
+        """
+        Sentences read 0.1-0.3 s after their second, each after a pulse
+        0.4 ms after the second began: the sample is the pulse's (-0.4 ms,
+        plus time1), not the sentences' latency, with the PPS's dispersion;
+        a pulse seen again (no new edge) is not paired.
+        """
+        clock, sink, device = self.clock(time1=0.0001, time2=0.2)
+        for second, delay in ((0, 0.3), (1, 0.1), (2, 0.2)):
+            device.edges = (second + 1, T + second + 0.0004, 0, 0.0)
+            clock.sentenceReceived(rmcAt(T + second), T + second + delay)
+        clock.sentenceReceived(rmcAt(T + 3), T + 3.2)  # the same edge as before
+        clock.poll()
+        [(offset, dispersion, leap, when)] = sink.samples
+        self.assertAlmostEqual(offset, -0.0004 + 0.0001, places=6)
+        self.assertEqual((dispersion, leap, clock.pulses), (PPS_DISPERSION, 0, 3))
+        self.assertAlmostEqual(when, T + 1.0004, places=6)
+
+    def test_gate(self) -> None:
+        """
+        A pulse more than L{PPS_GATE} before the sentence, or after it, is
+        not its second's: without pairs the poll delivers the sentences'
+        median plus time2 (NTPsec's serial fudge).
+        """
+        clock, sink, device = self.clock(time1=0.0001, time2=0.05)
+        device.edges = (1, T - 0.5, 0, 0.0)
+        clock.sentenceReceived(rmcAt(T), T + 0.5)
+        device.edges = (2, T + 1.7, 0, 0.0)
+        clock.sentenceReceived(rmcAt(T + 1), T + 1.6)
+        clock.poll()
+        [(offset, dispersion, leap, when)] = sink.samples
+        self.assertAlmostEqual(offset, -0.5 + 0.05, places=6)
+        self.assertEqual(clock.pulses, 0)
+
+    def test_clearEdge(self) -> None:
+        """
+        C{flag2 1} pairs the clear edge instead of the assert edge.
+        """
+        clock, sink, device = self.clock(flags=((1, True), (2, True)))
+        device.edges = (1, T + 0.0004, 1, T + 0.0002)
+        clock.sentenceReceived(rmcAt(T), T + 0.2)
+        clock.poll()
+        self.assertAlmostEqual(sink.samples[0][0], -0.0002, places=6)
+
+
+class OwnPpsDaemonTests(SynchronousTestCase):
+    """
+    The daemon with an NMEA receiver and its own pulses, no prefer peer.
+    """
+
+    def test_selectedWithoutPrefer(self) -> None:
+        """
+        C{refclock nmea ... ppspath /dev/pps0 flag1 1} alone: the pulses
+        count without a prefer peer (the sentences number the seconds), the
+        association is selected and its offset is the pulses' (-0.4 ms),
+        not the sentences' latency (0.15 s).
+        """
+        configuration = config.parseString(
+            f"refclock nmea unit 0 path {os.devnull} ppspath /dev/pps0 flag1 1 "
+            "minpoll 4 maxpoll 4\n",
+            "t.conf",
+        )
+        clock = FakeClock(T * 10**9)
+        fakeReactor = MemoryReactorClock()
+        device = FakeDevice()
+        factory = NmeaClockFactory()
+        built = []
+
+        class WithFakePps(NmeaClockFactory):
+            def build(self, options, sink, reactor):  # type: ignore[no-untyped-def]
+                nmea = factory.build(options, sink, reactor)
+                nmea._fetch, nmea._openPps = device.fetch, device.open
+                built.append(nmea)
+                return nmea
+
+        drivers = [p for p in loadRefClockPlugins() if p.driverType != 20] + [WithFakePps()]
+        daemon = NTPDaemon(
+            configuration, clock, fakeReactor, PacketCounters(), ModeTable(),
+            enabledPlugins(loadModePlugins(), configuration), refclocks=drivers,
+            clockAdjust=False,
+        )
+        daemon.start()
+        self.addCleanup(daemon.stop)
+        [nmea] = built
+        for _ in range(200):
+            clock.time += 10**9
+            second = clock.time // 10**9
+            device.edges = (int(second), second + 0.0004, 0, 0.0)
+            nmea.sentenceReceived(rmcAt(second), second + 0.15)
+            fakeReactor.advance(1)
+        [association] = list(daemon.engine.associations)
+        self.assertNotEqual(association.reach, 0)
+        self.assertAlmostEqual(association.offset, -0.0004, places=5)
+        self.assertEqual(daemon.engine.systemPeer, association.associd)
+        self.assertEqual(nmea.pulses, 200)
