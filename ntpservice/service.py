@@ -860,7 +860,6 @@ SWITCHES_AS_IF = {
     "auth": True,
     "bclient": False,
     "calibrate": False,
-    "kernel": False,
     "mode7": False,
     "peer_clear_digest_early": True,
     "unpeer_crypto_early": True,
@@ -870,7 +869,7 @@ SWITCHES_AS_IF = {
 """
 The C{enable}/C{disable} flags the daemon does not act on, with the setting
 it behaves as: a line asking for the other setting is not acted on. (C{ntp},
-C{stats}, C{monitor} and the mode plugins' names are acted on.)
+C{stats}, C{monitor}, C{kernel} and the mode plugins' names are acted on.)
 """
 
 INACTIVE_REASONS = {
