@@ -48,6 +48,7 @@ def disciplineSettings(
     minPollLog2: int = POLL_LOG2_MIN,
     maxPollLog2: int = POLL_LOG2_MAX,
     algorithm: str | None = None,
+    kernel: bool = False,
 ) -> DisciplineSettings:
     """
     The clock-discipline settings a configuration's C{tinker} values give.
@@ -65,6 +66,8 @@ def disciplineSettings(
     @param algorithm: the loop (L{ntpservice.core.discipline.ALGORITHMS});
         C{None}: the configuration's C{tinker algorithm} when it has one,
         else L{ALGORITHM_KALMAN}.
+    @param kernel: ntpd's C{enable kernel} (C{DisciplineSettings.kernel}):
+        the RFC 5905 loop takes the kernel PLL's gains.
     @return: the settings.
     @raise ValueError: if a value is out of range.
     """
@@ -83,6 +86,7 @@ def disciplineSettings(
         minPollLog2=minPollLog2,
         maxPollLog2=maxPollLog2,
         algorithm=str(algorithm),
+        kernel=kernel,
     )
 
 

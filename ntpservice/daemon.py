@@ -423,6 +423,7 @@ class NTPDaemon:
                 minPollLog2=minPoll,
                 maxPollLog2=maxPoll,
                 algorithm=configuration.disciplineAlgorithm,
+                kernel=configuration.isEnabled("kernel"),
             ),
             initialFreqPPM=initialFreq,
             allowBigFirstStep=panicGate,

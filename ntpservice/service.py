@@ -1124,7 +1124,6 @@ TINKER_ACTED_ON = frozenset(
 SWITCHES_AS_IF = {
     "bclient": False,
     "calibrate": False,
-    "kernel": False,
     "mode7": False,
     "peer_clear_digest_early": True,
     "unpeer_crypto_early": True,
@@ -1134,8 +1133,8 @@ SWITCHES_AS_IF = {
 """
 The C{enable}/C{disable} flags the daemon does not act on, with the setting
 it behaves as: a line asking for the other setting is not acted on. (C{ntp},
-C{stats}, C{monitor}, C{auth} (symmetric passive mobilization) and the mode
-plugins' names are acted on.)
+C{stats}, C{monitor}, C{kernel}, C{auth} (symmetric passive mobilization)
+and the mode plugins' names are acted on.)
 """
 
 INACTIVE_REASONS = {

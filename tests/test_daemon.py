@@ -82,6 +82,18 @@ class DisciplineChoiceTests(SynchronousTestCase):
         self.assertEqual(daemon.engine.discipline.settings.algorithm, "rfc5905")
         self.assertEqual(daemon.engine.systemPeer, 1)
 
+    def test_kernelGains(self) -> None:
+        """
+        As in ntpd, C{kernel} is enabled by default: the RFC 5905 loop takes
+        the kernel PLL's gains; after C{disable kernel}, the daemon loop's.
+        """
+        daemon, _ = clientOf("server 10.0.0.1 iburst\ndiscipline rfc5905\n", seconds=1)
+        self.assertTrue(daemon.engine.discipline.settings.kernel)
+        daemon, _ = clientOf(
+            "server 10.0.0.1 iburst\ndiscipline rfc5905\ndisable kernel\n", seconds=1
+        )
+        self.assertFalse(daemon.engine.discipline.settings.kernel)
+
 
 class SystemPeerLogTests(SynchronousTestCase):
     """

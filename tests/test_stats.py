@@ -781,14 +781,17 @@ class SimulatedDaemonTests(SynchronousTestCase):
 
     def test_daemonStatistics(self) -> None:
         """
-        Two simulated hours across UTC midnight give day files of each
+        Three simulated hours across UTC midnight give day files of each
         statistics type, every line in ntpd's format and stamped with the
-        daemon's clock, and links to the current day's files.
+        daemon's clock, and links to the current day's files. (An hour and
+        a half after midnight, so that every server's filter has released
+        a sample in the new day's peerstats whatever the phase of its
+        polls, which rise to 1024 s.)
         """
         directory = tempfile.mkdtemp()
         self.addCleanup(_removeTree, directory)
         start = utcNs(2026, 3, 1, 22, 30)
-        run = simulatedStatistics(directory, 2 * 3600, epochNs=start)
+        run = simulatedStatistics(directory, 3 * 3600, epochNs=start)
         files = sorted(os.listdir(directory))
         self.assertEqual(
             files,
@@ -822,7 +825,8 @@ class SimulatedDaemonTests(SynchronousTestCase):
             peers = {line.split()[2] for line in f}
         self.assertEqual(peers, set(SERVERS))
         with open(os.path.join(directory, "sysstats.20260302")) as f:
-            self.assertEqual(len(f.read().splitlines()), 1)
+            # Hourly: at 00:30 and 01:30.
+            self.assertEqual(len(f.read().splitlines()), 2)
         # Synchronized: the last loopstats offsets are small, the frequency
         # corrects the simulated +12 PPM.
         with open(os.path.join(directory, "loopstats.20260302")) as f:

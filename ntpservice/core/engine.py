@@ -532,7 +532,10 @@ class Engine:
                     key=a.associd,
                     offset=a.filter.offset,
                     delay=a.filter.delay,
-                    dispersion=a.filter.dispersion,
+                    # The dispersion without the stages still empty since
+                    # the start: a source is fit from its second sample
+                    # (see ntpservice.core.filter).
+                    dispersion=a.filter.selectDispersion,
                     jitter=a.filter.jitter,
                     rootDelay=a.rootDelay,
                     rootDispersion=a.rootDispersion,

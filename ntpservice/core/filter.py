@@ -29,6 +29,33 @@ sample is I{released} as the peer offset and delay only if it is newer
 than the last one released (a sample is used at most once, never an older
 one after a newer one) and is not a popcorn spike.
 
+Dispersion for selection
+------------------------
+
+The peer dispersion counts an empty stage at L{MAXDISP}: a register that
+holds C{n} samples since it was cleared has a dispersion of about
+C{MAXDISP / 2 ** n}, and its source exceeds the default C{maxdist} of 1.5 s
+until the fourth sample. That is how RFC 5905 makes a new source earn
+trust, and it is why ntpd synchronizes at the fourth C{iburst} reply where
+chronyd (which wants three samples for its regression) does at the third.
+
+Selection uses L{ClockFilter.selectDispersion} instead: once the register
+holds L{SELECT_MIN_SAMPLES} measurements (valid and not dumped), the
+stages never filled since the last reset are left out and the filled
+stages keep their weights, scaled so that they sum as the full register's
+do (a weighted mean of the filled stages' dispersions). What an empty
+stage stood for, too few samples to know the source's noise, is the job
+of the sample minimum and of the jitter term of the root distance (the
+spread of those samples). The correctness interval of a source stays a
+bound of its error: its half-width is still at least half the round-trip
+delay plus the root dispersion, which bound each sample's error whatever
+the register's depth; only the extra margin the empty stages added is
+gone. A stage shifted in as a dummy (the source stopped answering) is not
+empty and still counts at L{MAXDISP}. With fewer samples, or once the
+register is full, it is the peer dispersion. The peer dispersion itself
+(shown by ntpq, and the root dispersion the system reports) is
+unchanged.
+
 The newest sample (L{ClockFilter.newest}) is also available as it is,
 for a discipline that weighs every sample itself (the C{kalman} loop of
 L{ntpservice.core.discipline}) instead of taking the released one. Such a
@@ -79,6 +106,7 @@ from ntpservice.core.constants import (
 )
 
 __all__ = [
+    "SELECT_MIN_SAMPLES",
     "Sample",
     "FilterOutput",
     "ClockFilter",
@@ -87,6 +115,14 @@ __all__ = [
     "DISCARD_OLD",
     "DISCARD_POPCORN",
 ]
+
+SELECT_MIN_SAMPLES = 2
+"""
+Measurements the register must hold since it was cleared before the stages
+still empty stop counting at L{MAXDISP} in L{ClockFilter.selectDispersion}:
+two, so that the jitter (the root distance's term for the source's noise)
+is measured on at least one difference.
+"""
 
 DISCARD_INVALID = "invalid"
 """L{ClockFilter.lastDiscard}: no stage of the register holds a valid sample."""
@@ -187,6 +223,11 @@ class ClockFilter:
         (L{MAXDISP} after L{reset}); see L{dispersionAt}.
     @ivar jitter: seconds, the peer jitter as of L{updateTime} (the
         precision after L{reset}).
+    @ivar selectDispersion: seconds, the dispersion selection uses for the
+        root distance, as of L{updateTime}: L{dispersion} without the
+        stages still empty since L{reset} once L{SELECT_MIN_SAMPLES}
+        measurements are in (see the module docstring); L{MAXDISP} after
+        L{reset}.
     @ivar time: seconds of the local clock: when the last released sample
         was taken; C{None} if none has been released since L{reset}.
     @ivar updateTime: seconds of the local clock: the C{now} of the last
@@ -202,6 +243,7 @@ class ClockFilter:
     offset: float
     delay: float
     dispersion: float
+    selectDispersion: float
     jitter: float
     time: float | None
     updateTime: float | None
@@ -249,6 +291,7 @@ class ClockFilter:
         self.offset = 0.0
         self.delay = 0.0
         self.dispersion = MAXDISP
+        self.selectDispersion = MAXDISP
         self.jitter = self.precision
         self.time = None
         self.updateTime = None
@@ -420,6 +463,7 @@ class ClockFilter:
             self._stages[i].dispersion / 2 ** (rank + 1)
             for rank, i in enumerate(ranked)
         )
+        self.selectDispersion = self._selectDispersion(ranked)
         best = ranked[0]
         jitter = 0.0
         if usable > 1:
@@ -430,6 +474,27 @@ class ClockFilter:
             jitter = math.sqrt(squares / (usable - 1))
         self.jitter = max(jitter, self.precision)
         return best, usable
+
+    def _selectDispersion(self, ranked: list[int]) -> float:
+        """
+        L{selectDispersion} of the register (see the module docstring).
+
+        @param ranked: the stages' indices, in rank order.
+        @return: seconds.
+        """
+        # Empty stages have never been filled since the reset: they hold
+        # the oldest indices, and rank last (at MAXDISP, in index order).
+        filled = sum(1 for s in self._stages if s.time > -math.inf)
+        measured = sum(
+            1 for s, dumped in zip(self._stages, self._dumped) if s.valid and not dumped
+        )
+        if filled == self._size or measured < SELECT_MIN_SAMPLES:
+            return self.dispersion
+        total = math.fsum(
+            self._stages[i].dispersion / 2 ** (rank + 1)
+            for rank, i in enumerate(ranked[:filled])
+        )
+        return total * (1 - 2.0**-self._size) / (1 - 2.0**-filled)
 
     def _isPopcorn(self, best: Sample, jitter: float, pollInterval: float) -> bool:
         """

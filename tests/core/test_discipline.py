@@ -799,6 +799,41 @@ class AdjustTests(SynchronousTestCase):
         assertClose(self, discipline.residual, 0.001 * (1 - 1 / 128) ** 200, 1e-6)
         self.assertAlmostEqual(sum(slews) + discipline.residual, 0.001, 12)
 
+    def test_kernelGainsAmortize(self) -> None:
+        """
+        With the kernel's gains (C{DisciplineSettings.kernel}, ntpd's
+        C{enable kernel}) the residual decays with tau = 4 * 2**poll
+        seconds, four times as fast as the daemon loop's.
+        """
+        discipline = settled(rfcSettings(kernel=True))
+        self.adjustUntil(discipline, T0, T0 + 8)
+        discipline.update(0.001, 1e-5, T0 + 8, 3)
+        slews = []
+        for second in range(1, 201):
+            for action in discipline.adjust(T0 + 8 + second):
+                assert isinstance(action, Slew), action
+                slews.append(action.offset)
+        self.assertEqual(slews[0], 31e-6)
+        assertClose(self, discipline.residual, 0.001 * (1 - 1 / 32) ** 200, 1e-6)
+        self.assertAlmostEqual(sum(slews) + discipline.residual, 0.001, 12)
+
+    def test_kernelGainsFrequency(self) -> None:
+        """
+        With the kernel's gains an offset changes the frequency by
+        C{offset * mu / (16 * 2**poll) ** 2}, sixteen times the daemon
+        loop's C{offset * mu / (64 * 2**poll) ** 2}.
+        """
+        changes = []
+        for kernel in (False, True):
+            discipline = settled(rfcSettings(kernel=kernel))
+            self.adjustUntil(discipline, T0, T0 + 8)
+            before = discipline.freqPPM
+            discipline.update(0.001, 1e-5, T0 + 8, 3)
+            changes.append(discipline.freqPPM - before)
+        daemonChange, kernelChange = changes
+        assertClose(self, daemonChange, 0.001 * 8 / (64 * 8) ** 2 * 1e6, 1e-9)
+        assertClose(self, kernelChange, 0.001 * 8 / (16 * 8) ** 2 * 1e6, 1e-9)
+
     def test_longerGap(self) -> None:
         """
         A call after a longer gap hands over the decay of the whole gap; a

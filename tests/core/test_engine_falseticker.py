@@ -40,7 +40,9 @@ class FalsetickerTests(SynchronousTestCase):
         for i in range(samples):
             now = T0 + i * 16.0
             for unit, associd in enumerate(ids):
-                offset = 0.5 if unit == 3 else 0.001 * unit
+                # The truechimers 0.1 ms apart: within the root distance
+                # (tos mindist) of each other, with a full clock filter or not.
+                offset = 0.5 if unit == 3 else 0.0001 * unit
                 if associd in engine.associations.byID:
                     out.extend(engine.refclockSample(associd, offset, 1e-6, LEAP_NONE, now))
         return out, ids[3]

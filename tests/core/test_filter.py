@@ -17,6 +17,7 @@ from ntpservice.core.filter import (
     DISCARD_INVALID,
     DISCARD_OLD,
     DISCARD_POPCORN,
+    SELECT_MIN_SAMPLES,
     ClockFilter,
     FilterOutput,
     Sample,
@@ -297,6 +298,75 @@ class StatisticsTests(SynchronousTestCase):
                 released.append(out.time)
                 self.assertIn(out.offset, [s[0] for s in f.stages()])
         self.assertEqual(released, sorted(set(released)))
+
+
+class SelectDispersionTests(SynchronousTestCase):
+    """
+    L{ClockFilter.selectDispersion}: the dispersion without the stages
+    still empty since the reset, once two measurements are in.
+    """
+
+    def test_emptyAndOneSample(self) -> None:
+        """
+        After a reset, and with one sample, it is the peer dispersion
+        (dominated by the empty stages): a source is not fit on one
+        sample.
+        """
+        f = ClockFilter(PRECISION)
+        self.assertEqual(f.selectDispersion, MAXDISP)
+        feed(f, 0.001, 0.002, T0)
+        self.assertEqual(SELECT_MIN_SAMPLES, 2)
+        self.assertEqual(f.selectDispersion, f.dispersion)
+        self.assertGreater(f.selectDispersion, 7.0)
+
+    def test_twoSamples(self) -> None:
+        """
+        With two samples the empty stages are left out: the weighted mean
+        of the two stages' dispersions, scaled to the full register's total
+        weight, while the peer dispersion still counts them at MAXDISP.
+        """
+        f = ClockFilter(PRECISION)
+        feed(f, 0.001, 0.003, T0, disp=2e-5)
+        feed(f, 0.002, 0.002, T0 + 2.0, disp=1e-5)
+        first = 1e-5
+        second = 2e-5 + PHI * 2.0
+        expected = (first / 2 + second / 4) * (1 - 2.0**-NSTAGE) / (1 - 2.0**-2)
+        self.assertAlmostEqual(f.selectDispersion, expected, places=12)
+        self.assertGreater(f.dispersion, 3.9)
+
+    def test_dummiesStillCount(self) -> None:
+        """
+        Dummy stages (the source stopped answering) are not empty: they
+        count at MAXDISP as in the peer dispersion.
+        """
+        f = ClockFilter(PRECISION)
+        feed(f, 0.001, 0.003, T0)
+        feed(f, 0.002, 0.002, T0 + 2.0)
+        clean = f.selectDispersion
+        f.update(dummySample(T0 + 64.0), T0 + 64.0, POLL)
+        self.assertGreater(f.selectDispersion, clean + MAXDISP / 8)
+
+    def test_fullRegister(self) -> None:
+        """
+        Once every stage has been filled it is the peer dispersion.
+        """
+        f = ClockFilter(PRECISION)
+        for i in range(NSTAGE):
+            feed(f, 0.001, 0.002 + i * 1e-4, T0 + 2.0 * i)
+        self.assertEqual(f.selectDispersion, f.dispersion)
+
+    def test_resetEmptiesAgain(self) -> None:
+        """
+        After a reset (a step, a kiss code) the sample minimum applies
+        again.
+        """
+        f = ClockFilter(PRECISION)
+        feed(f, 0.001, 0.003, T0)
+        feed(f, 0.002, 0.002, T0 + 2.0)
+        f.reset()
+        self.assertEqual(f.selectDispersion, MAXDISP)
+        feed(f, 0.001, 0.003, T0 + 4.0)
+        self.assertEqual(f.selectDispersion, f.dispersion)
 
 
 class PopcornTests(SynchronousTestCase):

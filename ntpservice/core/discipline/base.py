@@ -156,6 +156,13 @@ class DisciplineSettings:
     @ivar wanderPPB: the oscillator wander the Kalman loop assumes, parts
         per billion per square-root second (L{DEFAULT_WANDER_PPB}); the
         RFC 5905 loop does not use it.
+    @ivar kernel: for the RFC 5905 loop, ntpd's C{enable kernel}: the
+        gains of the kernel's PLL (RFC 1589, Linux's C{SHIFT_PLL} 2),
+        which ntpd and NTPsec use by default where the kernel has one,
+        instead of the daemon loop's of RFC 5905 Appendix A (see
+        L{ntpservice.core.discipline.rfc5905}). The loop still runs here,
+        handing slews to the clock driver. The Kalman loop does not use
+        it.
     """
 
     step: float = 0.125
@@ -172,6 +179,7 @@ class DisciplineSettings:
     maxPollLog2: int = POLL_LOG2_MAX
     algorithm: str = ALGORITHM_KALMAN
     wanderPPB: float = DEFAULT_WANDER_PPB
+    kernel: bool = False
 
     def __post_init__(self) -> None:
         """

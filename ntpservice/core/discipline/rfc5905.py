@@ -8,7 +8,10 @@ space.
 Theory of operation. The residual phase offset C{r} (RFC C{c.offset}) is
 set to the measured offset at each accepted update and decays
 exponentially: each second L{RFC5905Discipline.adjust} slews C{r / tau}
-with C{tau = 16 * min(2**tc, allan)} seconds. The offset at the next update
+with C{tau = 16 * min(2**tc, allan)} seconds (4 instead of 16 with
+C{DisciplineSettings.kernel}, ntpd's default C{enable kernel}: the gains
+of the kernel PLL, L{KERNEL_PLL_GAIN}; the formulas here are written with
+the daemon loop's 16). The offset at the next update
 minus the residual still to amortize is the phase the frequency error
 accumulated: it drives the frequency-lock loop and the direct frequency
 measurement of the FREQ state, and the type II PLL adds
@@ -62,6 +65,17 @@ is amortized with a time constant of C{PLL_GAIN * 2**tc} seconds, and the
 PLL frequency gain is C{1 / (4 * PLL_GAIN * 2**tc)**2} per second.
 """
 
+KERNEL_PLL_GAIN = 4.0
+"""
+L{PLL_GAIN} of the kernel's PLL (C{DisciplineSettings.kernel}, ntpd's
+C{enable kernel}): Linux (and RFC 1589's C{SHIFT_PLL}) amortizes the phase
+with a time constant of C{2 ** (SHIFT_PLL + tc)} = C{4 * 2**tc} seconds
+and integrates the frequency with a gain of C{1 / (2 ** (SHIFT_PLL + 2 +
+tc)) ** 2} = C{1 / (16 * 2**tc) ** 2} per second, ntpd passing its poll
+exponent as C{tc} (with C{STA_NANO}): the daemon loop's formulas with 4
+in place of 16, a loop four times as fast at the same poll interval.
+"""
+
 FLL_GAIN = 18
 """
 FLL weight parameter (RFC 5905 Appendix A.5.5.6 C{FLL = MAXPOLL + 1}): the
@@ -112,6 +126,8 @@ class RFC5905Discipline(Discipline):
 
     def _setUp(self) -> None:
         settings = self._settings
+        # The time constant scale: the daemon loop's, or the kernel's.
+        self._pllGain = KERNEL_PLL_GAIN if settings.kernel else PLL_GAIN
         # Loop variables (RFC 5905 Figure 27, prefix c.).
         self._residual = 0.0
         self._carry = 0.0
@@ -309,7 +325,7 @@ class RFC5905Discipline(Discipline):
             change += (offset - residual) / (max(mu, allan) * weight)
         # PLL: integrate over the update interval, but not beyond the poll
         # interval (oversampling allowed, undersampling not).
-        gain = 4.0 * PLL_GAIN * interval
+        gain = 4.0 * self._pllGain * interval
         change += offset * min(mu, interval) / (gain * gain)
         return change * 1e6
 
@@ -384,7 +400,7 @@ class RFC5905Discipline(Discipline):
         else:
             tcLog2 = self._pollLog2
         if self._residual:
-            tau = PLL_GAIN * min(2.0**tcLog2, self._settings.allan)
+            tau = self._pllGain * min(2.0**tcLog2, self._settings.allan)
             portion = -self._residual * math.expm1(elapsed * math.log1p(-1.0 / tau))
             limit = MAX_SLEW_RATE * elapsed
             portion = max(-limit, min(limit, portion))
