@@ -281,6 +281,11 @@ class IDaemon(Interface):
         "An L{IAssociationView}: the associations, read only (mobilize and "
         "demobilize change them)."
     )
+    sockets = Attribute(
+        "The L{ntpservice.net.sockets.SocketOwner}: multicast modes join and "
+        "leave groups with its C{joinGroup}/C{leaveGroup} (and send with "
+        "L{send})."
+    )
 
     def system() -> object:
         """
@@ -308,6 +313,7 @@ class IDaemon(Interface):
         destination: "tuple[str, int]",
         localAddress: "str | None" = None,
         ttl: "int | None" = None,
+        interface: "int | None" = None,
     ) -> bool:
         """
         Send a datagram of the plugin's own (a solicitation, a broadcast)
@@ -319,6 +325,8 @@ class IDaemon(Interface):
             multicast.
         @param localAddress: the local address to send from, or C{None}.
         @param ttl: the IP TTL (multicast TTL for a group), or C{None}.
+        @param interface: for a multicast group, the index of the interface
+            to send out of, or C{None}: the routing table's choice.
         @return: whether a socket took it.
         """
 
