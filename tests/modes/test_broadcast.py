@@ -292,7 +292,13 @@ class ServerTests(SynchronousTestCase):
         site = Site()
         daemon = site.addServer("10.0.0.2", f"broadcast {GROUP} minpoll 4\n")
         sent: list[Any] = []
-        daemon.sockets.send = lambda *args: sent.append(args) or True
+        send = daemon.sockets.send
+
+        def recording(*args: Any) -> bool:
+            sent.append(args)
+            return bool(send(*args))
+
+        daemon.sockets.send = recording
         daemon.instances["broadcast"].interfaces = lambda: [
             Interface("eth0", 2, 0x1003),
             Interface("eth1", 3, 0x1003),
