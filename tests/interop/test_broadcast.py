@@ -1,0 +1,203 @@
+# -*- test-case-name: tests.interop.test_broadcast -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+Broadcast and multicast modes (issue 12) between network namespaces, with
+real peers.
+
+Which real peers can take part: chronyd 4.3 is a broadcast *server*
+(C{broadcast INTERVAL ADDRESS}: to a subnet broadcast address, an IPv4
+group or an IPv6 group) and a plain server for the calibration volley, but
+no broadcast client; NTPsec 1.2 has dropped both broadcast server and
+client (its NEWS: "support for broadcast/multicast clients has been
+dropped", then "We have dropped support for Broadcast servers"). So:
+chronyd is the server our C{broadcastclient}/C{multicastclient} listens
+to; our own daemons are the servers of seed 002's site (four multicast
+servers with their own keys); tshark judges every mode 5 packet we send,
+and NTPsec's C{ntpq -p} shows what our client made of it (type C{b}, for
+the association's whole life: seed 002's failure was an association that
+turned into a unicast one, C{u}).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+import pytest
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.interop import peers
+
+pytestmark = [pytest.mark.interop, pytest.mark.netns]
+
+SELECTED = re.compile(r"Selected (?P<address>\S+) \(association \d+\) as system peer")
+
+KEYS = "".join(f"{n} MD5 secret-number-{n}\n" for n in range(1, 6))
+
+SEED_002_RESTRICT = (
+    "restrict -4 default kod notrap nomodify nopeer noquery notrust\n"
+    "restrict -6 default kod notrap nomodify nopeer noquery notrust\n"
+    "restrict ::1\n"
+    "restrict 127.0.0.1\n"
+)
+
+
+def peerRows(text: str) -> list[list[str]]:
+    """
+    The association rows of C{ntpq -p -n}: each split in words, with the
+    tally code as its own first word (C{" "} when there is none).
+    """
+    rows = []
+    for line in text.splitlines()[2:]:
+        if not line.strip():
+            continue
+        rows.append([line[0], *line[1:].split()])
+    return rows
+
+
+class BroadcastSite(SynchronousTestCase):
+    """
+    A network of namespaces, with helpers to start the daemons.
+    """
+
+    hosts = 2
+
+    def setUp(self) -> None:
+        peers.requireRoot()
+        self.ntpq = peers.requireBinary("ntpq")
+        self.workdir = os.path.abspath(self.mktemp())
+        os.makedirs(self.workdir)
+        self.network = peers.Network(hosts=self.hosts)
+        self.network.__enter__()
+        self.addCleanup(self.network.close)
+
+    def subnetBroadcast(self) -> str:
+        return self.network.subnet.replace("0/24", "255")
+
+    def startChronyBroadcaster(self, index: int, destinations: list[str]) -> Any:
+        peers.requireBinary("chronyd")
+        host = self.network.hosts[index]
+        workdir = os.path.join(self.workdir, f"chrony{index}")
+        os.makedirs(workdir)
+        server = peers.startChronydServer(
+            workdir,
+            port=123,
+            netns=host,
+            stratum=2,
+            extraConfig=[f"broadcast 16 {d}" for d in destinations],
+        )
+        self.addCleanup(server.stop)
+        return server
+
+    def startOurs(self, index: int, config: str, name: str) -> Any:
+        host = self.network.hosts[index]
+        workdir = os.path.join(self.workdir, name)
+        os.makedirs(workdir)
+        keys = os.path.join(workdir, "ntp.keys")
+        with open(keys, "w") as f:
+            f.write(KEYS)
+        os.chmod(keys, 0o600)
+        config = config.replace("KEYS", keys)
+        ours = peers.startNtpservice(
+            workdir,
+            config + f"driftfile {workdir}/ntp.drift\n",
+            port=123,
+            netns=host,
+            name=name,
+        )
+        self.addCleanup(ours.stop)
+        return ours
+
+    def ntpqPeers(self, index: int) -> list[list[str]]:
+        result = peers.runCommand(
+            [self.ntpq, "-n", "-p", "127.0.0.1"], netns=self.network.hosts[index]
+        )
+        return peerRows(str(result.stdout))
+
+    def waitForRows(
+        self, index: int, predicate: Any, timeout: float, step: float = 2.0
+    ) -> list[list[str]]:
+        deadline = time.monotonic() + timeout
+        rows: list[list[str]] = []
+        while time.monotonic() < deadline:
+            rows = self.ntpqPeers(index)
+            if predicate(rows):
+                return rows
+            time.sleep(step)
+        self.fail(f"ntpq -p never showed what was awaited: {rows}")
+
+
+class ChronyBroadcastServerTests(BroadcastSite):
+    """
+    chronyd broadcasts every 16 s; our client listens.
+    """
+
+    def _listenTo(
+        self, destination: str, clientLines: str, address: str, listen: float = 50.0
+    ) -> None:
+        """
+        @param listen: seconds to watch after the selection: the type stays
+            C{b} and nothing but broadcasts passes.
+        """
+        self.startChronyBroadcaster(0, [destination])
+        client = self.network.hosts[1]
+        workdir = os.path.join(self.workdir, "capture")
+        os.makedirs(workdir)
+        with peers.capture(workdir, 123, interface="eth0", netns=client, duration=600):
+            ours = self.startOurs(1, clientLines + "disable auth\n", "client")
+            ours.waitForOutput(SELECTED, timeout=120)
+            rows = self.waitForRows(
+                1, lambda rows: rows and rows[0][0] == "*", timeout=60
+            )
+            self.assertEqual([row[1] for row in rows], [address])
+            self.assertEqual(rows[0][4], "b")
+            calibrated = time.time()
+            # More broadcasts: the association only listens.
+            seen: set[str] = set()
+            deadline = time.monotonic() + listen
+            while time.monotonic() < deadline:
+                seen |= {row[4] for row in self.ntpqPeers(1)}
+                time.sleep(5)
+            self.assertEqual(seen, {"b"})
+        packets = peers.tsharkDecode(os.path.join(workdir, "capture.pcapng"))
+        ourAddresses = {client.address, client.address6}
+        requests = [p for p in packets if p.source in ourAddresses and p.mode == 3]
+        self.assertGreater(len(requests), 0)
+        late = [p for p in requests if p.time > calibrated + 1]
+        self.assertEqual(late, [], "mode 3 from our client after the volley")
+        broadcasts = [p for p in packets if p.mode == 5]
+        self.assertGreater(len(broadcasts), 2)
+
+    def test_broadcastClient(self) -> None:
+        """
+        chronyd broadcasting to the subnet's broadcast address: our
+        C{broadcastclient} mobilizes one association, calibrates, selects
+        it; NTPsec's C{ntpq -p} shows it as C{b} all along, and after the
+        calibration volley our client sends no mode 3 packet.
+        """
+        self._listenTo(
+            self.subnetBroadcast(),
+            "broadcastclient\n",
+            self.network.hosts[0].address,
+            listen=180.0,
+        )
+
+    def test_multicastClient(self) -> None:
+        """
+        The same with chronyd sending to the IPv4 group 224.0.1.1 and our
+        C{multicastclient 224.0.1.1}.
+        """
+        self._listenTo(
+            "224.0.1.1", "multicastclient 224.0.1.1\n", self.network.hosts[0].address
+        )
+
+    def test_ipv6Multicast(self) -> None:
+        """
+        The same with chronyd sending to the IPv6 group ff05::101 and our
+        C{multicastclient ff05::101}.
+        """
+        self._listenTo(
+            "ff05::101", "multicastclient ff05::101\n", self.network.hosts[0].address6
+        )
