@@ -62,7 +62,7 @@ from ntpservice.core.peer import broadcastPacket
 from ntpservice.core.server import stampTransmit
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.interfaces import IAssociationMode, IDaemon, IModeInstance
-from ntpservice.net.groups import Interface, multicastInterfaces
+from ntpservice.net.groups import GroupMembership, Interface, multicastInterfaces
 from ntpservice.net.resolve import HostResolver
 from ntpservice.net.sockets import isMulticast
 from ntpservice.net.udp import BROADCAST, MULTICAST
@@ -241,7 +241,8 @@ class BroadcastClientMode:
     @ivar groups: the multicast groups to join (literal addresses).
     @ivar broadcasts: whether packets sent to broadcast addresses are
         listened to (C{broadcastclient}, C{enable bclient}).
-    @ivar joined: C{(group, interface index or None)} pairs joined.
+    @ivar membership: the groups joined, per interface
+        (L{GroupMembership}).
     @ivar interfaces: returns the interfaces to join the groups on; an
         empty list joins once on the default interface (the simulator).
     """
@@ -275,7 +276,9 @@ class BroadcastClientMode:
         )
         delay = configuration.broadcastDelay
         self.delay: float | None = None if delay is None else float(delay.value)
-        self.joined: list[tuple[str, int | None]] = []
+        self.membership = GroupMembership(
+            getattr(daemon, "sockets", None), groups, self._log
+        )
         self.interfaces: Callable[[], list[Interface]] = multicastInterfaces
 
     @property
@@ -287,63 +290,26 @@ class BroadcastClientMode:
         """
         Join the groups on every interface that carries multicast.
         """
-        if not self.groups:
-            return
-        interfaces = self.interfaces()
-        if not interfaces:
-            self.joinGroupsOn(None)
-        for interface in interfaces:
-            self.joinGroupsOn(interface.index)
+        self.membership.joinAll(self.interfaces() if self.groups else [])
 
     def joinGroupsOn(self, interface: int | None) -> int:
         """
-        Join every C{multicastclient} group of the interface's family on
-        interface C{interface} (an index; C{None}: the default one). The
-        interface tracker calls this for an interface that appears.
+        Join every C{multicastclient} group on interface C{interface} (an
+        index; C{None}: the default one): the interface tracker calls this
+        for an interface that appears.
 
         @return: how many groups were joined.
         """
-        sockets = getattr(self._daemon, "sockets", None)
-        if sockets is None:
-            return 0
-        joined = 0
-        for group in self.groups:
-            if (group, interface) in self.joined:
-                continue
-            try:
-                ok = sockets.joinGroup(group, interface)
-            except (OSError, ValueError) as e:
-                self._log.warn(
-                    "Cannot join multicast group {group} on interface {interface}: "
-                    "{error}",
-                    group=group,
-                    interface=interface,
-                    error=str(e),
-                )
-                continue
-            if ok:
-                self.joined.append((group, interface))
-                joined += 1
-        return joined
+        return self.membership.joinOn(interface)
 
     def leaveGroupsOn(self, interface: int | None) -> None:
         """
         Leave the groups joined on C{interface} (it went away).
         """
-        sockets = getattr(self._daemon, "sockets", None)
-        for group, index in list(self.joined):
-            if index != interface:
-                continue
-            self.joined.remove((group, index))
-            if sockets is not None:
-                try:
-                    sockets.leaveGroup(group, interface)
-                except (OSError, ValueError):
-                    pass
+        self.membership.leaveOn(interface)
 
     def stop(self) -> None:
-        for group, interface in list(self.joined):
-            self.leaveGroupsOn(interface)
+        self.membership.leaveAll()
 
     def _drop(self, reason: str) -> None:
         self._daemon.counters.count(f"bclient.{reason}")

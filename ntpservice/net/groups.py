@@ -13,8 +13,10 @@ for an interface that appears.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import Any, Iterable
 
 IFF_UP = 0x1
 IFF_BROADCAST = 0x2
@@ -76,3 +78,94 @@ def multicastInterfaces(sysfs: str = "/sys/class/net") -> list[Interface]:
     capable, not loopback.
     """
     return [i for i in listInterfaces(sysfs) if i.carriesMulticast]
+
+
+class GroupMembership:
+    """
+    The multicast groups one mode listens to, joined one interface at a
+    time through the daemon's L{SocketOwner
+    <ntpservice.net.sockets.SocketOwner>}.
+
+    @ivar groups: the groups (literal addresses, canonical form).
+    @ivar joined: C{(group, interface index or None)} pairs joined.
+    """
+
+    def __init__(self, sockets: Any, groups: Iterable[str], log: Any) -> None:
+        self._sockets = sockets
+        self.groups = [canonicalAddress(g) for g in groups]
+        self.joined: list[tuple[str, int | None]] = []
+        self._log = log
+
+    def __contains__(self, address: object) -> bool:
+        return address in self.groups
+
+    def joinAll(self, interfaces: list[Interface]) -> None:
+        """
+        Join on every interface given, or once on the default interface
+        when there is none (the simulator's hosts).
+        """
+        if not self.groups:
+            return
+        if not interfaces:
+            self.joinOn(None)
+        for interface in interfaces:
+            self.joinOn(interface.index)
+
+    def joinOn(self, interface: int | None) -> int:
+        """
+        Join every group on interface C{interface} (an index; C{None}: the
+        default one). The interface tracker calls this for an interface
+        that appears; a group of the other family, or one the kernel
+        refuses there, is logged and skipped.
+
+        @return: how many groups were joined.
+        """
+        if self._sockets is None:
+            return 0
+        count = 0
+        for group in self.groups:
+            if (group, interface) in self.joined:
+                continue
+            try:
+                ok = self._sockets.joinGroup(group, interface)
+            except (OSError, ValueError) as e:
+                self._log.warn(
+                    "Cannot join multicast group {group} on interface {interface}: "
+                    "{error}",
+                    group=group,
+                    interface=interface,
+                    error=str(e),
+                )
+                continue
+            if ok:
+                self.joined.append((group, interface))
+                count += 1
+        return count
+
+    def leaveOn(self, interface: int | None) -> None:
+        """
+        Leave the groups joined on C{interface} (it is going away).
+        """
+        for group, index in list(self.joined):
+            if index != interface:
+                continue
+            self.joined.remove((group, index))
+            if self._sockets is not None:
+                try:
+                    self._sockets.leaveGroup(group, interface)
+                except (OSError, ValueError):
+                    pass
+
+    def leaveAll(self) -> None:
+        """Leave every group joined."""
+        for interface in {index for _, index in self.joined}:
+            self.leaveOn(interface)
+
+
+def canonicalAddress(address: str) -> str:
+    """
+    C{address} as the kernel writes it (C{ff05::101}, C{224.0.1.1}).
+
+    @raise ValueError: if it is not an IP address.
+    """
+    return ipaddress.ip_address(address).compressed

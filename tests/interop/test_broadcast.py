@@ -201,3 +201,114 @@ class ChronyBroadcastServerTests(BroadcastSite):
         self._listenTo(
             "ff05::101", "multicastclient ff05::101\n", self.network.hosts[0].address6
         )
+
+
+class Seed002SiteTests(BroadcastSite):
+    """
+    Seed 002's site with our daemons: four multicast servers on their own
+    hosts (synchronized to a chronyd server), each signing with its own
+    MD5 key; one client host trusting keys 1-4 with seed 002's restrict
+    lines; a fifth server signing with key 5, which the client does not
+    trust.
+    """
+
+    hosts = 7
+
+    def startSite(self, group: str) -> None:
+        reference = self.network.hosts[0]
+        workdir = os.path.join(self.workdir, "reference")
+        os.makedirs(workdir)
+        server = peers.startChronydServer(workdir, port=123, netns=reference, stratum=2)
+        self.addCleanup(server.stop)
+        address = reference.address if ":" not in group else reference.address6
+        for n in range(1, 6):
+            self.startOurs(
+                n,
+                f"server {address} iburst minpoll 4\n"
+                f"keys KEYS\ntrustedkey {n}\n"
+                f"broadcast {group} key {n} minpoll 4 ttl 1\n",
+                f"server{n}",
+            )
+        self.client = self.network.hosts[6]
+        workdir = os.path.join(self.workdir, "capture")
+        os.makedirs(workdir)
+        self.capturePath = os.path.join(workdir, "capture.pcapng")
+        with peers.capture(workdir, 123, interface="eth0", netns=self.client, duration=600):
+            self.ours = self.startOurs(
+                6,
+                "keys KEYS\ntrustedkey 1 2 3 4\n"
+                + SEED_002_RESTRICT
+                + f"multicastclient {group}\n",
+                "client",
+            )
+            self.ours.waitForOutput(SELECTED, timeout=240)
+            expected = {
+                (self.network.hosts[n].address6 if ":" in group else self.network.hosts[n].address)
+                for n in range(1, 5)
+            }
+            self.rows = self.waitForRows(
+                6,
+                lambda rows: {row[1] for row in rows} == expected
+                and any(row[0] == "*" for row in rows),
+                timeout=180,
+            )
+            self.rv = str(
+                peers.runCommand(
+                    [self.ntpq, "-n", "-c", "rv 0 stratum", "127.0.0.1"], netns=self.client
+                ).stdout
+            )
+
+    def check(self, group: str) -> None:
+        rows = self.rows
+        self.assertEqual(len(rows), 4, rows)
+        self.assertEqual({row[4] for row in rows}, {"b"})
+        peer = [row for row in rows if row[0] == "*"]
+        self.assertEqual(len(peer), 1)
+        stratum = int(peer[0][3])
+        self.assertIn(f"stratum={stratum + 1}", self.rv)
+        fifth = self.network.hosts[5]
+        self.assertNotIn(fifth.address, {row[1] for row in rows})
+        self.assertNotIn(fifth.address6, {row[1] for row in rows})
+        packets = peers.tsharkDecode(self.capturePath)
+        servers = {
+            self.network.hosts[n].address for n in range(1, 6)
+        } | {self.network.hosts[n].address6 for n in range(1, 6)}
+        broadcasts = [p for p in packets if p.mode == 5 and p.source in servers]
+        self.assertGreater(len(broadcasts), 5)
+        self.assertEqual([p.problems for p in broadcasts if p.problems], [])
+        self.assertEqual({p.destination for p in broadcasts}, {group})
+        # The fifth server did broadcast: the client heard it and refused.
+        self.assertIn(
+            fifth.address6 if ":" in group else fifth.address,
+            {p.source for p in broadcasts},
+        )
+        # Every broadcast carries a MAC: 48 bytes of header, 4 of key ID,
+        # 16 of MD5.
+        self.assertEqual({len(p.payload) for p in broadcasts}, {68})
+        # Replies to the clients' volleys are never larger than the request.
+        requests = {
+            (p.source, p.sourcePort): len(p.payload) for p in packets if p.mode == 3
+        }
+        for p in packets:
+            if p.mode == 4 and (p.destination, p.destinationPort) in requests:
+                self.assertLessEqual(
+                    len(p.payload), requests[p.destination, p.destinationPort]
+                )
+
+    def test_ipv4(self) -> None:
+        """
+        Over 224.0.1.1: after a few minutes the four trusted servers'
+        associations are all type C{b} (never C{u}), one of them is the
+        system peer, the client serves stratum + 1; the fifth server
+        mobilizes nothing; tshark decodes every mode 5 packet without a
+        warning, each with its MAC.
+        """
+        self.startSite("224.0.1.1")
+        self.check("224.0.1.1")
+
+    def test_ipv6(self) -> None:
+        """
+        The same over the IPv6 group ff05::101.
+        """
+        self.startSite("ff05::101")
+        self.check("ff05::101")
