@@ -28,8 +28,11 @@ Theory of operation.
    associations exist. The engine preempts the worst beyond C{maxclock}
    and demobilizes the ones that fall silent; the solicitor is told
    (L{ISourceSpawner}) and solicits again at once whenever fewer than
-   C{tos minclock} of its servers are reachable, and at each interval
-   while that lasts; with enough servers it is quiet.
+   C{tos minclock} of its servers are reachable, and at each C{minpoll}
+   interval while that lasts; with enough servers it solicits once per
+   C{maxpoll} interval while there is room below C{tos maxclock} (new
+   servers are found without a restart), and not at all when there is
+   none.
 """
 
 from __future__ import annotations
@@ -212,6 +215,7 @@ class _Solicitor:
         self.nonces: dict[NTPTimestamp, float] = {}
         self.spawned: set[int] = set()
         self.sent = 0
+        self.lastSent: float | None = None
         self.call: LoopingCall | None = None
 
     @property
@@ -242,10 +246,22 @@ class _Solicitor:
         return count
 
     def tick(self) -> None:
+        """
+        Every C{minpoll} interval: solicit while fewer than C{tos minclock}
+        of our servers are reachable; with enough of them, once per
+        C{maxpoll} interval while there is room below C{tos maxclock} (so
+        that new servers are found), and not at all when there is none.
+        """
         daemon: Any = self.mode._daemon
-        if self.survivors() >= daemon.configuration.tos.minclock:
+        tos = daemon.configuration.tos
+        if self.survivors() < tos.minclock:
+            self.solicit()
             return
-        self.solicit()
+        if len(daemon.associations) >= tos.maxclock:
+            return
+        now = daemon.clock.now() / 1e9
+        if self.lastSent is None or now - self.lastSent >= 2.0**self.directive.maxPollLog2:
+            self.solicit()
 
     def solicit(self) -> None:
         """
@@ -291,6 +307,7 @@ class _Solicitor:
         for interface in interfaces:
             daemon.send(data, destination, None, self.ttl, interface.index)
         self.sent += 1
+        self.lastSent = now
         self.ttl = min(self.ttl + 1, self.maxTTL)
 
 

@@ -92,14 +92,33 @@ class ManycastTests(SynchronousTestCase):
         wrongKey = self.site.servers["10.0.0.6"]
         self.assertGreater(wrongKey.counters["manycast.unauthenticated"], 0)
 
-    def test_quietWithEnoughServers(self) -> None:
+    def test_slowerWithEnoughServers(self) -> None:
         """
-        With C{tos minclock} (3) servers reachable the client stops
-        soliciting.
+        With C{tos minclock} (3) servers reachable the client solicits only
+        once per C{maxpoll} interval (64 s), not every C{minpoll} (16 s).
         """
         solicitor = self.daemon.instances["manycastclient"].solicitors[0]
         sent = solicitor.sent
-        self.site.sim.run(300)
+        self.site.sim.run(320)
+        self.assertIn(solicitor.sent - sent, (4, 5, 6))
+
+    def test_quietAtMaxclock(self) -> None:
+        """
+        With C{tos maxclock} associations, the client is quiet.
+        """
+        site = Site(seed=6)
+        for n in (2, 3):
+            site.addServer(f"10.0.0.{n}")
+        daemon = site.addClient(
+            "10.0.1.1",
+            "keys /k\ntrustedkey 1\ntos minclock 1 maxclock 2\n"
+            f"manycastclient {GROUP} key 1 minpoll 4 maxpoll 6\n",
+        )
+        site.sim.run(300)
+        self.assertEqual(len(daemon.associations), 2)
+        solicitor = daemon.instances["manycastclient"].solicitors[0]
+        sent = solicitor.sent
+        site.sim.run(600)
         self.assertEqual(solicitor.sent, sent)
 
     def test_deadServerReplaced(self) -> None:
