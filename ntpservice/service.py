@@ -776,8 +776,6 @@ TINKER_ACTED_ON = frozenset(
 """The C{tinker} options the discipline acts on; the rest are parsed only."""
 
 SWITCHES_AS_IF = {
-    "auth": True,
-    "bclient": False,
     "calibrate": False,
     "kernel": False,
     "mode7": False,
@@ -789,12 +787,12 @@ SWITCHES_AS_IF = {
 """
 The C{enable}/C{disable} flags the daemon does not act on, with the setting
 it behaves as: a line asking for the other setting is not acted on. (C{ntp},
-C{stats}, C{monitor} and the mode plugins' names are acted on.)
+C{stats}, C{monitor}, C{auth} and C{bclient} (the broadcast and manycast
+modes' mobilization rules) and the mode plugins' names are acted on.)
 """
 
 INACTIVE_REASONS = {
     "leapfile": "the leap second file is not read yet",
-    "broadcastdelay": "broadcast client mode is not implemented yet",
     "nonvolatile": "the drift file is written hourly, whatever the threshold",
     "dscp": "packets are sent with the system's default DSCP",
     "saveconfigdir": "saveconfig is not implemented",
@@ -828,7 +826,7 @@ def inactiveWarnings(configuration: Any) -> list[str]:
         if address is None or getattr(line, "isRefclock", False):
             continue
         ignored = sorted({"xleave"} & set(line.flags))
-        if line.ttl is not None:
+        if line.ttl is not None and line.directive not in ("broadcast", "manycastclient"):
             ignored.append("ttl")
         if ignored:
             warn(
@@ -905,7 +903,6 @@ def inactiveWarnings(configuration: Any) -> list[str]:
                 )
     for field, directive in (
         ("leapfile", "leapfile"),
-        ("broadcastDelay", "broadcastdelay"),
         ("nonvolatile", "nonvolatile"),
         ("dscp", "dscp"),
         ("saveconfigdir", "saveconfigdir"),

@@ -477,7 +477,7 @@ class ConfigurationWarningsTests(SynchronousTestCase):
         located = [w.split(":")[1] for w in warnings]
         self.assertEqual(
             located,
-            [str(n) for n in range(1, 23) if n not in (9,)],
+            [str(n) for n in range(1, 23) if n not in (5, 9, 14)],
             "\n".join(warnings),
         )
         text = "\n".join(warnings)
@@ -486,7 +486,6 @@ class ConfigurationWarningsTests(SynchronousTestCase):
             "test.conf:2: tos ceiling, floor not implemented yet",
             "test.conf:3: tinker huffpuff not implemented yet",
             "test.conf:4: enable mode7 not implemented yet",
-            "test.conf:5: disable auth not implemented yet",
             "test.conf:6: restrict mssntp not implemented",
             "test.conf:7: mru initalloc ignored",
             "test.conf:8: driftfile tolerance ignored",
@@ -502,6 +501,10 @@ class ConfigurationWarningsTests(SynchronousTestCase):
         # blocking), not warned about.
         self.assertNotIn("test.conf:23", text)
         self.assertNotIn("kernel", text)
+        # disable auth and broadcastdelay are acted on (the broadcast and
+        # manycast modes), a broadcast line's ttl too.
+        self.assertNotIn("auth", text)
+        self.assertNotIn("broadcastdelay", text)
         self.assertNotIn("monitor", text)
 
     def test_inFileOrder(self) -> None:

@@ -308,3 +308,37 @@ class ServerTests(SynchronousTestCase):
         self.assertTrue(sent)
         self.assertEqual({args[4] for args in sent}, {2, 3})
         self.assertEqual({args[1] for args in sent}, {(GROUP, 123)})
+
+
+class ExampleTests(SynchronousTestCase):
+    """
+    The examples in C{etc/} for these modes parse, and the daemon warns
+    about none of their lines.
+    """
+
+    def test_examples(self) -> None:
+        """
+        Each file parses with the installed plugins; no line is named in
+        a start-up warning (a C{broadcast} or C{manycastclient} line's
+        C{ttl} is acted on); ours have no parser warning either.
+        """
+        import os
+
+        from ntpservice import config, service
+        from ntpservice.plugins import loadModePlugins, registryFor
+
+        etc = os.path.join(os.path.dirname(__file__), "..", "..", "etc")
+        registry = registryFor(loadModePlugins())
+        for name in (
+            "seed-002-multicast-client.conf",
+            "seed-002-multicast-server.conf",
+            "manycast-server.conf",
+            "manycast-client.conf",
+            "multicast-ipv6.conf",
+        ):
+            with open(os.path.join(etc, name)) as f:
+                configuration = config.parseString(f.read(), name, registry=registry)
+            self.assertEqual(service.inactiveWarnings(configuration), [], name)
+            if not name.startswith("seed-002-multicast-client"):
+                # (Seed 002's client, as written, has kod without limited.)
+                self.assertEqual(list(configuration.warnings), [], name)
