@@ -139,6 +139,7 @@ class BroadcastServerMode:
         sockets = getattr(self._daemon, "sockets", None)
         if sockets is not None:
             sockets.allowBroadcast()
+            sockets.disableMulticastLoop()
         for directive in lines:
             broadcaster = _Broadcaster(self, directive)
             self.broadcasters.append(broadcaster)
@@ -324,6 +325,10 @@ class BroadcastClientMode:
         kind = datagram.destinationKind
         if packet.mode != MODE_BROADCAST:
             return self._drop("mode")
+        if datagram.source[0] == datagram.localAddress:
+            # Our own broadcast, looped back (a host that is both server
+            # and client); our own multicast packets are not looped back.
+            return self._drop("own")
         if kind == BROADCAST and not self.broadcasts:
             return self._drop("notlistening")
         if kind == MULTICAST and datagram.destination not in self.groups:

@@ -195,6 +195,21 @@ class SocketOwner:
             if sock is not None and familyOf(address) == socket.AF_INET:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
 
+    def disableMulticastLoop(self) -> None:
+        """
+        Do not deliver our own multicast packets back to this host
+        (C{IP_MULTICAST_LOOP}, C{IPV6_MULTICAST_LOOP} off): a host that is
+        both a multicast server and client must not hear itself.
+        """
+        for address, protocol in self._protocols.items():
+            sock = getattr(protocol.transport, "socket", None)
+            if sock is None:
+                continue
+            if familyOf(address) == socket.AF_INET:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            else:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+
     # -- multicast groups ------------------------------------------------
 
     def joinGroup(self, group: str, interface: str | int | None = None) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from typing import Any
 
@@ -116,6 +117,22 @@ class BroadcastSite(SynchronousTestCase):
         )
         return peerRows(str(result.stdout))
 
+    def ourPeers(self, index: int) -> list[list[str]]:
+        """
+        Our C{ntpservice-q -n -p}'s rows (it shows classic ntpq's C{m} for a
+        multicast client association, where NTPsec's ntpq shows C{b}).
+        """
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (peers.REPOSITORY_ROOT, env.get("PYTHONPATH", "")) if p
+        )
+        result = peers.runCommand(
+            [sys.executable, "-m", "ntpservice.control.ntpq", "-n", "-p", "127.0.0.1"],
+            netns=self.network.hosts[index],
+            env=env,
+        )
+        return peerRows(str(result.stdout))
+
     def waitForRows(
         self, index: int, predicate: Any, timeout: float, step: float = 2.0
     ) -> list[list[str]]:
@@ -135,7 +152,12 @@ class ChronyBroadcastServerTests(BroadcastSite):
     """
 
     def _listenTo(
-        self, destination: str, clientLines: str, address: str, listen: float = 50.0
+        self,
+        destination: str,
+        clientLines: str,
+        address: str,
+        listen: float = 50.0,
+        ourType: str = "m",
     ) -> None:
         """
         @param listen: seconds to watch after the selection: the type stays
@@ -161,6 +183,7 @@ class ChronyBroadcastServerTests(BroadcastSite):
                 seen |= {row[4] for row in self.ntpqPeers(1)}
                 time.sleep(5)
             self.assertEqual(seen, {"b"})
+            self.assertEqual([row[4] for row in self.ourPeers(1)], [ourType])
         packets = peers.tsharkDecode(os.path.join(workdir, "capture.pcapng"))
         ourAddresses = {client.address, client.address6}
         requests = [p for p in packets if p.source in ourAddresses and p.mode == 3]
@@ -182,6 +205,7 @@ class ChronyBroadcastServerTests(BroadcastSite):
             "broadcastclient\n",
             self.network.hosts[0].address,
             listen=180.0,
+            ourType="b",
         )
 
     def test_multicastClient(self) -> None:
@@ -252,6 +276,7 @@ class Seed002SiteTests(BroadcastSite):
                 and any(row[0] == "*" for row in rows),
                 timeout=180,
             )
+            self.ours = self.ourPeers(6)
             self.rv = str(
                 peers.runCommand(
                     [self.ntpq, "-n", "-c", "rv 0 stratum", "127.0.0.1"], netns=self.client
@@ -262,6 +287,7 @@ class Seed002SiteTests(BroadcastSite):
         rows = self.rows
         self.assertEqual(len(rows), 4, rows)
         self.assertEqual({row[4] for row in rows}, {"b"})
+        self.assertEqual({row[4] for row in self.ours}, {"m"})
         peer = [row for row in rows if row[0] == "*"]
         self.assertEqual(len(peer), 1)
         stratum = int(peer[0][3])
