@@ -330,15 +330,19 @@ class ExampleTests(SynchronousTestCase):
         etc = os.path.join(os.path.dirname(__file__), "..", "..", "etc")
         registry = registryFor(loadModePlugins())
         for name in (
-            "seed-002-multicast-client.conf",
+            "seed-002-site-client.conf",
             "seed-002-multicast-server.conf",
             "manycast-server.conf",
             "manycast-client.conf",
             "multicast-ipv6.conf",
         ):
-            with open(os.path.join(etc, name)) as f:
-                configuration = config.parseString(f.read(), name, registry=registry)
+            configuration = config.parseFile(os.path.join(etc, name), registry=registry)
             self.assertEqual(service.inactiveWarnings(configuration), [], name)
-            if not name.startswith("seed-002-multicast-client"):
+            if name == "seed-002-site-client.conf":
+                self.assertEqual(
+                    [a.directive for a in configuration.associations], ["multicastclient"]
+                )
+                self.assertEqual(configuration.trustedKeys, frozenset({1, 2, 3, 4}))
+            if not name.startswith("seed-002-site-client"):
                 # (Seed 002's client, as written, has kod without limited.)
                 self.assertEqual(list(configuration.warnings), [], name)
