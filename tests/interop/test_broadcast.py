@@ -338,3 +338,36 @@ class Seed002SiteTests(BroadcastSite):
         """
         self.startSite("ff05::101")
         self.check("ff05::101")
+
+
+class LinkLocalGroupTests(BroadcastSite):
+    """
+    Our multicast server and client over the link-local IPv6 group
+    ff02::101: its packets come from the server's link-local address.
+    """
+
+    hosts = 3
+
+    def test_ff02(self) -> None:
+        """
+        Our server (synchronized to chronyd) sends to ff02::101 out of its
+        interface; our C{multicastclient ff02::101} mobilizes one
+        association with the server's link-local address, calibrates
+        (a measured delay, not the 4 ms default) and selects it.
+        """
+        reference = self.network.hosts[0]
+        workdir = os.path.join(self.workdir, "reference")
+        os.makedirs(workdir)
+        server = peers.startChronydServer(workdir, port=123, netns=reference, stratum=2)
+        self.addCleanup(server.stop)
+        self.startOurs(
+            1, f"server {reference.address} iburst minpoll 4\nbroadcast ff02::101 minpoll 4\n",
+            "server",
+        )
+        ours = self.startOurs(2, "multicastclient ff02::101\ndisable auth\n", "client")
+        ours.waitForOutput(SELECTED, timeout=180)
+        rows = self.waitForRows(2, lambda rows: rows and rows[0][0] == "*", timeout=60)
+        self.assertEqual(len(rows), 1)
+        self.assertTrue(rows[0][1].startswith("fe80::"), rows)
+        self.assertEqual(rows[0][4], "b")
+        self.assertLess(float(rows[0][8]), 2.0)
