@@ -51,7 +51,6 @@ from ntpservice._log import Logger
 from ntpservice.config.directives.associations import PARSERS as ASSOCIATION_PARSERS
 from ntpservice.auth.keyring import admitReply
 from ntpservice.auth.mac import signPacket
-from ntpservice.core import counters as C
 from ntpservice.core.access import mayMobilize
 from ntpservice.core.association import AssociationSettings
 from ntpservice.core.authenticator import authenticatorFor

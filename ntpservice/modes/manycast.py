@@ -56,7 +56,6 @@ from ntpservice.core.association import AssociationSettings
 from ntpservice.core.authenticator import authenticatorFor
 from ntpservice.core.dispatch import ASSOC_CLIENT
 from ntpservice.core.packet import MODE_CLIENT, MODE_SERVER, NTPPacket
-from ntpservice.core.server import stampTransmit
 from ntpservice.core.timestamps import NTPTimestamp, encodeShort
 from ntpservice.interfaces import (
     IAssociationMode,
