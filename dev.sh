@@ -35,7 +35,7 @@ apt_install() {
 tree_hash() {
     # A hash of everything 'pip install .' reads: the metadata and the packages' files (generated
     # files left out). The installed copy is current while this hash is the one it was built from.
-    find setup.cfg pyproject.toml README.md LICENSE ntpservice twisted -type f \
+    find setup.cfg setup.py pyproject.toml README.md LICENSE ntpservice twisted src -type f \
             ! -name '*.pyc' ! -name dropin.cache ! -path '*/__pycache__/*' -print0 2>/dev/null |
         LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
 }
@@ -46,6 +46,10 @@ python_env() {
     if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
         apt_install python3 python3-venv python3-pip
     fi
+    # The compiler and headers that build the server fast path (the C extension
+    # _ntpservice_fastpath); without them pip still installs, and the daemon
+    # answers every request in Python.
+    apt_install gcc libc6-dev python3-dev
     if [ ! -x "$venv/bin/python" ]; then
         say "creating $venv"
         python3 -m venv "$venv"
@@ -67,7 +71,12 @@ python_env() {
 
 install_peers() {
     # ntpsec-ntpviz (with gnuplot-nox) plots our statistics files in tests/interop/test_ntpviz.py.
-    apt_install ntpsec ntpsec-ntpdate ntpsec-ntpviz gnuplot-nox tshark iproute2 nftables util-linux
+    # faketime runs a falseticker peer (tests/interop/test_pool.py); passwd (useradd) the -u test user.
+    apt_install ntpsec ntpsec-ntpdate ntpsec-ntpviz gnuplot-nox tshark iproute2 nftables util-linux faketime passwd
+    # gpsd (and gpsd-tools' gpspipe) feeds our SHM and SOCK reference clock drivers in
+    # tests/interop/test_gpsd.py, from NMEA sentences a test writes to a pty (the SOCK test
+    # compiles tests/interop/fakedcd.c, a pulse on the pty's DCD line, with gcc).
+    apt_install gpsd gpsd-tools
     if [ ! -x "$peers/usr/sbin/chronyd" ]; then
         say "unpacking chrony under $peers (it conflicts with ntpsec in apt)"
         tmp=$(mktemp -d)

@@ -12,7 +12,11 @@ One run measures, one after another and under identical conditions:
   - C{echo}: a trivial reflector (batched C{recvmmsg}/C{sendmmsg}, no NTP
     processing) that shows the ceiling of the load generator itself: a
     server measured close to it is limited by the generator, not by itself;
-  - C{ours}: C{twistd -n --pidfile= ntp -c CONF --no-clock-adjust --port N};
+  - C{ours}: C{twistd -n --pidfile= ntp -c CONF --no-clock-adjust --port N
+    --fast-path on} (C{--threads N}: C{--fast-path-threads N}), the
+    compiled fast path; skipped when the C extension is not built;
+  - C{ours-python}: the same with C{--fast-path off}, every request
+    answered in Python;
   - C{chronyd}: C{chronyd -x -u root -d} with C{local stratum 2}, no
     rate limiting, no command port, no drift file;
   - C{ntpsec}: NTPsec's C{ntpd -n} in orphan mode with a permissive
@@ -36,7 +40,21 @@ replaced.  After C{--warmup} seconds, it counts for C{--duration} seconds:
   - unsync %: valid replies that say "unsynchronised" (leap 3, or stratum 0
     or 16);
   - server CPU %: the server's CPU time (all threads) over the wall time of
-    the load; near 100 % means the server, not the generator, is the limit.
+    the load; near 100 % means the server, not the generator, is the limit;
+  - CPU us/reply: the server's CPU time (all threads) over the load divided
+    by the valid replies the generators received during it (warm-up
+    included).
+
+With C{--rate R} the generators are open loop instead: together they offer
+R requests per second whatever comes back, so that servers are compared
+at the same load (the CPU per reply at 20000 requests/s is the figure to
+compare; a server's wake-ups cost more per reply at low rates).
+
+With C{--callgrind N} each of ours, ours-python and chronyd also runs
+under valgrind's callgrind, instrumented only while N requests are offered
+at 1000/s: the instructions the whole server process executed per reply.
+Unlike the rates and CPU times, which other load on a shared machine moves
+by tens of percent, these counts are reproducible.
 
 On a VM the figures drift by tens of percent from one run to the next:
 C{--rounds N} measures every server N times in turn and reports the median
@@ -58,6 +76,7 @@ This is not a test (tests assert behaviour, not timing); run it by hand::
 
     python benchmarks/server_throughput.py [--duration 5] [--rounds 3]
         [--only chronyd,ours] [--clients 1] [--window 64] [--json]
+        [--rate 20000] [--threads 2] [--callgrind 4000]
 """
 
 from __future__ import annotations
@@ -84,7 +103,7 @@ REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPOSITORY_ROOT not in sys.path:
     sys.path.insert(0, REPOSITORY_ROOT)
 
-SERVERS = ("echo", "ours", "chronyd", "ntpsec")
+SERVERS = ("echo", "ours", "ours-python", "chronyd", "ntpsec")
 """Every server this benchmark knows, in the order it measures them."""
 
 MODE3_HEADER = bytes([0x23]) + bytes(39)
@@ -196,9 +215,11 @@ def generate(
     duration: float,
     lossTimeout: float,
     startAt: float | None = None,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     """
-    Run one closed-loop generator (see the module docstring).
+    Run one generator (see the module docstring): closed loop, or open
+    loop at a fixed offered rate.
 
     @param host: server address.
     @param port: server UDP port.
@@ -208,9 +229,13 @@ def generate(
     @param lossTimeout: seconds after which a request counts as lost.
     @param startAt: C{time.monotonic()} value (the clock is system-wide) at
         which to start, so that several generators start together.
+    @param rate: requests per second to offer, whatever comes back (open
+        loop; at most C{window} requests per burst), or C{None} for the
+        closed loop.
     @return: counters: C{sent}, C{valid}, C{answered}, C{lost}, C{unsync},
         C{invalid}, C{late}, C{errors}, C{rttSum} (seconds), C{interval}
-        (seconds).
+        (seconds), C{allValid} (valid replies during warm-up and
+        measurement, for the CPU per reply).
     """
     window = max(1, min(window, MAX_WINDOW))
     info = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)[0]
@@ -229,6 +254,7 @@ def generate(
     monotonic = time.monotonic
     outstanding: dict[bytes, float] = {}
     sent = valid = answered = lost = unsync = invalid = late = errors = 0
+    allValid = issued = 0
     rttSum = 0.0
 
     if startAt is not None:
@@ -254,7 +280,8 @@ def generate(
         return max(done, 0)
 
     now = monotonic()
-    fill(now, window)
+    if rate is None:
+        fill(now, window)
     nextExpiry = now + 0.01
     while True:
         n = _recvmmsg(fd, rx.address, RX_BATCH, MSG_DONTWAIT, None)
@@ -273,6 +300,7 @@ def generate(
                     continue
                 if t0 <= sentAt < t1:
                     answered += 1
+                allValid += 1
                 if counting:
                     valid += 1
                     rttSum += now - sentAt
@@ -291,7 +319,14 @@ def generate(
                     del outstanding[xmt]
                     if t0 <= sentAt < t1:
                         lost += 1
-        if now < t1:
+        if now < t1 and rate is not None:
+            due = min(int(rate * (now - begin)) - issued, window)
+            if due > 0:
+                done = fill(now, due)
+                issued += due
+                if t0 <= now:
+                    sent += done
+        elif now < t1:
             missing = window - len(outstanding)
             if missing > 0:
                 done = fill(now, missing)
@@ -312,6 +347,7 @@ def generate(
         "errors": errors,
         "rttSum": rttSum,
         "interval": duration,
+        "allValid": allValid,
     }
 
 
@@ -420,7 +456,7 @@ class Run:
                 process.stop()
                 raise
             label = "echo (generator ceiling)"
-        elif name == "ours":
+        elif name in ("ours", "ours-python"):
             # Synchronized to its LOCAL clock at stratum 2, as chronyd's
             # "local stratum 2" is, and bound to the generator's address
             # only (never the host's real interfaces).
@@ -429,10 +465,17 @@ class Run:
             if self.options.ours_config:
                 with open(self.options.ours_config) as f:
                     config = f.read()
+            fast = "off" if name == "ours-python" else "on"
+            extra = ["-I", host, "--fast-path", fast]
+            if fast == "on" and self.options.threads > 1:
+                extra += ["--fast-path-threads", str(self.options.threads)]
             process = peers.startNtpservice(workdir, config, port=port,
-                                            netns=self.netns,
-                                            extraArgs=("-I", host))
-            label = "ours (ntpservice)"
+                                            netns=self.netns, extraArgs=tuple(extra))
+            if fast == "on" and "Server fast path on" not in process.output():
+                process.stop()
+                raise Skipped("the fast path is not built (see the daemon's log)")
+            label = ("ours (Python path)" if fast == "off"
+                     else f"ours (fast path x{self.options.threads})")
         elif name == "chronyd":
             _require(peers, "chronyd")
             process = peers.startChronydServer(workdir, port=port, netns=self.netns)
@@ -455,7 +498,9 @@ class Run:
         argv = [sys.executable, os.path.abspath(__file__), "--generator", host,
                 str(port), "--window", str(options.window), "--warmup",
                 repr(options.warmup), "--duration", repr(options.duration),
-                "--loss-timeout", repr(options.loss_timeout), "--start-at",
+                "--loss-timeout", repr(options.loss_timeout),
+                *(["--rate", repr(options.rate / options.clients)] if options.rate else []),
+                "--start-at",
                 repr(time.monotonic() + 0.5), "--cpus",
                 ",".join(map(str, self.generatorCpus))]
         if self.netns is not None:
@@ -559,6 +604,10 @@ def combineRounds(name: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
     entry["repliesPerSecond"] = statistics.median(rates)
     entry["roundRepliesPerSecond"] = rates
     entry["serverCpuPercent"] = statistics.median(r["serverCpuPercent"] for r in ok)
+    perReply = [r["cpuPerReplyMicroseconds"] for r in ok
+                if r.get("cpuPerReplyMicroseconds") is not None]
+    entry["cpuPerReplyMicroseconds"] = statistics.median(perReply) if perReply else None
+    entry["roundCpuPerReplyMicroseconds"] = perReply
     return entry
 
 
@@ -569,16 +618,21 @@ def formatTable(results: list[dict[str, Any]]) -> str:
     """
     spread = any(len(r.get("roundRepliesPerSecond", ())) > 1 for r in results)
     header = (f"{'server':<28} {'replies/s':>12} {'loss %':>8} {'unsync %':>9} "
-              f"{'server CPU %':>12} {'vs chronyd':>10}")
+              f"{'server CPU %':>12} {'vs chronyd':>10} {'CPU us/reply':>12} "
+              f"{'vs chronyd':>10}")
     lines = [header + ("  min-max replies/s" if spread else "")]
     for r in results:
         if r["status"] != "ok":
             lines.append(f"{r['label']:<28} {r['status']}: {r['reason']}")
             continue
         ratio = "-" if r.get("ratioToChronyd") is None else f"{r['ratioToChronyd']:.2f}"
+        perReply = r.get("cpuPerReplyMicroseconds")
+        cpuRatio = r.get("cpuRatioToChronyd")
         line = (f"{r['label']:<28} {r['repliesPerSecond']:>12,.0f} "
                 f"{r['lossPercent']:>8.2f} {r['unsyncPercent']:>9.2f} "
-                f"{r['serverCpuPercent']:>12.0f} {ratio:>10}")
+                f"{r['serverCpuPercent']:>12.0f} {ratio:>10} "
+                f"{'-' if perReply is None else format(perReply, '.2f'):>12} "
+                f"{'-' if cpuRatio is None else format(cpuRatio, '.2f'):>10}")
         if spread:
             rates = r["roundRepliesPerSecond"]
             line += f"  {min(rates):,.0f}-{max(rates):,.0f}"
@@ -603,6 +657,9 @@ def measureOnce(run: Run, name: str) -> dict[str, Any]:
             cpu = _cpuSeconds(pid) - cpuBefore
             entry.update(summarise(counters))
             entry["serverCpuPercent"] = 100.0 * cpu / (time.monotonic() - wallBefore)
+            replies = counters.get("allValid", 0)
+            entry["cpuSeconds"] = cpu
+            entry["cpuPerReplyMicroseconds"] = 1e6 * cpu / replies if replies else None
             entry["status"] = "ok"
     except Skipped as e:
         entry.update(status="skipped", reason=str(e))
@@ -614,6 +671,91 @@ def measureOnce(run: Run, name: str) -> dict[str, Any]:
         else:
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             entry.update(status="failed", reason=f"{type(e).__name__}: {first}")
+    return entry
+
+
+def callgrindOnce(run: Run, name: str, requests: int) -> dict[str, Any]:
+    """
+    Count the instructions one server executes per reply (valgrind's
+    callgrind, which machine load does not move): the server runs under
+    C{valgrind --tool=callgrind --instr-atstart=no}; instrumentation is turned
+    on (C{callgrind_control -i on}), C{requests} requests are offered at
+    1000/s, instrumentation is turned off and the counts dumped.
+
+    @return: C{status}, C{label}, C{instructions}, C{replies},
+        C{instructionsPerReply}.
+    """
+    peers = run.peers
+    entry: dict[str, Any] = {"server": name, "label": name}
+    valgrind = shutil.which("valgrind")
+    control = shutil.which("callgrind_control")
+    if valgrind is None or control is None:
+        entry.update(status="skipped", reason="valgrind not found")
+        return entry
+    if name not in ("ours", "ours-python", "chronyd"):
+        entry.update(status="skipped", reason="callgrind mode measures ours and chronyd")
+        return entry
+    workdir = os.path.join(run.workdir, f"callgrind-{name}")
+    os.makedirs(workdir, exist_ok=True)
+    out = os.path.join(workdir, "callgrind.out")
+    prefix = [valgrind, "--tool=callgrind", "--instr-atstart=no",
+              f"--callgrind-out-file={out}"]
+    port = run.port()
+    host = "127.0.0.1"
+    env = dict(os.environ)
+    if name.startswith("ours"):
+        config = os.path.join(workdir, "ntp.conf")
+        with open(config, "w") as f:
+            f.write("server 127.127.1.0\nfudge 127.127.1.0 stratum 1\n")
+        fast = "off" if name == "ours-python" else "on"
+        argv = peers.ntpserviceCommand(config, port, ("-I", host, "--fast-path", fast))
+        env["PYTHONPATH"] = REPOSITORY_ROOT
+        label = "ours (Python path)" if fast == "off" else "ours (fast path x1)"
+    else:
+        _require(peers, "chronyd")
+        config = os.path.join(workdir, "chronyd.conf")
+        os.makedirs(os.path.join(workdir, "chronyd-sock"), mode=0o700, exist_ok=True)
+        with open(config, "w") as f:
+            f.write(peers.chronydServerConfig(
+                workdir, port, ("127.0.0.1",) if run.netns is None else (), 2, "all", ()))
+        argv = [peers.requireBinary("chronyd"), "-x", "-u", "root", "-d", "-f", config]
+        label = "chronyd " + _version([peers.requireBinary("chronyd"), "-v"])
+    entry["label"] = label
+    process = peers.DaemonProcess(prefix + argv, workdir, name, run.netns, env=env)
+    try:
+        with process:
+            process.waitForNtp(host, port, 300.0, synchronised=True)
+            subprocess.run([control, "-i", "on", str(process.pid)], capture_output=True,
+                           timeout=120, check=True)
+            options = run.options
+            saved = (options.rate, options.warmup, options.duration, options.loss_timeout)
+            # Slowed down 20-50 times, a server may answer late: wait for it.
+            options.rate, options.warmup, options.loss_timeout = 1000.0, 0.0, 30.0
+            options.duration = requests / 1000.0
+            try:
+                counters = run.measure(host, port)
+            finally:
+                (options.rate, options.warmup, options.duration,
+                 options.loss_timeout) = saved
+            subprocess.run([control, "-i", "off", str(process.pid)], capture_output=True,
+                           timeout=120, check=True)
+            subprocess.run([control, "-d", str(process.pid)], capture_output=True,
+                           timeout=120, check=True)
+    except BaseException as e:
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        entry.update(status="failed", reason=f"{type(e).__name__}: {e}"[:200])
+        return entry
+    total = 0
+    for path in os.listdir(workdir):
+        if path.startswith("callgrind.out"):
+            with open(os.path.join(workdir, path)) as f:
+                for line in f:
+                    if line.startswith(("summary:", "totals:")):
+                        total = max(total, int(line.split()[1]))
+    replies = counters.get("allValid", 0)
+    entry.update(status="ok", instructions=total, replies=replies,
+                 instructionsPerReply=total / replies if replies else None)
     return entry
 
 
@@ -639,16 +781,31 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
                     print(f"# round {number + 1}: {entry['label']}: "
                           f"{entry['status']}{rate}", file=sys.stderr, flush=True)
         results = [combineRounds(name, rounds[name]) for name in options.only]
+        instructions = []
+        if options.callgrind:
+            for name in options.only:
+                entry = callgrindOnce(run, name, options.callgrind)
+                instructions.append(entry)
+                if not options.json:
+                    print(f"# callgrind: {entry['label']}: {entry['status']} "
+                          f"{entry.get('instructionsPerReply') or entry.get('reason')}",
+                          file=sys.stderr, flush=True)
         chronyd = next((r for r in results if r["server"] == "chronyd"
                         and r["status"] == "ok" and r["repliesPerSecond"] > 0), None)
         for r in results:
             if r["status"] == "ok" and chronyd is not None:
                 ratio = r["repliesPerSecond"] / chronyd["repliesPerSecond"]
                 r["ratioToChronyd"] = ratio
+                mine, theirs = (r.get("cpuPerReplyMicroseconds"),
+                                chronyd.get("cpuPerReplyMicroseconds"))
+                if mine is not None and theirs:
+                    r["cpuRatioToChronyd"] = mine / theirs
         report = {
             "where": run.where(),
             "clients": options.clients,
             "window": options.window,
+            "offeredRate": options.rate,
+            "fastPathThreads": options.threads,
             "rounds": options.rounds,
             "warmupSeconds": options.warmup,
             "durationSeconds": options.duration,
@@ -657,6 +814,7 @@ def benchmark(options: argparse.Namespace) -> dict[str, Any]:
             "serverCpus": run.serverCpus,
             "generatorCpus": run.generatorCpus,
             "results": results,
+            "instructions": instructions,
         }
         if options.keep:
             report["workdir"] = run.workdir
@@ -673,6 +831,16 @@ def parseArguments(argv: Sequence[str]) -> argparse.Namespace:
                         help="seconds of load before measuring (default 1)")
     parser.add_argument("--window", type=int, default=64,
                         help="outstanding requests per generator process (default 64)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="offer this many requests per second in all (open "
+                             "loop, e.g. 20000 for the CPU per reply at a fixed "
+                             "load); default: closed loop, as fast as answered")
+    parser.add_argument("--callgrind", type=int, default=0, metavar="REQUESTS",
+                        help="also count instructions per reply under valgrind's "
+                             "callgrind over this many requests (ours and chronyd; "
+                             "noise-free, unlike the rates)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="our fast-path threads (--fast-path-threads, default 1)")
     parser.add_argument("--clients", type=int, default=1,
                         help="generator processes (default 1; they share one CPU)")
     parser.add_argument("--rounds", type=int, default=1,
@@ -730,7 +898,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _pinSelf(cpus)
         result = generate(options.generator[0], int(options.generator[1]),
                           options.window, options.warmup, options.duration,
-                          options.loss_timeout, options.start_at)
+                          options.loss_timeout, options.start_at, options.rate)
         print(json.dumps(result))
         return 0
     # Also SIGINT: a background job inherits it ignored, and Ctrl-C or
@@ -745,7 +913,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"NTP server throughput: closed loop, {report['clients']} generator "
+        load = ("closed loop" if not report["offeredRate"] else
+                f"open loop at {report['offeredRate']:,.0f} requests/s offered")
+        print(f"NTP server throughput: {load}, {report['clients']} generator "
               f"process(es) x {report['window']} outstanding 48-byte requests, "
               f"{report['warmupSeconds']:g} s warm-up + "
               f"{report['durationSeconds']:g} s per server, "
@@ -754,6 +924,15 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{report['serverCpus'] or 'any'}, generators on "
               f"{report['generatorCpus'] or 'any'}")
         print(formatTable(report["results"]))
+        if report["instructions"]:
+            print("instructions per reply (callgrind, whole server process):")
+            for entry in report["instructions"]:
+                if entry["status"] == "ok" and entry["instructionsPerReply"]:
+                    print(f"  {entry['label']:<28} {entry['instructionsPerReply']:>12,.0f}"
+                          f"  ({entry['replies']} replies)")
+                else:
+                    print(f"  {entry['label']:<28} {entry['status']}: "
+                          f"{entry.get('reason', '')}")
     ok = [r for r in report["results"] if r["status"] == "ok"]
     return 0 if ok or not report["results"] else 1
 

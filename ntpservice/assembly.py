@@ -4,7 +4,7 @@
 Assemble an L{NTPDaemon} from a validated configuration.
 
 L{assembleDaemon} is the one place where a configuration becomes a daemon:
-its keys, its LOCAL clock, its mode plugins, its drift file and whether it
+its keys, its reference clock drivers, its mode plugins, its drift file and whether it
 runs open loop (and, inside L{NTPDaemon}, its restrictions, MRU list and
 engine). Both C{twistd ntp} (L{ntpservice.service.NTPService}) and the
 simulator (L{ntpservice.sim.hosts.SimHost.runDaemon}) build their daemons
@@ -24,7 +24,6 @@ from ntpservice.core.counters import PacketCounters
 from ntpservice.daemon import NTPDaemon
 from ntpservice.net.multiplexer import ModeTable
 from ntpservice.plugins import enabledPlugins, loadModePlugins
-from ntpservice.refclocks.local import LocalClock, findLocalClock
 
 __all__ = ["CONFIGURED", "assembleDaemon"]
 
@@ -54,13 +53,14 @@ def assembleDaemon(
     *,
     plugins: Iterable[Any] | None = None,
     keyring: KeyRing | str | bytes | None = None,
-    localClock: LocalClock | None = None,
+    refclocks: Iterable[Any] | None = None,
     driftFile: str | None | _Configured = CONFIGURED,
     clockAdjust: bool | None = None,
     rng: Any = None,
     panicGate: bool = False,
     quit: bool = False,
     stop: Callable[[], None] | None = None,
+    fastPath: Any = None,
 ) -> NTPDaemon:
     """
     Build the daemon a configuration describes; it is not started (give it
@@ -84,8 +84,9 @@ def assembleDaemon(
         files of its own); either way the C{trustedkey}, C{requestkey} and
         C{controlkey} lines say which keys are trusted, and every key an
         association line names is checked. A L{KeyRing} is used as it is.
-    @param localClock: the LOCAL clock; C{None}: the one the configuration
-        asks for, if any.
+    @param refclocks: the available reference clock drivers
+        (L{IRefClockFactory <ntpservice.interfaces.IRefClockFactory>});
+        C{None}: every installed one.
     @param driftFile: the drift file, C{None} for none; by default the
         C{driftfile} line's path.
     @param clockAdjust: whether the clock's corrections change the clock
@@ -99,19 +100,20 @@ def assembleDaemon(
     @param quit: C{-q}: stop once the clock is set.
     @param stop: called when the daemon decides to stop by itself (C{-q}
         done, panic).
+    @param fastPath: the compiled server fast path
+        (L{ntpservice.net.fastpath.FastPath}) whose MRU list the daemon
+        uses, or C{None}.
     @return: the daemon.
     @raise ntpservice.config.ConfigError: C{FILE:LINE: message} for a bad
         keys file or text, or a key an association line names that is not
         in it or not trusted.
-    @raise ntpservice.refclocks.local.LocalClockError: on a C{fudge}
-        option the LOCAL clock cannot honour.
+    @raise ntpservice.refclocks.RefClockConfigError: on a C{fudge}
+        option that cannot be honoured.
     """
     if keyring is None:
         keyring = loadKeyRing(configuration)
     elif not isinstance(keyring, KeyRing):
         keyring = loadKeyRing(configuration, keysText=keyring)
-    if localClock is None:
-        localClock = findLocalClock(configuration.associations, configuration.refclocks)
     driftPath: str | None = (
         configuration.driftfilePath if isinstance(driftFile, _Configured) else driftFile
     )
@@ -128,9 +130,10 @@ def assembleDaemon(
         panicGate=panicGate,
         quit=quit,
         driftFile=driftPath,
-        localClock=localClock,
+        refclocks=refclocks,
         rng=rng,
         stop=stop,
         keyring=keyring,
         clockAdjust=clockAdjust,
+        fastPath=fastPath,
     )

@@ -16,7 +16,9 @@ the same code runs on the real clock and in the simulator.
 from __future__ import annotations
 
 import difflib
+import os
 import random
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from zope.interface import implementer
@@ -56,9 +58,12 @@ from ntpservice.core.engine import (
 )
 from ntpservice.core.packet import NTPPacket
 from ntpservice.core.peer import acceptsMode
-from ntpservice.core.refid import formatRefid
+from ntpservice.core.refid import formatRefid, refidFromAddress
+from ntpservice.core.server import stampTransmit
 from ntpservice.core.selection import SelectionSettings
 from ntpservice.core.snapshot import StatusEvents
+from ntpservice.clock import ClockPermissionError
+from ntpservice.core.status import isSynchronized
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.coreconfig import disciplineSettings
@@ -73,17 +78,30 @@ from ntpservice.interfaces import (
     IRuntimeConfigurable,
     ISourceSpawner,
 )
+from ntpservice.leapseconds import (
+    DAY as LEAP_DAY,
+    LEAP_NONE,
+    LeapFileError,
+    LeapTable,
+    expiryWarning,
+    formatDate,
+    loadLeapFile,
+    monthEnd,
+)
 from ntpservice.net.multiplexer import ModeTable
 from ntpservice.net.resolve import HostResolver
 from ntpservice.net.sockets import SocketOwner
 from ntpservice.net.udp import ReceivedDatagram
-from ntpservice.refclocks import RefClockOptions, byDriverType, loadRefClockPlugins
+from ntpservice.refclocks import (
+    RefClockOptions,
+    byDriverType,
+    loadRefClockPlugins,
+    refClockLines,
+)
 
 DRIFT_WRITE_INTERVAL = 3600.0
 """Seconds between drift file writes (ntpd: hourly)."""
 
-LOCAL_REFRESH_INTERVAL = 64.0
-"""Seconds between refreshes of the LOCAL clock's reference time."""
 
 COUNT_PROCESSED = "processed"
 """Packets that matched an association and passed its checks."""
@@ -153,6 +171,43 @@ def pollRange(configuration: Any) -> tuple[int, int]:
     )
 
 
+PREFER_WINDOW = 0.4
+"""Seconds: a pulse-per-second source counts while a prefer source is
+within this (ntpd's rule)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunningRefClock:
+    """
+    One started reference clock.
+
+    @ivar factory: its driver (L{IRefClockFactory
+        <ntpservice.interfaces.IRefClockFactory>}).
+    @ivar options: the L{RefClockOptions} it was built with.
+    @ivar clock: the running L{IRefClock <ntpservice.interfaces.IRefClock>}.
+    """
+
+    factory: Any
+    options: RefClockOptions
+    clock: Any
+
+
+def _localRefid(datagram: ReceivedDatagram) -> bytes | None:
+    """
+    The reference ID of our address as the sender of C{datagram} knows it
+    (the address it was sent to), or C{None} when unknown: a peer whose
+    reference ID it is is synchronized to us (selection's loop test), and
+    orphan mode compares it with the reference IDs of the orphan parents.
+    """
+    address = datagram.localAddress or datagram.destination
+    if not address:
+        return None
+    try:
+        return refidFromAddress(address)
+    except ValueError:
+        return None
+
+
 class _RefClockSink:
     """
     The L{IRefClockSink <ntpservice.interfaces.IRefClockSink>} of one
@@ -167,10 +222,34 @@ class _RefClockSink:
     def now(self) -> float:
         return self._daemon._now()
 
+    def _preferPeerNear(self) -> bool:
+        """
+        Whether a C{prefer} source other than this clock, the system peer
+        or a survivor of the last selection, is within L{PREFER_WINDOW}.
+        """
+        engine = self._daemon.engine
+        keys = set(engine.selection.survivors) if engine.selection is not None else set()
+        if engine.systemPeer is not None:
+            keys.add(engine.systemPeer)
+        keys.discard(self._associd)
+        for key in keys:
+            peer = engine.associations.byID.get(key)
+            if peer is not None and peer.settings.prefer and abs(peer.offset) < PREFER_WINDOW:
+                return True
+        return False
+
     def sample(self, offset: float, dispersion: float, leap: int, time: float) -> None:
         daemon = self._daemon
         if self._associd not in daemon.engine.associations.byID:
             return
+        running = daemon.refclocks.get(self._associd)
+        if running is not None and getattr(running.factory, "needsPrefer", False):
+            # A pulse-per-second source tells the fraction of the second
+            # only: it counts while a prefer source within 0.4 s (which
+            # numbers the seconds) is the system peer, as in ntpd.
+            if not self._preferPeerNear():
+                running.clock.baddata = getattr(running.clock, "baddata", 0) + 1
+                return
         lastUpdate = daemon.engine.discipline.lastUpdate
         now = daemon._now()
         daemon._do(
@@ -178,6 +257,11 @@ class _RefClockSink:
                 self._associd, offset, dispersion, leap, time, now
             )
         )
+        running = daemon.refclocks.get(self._associd)
+        association = daemon.engine.associations.byID.get(self._associd)
+        if running is not None and association is not None:
+            timecode = str(getattr(running.clock, "timecode", "") or "")
+            daemon._notify("clockSample", self._associd, association.address, timecode)
         if daemon.engine.discipline.lastUpdate != lastUpdate:
             daemon._notify("clockUpdated", now)
         daemon._arm()
@@ -248,14 +332,18 @@ class NTPDaemon:
         panicGate: bool = False,
         quit: bool = False,
         driftFile: str | None = None,
-        localClock: Any = None,
         rng: Any = None,
         stop: Callable[[], None] | None = None,
         keyring: KeyRing | None = None,
         clockAdjust: bool = True,
         refclocks: Iterable[Any] | None = None,
+        fastPath: Any = None,
     ) -> None:
         """
+        @param fastPath: the compiled server fast path
+            (L{ntpservice.net.fastpath.FastPath}), or C{None}: then the MRU
+            list is the pure one (L{MRUList}); with it, the MRU list is the
+            fast path's, the one home both paths and mode 6 share.
         @param refclocks: the available reference clock drivers
             (L{IRefClockFactory <ntpservice.interfaces.IRefClockFactory>});
             C{None}: every installed one.
@@ -278,24 +366,50 @@ class NTPDaemon:
         self._timer: Any = None
         self._tick: LoopingCall | None = None
         self._lastDriftWrite = 0.0
-        self._lastLocalRefresh = 0.0
+        self._orphan = False
         self._quit = quit
         self.keyring = keyring if keyring is not None else KeyRing()
         self._observers: list[Any] = []
         self._refclockFactories = byDriverType(
             loadRefClockPlugins() if refclocks is None else refclocks
         )
-        self.refclocks: dict[int, Any] = {}
+        # Checked now, so that a bad fudge line is refused before anything
+        # is bound.
+        self._refclockLines = refClockLines(configuration, self._refclockFactories)
+        # The leap seconds file, read now for the same reason.
+        self.leapTable: LeapTable | None = None
+        self._leapChecked = 0.0
+        self._armedLeap = LEAP_NONE
+        leapfile = getattr(configuration, "leapfile", None)
+        if leapfile is not None:
+            self.leapTable = loadLeapFile(leapfile.path, leapfile.checkHash)
+        self.refclocks: dict[int, RunningRefClock] = {}
         rng = rng if rng is not None else random.SystemRandom()
         self.restrictions = restrictTable(configuration.restrictions)
         self.mru: MRUList | None = None
         if configuration.isEnabled("monitor") or self.restrictions.hasLimited:
-            self.mru = MRUList(
-                mruSettings(configuration.mruDirectives),
-                configuration.discard,
-                rng.random,
-            )
+            if fastPath is not None:
+                self.mru = fastPath.makeMRU(
+                    mruSettings(configuration.mruDirectives), configuration.discard
+                )
+            else:
+                self.mru = MRUList(
+                    mruSettings(configuration.mruDirectives),
+                    configuration.discard,
+                    rng.random,
+                )
+        self.fastPath = fastPath
         precision = clock.precision()
+        self._clockAdjust = clockAdjust
+        self._kernelSynchronized: bool | None = None
+        smear = getattr(configuration, "leapSmearInterval", None)
+        self._smearInterval: float | None = (
+            float(smear.value) if smear is not None and smear.value > 0 else None
+        )
+        # The leap second (its instant) whose smear is over: the clock was
+        # stepped by it, the served time is the clock's again.
+        self._smearDone: float | None = None
+        self._smearLeap: tuple[float, int] | None = None
         initialFreq = self._readDrift() if clockAdjust else None
         if not clockAdjust and driftFile is not None:
             self._log.info(
@@ -328,12 +442,13 @@ class NTPDaemon:
                 maxdist=tos.maxdist,
                 mindist=tos.mindist,
                 precision=2.0**precision,
+                orphan=tos.orphan,
+                orphanWait=float(tos.orphanwait),
             ),
-            localClock=localClock,
         )
         self.associations = AssociationView(self.engine.associations)
-        if localClock is not None:
-            self.engine.refreshLocalClock(self._now())
+        if self.leapTable is not None:
+            self.engine.leapSource = self._leapIndicator
         self.events = StatusEvents(self.engine)
         self.instances: dict[str, Any] = {}
         self._ownedDirectives = {d for plugin in plugins for d in plugin.directives}
@@ -356,7 +471,16 @@ class NTPDaemon:
     # -- IDaemon ---------------------------------------------------------
 
     def system(self) -> SystemVariables:
-        return self.engine.system
+        """
+        The system variables served: the engine's, with a smeared leap
+        second (C{leapsmearinterval}) applied and never announced.
+        """
+        system = self.engine.system
+        if self._smearInterval is None:
+            return system
+        smear = self.smearSeconds(self._now())
+        return replace(system, leap=LEAP_NONE if system.leap in (1, 2) else system.leap,
+                       smearNs=round(smear * 1e9))
 
     def mobilize(
         self, settings: AssociationSettings, spawner: ISourceSpawner | None = None
@@ -457,9 +581,12 @@ class NTPDaemon:
                     directive=directive.directive,
                 )
         self._resolveRestrictions()
+        # The reference clocks first: they come first in ntpq's list, as
+        # their lines usually do in the configuration.
+        self._startRefClocks()
         for instance in self.instances.values():
             instance.start()
-        self._startRefClocks()
+        self._warnLeapExpiry()
         self._arm()
 
     def _resolveRestrictions(self) -> None:
@@ -489,49 +616,49 @@ class NTPDaemon:
     def _startRefClocks(self) -> None:
         """
         Build, mobilize and start the reference clock of each C{server
-        127.127.t.u} line whose driver is installed. The LOCAL clock
-        (driver 1) still runs as the engine's C{localClock}.
+        127.127.t.u} line whose driver is installed (the LOCAL clock
+        among them), in the order of the configuration.
         """
-        for directive in self.configuration.associationsFor("server"):
-            driverType = getattr(directive, "refclockType", None)
-            if driverType is None or driverType == 1:
-                continue
-            factory = self._refclockFactories.get(driverType)
-            if factory is None:
-                self._log.warn(
-                    "{source}: no reference clock driver of type {type} is "
-                    "installed; this server line is ignored",
-                    source=str(directive.source),
-                    type=driverType,
-                )
-                continue
-            unit = directive.refclockUnit
+        for line in self._refclockLines:
+            factory = line.factory
+            burst, burstInterval = factory.burst
             source = RefClockSource(
-                driverType,
-                unit,
-                factory.stratum,
-                bytes(factory.refid).ljust(4, b"\0"),
+                line.driverType,
+                line.options.unit,
+                line.stratum,
+                line.refid,
                 factory.precision,
                 bool(factory.lastResort),
+                burst=int(burst),
+                burstInterval=float(burstInterval),
             )
             settings = AssociationSettings(
                 source.address,
-                minPollLog2=directive.minPollLog2,
-                maxPollLog2=directive.maxPollLog2,
-                prefer=directive.prefer,
-                noselect=directive.noselect,
-                truechimer=directive.truechimer,
-                name=f"{factory.name.upper()}({unit})",
+                minPollLog2=line.minPollLog2,
+                maxPollLog2=line.maxPollLog2,
+                prefer=line.prefer,
+                noselect=line.noselect,
+                truechimer=line.truechimer,
+                name=line.name,
                 origin="refclock",
                 refclock=source,
             )
             association = self.mobilize(settings)
             sink = _RefClockSink(self, association.associd)
-            clock = factory.build(
-                RefClockOptions(unit=unit, source=str(directive.source)), sink, self.reactor
-            )
-            self.refclocks[association.associd] = clock
-            clock.start()
+            try:
+                clock = factory.build(line.options, sink, self.reactor)
+                self.refclocks[association.associd] = RunningRefClock(
+                    factory, line.options, clock
+                )
+                clock.start()
+            except (OSError, ValueError) as e:
+                # The association stays, unreachable: ntpq shows it.
+                self._log.error(
+                    "{source}: reference clock {name} cannot start: {error}",
+                    source=line.options.source,
+                    name=line.name,
+                    error=str(e),
+                )
 
     def stop(self) -> None:
         """
@@ -541,8 +668,8 @@ class NTPDaemon:
             self._restrictResolver.cancel()
         for instance in self.instances.values():
             instance.stop()
-        for clock in self.refclocks.values():
-            clock.stop()
+        for running in self.refclocks.values():
+            running.clock.stop()
         if self._tick is not None and self._tick.running:
             self._tick.stop()
         if self._timer is not None and self._timer.active():
@@ -594,11 +721,19 @@ class NTPDaemon:
             # Seed 004 checks 5 and 11: on an authenticated association only
             # a reply that verifies with our key counts; a crypto-NAK is
             # noted but never demobilizes by itself.
-            if not authenticates(authenticator, auth):
+            if not authenticates(authenticator, auth, datagram.data, packet):
                 name = "cryptonak" if auth.status is AuthStatus.CRYPTO_NAK else "failed"
                 self.counters.count(f"peer.auth.{name}")
                 association.authenticationFailed()
                 return
+        if dispatch(association.hmode, packet.mode) is Dispatch.ERR:
+            # RFC 5905's ERR (a symmetric passive packet to our passive
+            # association): the peer gave up on us. Only an authenticated
+            # one gets this far, so no forgery demobilizes anything.
+            self.counters.count("peer.err")
+            self.demobilize(association.associd, "symmetric passive peer")
+            return
+        association.localRefid = _localRefid(datagram)
         t4 = NTPTimestamp.fromUnixNanoseconds(rxTime)
         t1 = association.lastT1
         lastUpdate = self.engine.discipline.lastUpdate
@@ -624,6 +759,10 @@ class NTPDaemon:
         signed = signFor(
             action.authenticator, action.transmission.packet.encode(), self.keyring
         )
+        if signed is None and action.authenticator.kind == "nts":
+            # No cookie: the NTS session is exchanging keys again.
+            self.counters.count("send.nts.nocookie")
+            return
         if signed is None:
             self.counters.count("send.nokey")
             self._log.error(
@@ -635,12 +774,20 @@ class NTPDaemon:
             return
         encoded = signed
         clock = self.clock
+        keyring = self.keyring
+        transmission = action.transmission
 
         def stamped() -> bytes:
             # The exact send time, read as the last thing before the
             # system call, is the association's T1.
+            t1 = NTPTimestamp.fromUnixNanoseconds(clock.now())
             if association is not None:
-                association.sentAt(NTPTimestamp.fromUnixNanoseconds(clock.now()))
+                association.sentAt(t1)
+            if transmission.stampTransmit:
+                # A symmetric peer computes its offset from our transmit
+                # timestamp: it is the send time, signed after stamping.
+                data = stampTransmit(transmission.packet.encode(), t1)
+                return signFor(action.authenticator, data, keyring) or data
             return encoded
 
         localAddress = association.settings.localAddress if association else None
@@ -669,9 +816,18 @@ class NTPDaemon:
     def _everySecond(self) -> None:
         now = self._now()
         self._do(self.engine.adjust(now))
-        if now - self._lastLocalRefresh >= LOCAL_REFRESH_INTERVAL:
-            self._lastLocalRefresh = now
-            self.engine.refreshLocalClock(now)
+        self._leapTick(now)
+        self._kernelStatus(now)
+        if self.engine.isOrphan != self._orphan:
+            self._orphan = self.engine.isOrphan
+            if self._orphan:
+                self._log.info(
+                    "No source for {wait:.0f} s: orphan parent at stratum {stratum}",
+                    wait=self.engine.selectionSettings.orphanWait,
+                    stratum=self.engine.system.stratum,
+                )
+            else:
+                self._log.info("No longer an orphan parent")
         if (
             now - self._lastDriftWrite >= DRIFT_WRITE_INTERVAL
             and self.engine.discipline.state not in ("NSET", "FSET")
@@ -687,9 +843,9 @@ class NTPDaemon:
             if isinstance(action, SendPacket):
                 self._send(action)
             elif isinstance(action, PollRefClock):
-                clock = self.refclocks.get(action.associd)
-                if clock is not None:
-                    clock.poll()
+                running = self.refclocks.get(action.associd)
+                if running is not None:
+                    running.clock.poll()
             elif isinstance(action, A.Slew):
                 self._clockCall(clock.slew, action.offset)
             elif isinstance(action, A.SetFrequency):
@@ -699,7 +855,9 @@ class NTPDaemon:
                 self._clockCall(clock.step, action.offset)
                 self._notify("clockStepped", action.offset)
             elif isinstance(action, A.SetLeap):
-                self._clockCall(clock.setLeap, action.leap)
+                # The kernel is armed on the day of the leap second only
+                # (see _leapTick), not when a source starts announcing it.
+                pass
             elif isinstance(action, SystemPeerChanged):
                 self._systemPeerChanged(action)
                 self._notify("systemPeerChanged", action.associd, action.address)
@@ -723,13 +881,11 @@ class NTPDaemon:
                     why=HOLD_REASONS.get(action.reason, action.reason),
                 )
             elif isinstance(action, Demobilize):
-                clock = self.refclocks.pop(action.associd, None)
-                if clock is not None:
-                    clock.stop()
+                running = self.refclocks.pop(action.associd, None)
+                if running is not None:
+                    running.clock.stop()
                 self.restrictions.removeSource(action.address)
                 spawner = self._spawners.pop(action.associd, None)
-                if spawner is not None:
-                    spawner.associationRemoved(action.associd, action.address, action.reason)
                 self._notify("associationEvent", action.associd, action.address, "demobilize")
                 self._log.info(
                     "Demobilized association {associd} ({address}): {reason}",
@@ -737,6 +893,9 @@ class NTPDaemon:
                     address=action.address,
                     reason=action.reason,
                 )
+                # The spawner replaces it after the line saying it left.
+                if spawner is not None:
+                    spawner.associationRemoved(action.associd, action.address, action.reason)
             elif isinstance(action, Panic):
                 self._log.critical(
                     "The clock is off by {offset:+.3f} s, beyond the panic threshold; "
@@ -750,6 +909,176 @@ class NTPDaemon:
                     offset=action.offset,
                 )
                 self._finish(0)
+
+    def _kernelStatus(self, now: float) -> None:
+        """
+        Once a second, when the clock is adjusted and its driver keeps the
+        kernel's status (C{setSynchronized}, the Linux driver): while
+        synchronized, the kernel's maxerror (the root distance) and
+        esterror (the clock jitter) are refreshed and STA_UNSYNC is clear;
+        when synchronization is lost (and at start) STA_UNSYNC is set,
+        once.
+        """
+        method = getattr(self.clock, "setSynchronized", None)
+        if method is None or not self._clockAdjust:
+            return
+        synchronized = isSynchronized(self.engine)
+        if not synchronized and self._kernelSynchronized is False:
+            return
+        self._kernelSynchronized = synchronized
+        system = self.engine.system
+        try:
+            if synchronized:
+                rootDistance = system.rootDelay / 2 + system.rootDispersionAt(int(now * 1e9))
+                method(True, rootDistance, self.engine.discipline.jitter)
+            else:
+                method(False)
+        except OSError as e:
+            self.counters.count("clock.error")
+            self._log.error("Clock driver refused the kernel status: {error}", error=str(e))
+            if isinstance(e, ClockPermissionError):
+                # No CAP_SYS_TIME: said once, not every second.
+                self._clockAdjust = False
+
+    # -- leap seconds ---------------------------------------------------
+
+    def _leapIndicator(self, now: float) -> int:
+        """The leap indicator the leap seconds file implies at C{now}."""
+        table = self.leapTable
+        return table.leapIndicator(now) if table is not None else LEAP_NONE
+
+    def kernelLeap(self, now: float) -> int:
+        """
+        How the clock is to be armed at C{now}: for a leap second within
+        the next day (the kernel inserts or deletes it at the end of the
+        UTC day it is armed on): from the leap seconds file, else from the
+        system's leap indicator on the last day of a month while
+        synchronized. Otherwise none.
+        """
+        if self._smearInterval is not None:
+            # Smearing: the daemon steps the clock itself at the leap
+            # second (see _leapTick), in step with the smear.
+            return LEAP_NONE
+        if self.leapTable is not None:
+            return self.leapTable.kernelLeap(now)
+        system = self.engine.system
+        if self.engine.systemPeer is None or system.leap not in (1, 2):
+            return LEAP_NONE
+        return int(system.leap) if monthEnd(now) - now <= LEAP_DAY else LEAP_NONE
+
+    def upcomingLeap(self, now: float) -> tuple[float, int] | None:
+        """
+        The next leap second as C{(instant after it, +1 or -1)}: from the
+        leap seconds file, else from the system's leap indicator (at the
+        end of the month) while synchronized; C{None} without one.
+        """
+        if self.leapTable is not None:
+            return self.leapTable.nextLeap(now)
+        system = self.engine.system
+        if self.engine.systemPeer is None or system.leap not in (1, 2):
+            return None
+        return monthEnd(now), (1 if system.leap == 1 else -1)
+
+    def smearSeconds(self, now: float) -> float:
+        """
+        The smear of a leap second at C{now} (C{leapsmearinterval}): 0
+        until the interval before the leap second starts, then growing
+        linearly to the whole second (negative for an insertion: the
+        served time slows down) at the leap second, held until the daemon
+        steps the clock by it, and 0 again after.
+        """
+        interval = self._smearInterval
+        if interval is None:
+            return 0.0
+        leap = self._smearLeap if self._smearLeap is not None else self.upcomingLeap(now)
+        if leap is None:
+            return 0.0
+        when, sign = leap
+        if when == self._smearDone or now < when - interval:
+            return 0.0
+        return -sign * min(1.0, (now - (when - interval)) / interval)
+
+    def _leapTick(self, now: float) -> None:
+        """
+        Once a second: arm or disarm the clock for a leap second when that
+        changes (or, when smearing, step the clock by it at its instant);
+        once a minute, reload the leap seconds file if it changed.
+        """
+        if self._smearInterval is not None:
+            self._smearTick(now)
+        if self.leapTable is not None and now - self._leapChecked >= 60:
+            self._leapChecked = now
+            try:
+                changed = os.stat(self.leapTable.path).st_mtime != self.leapTable.mtime
+            except OSError:
+                changed = False
+            if changed:
+                self.reloadLeapFile()
+        leap = self.kernelLeap(now)
+        if leap != self._armedLeap:
+            self._armedLeap = leap
+            self._clockCall(self.clock.setLeap, leap)
+            if leap == LEAP_NONE:
+                self._log.info("Leap second disarmed")
+            else:
+                self._log.info(
+                    "Leap second armed: one second {what} at the end of this UTC day",
+                    what="inserted" if leap == 1 else "deleted",
+                )
+
+    def _smearTick(self, now: float) -> None:
+        """
+        Smearing: remember the leap second being smeared (so that the
+        smear holds at the whole second until the step); at its instant,
+        step the clock by it, which ends the smear.
+        """
+        if self._smearLeap is None:
+            leap = self.upcomingLeap(now)
+            if leap is not None and now >= leap[0] - self._smearInterval:  # type: ignore[operator]
+                self._smearLeap = leap
+                self._log.info(
+                    "Smearing the leap second of {when} over {interval:.0f} s",
+                    when=formatDate(leap[0] - 1),
+                    interval=self._smearInterval,
+                )
+            return
+        when, sign = self._smearLeap
+        if now >= when:
+            self._smearLeap = None
+            self._smearDone = when
+            if self._clockAdjust:
+                self._clockCall(self.clock.step, -float(sign))
+            self._log.info("Leap second smeared out; the clock stepped by {step:+d} s",
+                           step=-sign)
+
+    def reloadLeapFile(self) -> None:
+        """
+        Read the leap seconds file again (SIGHUP, or when it changed); a
+        file that cannot be used is reported and the one in use kept.
+        """
+        leapfile = getattr(self.configuration, "leapfile", None)
+        if leapfile is None:
+            return
+        try:
+            table = loadLeapFile(leapfile.path, leapfile.checkHash)
+        except LeapFileError as e:
+            self._log.error("Leap seconds file not reloaded: {error}", error=str(e))
+            return
+        self.leapTable = table
+        self.engine.leapSource = self._leapIndicator
+        self._log.info(
+            "Leap seconds file {path} read: TAI - UTC {tai} s, expires {expires}",
+            path=table.path,
+            tai=table.taiOffset(self._now()),
+            expires=formatDate(table.expires),
+        )
+        self._warnLeapExpiry()
+
+    def _warnLeapExpiry(self) -> None:
+        if self.leapTable is not None:
+            warning = expiryWarning(self.leapTable, self._now())
+            if warning is not None:
+                self._log.warn("{warning}", warning=warning)
 
     def _clockCall(self, method: Callable[[Any], None], value: Any) -> None:
         try:
@@ -765,7 +1094,7 @@ class NTPDaemon:
             why = f" (association {action.previous} left: {action.reason})"
         if action.associd is None:
             self._log.info(
-                "No system peer{why}: {state}", why=why, state=self._stateText()
+                "No system peer{why}: {state}", why=why, state="unsynchronized"
             )
             return
         self._log.info(
@@ -778,11 +1107,6 @@ class NTPDaemon:
             refid=formatRefid(action.refid, action.stratum),
             offset=action.offset,
         )
-
-    def _stateText(self) -> str:
-        if self.engine.localClock is not None:
-            return "synchronized to the LOCAL clock"
-        return "unsynchronized"
 
     def _finish(self, status: int) -> None:
         if self.exitStatus is None:

@@ -77,6 +77,11 @@ class IClockDriver(Interface):
             makes the clock run faster. Within +-500 (the NTP tolerance).
         """
 
+    # Optional: setSynchronized(synchronized, maxError=16.0, estError=16.0),
+    # the kernel's view of the synchronization (STA_UNSYNC, maxerror,
+    # esterror); the daemon calls it once a second when the driver has it
+    # (ntpservice.clock.linux.LinuxClock.setSynchronized).
+
     def setLeap(leap: int) -> None:
         """
         Arm or disarm a leap second at the end of the current UTC day.
@@ -282,9 +287,10 @@ class IDaemon(Interface):
         "demobilize change them)."
     )
     sockets = Attribute(
-        "The L{ntpservice.net.sockets.SocketOwner}: multicast modes join and "
-        "leave groups with its C{joinGroup}/C{leaveGroup} (and send with "
-        "L{send})."
+        "The L{ntpservice.net.sockets.SocketOwner}: the bound sockets "
+        "(C{joinGroup}, C{leaveGroup}: multicast modes join and leave groups "
+        "with them) and the local addresses as they come and go "
+        "(C{addInterfaceObserver} with an L{IInterfaceObserver})."
     )
 
     def system() -> object:
@@ -306,6 +312,15 @@ class IDaemon(Interface):
     def demobilize(associd: int, reason: str) -> None:
         """
         Remove an association.
+        """
+
+    def associationPacket(packet: object, datagram: object) -> None:
+        """
+        Hand a packet to the association of its source, as if it had
+        matched it on arrival (the authentication and C{restrict} checks of
+        association packets included): the packet that made a plugin
+        mobilize an ephemeral association (RFC 5905's NEWPS, NEWBC) is the
+        first one that association processes.
         """
 
     def send(
@@ -468,6 +483,14 @@ class IRefClockFactory(Interface):
     C{getPlugins(IRefClockFactory, ntpservice.refclocks)} (and, for other
     packages, in their C{twisted/plugins}), in the shape of Twisted's
     C{cred_memory.py}: declarative attributes and a factory method.
+
+    Optional: C{ignoredOptions}, a tuple of the C{fudge} options that mean
+    nothing to the driver, which the start-up log names as ignored; and
+    C{requiredOptions}, the options of L{RefClockOptions
+    <ntpservice.refclocks.RefClockOptions>} (such as C{path}) without which
+    a line is refused with C{FILE:LINE}; and C{checkOptions(options)},
+    raising C{ValueError} with a message for an option value the driver
+    cannot honour (refused with C{FILE:LINE} before anything is bound).
     """
 
     name = Attribute(
@@ -491,6 +514,12 @@ class IRefClockFactory(Interface):
         "C{bool}: the driver reads the system clock itself (ntpd's LOCAL): "
         "its source is selected only when no other is, it is no witness "
         "against other sources, and its samples never correct the clock."
+    )
+    burst = Attribute(
+        "C{(polls, seconds)}: a burst of polls at start (and after a step "
+        "of the clock), this many seconds apart, before the regular polls "
+        "every 2**minpoll s, so that the source is selectable within "
+        "seconds as a server with C{iburst} is; C{(0, 0.0)}: none."
     )
 
     def build(
@@ -578,6 +607,42 @@ class IDaemonObserver(Interface):
         @param offset: the step, seconds.
         """
 
+    def clockSample(associd: int, address: str, timecode: str) -> None:
+        """
+        A reference clock delivered a sample (ntpd's C{clockstats}).
+
+        @param associd: its association's ID.
+        @param address: its C{127.127.t.u} address.
+        @param timecode: what the driver read (its C{timecode}: the last
+            sentence, segment or datagram), or C{""}.
+        """
+
 
 OBSERVER_METHODS = tuple(sorted(IDaemonObserver.names()))
 """The names of L{IDaemonObserver}'s methods."""
+
+
+class IInterfaceObserver(Interface):
+    """
+    Told when a local address appears or goes (the interface tracker,
+    L{ntpservice.net.interfaces.InterfaceTracker}): subscribe with
+    C{daemon.sockets.addInterfaceObserver(observer)}
+    (L{ntpservice.net.sockets.SocketOwner.addInterfaceObserver}). When it is
+    called, the sockets bound per address have already been opened or
+    closed. A broadcast or multicast plugin joins its groups on a new
+    interface here, a broadcast server starts sending on it.
+
+    Each address is an L{ntpservice.net.interfaces.InterfaceAddress}
+    (C{address}, C{prefixLength}, C{ifindex}, C{name}, C{label},
+    C{virtual}, C{family}).
+    """
+
+    def interfaceAdded(address: object) -> None:
+        """
+        A local address appeared (or was found at start).
+        """
+
+    def interfaceRemoved(address: object) -> None:
+        """
+        A local address went away.
+        """

@@ -257,12 +257,11 @@ class SyncLogger:
         self.synchronized = now
         system = engine.system
         if now:
-            peer = engine.associations.byID.get(engine.systemPeer)
-            if peer is not None:
-                source = peer.address
-            else:
-                local = engine.localClock
-                source = f"the LOCAL clock 127.127.1.{getattr(local, 'unit', 0)}"
+            peer = engine.associations.byID[engine.systemPeer]
+            source = peer.address
+            if peer.settings.refclock is not None and peer.settings.name:
+                # A reference clock by its name too: LOCAL(0) (127.127.1.0).
+                source = f"{peer.settings.name} ({peer.address})"
             self._log.info(
                 "Clock synchronized to {source}: stratum {stratum}, "
                 "offset {offset:+.6f} s",

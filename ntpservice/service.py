@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_service -*-
+# -*- test-case-name: tests.test_service,tests.test_interface_service -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 Assemble the daemon's L{MultiService} from a validated configuration.
@@ -17,8 +17,8 @@ import os
 import re
 import socket
 import sys
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, cast
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from twisted.application.service import MultiService
 from twisted.internet.error import CannotListenError
@@ -26,18 +26,29 @@ from twisted.internet.error import CannotListenError
 from ntpservice import _log
 from ntpservice._log import Logger
 from ntpservice.clock import defaultClockDriver
-from ntpservice.control.metrics import DEFAULT_ADDRESS as METRICS_ADDRESS
-from ntpservice.control.metrics import MetricsCollector, listenMetrics
 from ntpservice.config import DEFAULT_MINPOLL_LOG2
 from ntpservice.core.association import BURST_COUNT, BURST_NOREPLY_INTERVAL
 from ntpservice.core.counters import PacketCounters
 from ntpservice.core.system import SystemVariables
 from ntpservice.assembly import assembleDaemon
 from ntpservice.logging import LogconfigError, LogFile, SyncLogger, applyLogconfig
+from ntpservice.net.interfaces import DEFAULT_INTERVAL, InterfaceAddress, InterfaceTracker
 from ntpservice.net.multiplexer import ModeTable, NTPDatagramProtocol
+from ntpservice.net.fastpath import FastPath
 from ntpservice.net.udp import ReceivedDatagram, TimestampingPort
-from ntpservice.refclocks.local import LocalClock
+from ntpservice.refclocks import RefClockConfigError, RefClockPluginError, refClockLines
 from ntpservice.stats import StatisticsError, StatisticsWriter
+
+if TYPE_CHECKING:
+    from ntpservice.control.metrics import MetricsCollector
+
+METRICS_ADDRESS = "127.0.0.1"
+"""
+The address the metrics endpoint binds by default: the same as
+L{ntpservice.control.metrics.DEFAULT_ADDRESS}, which is imported (with
+C{twisted.web}, a good part of the daemon's start-up time) only when the
+endpoint is asked for.
+"""
 
 NTP_PORT = 123
 
@@ -138,11 +149,15 @@ def _isAddress(text: str) -> bool:
     return True
 
 
-def listenSpecs(interfaces: Iterable[str]) -> list[ListenSpec]:
+def listenSpecs(
+    interfaces: Iterable[str], ipVersion: int | None = None
+) -> list[ListenSpec]:
     """
     Decide which sockets to bind.
 
     @param interfaces: the C{-I} arguments: interface names or addresses.
+    @param ipVersion: 4 or 6 for C{-4}/C{-6}: only sockets of that address
+        family; C{None} for both.
     @return: one socket per named address, wildcard sockets bound to the
         device for each named interface, or, without C{-I}, one wildcard
         socket per address family (C{interface} lines then act as a filter:
@@ -155,12 +170,43 @@ def listenSpecs(interfaces: Iterable[str]) -> list[ListenSpec]:
         else:
             specs.append(ListenSpec("0.0.0.0", target))
             specs.append(ListenSpec("::", target))
-    if specs:
-        return specs
-    specs.append(ListenSpec("0.0.0.0"))
-    if socket.has_ipv6:
-        specs.append(ListenSpec("::"))
+    if not specs:
+        specs.append(ListenSpec("0.0.0.0"))
+        if socket.has_ipv6 or ipVersion == 6:
+            specs.append(ListenSpec("::"))
+    if ipVersion is not None:
+        specs = [s for s in specs if _ipVersionOf(s.address) == ipVersion]
     return specs
+
+
+def _ipVersionOf(address: str) -> int:
+    """
+    @return: 6 for an IPv6 address (with or without a scope), else 4.
+    """
+    return 6 if ":" in address else 4
+
+
+def restrictFamily(configuration: Any, ipVersion: int | None) -> Any:
+    """
+    Apply C{-4}/C{-6} to the configuration: the host names of association
+    lines that did not choose a family themselves (C{server -6 NAME}) are
+    resolved in that family only, as ntpd's C{-4}/C{-6} do.
+
+    @param ipVersion: 4, 6 or C{None} (the configuration unchanged).
+    @return: the configuration.
+    """
+    if ipVersion is None:
+        return configuration
+    associations = []
+    for line in configuration.associations:
+        if (
+            getattr(line, "ipVersion", 0) is None
+            and not getattr(line, "isRefclock", False)
+            and not _isAddress(getattr(line, "address", "") or "")
+        ):
+            line = replace(line, ipVersion=ipVersion)
+        associations.append(line)
+    return replace(configuration, associations=tuple(associations))
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +366,6 @@ class NTPService(MultiService):
         port: int = NTP_PORT,
         accept: Callable[[ReceivedDatagram], bool] | None = None,
         driftFile: str | None = None,
-        localClock: LocalClock | None = None,
         reactor: Any = None,
         plugins: list[Any] | None = None,
         panicGate: bool = False,
@@ -330,13 +375,32 @@ class NTPService(MultiService):
         metricsAddress: str = METRICS_ADDRESS,
         clockAdjust: bool = True,
         quitTimeout: float | None = None,
+        fastPath: str | None = "off",
+        fastPathThreads: int | None = None,
+        updateInterval: float | None = None,
+        noVirtual: bool = False,
+        perAddress: bool = False,
+        rules: list["InterfaceRule"] | None = None,
+        identity: Any = None,
+        tracker: InterfaceTracker | None = None,
     ) -> None:
         """
         The daemon itself is built by L{assembleDaemon}, as in the
         simulator.
 
-        @param localClock: the LOCAL clock; C{None}: the one the
-            configuration asks for, if any.
+        @param updateInterval: C{-U}: follow the local addresses
+            (L{InterfaceTracker}), scanning every this many seconds (0: on
+            the kernel's announcements only); C{None}: do not follow them
+            (unless C{tracker} is given).
+        @param noVirtual: C{-L}: serve no virtual interface (C{eth0:1}).
+        @param perAddress: bind one socket per local address that the
+            C{interface} rules leave served, instead of wildcard sockets
+            (C{interface ignore wildcard}), as addresses come and go.
+        @param rules: the C{interface} lines (L{interfaceRules}).
+        @param identity: C{-u}: the L{ntpservice.privileges.Identity} to
+            become once the sockets are bound, or C{None}.
+        @param tracker: the interface tracker to use (tests).
+
         @param plugins: the available mode plugins (C{None}: every
             installed one); those the configuration leaves enabled run.
         @param keyring: the keys; C{None}: the configuration's keys file
@@ -349,6 +413,12 @@ class NTPService(MultiService):
         @param quitTimeout: with C{quit}, the seconds after which C{-q}
             gives up if the clock has not been set; C{None}: what
             L{defaultQuitTimeout} makes of the configuration.
+        @param fastPath: C{"off"} (the default here, for tests that build
+            the service directly) answers every request in Python; C{"on"}
+            uses the compiled fast path (L{ntpservice.net.fastpath}) when
+            it is installed; C{None}: C{NTPSERVICE_FASTPATH} decides.
+        @param fastPathThreads: its threads (and SO_REUSEPORT sockets per
+            bound address); C{None}: C{NTPSERVICE_FASTPATH_THREADS}, else 1.
         """
         super().__init__()
         self.configuration = configuration
@@ -360,6 +430,7 @@ class NTPService(MultiService):
         self._reactor = reactor
         self.counters = PacketCounters()
         self.modes = ModeTable()
+        self.fastPath = FastPath.create(fastPathThreads, reactor, fastPath)
         self.daemon = assembleDaemon(
             configuration,
             clock,
@@ -368,19 +439,20 @@ class NTPService(MultiService):
             self.modes,
             plugins=plugins,
             keyring=keyring,
-            localClock=localClock,
             driftFile=driftFile,
             clockAdjust=clockAdjust,
             panicGate=panicGate,
             quit=quit,
             stop=self._stopReactor,
+            fastPath=self.fastPath,
         )
-        self.localClock = cast("LocalClock | None", self.daemon.engine.localClock)
         self.ports: list[TimestampingPort] = []
         self.metricsAddress = metricsAddress
         self.metricsPortNumber = metricsPort
         self.metrics: MetricsCollector | None = None
         if metricsPort is not None:
+            from ntpservice.control.metrics import MetricsCollector
+
             self.metrics = MetricsCollector(self.daemon)
         self.metricsPort: Any = None
         self.statistics: StatisticsWriter | None = None
@@ -392,6 +464,22 @@ class NTPService(MultiService):
         self.quitTimeout = quitTimeout
         self._quitTimer: Any = None
         self._previousStopHandlers: dict[int, Any] = {}
+        self.updateInterval = updateInterval
+        self.noVirtual = noVirtual
+        self.perAddress = perAddress
+        self.rules = list(rules or ())
+        self.identity = identity
+        self.tracker = tracker
+        self.addressPorts: dict[str, TimestampingPort] = {}
+        self._interfaceNumbers: dict[str, tuple[int, float]] = {}
+        self._nextInterfaceNumber = len(listen)
+        self._virtual: set[str] = set()
+        self._dropped: set[str] = set()
+        self._sendersSet = False
+        self._loggingStarted = False
+        self._baseAccept = accept
+        if noVirtual or perAddress:
+            self._accept = self._acceptDatagram
 
     @property
     def system(self) -> SystemVariables:
@@ -422,24 +510,32 @@ class NTPService(MultiService):
         cannot be bound ends the daemon with one line on standard error.
         """
         reactor = self._getReactor()
+        warnedIPv6 = False
         for spec in self.listen:
             protocol = NTPDatagramProtocol(
                 self.modes, self.counters, self.clock, self._accept
             )
             port = TimestampingPort(
-                self.portNumber, protocol, spec.address, reactor=reactor, device=spec.device
+                self.portNumber,
+                protocol,
+                spec.address,
+                reactor=reactor,
+                device=spec.device,
+                reusePort=self.fastPath is not None and self.fastPath.threads > 1,
             )
             try:
                 port.startListening()
             except CannotListenError as e:
                 cause = e.socketError
-                if (
-                    spec.address == "::"
-                    and spec.device is None
-                    and isinstance(cause, OSError)
-                    and cause.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
-                ):
-                    self._log.warn("IPv6 is not available here; serving IPv4 only")
+                if self._withoutIPv6(spec, cause):
+                    if not warnedIPv6:
+                        reason = getattr(cause, "strerror", None) or str(cause)
+                        self._log.warn(
+                            "IPv6 is not available here ({reason}); serving "
+                            "IPv4 only",
+                            reason=reason,
+                        )
+                        warnedIPv6 = True
                     continue
                 self._fatalBind(spec, cause)
             self.ports.append(port)
@@ -449,10 +545,235 @@ class NTPService(MultiService):
                 port=port.getHost().port,
                 device=f" (interface {spec.device})" if spec.device else "",
             )
+        self._startTracking()
         if not self.ports:
             self._fatal("no socket to listen on: every address is ignored")
         self._listenMetrics()
         super().privilegedStartService()
+        if self.identity is not None:
+            self._startLogging()
+            self._dropPrivileges()
+
+    # -- interfaces ------------------------------------------------------
+
+    def _startTracking(self) -> None:
+        """
+        Follow the local addresses (C{-U}), this service first among the
+        tracker's observers (it opens and closes the sockets), then the
+        daemon's socket owner (route choices, the plugins' observers).
+        """
+        if self.tracker is None and self.updateInterval is not None:
+            self.tracker = InterfaceTracker(self._getReactor(), self.updateInterval)
+        if self.tracker is None:
+            return
+        self.tracker.addObserver(self)
+        self.tracker.addObserver(self.daemon.sockets)
+        self.tracker.start()
+
+    def interfaceAction(self, address: InterfaceAddress) -> str:
+        """
+        What the C{interface} lines and C{-L} say of a local address:
+        C{listen}, C{drop} or C{ignore} (the last matching rule wins; no
+        rule: C{listen}; a virtual interface with C{-L}: C{ignore}).
+        """
+        if self.noVirtual and address.virtual:
+            return "ignore"
+        parsed = ipaddress.ip_address(address.address)
+        action = "listen"
+        for rule in self.rules:
+            if rule.kind == "name":
+                if rule.match in (address.name, address.label):
+                    action = rule.action
+            elif rule.matches(parsed, lambda: address.name):
+                action = rule.action
+        return action
+
+    def _wantsSocket(self, address: InterfaceAddress, action: str) -> bool:
+        """
+        Whether the address gets a socket of its own: every served one
+        (but IPv6 link-local addresses) with C{interface ignore wildcard},
+        else those C{-I} names.
+        """
+        if self.perAddress:
+            return action != "ignore" and not address.linkLocal
+        return any(spec.device is None and spec.address == address.address for spec in self.listen)
+
+    def interfaceAdded(self, address: InterfaceAddress) -> None:
+        """
+        A local address appeared (L{IInterfaceObserver
+        <ntpservice.interfaces.IInterfaceObserver>}): bind its socket when
+        it gets one (port 123 too after C{-u}, with
+        C{CAP_NET_BIND_SERVICE}), and log it as ntpd does.
+        """
+        action = self.interfaceAction(address)
+        key = address.address
+        if address.virtual:
+            self._virtual.add(key)
+        if action == "drop":
+            self._dropped.add(key)
+        if action == "ignore":
+            self._log.debug(
+                "Ignoring interface {name} {address}", name=address.displayName, address=key
+            )
+            return
+        wanted = self._wantsSocket(address, action)
+        if self.perAddress and not wanted:
+            # No wildcard socket to serve it through (an IPv6 link-local
+            # address).
+            self._log.debug(
+                "Not listening on {name} {address}", name=address.displayName, address=key
+            )
+            return
+        if wanted and self._portFor(key) is None:
+            if not self._bindAddress(address):
+                return
+        number = self._nextInterfaceNumber
+        self._nextInterfaceNumber += 1
+        self._interfaceNumbers[key] = (number, self._now())
+        self._log.info(
+            "Listen {how} on {number} {name} {address}:{port}",
+            how="and drop" if action == "drop" else "normally",
+            number=number,
+            name=address.displayName,
+            address=key if address.family != socket.AF_INET6 else f"[{key}]",
+            port=self.portNumber,
+        )
+
+    def interfaceRemoved(self, address: InterfaceAddress) -> None:
+        """
+        A local address went away: close its socket, if it had one, and
+        log it as ntpd does.
+        """
+        key = address.address
+        self._virtual.discard(key)
+        self._dropped.discard(key)
+        port = self.addressPorts.pop(key, None)
+        if port is None:
+            port = next((p for p in self.ports if p.interface == key), None)
+        if port is not None:
+            self.daemon.sockets.remove(key)
+            if port in self.ports:
+                self.ports.remove(port)
+            port.stopListening()
+        numbered = self._interfaceNumbers.pop(key, None)
+        if numbered is None:
+            return
+        number, since = numbered
+        self._log.info(
+            "Deleting interface #{number} {name}, {address}#{port}, interface "
+            "stats: active_time={seconds:.0f} secs",
+            number=number,
+            name=address.displayName,
+            address=key,
+            port=self.portNumber,
+            seconds=max(0.0, self._now() - since),
+        )
+
+    def _portFor(self, address: str) -> TimestampingPort | None:
+        for port in self.ports:
+            if port.interface == address and port.device is None:
+                return port
+        return None
+
+    def _bindAddress(self, address: InterfaceAddress) -> bool:
+        """
+        Bind a socket to C{address}; a failure is logged (not fatal: the
+        address may be gone again already).
+        """
+        protocol = NTPDatagramProtocol(self.modes, self.counters, self.clock, self._accept)
+        port = TimestampingPort(
+            self.portNumber, protocol, address.address, reactor=self._getReactor()
+        )
+        try:
+            port.startListening()
+        except CannotListenError as e:
+            cause = e.socketError
+            reason = getattr(cause, "strerror", None) or str(cause)
+            self._log.error(
+                "Cannot bind UDP port {port} on {address}: {reason}",
+                port=self.portNumber,
+                address=address.address,
+                reason=reason,
+            )
+            return False
+        self.ports.append(port)
+        self.addressPorts[address.address] = port
+        if self._sendersSet:
+            self.daemon.sockets.add(protocol)
+        return True
+
+    def _acceptDatagram(self, datagram: ReceivedDatagram) -> bool:
+        """
+        The C{interface} filter, plus C{-L} (nothing served on a virtual
+        interface) and C{drop} rules applied to the addresses the tracker
+        knows.
+        """
+        local = datagram.localAddress or datagram.destination
+        if local in self._virtual and self.noVirtual:
+            return False
+        if local in self._dropped:
+            return False
+        if self._baseAccept is not None:
+            return self._baseAccept(datagram)
+        return True
+
+    def _now(self) -> float:
+        return float(self._getReactor().seconds())
+
+    # -- privileges ------------------------------------------------------
+
+    def _dropPrivileges(self) -> None:
+        """
+        C{-u}: become the user, keeping C{CAP_NET_BIND_SERVICE} and
+        C{CAP_SYS_TIME} when held; a failure is fatal. Says which of the
+        files the daemon writes the user cannot write.
+        """
+        from ntpservice.privileges import CAPABILITY_NAMES, PrivilegeError, dropPrivileges
+
+        identity = self.identity
+        try:
+            kept = dropPrivileges(identity)
+        except PrivilegeError as e:
+            self._fatal(str(e))
+        self._log.info(
+            "Running as user {user} (uid {uid}, gid {gid}), keeping {caps}; "
+            "no new privileges",
+            user=identity.user,
+            uid=identity.uid,
+            gid=identity.gid,
+            caps=", ".join(CAPABILITY_NAMES[c] for c in kept) or "no capability",
+        )
+        paths = []
+        if self.driftFile is not None:
+            paths.append(("drift file directory", os.path.dirname(self.driftFile) or "."))
+        statsdir = getattr(self.configuration, "statsdir", None)
+        if statsdir is not None:
+            paths.append(("statsdir", getattr(statsdir, "path", str(statsdir))))
+        for what, path in paths:
+            if not os.access(path, os.W_OK | os.X_OK):
+                self._log.warn(
+                    "{what} {path} is not writable by {user}: files there will not "
+                    "be written",
+                    what=what,
+                    path=path,
+                    user=identity.user,
+                )
+
+    def _withoutIPv6(self, spec: ListenSpec, cause: object) -> bool:
+        """
+        Whether a socket that could not be bound is an IPv6 wildcard that
+        the host refuses (IPv6 disabled, or a kernel or sandbox that refuses
+        C{socket(AF_INET6, ...)} with EAFNOSUPPORT, EINVAL or anything
+        else) while IPv4 sockets are to be bound too: the daemon then
+        serves IPv4 only. A port in use or a permission refused is no
+        reason to: IPv4 would meet the same.
+        """
+        return (
+            spec.address == "::"
+            and isinstance(cause, OSError)
+            and cause.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EPERM)
+            and any(_ipVersionOf(s.address) == 4 for s in self.listen)
+        )
 
     def _listenMetrics(self) -> None:
         """
@@ -460,6 +781,8 @@ class NTPService(MultiService):
         """
         if self.metrics is None or self.metricsPortNumber is None:
             return
+        from ntpservice.control.metrics import listenMetrics
+
         try:
             self.metricsPort = listenMetrics(
                 self._getReactor(),
@@ -488,6 +811,7 @@ class NTPService(MultiService):
             "Configuration read from {files}", files=", ".join(files) or "(none)"
         )
         self.daemon.setSenders(port.protocol for port in self.ports)
+        self._sendersSet = True
         for warning in self.configurationWarnings():
             self._log.warn("{warning}", warning=warning)
         for warning in self.daemon.keyring.warnings:
@@ -495,21 +819,23 @@ class NTPService(MultiService):
         self._installReload()
         self._getReactor().callWhenRunning(self._installStopSignals)
         self._startObservers()
+        if self.fastPath is not None:
+            self.fastPath.start(self.daemon, self.ports, self._accept)
         self.daemon.start()
         adjust = "" if self.clock.canAdjust else " (the system clock is never adjusted)"
-        if self.localClock is None:
-            state = "unsynchronized until a source is selected"
-        else:
-            state = (
-                f"LOCAL clock 127.127.1.{self.localClock.unit} as the source of "
-                f"last resort (stratum {self.localClock.stratum + 1})"
-            )
+        refclocks = [
+            f"{running.factory.name} {self.daemon.engine.associations.byID[associd].address}"
+            + (" (last resort)" if running.factory.lastResort else "")
+            for associd, running in sorted(self.daemon.refclocks.items())
+            if associd in self.daemon.engine.associations.byID
+        ]
         self._log.info(
-            "ntpservice started: clock driver {driver}{adjust}; {state}; "
+            "ntpservice started: clock driver {driver}{adjust}; unsynchronized "
+            "until a source is selected; reference clocks: {refclocks}; "
             "mode plugins: {plugins}",
             driver=self.clock.name,
             adjust=adjust,
-            state=state,
+            refclocks=", ".join(refclocks) or "none",
             plugins=", ".join(sorted(self.daemon.instances)),
         )
         if self.quit:
@@ -605,8 +931,13 @@ class NTPService(MultiService):
     def _startLogging(self) -> None:
         """
         Honour C{logconfig} and open the C{logfile}, before anything is
-        logged.
+        logged (with C{-u}, before the privileges are dropped: the file
+        stays open; a reopen on SIGHUP needs the user to be able to write
+        it).
         """
+        if self._loggingStarted:
+            return
+        self._loggingStarted = True
         configuration = self.configuration
         try:
             applyLogconfig(getattr(configuration, "logconfig", ()))
@@ -668,6 +999,7 @@ class NTPService(MultiService):
         for warning in self.configurationWarnings():
             self._log.warn("{warning}", warning=warning)
         self.reloadKeys()
+        self.daemon.reloadLeapFile()
 
     def reopenFiles(self) -> None:
         """
@@ -707,10 +1039,20 @@ class NTPService(MultiService):
         if self._quitTimer is not None and self._quitTimer.active():
             self._quitTimer.cancel()
         self._quitTimer = None
+        if self.fastPath is not None:
+            self.fastPath.stop()
         self.daemon.stop()
+        if self.tracker is not None:
+            self.tracker.stop()
+            for observer in (self, self.daemon.sockets):
+                try:
+                    self.tracker.removeObserver(observer)
+                except ValueError:
+                    pass
         for port in self.ports:
             port.stopListening()
         self.ports = []
+        self.addressPorts = {}
         if self.statistics is not None:
             self.statistics.stop()
             self.statistics = None
@@ -728,6 +1070,7 @@ class NTPService(MultiService):
         if self.logFile is not None:
             self.logFile.stop()
             self.logFile = None
+        self._loggingStarted = False
         _log.setLogMask(None)
         return result
 
@@ -767,8 +1110,11 @@ class NTPService(MultiService):
         raise SystemExit(1)
 
 
-TOS_ACTED_ON = frozenset({"minclock", "minsane", "maxclock", "maxdist", "mindist"})
-"""The C{tos} options the daemon acts on (selection); the rest are parsed only."""
+TOS_ACTED_ON = frozenset(
+    {"minclock", "minsane", "maxclock", "maxdist", "mindist", "orphan", "orphanwait"}
+)
+"""The C{tos} options the daemon acts on (selection, orphan mode); the rest are
+parsed only."""
 
 TINKER_ACTED_ON = frozenset(
     {"step", "stepback", "stepfwd", "stepout", "panic", "allan", "freq"}
@@ -787,12 +1133,11 @@ SWITCHES_AS_IF = {
 """
 The C{enable}/C{disable} flags the daemon does not act on, with the setting
 it behaves as: a line asking for the other setting is not acted on. (C{ntp},
-C{stats}, C{monitor}, C{auth} and C{bclient} (the broadcast and manycast
-modes' mobilization rules) and the mode plugins' names are acted on.)
+C{stats}, C{monitor}, C{auth} (symmetric passive, broadcast and manycast
+mobilization), C{bclient} and the mode plugins' names are acted on.)
 """
 
 INACTIVE_REASONS = {
-    "leapfile": "the leap second file is not read yet",
     "nonvolatile": "the drift file is written hourly, whatever the threshold",
     "dscp": "packets are sent with the system's default DSCP",
     "saveconfigdir": "saveconfig is not implemented",
@@ -876,33 +1221,31 @@ def inactiveWarnings(configuration: Any) -> list[str]:
     drift = configuration.driftfile
     if drift is not None and drift.tolerance is not None:
         warn(drift.source, "driftfile tolerance ignored")
-    localUnits = {
-        f"127.127.1.{line.refclockUnit}"
-        for line in configuration.associations
-        if getattr(line, "refclockType", None) == 1
-    }
+    # Reference clocks: a fudge line no clock line names, and the fudge
+    # options a driver says it ignores (its optional ignoredOptions).
+    try:
+        clocks = {line.address: line for line in refClockLines(configuration)}
+    except (RefClockConfigError, RefClockPluginError):
+        clocks = {}
     for refclock in configuration.refclocks:
-        if refclock.directive == "refclock":
+        if refclock.directive != "fudge":
+            continue
+        clock = clocks.get(refclock.target)
+        if clock is None:
             warn(
                 refclock.source,
-                f"refclock {refclock.target}: reference clock drivers are not "
-                "available yet; ignored",
+                f"fudge {refclock.target}: no server or refclock line names it; ignored",
             )
-        elif refclock.target not in localUnits:
+            continue
+        ignoredOptions = getattr(clock.factory, "ignoredOptions", ())
+        ignored = [w for w in refclock.arguments if w in ignoredOptions]
+        if ignored:
             warn(
                 refclock.source,
-                f"fudge {refclock.target}: no server line of the LOCAL clock "
-                "names it (other reference clocks are not available yet); ignored",
+                f"fudge {', '.join(ignored)} ignored by the "
+                f"{str(clock.factory.name).upper()} clock",
             )
-        else:
-            ignored = [w for w in refclock.arguments if w in _LOCAL_FUDGE_IGNORED]
-            if ignored:
-                warn(
-                    refclock.source,
-                    f"fudge {', '.join(ignored)} ignored by the LOCAL clock",
-                )
     for field, directive in (
-        ("leapfile", "leapfile"),
         ("nonvolatile", "nonvolatile"),
         ("dscp", "dscp"),
         ("saveconfigdir", "saveconfigdir"),
@@ -944,9 +1287,6 @@ def inFileOrder(warnings: Iterable[str], files: Iterable[str] = ()) -> list[str]
         return (order.get(path, len(order)), path, int(match.group("line")))
 
     return sorted(warnings, key=key)
-
-
-_LOCAL_FUDGE_IGNORED = ("time1", "time2", "flag1", "flag2", "flag3", "flag4")
 
 
 def _loopbackOnly(spec: ListenSpec) -> bool:
@@ -1036,9 +1376,22 @@ def makeNTPService(
     metricsPort: int | None = None,
     metricsAddress: str = METRICS_ADDRESS,
     quitTimeout: float | None = None,
+    fastPath: str | None = None,
+    fastPathThreads: int | None = None,
+    ipVersion: int | None = None,
+    updateInterval: float | None = DEFAULT_INTERVAL,
+    noVirtual: bool = False,
+    identity: Any = None,
 ) -> NTPService:
     """
     Build the daemon from a validated configuration and the command line.
+
+    @param updateInterval: C{-U}: seconds between scans of the local
+        addresses (0: only on the kernel's announcements); C{None}: the
+        addresses are not followed.
+    @param noVirtual: C{-L}.
+    @param identity: C{-u}: the L{ntpservice.privileges.Identity} to run
+        as, or C{None}.
 
     @param clockAdjust: C{False} for C{--no-clock-adjust}; C{disable ntp} in
         the configuration has the same effect: the no-adjust driver, and
@@ -1049,14 +1402,24 @@ def makeNTPService(
     @param metricsAddress: C{--metrics-address}.
     @param quitTimeout: C{--quit-timeout}: seconds, or C{None} for
         L{defaultQuitTimeout}.
+    @param fastPath: C{--fast-path}: C{"off"} answers every request in
+        Python; C{"on"} or C{None} (then C{NTPSERVICE_FASTPATH} decides) uses
+        the compiled fast path when it is installed.
+    @param fastPathThreads: C{--fast-path-threads}.
+    @param ipVersion: C{-4}/C{-6}: 4 or 6 to use that address family only
+        (sockets and name resolution, see L{listenSpecs} and
+        L{restrictFamily}), C{None} for both.
     """
     adjust = clockAdjust and configuration.clockAdjust
+    configuration = restrictFamily(configuration, ipVersion)
+    rules = interfaceRules(configuration)
+    perAddress = not interfaces and wildcardIgnored(rules)
     return NTPService(
         configuration,
         defaultClockDriver(adjust),
-        listenSpecs(interfaces),
+        [] if perAddress else listenSpecs(interfaces, ipVersion),
         port=port,
-        accept=interfaceFilter(interfaceRules(configuration)),
+        accept=interfaceFilter(rules),
         driftFile=resolveDriftFile(driftFilePath(configuration)),
         reactor=reactor,
         panicGate=panicGate,
@@ -1065,7 +1428,28 @@ def makeNTPService(
         metricsAddress=metricsAddress,
         clockAdjust=adjust,
         quitTimeout=quitTimeout,
+        fastPath=fastPath,
+        fastPathThreads=fastPathThreads,
+        updateInterval=updateInterval,
+        noVirtual=noVirtual,
+        perAddress=perAddress,
+        rules=rules,
+        identity=identity,
     )
+
+
+def wildcardIgnored(rules: Iterable[InterfaceRule]) -> bool:
+    """
+    Whether the last C{interface ... wildcard} line says C{ignore} or
+    C{drop}: then no wildcard socket is bound, and each local address the
+    rules serve gets a socket of its own (ntpd's model), opened and closed
+    as addresses come and go.
+    """
+    action = "listen"
+    for rule in rules:
+        if rule.kind == "wildcard":
+            action = rule.action
+    return action != "listen"
 
 
 def interfaceRules(configuration: Any) -> list[InterfaceRule]:

@@ -28,8 +28,10 @@ are NTPsec 1.2's, with its C{printf} formats:
   - C{sysstats}, hourly: seconds since the last line, then packet counters
     over that interval (see L{sysstatsCounts}).
 
-C{clockstats} is written by reference clock drivers only; the LOCAL driver
-writes none (as in ntpd), so no C{clockstats} file is created. The other
+C{clockstats}: for each sample of a reference clock whose driver reads a
+timecode (the NMEA sentence, the SHM segment, the SOCK datagram), its
+address and that timecode, as ntpd writes it; the LOCAL driver reads none
+and writes none (as in ntpd). The other
 names C{statistics} accepts (C{cryptostats}, C{protostats},
 C{timingstats}, C{usestats}) are not written; a warning says so at start.
 
@@ -61,7 +63,7 @@ from twisted.internet.task import LoopingCall
 from ntpservice._log import Logger
 from ntpservice.core import counters as C
 from ntpservice.core.refid import formatRefid
-from ntpservice.core.snapshot import peerSnapshot
+from ntpservice.core.snapshot import peerSnapshot, systemMeasurements
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.interfaces import IDaemonObserver
 
@@ -160,6 +162,14 @@ def loopstatsLine(
         f"{mjdTime(nowNs)} {offset:.9f} {freqPPM:.6f} {jitter:.9f} "
         f"{wanderPPM:.6f} {int(timeConstant)}"
     )
+
+
+def clockstatsLine(nowNs: int, address: str, timecode: str) -> str:
+    """
+    One C{clockstats} line (without newline): MJD, seconds of the day, the
+    clock's address and its timecode.
+    """
+    return f"{mjdTime(nowNs)} {address} {timecode}"
 
 
 def peerstatsLine(
@@ -742,22 +752,22 @@ class StatisticsWriter:
                 ),
             )
 
+    def clockSample(self, associd: int, address: str, timecode: str) -> None:
+        clocks = self.generations.get("clockstats")
+        if clocks is None or not timecode:
+            return
+        now = self._now()
+        clocks.write(now, clockstatsLine(now, address, timecode))
+
     def clockUpdated(self, now: float) -> None:
         loops = self.generations.get("loopstats")
         if loops is None:
             return
-        discipline = self.daemon.engine.discipline
         nowNs = self._now()
+        m = systemMeasurements(self.daemon.engine, nowNs)
         loops.write(
             nowNs,
-            loopstatsLine(
-                nowNs,
-                discipline.offset,
-                discipline.freqPPM,
-                discipline.jitter,
-                discipline.wander,
-                discipline.timeConstant,
-            ),
+            loopstatsLine(nowNs, m.offset, m.frequencyPPM, m.clockJitter, m.wander, m.timeConstant),
         )
 
     def writeSysstats(self) -> None:

@@ -6,9 +6,7 @@ The command line of C{twistd ntp}: ntpd's flags where they make sense.
     twistd [-n] ntp [-c FILE] [-g] [-q [--quit-timeout SECONDS]]
                     [-I IFACE]... [--no-clock-adjust] [--loglevel LEVEL]
                     [--port PORT] [--metrics-port PORT [--metrics-address ADDR]]
-
-(ntpd's C{-u}, C{-U} and C{-L} are recognised and refused: not implemented
-yet.)
+                    [-u USER[:GROUP]] [-U SECONDS] [-L]
 
 The configuration is read and validated here, in L{Options.postOptions},
 before twistd builds the service: a bad file is refused with
@@ -31,13 +29,31 @@ from ntpservice import _log
 
 DEFAULT_CONFIG_PATH = "/etc/ntp.conf"
 
-NOT_YET = {
-    "u": "-u USER[:GROUP] (drop privileges) is not implemented yet; run the "
-    "daemon as the user you want, with CAP_NET_BIND_SERVICE",
-    "U": "-U SECONDS (interface rescan interval) is not implemented yet; the "
-    "daemon listens on wildcard addresses, which follow address changes",
-    "L": "-L (do not listen on virtual interfaces) is not implemented yet",
-}
+NOT_YET: dict[str, str] = {}
+"""ntpd options recognised but refused (none left)."""
+
+
+def _updateInterval(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise usage.UsageError(f"-U must be a number of seconds, not {value!r}")
+    if not 0 <= seconds < float("inf"):
+        raise usage.UsageError(f"-U must be 0 or a positive number of seconds, not {value}")
+    return seconds
+
+
+def _fastPathMode(value: str) -> str:
+    if value not in ("on", "off"):
+        raise ValueError(f"--fast-path must be on or off, not {value!r}")
+    return value
+
+
+def _fastPathThreads(value: str) -> int:
+    threads = int(value)
+    if not 1 <= threads <= 64:
+        raise ValueError(f"--fast-path-threads must be 1 to 64, not {value}")
+    return threads
 
 
 def _port(value: str, option: str = "--port") -> int:
@@ -88,14 +104,25 @@ class Options(usage.Options):
         [
             "novirtualips",
             "L",
-            "ntpd's 'do not listen on virtual interfaces': not implemented "
-            "yet, refused.",
+            "Do not listen on virtual interfaces (IPv4 aliases such as eth0:1).",
         ],
         [
             "no-clock-adjust",
             None,
             "Never adjust the system clock (the no-adjust clock driver), as "
             "'disable ntp' does.",
+        ],
+        [
+            "ipv4",
+            "4",
+            "IPv4 only: listen on IPv4 sockets and resolve host names to IPv4 "
+            "addresses (ntpd's -4).",
+        ],
+        [
+            "ipv6",
+            "6",
+            "IPv6 only: listen on IPv6 sockets and resolve host names to IPv6 "
+            "addresses (ntpd's -6).",
         ],
     ]
 
@@ -105,16 +132,16 @@ class Options(usage.Options):
             "user",
             "u",
             None,
-            "ntpd's privilege drop to USER[:GROUP]: not implemented yet, refused "
-            "(run the daemon as that user with CAP_NET_BIND_SERVICE and "
-            "CAP_SYS_TIME, as the systemd unit does).",
+            "Run as USER[:GROUP] once the sockets are bound and the keys read, "
+            "keeping CAP_NET_BIND_SERVICE and CAP_SYS_TIME if held.",
         ],
         [
             "updateinterval",
             "U",
-            None,
-            "ntpd's interface rescan interval: not implemented yet, refused "
-            "(the wildcard sockets follow address changes).",
+            300.0,
+            "Seconds between scans of the local addresses (0: only on the "
+            "kernel's announcements).",
+            _updateInterval,
         ],
         [
             "quit-timeout",
@@ -132,6 +159,24 @@ class Options(usage.Options):
             "Least severe messages logged: debug, info, warn, error, critical.",
         ],
         ["port", None, 123, "The UDP port to serve NTP on (ntpd: always 123).", _port],
+        [
+            "fast-path",
+            None,
+            None,
+            "on or off: answer the common client request in the compiled "
+            "fast path (native threads), or every request in Python. "
+            "Default: on when the C extension is installed, unless "
+            "NTPSERVICE_FASTPATH=off.",
+            _fastPathMode,
+        ],
+        [
+            "fast-path-threads",
+            None,
+            None,
+            "Fast-path threads, each with its own SO_REUSEPORT socket and "
+            "MRU shard (default 1, or NTPSERVICE_FASTPATH_THREADS).",
+            _fastPathThreads,
+        ],
         [
             "metrics-port",
             None,
@@ -151,6 +196,7 @@ class Options(usage.Options):
         super().__init__()
         self["interfaces"] = []
         self["configuration"] = None
+        self["ipVersion"] = None
 
     def opt_interface(self, iface: str) -> None:
         """
@@ -182,16 +228,16 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         """
-        Refuse what is not implemented yet, then read and validate the
-        configuration.
+        Check the options, then read and validate the configuration.
         """
-        for key, flag in (
-            ("novirtualips", "L"),
-            ("user", "u"),
-            ("updateinterval", "U"),
-        ):
-            if self[key]:
-                raise usage.UsageError(NOT_YET[flag])
+        self["identity"] = None
+        if self["user"]:
+            from ntpservice.privileges import PrivilegeError, parseUser
+
+            try:
+                self["identity"] = parseUser(str(self["user"]))
+            except PrivilegeError as e:
+                raise usage.UsageError(str(e))
         level = _log.LEVEL_NAMES.get(str(self["loglevel"]).lower())
         if level is None:
             raise usage.UsageError(
@@ -199,6 +245,9 @@ class Options(usage.Options):
                 f"not {self['loglevel']!r}"
             )
         self["loglevel"] = level
+        if self["ipv4"] and self["ipv6"]:
+            raise usage.UsageError("-4 and -6 exclude each other")
+        self["ipVersion"] = 4 if self["ipv4"] else 6 if self["ipv6"] else None
         if self["quit-timeout"] is not None and not self["quit"]:
             raise usage.UsageError("--quit-timeout only applies with -q")
         address = str(self["metrics-address"])
@@ -224,8 +273,10 @@ def loadConfiguration(path: str | None) -> Any:
     """
     from ntpservice import config
     from ntpservice.auth.keyring import loadKeyRing
+    from ntpservice.nts.settings import checkNTS
     from ntpservice.plugins import PluginError, loadModePlugins, registryFor
-    from ntpservice.refclocks.local import LocalClockError, findLocalClock
+    from ntpservice.leapseconds import LeapFileError, loadLeapFile
+    from ntpservice.refclocks import RefClockConfigError, refClockLines
 
     try:
         registry = registryFor(loadModePlugins())
@@ -239,10 +290,13 @@ def loadConfiguration(path: str | None) -> Any:
             configuration = config.parseFile(
                 path or DEFAULT_CONFIG_PATH, registry=registry
             )
-        findLocalClock(configuration.associations, configuration.refclocks)
+        refClockLines(configuration)
+        if configuration.leapfile is not None:
+            loadLeapFile(configuration.leapfile.path, configuration.leapfile.checkHash)
         loadKeyRing(configuration)
+        checkNTS(configuration)
         return configuration
-    except (config.ConfigError, LocalClockError, PluginError) as e:
+    except (config.ConfigError, RefClockConfigError, LeapFileError, PluginError) as e:
         sys.stderr.write(f"{e}\n")
         raise SystemExit(2)
     except OSError as e:
@@ -267,4 +321,10 @@ def makeService(options: Options) -> Any:
         metricsPort=options["metrics-port"],
         metricsAddress=options["metrics-address"],
         quitTimeout=options["quit-timeout"],
+        fastPath=options["fast-path"],
+        fastPathThreads=options["fast-path-threads"],
+        ipVersion=options.get("ipVersion"),
+        updateInterval=options["updateinterval"],
+        noVirtual=bool(options["novirtualips"]),
+        identity=options.get("identity"),
     )

@@ -51,3 +51,16 @@ class FakeClock:
 
     def status(self) -> object:
         return None
+
+
+def fastPathForTests() -> object:
+    """
+    The compiled server fast path (L{ntpservice.net.fastpath.FastPath}) when
+    it is built and C{NTPSERVICE_FASTPATH} does not force it off, else
+    C{None}: a daemon given it keeps its MRU list in the extension, so the
+    tests that build daemons run against the shared MRU list by default and
+    against the pure one with C{NTPSERVICE_FASTPATH=off}.
+    """
+    from ntpservice.net.fastpath import FastPath
+
+    return FastPath.create()

@@ -22,6 +22,7 @@ from ntpservice.core.counters import PacketCounters
 from ntpservice.daemon import NTPDaemon
 from ntpservice.net.multiplexer import ModeTable
 from ntpservice.plugins import loadModePlugins, registryFor
+from ntpservice.refclocks import RefClockConfigError
 
 KEYS = "1 SHA1 0123456789abcdef0123456789abcdef01234567\n2 MD5 other\n"
 """A keys file's text: keys 1 and 2."""
@@ -156,19 +157,35 @@ class KeysTests(SynchronousTestCase):
 class AssemblyTests(SynchronousTestCase):
     """
     What else L{assembleDaemon} takes from the configuration unless told
-    otherwise: the LOCAL clock, the drift file, the open loop, the mode
-    plugins.
+    otherwise: the reference clocks (the LOCAL clock among them), the
+    drift file, the open loop, the mode plugins.
     """
 
     def test_localClock(self) -> None:
         """
         The LOCAL clock of a C{server 127.127.1.u} line, with its C{fudge}
-        stratum, becomes the engine's; without one there is none.
+        stratum, becomes a reference clock association of the started
+        daemon; without one there is none. A bad C{fudge} line is refused
+        when the daemon is assembled.
         """
         daemon = assemble("server 127.127.1.2\nfudge 127.127.1.2 stratum 7\n")
-        local: Any = daemon.engine.localClock
-        self.assertEqual((local.unit, local.stratum), (2, 7))
-        self.assertIsNone(assemble("server 192.0.2.1\n").engine.localClock)
+        daemon.start()
+        self.addCleanup(daemon.stop)
+        [local] = list(daemon.engine.associations)
+        source: Any = local.settings.refclock
+        self.assertEqual(
+            (local.address, source.unit, source.stratum, source.lastResort),
+            ("127.127.1.2", 2, 7, True),
+        )
+        other = assemble("server 192.0.2.1\n")
+        other.start()
+        self.addCleanup(other.stop)
+        self.assertEqual(
+            [a for a in other.engine.associations if a.settings.refclock is not None], []
+        )
+        self.assertRaises(
+            RefClockConfigError, assemble, "server 127.127.1.0\nfudge 127.127.1.0 stratum 99\n"
+        )
 
     def test_driftFile(self) -> None:
         """

@@ -2419,9 +2419,12 @@ def test_examplesExist() -> None:
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=os.path.basename)
 def test_exampleParses(path: str) -> None:
     """
-    Every example configuration under etc/ parses.
+    Every example configuration under etc/ parses, as the daemon reads it
+    (with the mode plugins' directives, such as C{nts}).
     """
-    config = parseFile(path)
+    from ntpservice.plugins import loadModePlugins, registryFor
+
+    config = parseFile(path, registry=registryFor(loadModePlugins()))
     assert isinstance(config, Configuration)
     assert config.files[0] == path
 

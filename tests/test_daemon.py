@@ -214,3 +214,38 @@ class ObserverRegistrationTests(SynchronousTestCase):
         from ntpservice.core.status import EVNT_CLOCKRESET
 
         self.assertEqual(seen, [EVNT_CLOCKRESET])
+
+
+class OrphanLogTests(SynchronousTestCase):
+    """
+    The daemon says when it becomes an orphan parent and when it stops
+    being one (issue 11).
+    """
+
+    def test_logged(self) -> None:
+        """
+        A host with C{tos orphan 5 orphanwait 30} and an unreachable server
+        logs once that it is an orphan parent at stratum 5, and once that it
+        no longer is when the server answers.
+        """
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events: list[dict[str, object]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        sim = Simulation(7)
+        sim.addReferenceServer("10.0.0.1")
+        host = sim.addHost("10.0.1.1")
+        link = LinkSpec(delay=1e-3, jitter=1e-5)
+        sim.link("10.0.1.1", "10.0.0.1", LinkSpec(delay=1e-3, loss=1.0))
+        daemon = host.runDaemon("tos orphan 5 orphanwait 30\nserver 10.0.0.1 iburst\n")
+        sim.run(60.0)
+        self.assertTrue(daemon.engine.isOrphan)
+        sim.link("10.0.1.1", "10.0.0.1", link)
+        sim.run(600.0)
+        self.assertFalse(daemon.engine.isOrphan)
+        lines = [formatEvent(e) for e in events]
+        self.assertEqual(
+            [line for line in lines if "orphan parent" in line],
+            ["No source for 30 s: orphan parent at stratum 5", "No longer an orphan parent"],
+        )

@@ -207,8 +207,15 @@ class LogFileTests(SynchronousTestCase):
 
 
 @dataclass
+class FakeSettings:
+    name: str | None = None
+    refclock: Any = None
+
+
+@dataclass
 class FakeAssociation:
     address: str
+    settings: FakeSettings = field(default_factory=FakeSettings)
 
 
 @dataclass
@@ -225,7 +232,6 @@ class FakeDiscipline:
 class FakeEngine:
     system: SystemVariables = field(default_factory=SystemVariables)
     systemPeer: int | None = None
-    localClock: Any = None
     associations: FakeAssociations = field(default_factory=FakeAssociations)
     discipline: FakeDiscipline = field(default_factory=FakeDiscipline)
 
@@ -301,15 +307,19 @@ class SyncLoggerTests(SynchronousTestCase):
 
     def test_localClock(self) -> None:
         """
-        Synchronization to the LOCAL clock names it.
+        Synchronization to the LOCAL clock (a reference clock association
+        like any other) names it, by its name and its address.
         """
         engine = self.daemon.engine
-        engine.localClock = type("Local", (), {"unit": 0})()
+        engine.associations.byID[1] = FakeAssociation(
+            "127.127.1.0", FakeSettings("LOCAL(0)", object())
+        )
+        engine.systemPeer = 1
         engine.system = SystemVariables(leap=0, stratum=6)
         self.logger.clockUpdated(1.0)
         self.assertEqual(
             self.lines(),
-            ["Clock synchronized to the LOCAL clock 127.127.1.0: stratum 6, offset +0.000250 s"],
+            ["Clock synchronized to LOCAL(0) (127.127.1.0): stratum 6, offset +0.000250 s"],
         )
 
 

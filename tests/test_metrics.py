@@ -317,7 +317,7 @@ class CollectorTests(SynchronousTestCase):
             1.0,
         )
         received = families["ntpservice_packets_received_total"].value()
-        self.assertGreater(received, 100)
+        self.assertGreater(received, 50)
         self.assertEqual(families["ntpservice_packets_processed_total"].value(), received)
         self.assertEqual(families["ntpservice_clock_steps_total"].value(), 0.0)
         self.assertGreaterEqual(families["ntpservice_system_peer_changes_total"].value(), 1.0)
@@ -491,6 +491,9 @@ class RunningDaemonTests(SynchronousTestCase):
         )
         self.addCleanup(daemon.stop)
         daemon.waitForOutput(r"Serving Prometheus metrics on http://127\.0\.0\.1:\d+/metrics")
+        # The LOCAL clock is selected within seconds of the start (its start
+        # burst).
+        daemon.waitForOutput(r"Clock synchronized to LOCAL\(0\)", timeout=30)
         url = f"http://127.0.0.1:{metricsPort}/metrics"
         with urllib.request.urlopen(url, timeout=10) as response:
             self.assertEqual(response.status, 200)

@@ -26,23 +26,43 @@ def parseExample(name: str) -> config.Configuration:
 class Seed000Tests(SynchronousTestCase):
     """
     Seed 000 (dynamic interface tracking) uses ntpd's command line: C{-u
-    ntp:ntp -g -U 600}. C{-g} is implemented; until privilege drop and
-    the interface tracker exist, C{-u} and C{-U} are refused with a message
-    saying so.
+    ntp:ntp -g -U 600}: all three are accepted (the namespace test in
+    C{tests/interop/test_interfaces.py} runs the whole scenario).
     """
 
     def test_flagsRecognised(self) -> None:
         """
-        C{-g} is accepted; C{-u} and C{-U} are recognised and refused as not
-        yet implemented, never silently ignored.
+        C{-u USER:GROUP -g -U 600} are accepted and reach the service; a
+        user this host does not have is refused, naming it.
         """
         path = os.path.join(ETC, "ntp.conf")
         options = tap.Options()
-        options.parseOptions(["-c", path, "-g"])
+        options.parseOptions(["-c", path, "-g", "-u", "nobody:nogroup", "-U", "600"])
         self.assertTrue(options["panicgate"])
-        for argv in (["-u", "ntp:ntp"], ["-U", "600"]):
-            e = self.assertRaises(UsageError, tap.Options().parseOptions, ["-c", path, *argv])
-            self.assertIn("not implemented yet", str(e))
+        self.assertEqual(options["updateinterval"], 600.0)
+        self.assertEqual(options["identity"].uid, 65534)
+        try:
+            import pwd
+
+            pwd.getpwnam("ntp")
+        except KeyError:
+            e = self.assertRaises(
+                UsageError, tap.Options().parseOptions, ["-c", path, "-u", "ntp:ntp"]
+            )
+            self.assertIn("unknown user 'ntp'", str(e))
+
+
+    def test_example(self) -> None:
+        """
+        C{etc/seed-000-dsl.conf} parses; it asks for one socket per address
+        (C{interface ignore wildcard}).
+        """
+        from ntpservice.service import interfaceRules, wildcardIgnored
+
+        c = parseExample("seed-000-dsl.conf")
+        rules = interfaceRules(c)
+        self.assertTrue(wildcardIgnored(rules))
+        self.assertEqual(c.tos.maxclock, 6)
 
 
 class Seed001Tests(SynchronousTestCase):

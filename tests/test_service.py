@@ -28,6 +28,7 @@ from ntpservice.service import (
     ListenSpec,
     interfaceFilter,
     listenSpecs,
+    restrictFamily,
     makeNTPService,
     resolveDriftFile,
 )
@@ -172,6 +173,47 @@ class ListenSpecsTests(SynchronousTestCase):
                 ListenSpec("192.0.2.1"),
                 ListenSpec("0.0.0.0", "eth0"),
                 ListenSpec("::", "eth0"),
+            ],
+        )
+
+
+    def test_addressFamily(self) -> None:
+        """
+        With C{-4} or C{-6} only the sockets of that family are bound.
+        """
+        self.assertEqual(listenSpecs((), 4), [ListenSpec("0.0.0.0")])
+        self.assertEqual(listenSpecs((), 6), [ListenSpec("::")])
+        self.assertEqual(
+            listenSpecs(("192.0.2.1", "::1", "eth0"), 6),
+            [ListenSpec("::1"), ListenSpec("::", "eth0")],
+        )
+
+
+class RestrictFamilyTests(SynchronousTestCase):
+    """
+    L{restrictFamily} applies C{-4}/C{-6} to the association lines.
+    """
+
+    def test_names(self) -> None:
+        """
+        Host names are resolved in the chosen family, unless their line
+        chose one itself; addresses and reference clocks are left alone;
+        without C{-4}/C{-6} nothing changes.
+        """
+        configuration = parse(
+            "server a.example.org\nserver -6 b.example.org\nserver 192.0.2.1\n"
+            "pool pool.example.org\nserver 127.127.1.0\n"
+        )
+        self.assertIs(restrictFamily(configuration, None), configuration)
+        lines = restrictFamily(configuration, 4).associations
+        self.assertEqual(
+            [(line.address, line.ipVersion) for line in lines],
+            [
+                ("a.example.org", 4),
+                ("b.example.org", 6),
+                ("192.0.2.1", None),
+                ("pool.example.org", 4),
+                ("127.127.1.0", None),
             ],
         )
 
@@ -342,7 +384,7 @@ crypto
 driftfile {dir}/a.drift
 driftfile {dir}/b.drift
 tos minclock 5 maxclock 2 minsane 7
-tos orphan 10
+tos cohort 1
 trap 192.0.2.5
 """
 
@@ -353,7 +395,7 @@ EXPECTED_WARNINGS = [
     "test.conf:6: driftfile replaces the one at test.conf:5",
     "test.conf:7: tos: minsane (7) < minclock (5) <= maxclock (2) does not hold; "
     "the daemon will not select sources properly",
-    "test.conf:8: tos orphan not implemented yet; ignored",
+    "test.conf:8: tos cohort not implemented yet; ignored",
     "test.conf:9: trap has no effect: mode 6 traps are not implemented yet",
 ]
 """What the start-up log says about L{WARNED_CONFIGURATION}, in file order."""
@@ -386,7 +428,7 @@ class ConfigurationWarningsTests(SynchronousTestCase):
         """
         A duplicate C{server} line (naming the first), C{kod} without
         C{limited}, C{crypto}, a second C{driftfile}, impossible C{tos}
-        values, C{tos orphan} and C{trap} each give one warning-level line
+        values, C{tos cohort} and C{trap} each give one warning-level line
         in the start-up log, in file order.
         """
         directory = os.path.abspath(self.mktemp())
@@ -443,16 +485,23 @@ class ConfigurationWarningsTests(SynchronousTestCase):
         Each line, or part of a line, that is parsed but not acted on is
         named: options of associations, C{tos} and C{tinker} options,
         switches set against what the daemon does, restrict flags, MRU
-        allocation knobs, the drift file's tolerance, C{fudge} and
-        C{refclock} lines no driver reads, and the directives that have no
-        effect at all. What is acted on is not named.
+        allocation knobs, the drift file's tolerance, C{fudge} lines no
+        clock line names and C{fudge} options a driver ignores, and the
+        directives that have no effect at all. What is acted on (a
+        C{refclock} line of an installed driver, a C{leapfile}) is not
+        named.
         """
+        from tests.test_leapseconds import ENTRIES, leapFileText, utc
+
+        leapfile = os.path.abspath(self.mktemp())
+        with open(leapfile, "w") as f:
+            f.write(leapFileText(utc(2099, 6, 28), ENTRIES))
         text = (
             "server 192.0.2.1 xleave ttl 3 iburst minpoll 4\n"  # 1
             "tos minclock 2 maxdist 2 ceiling 10 floor 2\n"  # 2
             "tinker step 0.2 huffpuff 7200 stepout 300\n"  # 3
             "enable mode7 monitor ntp stats\n"  # 4
-            "disable kernel auth\n"  # 5
+            "disable kernel unpeer_crypto_early\n"  # 5
             "restrict 192.0.2.0 mask 255.255.255.0 mssntp nomodify\n"  # 6
             "mru maxdepth 100 initalloc 10\n"  # 7
             "driftfile /tmp/x.drift 1e-7\n"  # 8
@@ -460,7 +509,7 @@ class ConfigurationWarningsTests(SynchronousTestCase):
             "fudge 127.127.1.0 stratum 10 flag1 1\n"  # 10
             "fudge 127.127.8.0 mode 5\n"  # 11
             "refclock shm unit 0\n"  # 12
-            "leapfile /tmp/leap-seconds.list\n"  # 13
+            f"leapfile {leapfile}\n"  # 13
             "broadcastdelay 0.004\n"  # 14
             "nonvolatile 1e-7\n"  # 15
             "dscp 46\n"  # 16
@@ -477,7 +526,7 @@ class ConfigurationWarningsTests(SynchronousTestCase):
         located = [w.split(":")[1] for w in warnings]
         self.assertEqual(
             located,
-            [str(n) for n in range(1, 23) if n not in (5, 9, 14)],
+            [str(n) for n in range(1, 23) if n not in (9, 12, 13, 14)],
             "\n".join(warnings),
         )
         text = "\n".join(warnings)
@@ -486,13 +535,12 @@ class ConfigurationWarningsTests(SynchronousTestCase):
             "test.conf:2: tos ceiling, floor not implemented yet",
             "test.conf:3: tinker huffpuff not implemented yet",
             "test.conf:4: enable mode7 not implemented yet",
+            "test.conf:5: disable unpeer_crypto_early not implemented yet",
             "test.conf:6: restrict mssntp not implemented",
             "test.conf:7: mru initalloc ignored",
             "test.conf:8: driftfile tolerance ignored",
             "test.conf:10: fudge flag1 ignored by the LOCAL clock",
-            "test.conf:11: fudge 127.127.8.0: no server line of the LOCAL clock",
-            "test.conf:12: refclock shm: reference clock drivers are not available",
-            "test.conf:13: leapfile has no effect",
+            "test.conf:11: fudge 127.127.8.0: no server or refclock line names it",
             "test.conf:19: requestkey has no effect: mode 7 is not answered",
             "test.conf:22: trap has no effect",
         ):
@@ -721,3 +769,34 @@ class QuitTimeoutTests(SynchronousTestCase):
         self.addCleanup(service.stopService)
         reactor.advance(10000)
         self.assertFalse(reactor.hasStopped)
+
+
+class StartUpImportTests(SynchronousTestCase):
+    """
+    The daemon's start-up imports no more than it needs.
+    """
+
+    def test_metricsImportedOnDemand(self) -> None:
+        """
+        Importing the service does not import C{twisted.web} (the metrics
+        endpoint's, a good part of the start-up time) until the endpoint is
+        asked for; the default metrics address is the endpoint's.
+        """
+        import subprocess
+
+        from ntpservice.control.metrics import DEFAULT_ADDRESS
+
+        self.assertEqual(service_module.METRICS_ADDRESS, DEFAULT_ADDRESS)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys, ntpservice.service, ntpservice.tap; "
+                "print(sorted(m for m in sys.modules if m.startswith('twisted.web')))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        self.assertEqual(result.stdout.strip(), "[]", result.stderr)

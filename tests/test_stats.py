@@ -31,6 +31,7 @@ from ntpservice.core.counters import PacketCounters
 from ntpservice.core.filter import FilterOutput
 from ntpservice.core.packet import MODE_SERVER, NTPPacket
 from ntpservice.core.snapshot import StatusEvents
+from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.net.udp import ReceivedDatagram
 from ntpservice.stats import (
@@ -524,6 +525,7 @@ class FakeDiscipline:
     wander: float = 0.0123
     timeConstant: int = 7
     state: str = "FSET"
+    pollLog2: int = 6
 
 
 @dataclass
@@ -534,6 +536,7 @@ class FakeSelection:
 @dataclass
 class FakeEngine:
     discipline: FakeDiscipline = field(default_factory=FakeDiscipline)
+    system: SystemVariables = field(default_factory=SystemVariables)
     selection: FakeSelection | None = None
     systemPeer: int | None = None
     localClock: None = None
@@ -650,6 +653,20 @@ class StatisticsWriterTests(SynchronousTestCase):
             StatisticsWriter.fromConfiguration,
             parse("filegen loopstats file ../../etc/x\n"),
             self.daemon,
+        )
+
+    def test_clockstats(self) -> None:
+        """
+        Each sample of a reference clock that read a timecode writes a
+        C{clockstats} line (time, address, timecode); one without (the
+        LOCAL clock) writes none.
+        """
+        writer = self.writer("statistics clockstats\n")
+        writer.clockSample(1, "127.127.20.0", "$GPZDA,225107.00,06,12,2026,00,00*4B")
+        writer.clockSample(2, "127.127.1.0", "")
+        [line] = self.lines("clockstats")
+        self.assertRegex(
+            line, rf"{MJD_TIME} 127\.127\.20\.0 \$GPZDA,225107\.00,06,12,2026,00,00\*4B\Z"
         )
 
     def test_loopstats(self) -> None:

@@ -86,22 +86,34 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(exc.code, 2)
         self.assertIn(path, stderr.getvalue())
 
-    def test_notImplementedYet(self) -> None:
+    def test_interfaceAndUserOptions(self) -> None:
         """
-        ntpd flags not implemented yet are refused with a clear message, not
-        silently ignored.
+        C{-L}, C{-u USER[:GROUP]} and C{-U SECONDS} are accepted and reach
+        the service (C{-U} defaults to ntpd's 300 s); an unknown user, and
+        a C{-U} that is not a number of seconds, are refused naming it.
         """
         path = self.writeConfig("")
+        options = tap.Options()
+        options.parseOptions(["-c", path, "-L", "-u", "nobody", "-U", "600", "--no-clock-adjust"])
+        self.addCleanup(_log.setLevel, _log.getLevel())
+        service = tap.makeService(options)
+        self.assertTrue(service.noVirtual)
+        self.assertEqual(service.updateInterval, 600.0)
+        self.assertEqual(service.identity.uid, 65534)
+        options = tap.Options()
+        options.parseOptions(["-c", path, "--no-clock-adjust"])
+        service = tap.makeService(options)
+        self.assertEqual(service.updateInterval, 300.0)
+        self.assertIsNone(service.identity)
         for argv, word in (
-            (["-L"], "-L"),
-            (["-u", "ntp:ntp"], "-u"),
-            (["-U", "600"], "-U"),
+            (["-u", "no-such-user-x"], "unknown user"),
+            (["-U", "x"], "-U must be a number"),
+            (["-U", "-1"], "-U must be 0 or a positive number"),
         ):
             e = self.assertRaises(
                 UsageError, tap.Options().parseOptions, ["-c", path] + argv
             )
             self.assertIn(word, str(e))
-            self.assertIn("not implemented yet", str(e))
 
     def refusedUnderTwistd(self, argv: list[str]) -> str:
         """
@@ -126,8 +138,7 @@ class OptionsTests(SynchronousTestCase):
         """
         path = self.writeConfig("")
         for argv, words in (
-            (["-u", "ntp"], "-u USER[:GROUP] (drop privileges) is not implemented yet"),
-            (["-L"], "-L (do not listen on virtual interfaces) is not implemented yet"),
+            (["-u", "no-such-user-x"], "-u no-such-user-x: unknown user"),
             (["--port", "x"], "--port must be a number"),
             (["--frobnicate"], "frobnicate"),
             (["--quit-timeout", "5"], "--quit-timeout only applies with -q"),
@@ -138,21 +149,20 @@ class OptionsTests(SynchronousTestCase):
             self.assertIn(words, lines[0])
             self.assertIn("twistd ntp --help", lines[1])
 
-    def test_helpSaysWhatIsRefused(self) -> None:
+    def test_helpDescribesInterfaceOptions(self) -> None:
         """
-        C{--help} describes C{-u}, C{-U} and C{-L} as not implemented yet,
-        not as working options.
+        C{--help} describes C{-u}, C{-U} and C{-L} as working options.
         """
         text = " ".join(str(tap.Options()).split())
-        for flag, name in (
-            ("-u", "--user="),
-            ("-U", "--updateinterval="),
-            ("-L", "--novirtualips"),
+        for flag, name, words in (
+            ("-u", "--user=", "CAP_NET_BIND_SERVICE"),
+            ("-U", "--updateinterval=", "scans of the local addresses"),
+            ("-L", "--novirtualips", "virtual interfaces"),
         ):
             start = text.index(f"{flag}, {name}")
-            described = text[start : start + 160]
-            self.assertIn("not implemented yet, refused", described, flag)
-        self.assertNotIn("Drop root privileges", text)
+            described = text[start : start + 200]
+            self.assertIn(words, described, flag)
+            self.assertNotIn("not implemented", described, flag)
 
     def test_quitTimeout(self) -> None:
         """
@@ -234,6 +244,30 @@ class OptionsTests(SynchronousTestCase):
         options = tap.Options()
         options.parseOptions(["-c", self.writeConfig(""), "-I", "lo", "-I", "192.0.2.1"])
         self.assertEqual(options["interfaces"], ["lo", "192.0.2.1"])
+
+    def test_addressFamily(self) -> None:
+        """
+        C{-4} and C{-6} (C{--ipv4}, C{--ipv6}) choose one address family,
+        which the service's sockets and name resolution follow; together
+        they are refused; without either, both families.
+        """
+        path = self.writeConfig("server ntp.example.org iburst\n")
+        for flag, version in (("-4", 4), ("--ipv6", 6)):
+            options = tap.Options()
+            options.parseOptions(["-c", path, flag, "--no-clock-adjust"])
+            self.assertEqual(options["ipVersion"], version)
+            service = tap.makeService(options)
+            self.assertEqual(
+                {":" in spec.address for spec in service.listen}, {version == 6}
+            )
+            [server] = service.configuration.associations
+            self.assertEqual(server.ipVersion, version)
+        options = tap.Options()
+        options.parseOptions(["-c", path])
+        self.assertIsNone(options["ipVersion"])
+        self.assertRaises(
+            UsageError, tap.Options().parseOptions, ["-c", path, "-4", "-6"]
+        )
 
     def test_port(self) -> None:
         """

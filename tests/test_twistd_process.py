@@ -86,6 +86,45 @@ class TwistdProcessTests(SynchronousTestCase):
             self.assertIn("Server Shut Down.", output)
             daemon.stop()
 
+    def test_ipv6RefusedServesIPv4(self) -> None:
+        """
+        Where the kernel (or a sandbox) refuses C{socket(AF_INET6, ...)}
+        with EINVAL, the daemon does not exit: it says once that IPv6 is
+        not available and serves on IPv4 (here on the loopback interface,
+        C{-I lo}: both families' wildcard sockets bound to it).
+        """
+        site = os.path.join(self.workdir, "site")
+        os.makedirs(site)
+        with open(os.path.join(site, "sitecustomize.py"), "w") as f:
+            f.write(
+                "import errno, socket\n"
+                "class _NoIPv6(socket.socket):\n"
+                "    def __init__(self, family=-1, *args, **kwargs):\n"
+                "        if family == socket.AF_INET6:\n"
+                "            raise OSError(errno.EINVAL, 'Invalid argument')\n"
+                "        super().__init__(family, *args, **kwargs)\n"
+                "socket.socket = _NoIPv6\n"
+            )
+        env = environment()
+        env["PYTHONPATH"] = os.pathsep.join((site, env["PYTHONPATH"]))
+        port = peers.freePort()
+        argv = peers.ntpserviceCommand(
+            self.writeConfig(f"driftfile {self.workdir}/v6.drift\n"),
+            port,
+            ("-I", "lo"),
+        )
+        daemon = peers.DaemonProcess(argv, self.workdir, "ntpservice", env=env)
+        daemon.start()
+        self.addCleanup(daemon.stop)
+        daemon.waitForNtp("127.0.0.1", port, 20.0)
+        output = daemon.output()
+        self.assertEqual(
+            output.count("IPv6 is not available here (Invalid argument); serving IPv4 only"),
+            1,
+            output,
+        )
+        self.assertIn(f"Listening on 0.0.0.0 port {port} (interface lo)", output)
+
     def test_quitGivesUp(self) -> None:
         """
         C{-q} with a server where nothing answers gives up after
@@ -118,13 +157,13 @@ class TwistdProcessTests(SynchronousTestCase):
 
     def test_refusedOptionExitsTwo(self) -> None:
         """
-        An option that is refused (C{-u}, not implemented yet) ends
+        An option that is refused (C{-u} with a user this host lacks) ends
         C{twistd ntp} with a two-line message on standard error (what is
         wrong, where the help is), no usage text, and exit status 2.
         """
         argv = peers.withoutSysTime(
             peers.ntpserviceCommand(
-                self.writeConfig(""), peers.freePort(), ("-u", "ntp")
+                self.writeConfig(""), peers.freePort(), ("-u", "no-such-user-x")
             )
         )
         result = subprocess.run(
@@ -133,7 +172,9 @@ class TwistdProcessTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
         lines = result.stderr.splitlines()
         self.assertEqual(len(lines), 2, result.stderr)
-        self.assertTrue(lines[0].startswith("ntpservice: -u USER[:GROUP]"), lines)
+        self.assertTrue(
+            lines[0].startswith("ntpservice: -u no-such-user-x: unknown user"), lines
+        )
         self.assertIn("twistd ntp --help", lines[1])
         self.assertNotIn("--configfile", result.stdout + result.stderr)
 
@@ -146,7 +187,7 @@ class TwistdProcessTests(SynchronousTestCase):
             "server 127.0.0.1 port 9\nserver 127.0.0.1 port 9\n"
             "restrict default kod nomodify\ncrypto\n"
             f"driftfile {self.workdir}/a.drift\ndriftfile {self.workdir}/b.drift\n"
-            "tos minclock 5 maxclock 2 minsane 7\ntos orphan 10\ntrap 192.0.2.5\n"
+            "tos minclock 5 maxclock 2 minsane 7\ntos cohort 1\ntrap 192.0.2.5\n"
         )
         daemon.waitForOutput(STARTED, 10)
         output = daemon.output()
@@ -157,7 +198,7 @@ class TwistdProcessTests(SynchronousTestCase):
             (4, "autokey is not supported; 'crypto' is ignored"),
             (6, "driftfile replaces the one at"),
             (7, "tos: minsane (7) < minclock (5) <= maxclock (2) does not hold"),
-            (8, "tos orphan not implemented yet; ignored"),
+            (8, "tos cohort not implemented yet; ignored"),
             (9, "trap has no effect"),
         ):
             self.assertIn(f"{path}:{line}: {words}", output)

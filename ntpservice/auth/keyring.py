@@ -15,7 +15,7 @@ from ntpservice.auth.keys import KeyRing, KeysError, parseKeysFile, parseKeysTex
 from ntpservice.auth.mac import NO_MAC, AuthResult, AuthStatus, signPacket, verifyPacket
 from ntpservice.config import ConfigError
 from ntpservice.core import access
-from ntpservice.core.authenticator import Authenticator, SymmetricKey
+from ntpservice.core.authenticator import Authenticator, NTSAuthenticator, SymmetricKey
 from ntpservice.core.restrict import RestrictTable
 
 
@@ -197,9 +197,12 @@ def signFor(authenticator: Authenticator, data: bytes, keyring: KeyRing) -> byte
     @param data: the encoded packet.
     @param keyring: the keys in force.
     @return: the packet to send (with its MAC, when the authenticator has a
-        key), or C{None} when the key is no longer a trusted key of the
-        keys file (nothing must be sent).
+        key; with its NTS fields for NTS), or C{None} when the key is no
+        longer a trusted key of the keys file, or NTS has no cookie left
+        (nothing must be sent).
     """
+    if isinstance(authenticator, NTSAuthenticator):
+        return authenticator.session.sign(data)
     if isinstance(authenticator, SymmetricKey):
         key = keyring.trustedKey(authenticator.keyID)
         if key is None:
@@ -208,14 +211,20 @@ def signFor(authenticator: Authenticator, data: bytes, keyring: KeyRing) -> byte
     return data
 
 
-def authenticates(authenticator: Authenticator, auth: Any) -> bool:
+def authenticates(
+    authenticator: Authenticator, auth: Any, data: bytes = b"", packet: Any = None
+) -> bool:
     """
     Whether an arriving packet's authentication satisfies the association
     it matched (seed 004 checks 5 and 11: an authenticated association
     accepts only packets that verify with its key).
 
     @param auth: the L{ntpservice.auth.mac.Authentication} of the packet.
+    @param data: the datagram (NTS verifies it whole).
+    @param packet: its decoding.
     """
+    if isinstance(authenticator, NTSAuthenticator):
+        return packet is not None and authenticator.session.verify(data, packet)
     if isinstance(authenticator, SymmetricKey):
         return bool(auth.isAuthenticWith(authenticator.keyID))
     return True

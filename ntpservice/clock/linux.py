@@ -22,6 +22,13 @@ How each correction is carried out:
   - L{LinuxClock.setFrequency}: C{ADJ_FREQUENCY}, in units of 2**-16 ppm.
   - L{LinuxClock.setLeap}: C{STA_INS}/C{STA_DEL} through C{ADJ_STATUS},
     read-modify-write so the other status bits are kept.
+  - L{LinuxClock.setSynchronized}: the kernel's view of the daemon's
+    synchronization, as chronyd keeps it: C{STA_UNSYNC} cleared while
+    synchronized (so the kernel's 11-minute RTC update runs and tools that
+    read adjtimex see a synchronized clock) and set when not, C{maxerror}
+    and C{esterror} current, and a C{STA_PLL} left by another daemon
+    cleared (the kernel PLL would otherwise go on correcting the clock
+    behind this daemon's back).
 
 Side effect worth knowing: C{ADJ_NANO} (used by L{LinuxClock.step}) sets the
 kernel's C{STA_NANO}, switching the PLL offset reported to every program to
@@ -70,6 +77,9 @@ ADJ_NANO = 0x2000
 ADJ_TICK = 0x4000
 ADJ_OFFSET_SINGLESHOT = 0x8001
 ADJ_OFFSET_SS_READ = 0xA001
+
+MAX_ERROR_LIMIT = 16.0
+"""Seconds: the kernel's C{NTP_PHASE_LIMIT}, the largest C{maxerror}."""
 
 READ_ONLY_MODES = frozenset({0, ADJ_OFFSET_SS_READ})
 """
@@ -363,6 +373,34 @@ class LinuxClock:
         tx.modes = ADJ_STATUS
         tx.status = statusBits
         self._write(tx, "arm a leap second on")
+
+    def setSynchronized(
+        self, synchronized: bool, maxError: float = 16.0, estError: float = 16.0
+    ) -> None:
+        """
+        Tell the kernel whether the clock is synchronized, with
+        C{ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR}: C{STA_UNSYNC} cleared
+        (set when not synchronized), C{STA_PLL} cleared, the other writable
+        status bits kept (an armed leap second among them).
+
+        @param maxError: seconds, the maximum error (the root distance);
+            the kernel adds 500 ppm to it every second until the next
+            call. At most 16 s (the kernel's C{NTP_PHASE_LIMIT}).
+        @param estError: seconds, the estimated error (the jitter).
+        @raise ClockPermissionError: without C{CAP_SYS_TIME}.
+        """
+        maxError = min(max(checkFinite("maxError", maxError), 0.0), MAX_ERROR_LIMIT)
+        estError = min(max(checkFinite("estError", estError), 0.0), MAX_ERROR_LIMIT)
+        current, _ = self._read(0)
+        statusBits = current.status & ~(STA_RONLY | STA_PLL | STA_UNSYNC)
+        if not synchronized:
+            statusBits |= STA_UNSYNC
+        tx = Timex()
+        tx.modes = ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR
+        tx.status = statusBits
+        tx.maxerror = round(maxError * 1e6)
+        tx.esterror = round(estError * 1e6)
+        self._write(tx, "set the synchronization status of")
 
     def _read(self, modes: int) -> tuple[Timex, int]:
         """

@@ -94,6 +94,8 @@ class Configuration:
     @ivar saveconfigdir: the C{saveconfigdir} line or C{None}.
     @ivar pidfile: the C{pidfile} line or C{None}.
     @ivar nonvolatile: the C{nonvolatile} line or C{None}.
+    @ivar leapSmearInterval: the C{leapsmearinterval} line (seconds over
+        which served time is smeared before a leap second) or C{None}.
     @ivar dscp: the C{dscp} line or C{None}.
     @ivar autokey: the autokey lines (accepted and ignored).
     @ivar extra: C{(directive, object)} for every plugin result that is
@@ -133,6 +135,7 @@ class Configuration:
     pidfile: PathDirective | None = None
     nonvolatile: NumberDirective | None = None
     dscp: NumberDirective | None = None
+    leapSmearInterval: NumberDirective | None = None
     autokey: tuple[AutokeyDirective, ...] = ()
     extra: tuple[tuple[str, object], ...] = ()
     warnings: tuple[str, ...] = ()

@@ -128,6 +128,7 @@ _SINGLETON_FIELDS: Mapping[str, str] = types.MappingProxyType(
         "broadcastdelay": "broadcastDelay",
         "nonvolatile": "nonvolatile",
         "dscp": "dscp",
+        "leapsmearinterval": "leapSmearInterval",
     }
 )
 

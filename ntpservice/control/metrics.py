@@ -200,10 +200,10 @@ class MetricsCollector:
     def _system(self) -> list[MetricFamily]:
         daemon = self.daemon
         engine = daemon.engine
-        system = engine.system
-        discipline = engine.discipline
-        selection = engine.selection
         nowNs = int(daemon.clock.now())
+        snapshot = systemSnapshot(engine, daemon.events, nowNs)
+        m = snapshot.measurements
+        assert m is not None
 
         def gauge(name: str, help: str, value: float | int) -> MetricFamily:
             family = MetricFamily(PREFIX + name, "gauge", help)
@@ -222,59 +222,59 @@ class MetricsCollector:
             "gauge",
             "The clock discipline state (NSET, FSET, FREQ, SYNC, SPIK): 1 for the current one.",
         )
-        state.add(1, state=discipline.state)
+        state.add(1, state=m.state)
         return [
             info,
             gauge(
                 "synchronized",
-                "1 when the clock is synchronized to a source (a system peer or the LOCAL clock), else 0.",
-                1 if systemSnapshot(engine, daemon.events).synchronized else 0,
+                "1 when the clock is synchronized to a source (a system peer, the LOCAL clock's association included), else 0.",
+                1 if snapshot.synchronized else 0,
             ),
-            gauge("stratum", "The system stratum (16: unsynchronized).", min(system.stratum, 16)),
+            gauge("stratum", "The system stratum (16: unsynchronized).", min(m.stratum, 16)),
             gauge(
                 "leap_indicator",
                 "The leap indicator served (0 none, 1 insert, 2 delete, 3 unsynchronized).",
-                system.leap,
+                snapshot.leap,
             ),
             gauge(
                 "offset_seconds",
                 "The last clock offset the discipline accepted, seconds.",
-                float(discipline.offset),
+                float(m.offset),
             ),
             gauge(
                 "jitter_seconds",
                 "The RMS clock jitter, seconds (ntpq clk_jitter).",
-                float(discipline.jitter),
+                float(m.clockJitter),
             ),
             gauge(
                 "system_jitter_seconds",
                 "The system jitter of the last selection, seconds (ntpq sys_jitter).",
-                float(selection.jitter) if selection is not None else 0.0,
+                float(m.systemJitter),
             ),
             gauge(
                 "frequency_ppm",
                 "The frequency correction, parts per million (ntpq frequency).",
-                float(discipline.freqPPM),
+                float(m.frequencyPPM),
             ),
             gauge(
                 "wander_ppm",
                 "The RMS frequency wander, parts per million (ntpq clk_wander).",
-                float(discipline.wander),
+                float(m.wander),
             ),
             gauge(
                 "poll_interval_seconds",
                 "The system poll interval, seconds.",
-                2.0 ** discipline.pollLog2,
+                2.0**m.pollLog2,
             ),
             gauge(
                 "root_delay_seconds",
                 "The root delay served, seconds.",
-                float(system.rootDelay),
+                float(m.rootDelay),
             ),
             gauge(
                 "root_dispersion_seconds",
                 "The root dispersion served now, seconds.",
-                float(system.rootDispersionAt(nowNs)),
+                float(m.rootDispersion),
             ),
             state,
             gauge(
@@ -317,20 +317,22 @@ class MetricsCollector:
         }
         for association in sorted(engine.associations, key=lambda a: a.associd):
             labels = {"associd": str(association.associd), "address": association.address}
-            snapshot = peerSnapshot(engine, association, self.daemon.events)
+            snapshot = peerSnapshot(engine, association, self.daemon.events, now)
+            m = snapshot.measurements
+            assert m is not None
             status = snapshot.selection or "none"
             values: dict[str, float | int] = {
                 "reach": snapshot.reach,
                 "reachable": 1 if snapshot.reachable else 0,
-                "offset_seconds": float(association.offset),
-                "delay_seconds": float(association.delay),
-                "dispersion_seconds": float(association.dispersionAt(now)),
-                "jitter_seconds": float(association.jitter),
-                "stratum": min(association.stratum, 16),
-                "poll_interval_seconds": 2.0 ** association.hpoll,
+                "offset_seconds": float(m.offset),
+                "delay_seconds": float(m.delay),
+                "dispersion_seconds": float(m.dispersion),
+                "jitter_seconds": float(m.jitter),
+                "stratum": min(m.stratum, 16),
+                "poll_interval_seconds": 2.0**m.hpoll,
                 "selection": 1,
-                "packets_sent_total": association.sent,
-                "packets_received_total": association.received,
+                "packets_sent_total": m.sent,
+                "packets_received_total": m.received,
             }
             for name, value in values.items():
                 if name == "selection":

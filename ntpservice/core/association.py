@@ -160,6 +160,11 @@ class RefClockSource:
     @ivar lastResort: the driver reads the system clock itself (ntpd's
         LOCAL): selected only when nothing else is, no witness against
         other sources, and never a correction of the clock.
+    @ivar burst: polls at start (and after the association is cleared)
+        before the regular ones, L{burstInterval} apart, as C{iburst}
+        does for a server: enough samples for the clock filter to make
+        the source selectable within seconds. 0: none.
+    @ivar burstInterval: seconds between the polls of that burst.
     """
 
     driverType: int
@@ -168,6 +173,8 @@ class RefClockSource:
     refid: bytes = b"\0\0\0\0"
     precisionLog2: int = -20
     lastResort: bool = False
+    burst: int = 0
+    burstInterval: float = 2.0
 
     @property
     def address(self) -> str:
@@ -246,7 +253,11 @@ class Association:
     @ivar hpoll: the host poll exponent, log2 s.
     @ivar ppoll: the peer's poll exponent from its packets.
     @ivar reach: the 8-bit reach register.
-    @ivar unreach: polls since the last reply (capped at L{UNREACH}).
+    @ivar unreach: polls since the reach register emptied (capped at
+        L{UNREACH}): the back-off counter.
+    @ivar silent: requests (polls and burst packets) sent since the last
+        reply: an ephemeral or preemptable association is demobilized at
+        L{UNREACH} (ntpd's C{unreach} rule).
     @ivar burst: packets left in the current burst.
     @ivar filter: the clock filter.
     @ivar flash: the sanity-check bits of the last packet.
@@ -256,6 +267,9 @@ class Association:
     @ivar process: the peer process of its association mode (the on-wire
         protocol: what to send, what to accept), or C{None} for a reference
         clock, whose samples come from its driver.
+    @ivar localRefid: the reference ID of our own address as the peer
+        sees it (where its last packet was sent to), or C{None}: the loop
+        test and orphan mode's address metric (issue 11).
     """
 
     associd: int
@@ -274,6 +288,7 @@ class Association:
     hpoll: int = 0
     reach: int = 0
     unreach: int = 0
+    silent: int = 0
     burst: int = 0
     flash: int = 0
     stopped: bool = False
@@ -283,6 +298,7 @@ class Association:
     received: int = 0
     sent: int = 0
     process: PeerProcess | None = None
+    localRefid: bytes | None = None
     _repliedThisBurst: bool = False
     _burstAnswered: bool = False
     _burstIsIburst: bool = False
@@ -311,6 +327,7 @@ class Association:
             process=peerProcessFor(settings.hmode, settings.refclock is not None),
         )
         association.nextPoll = now + 0.1 + 0.5 * rng.random()
+        association._startRefClockBurst()
         return association
 
     # -- derived views -------------------------------------------------
@@ -407,6 +424,8 @@ class Association:
             # it for minutes).
             self.burst = 0
         if self.burst == 0:
+            if not self.reach & 1:
+                self.silent += 1
             self.reach = (self.reach << 1) & 0xFF
             if self.reach == 0:
                 # Unreachable: iburst on the first poll of the outage, then
@@ -430,6 +449,10 @@ class Association:
                 if settings.burst:
                     self._startBurst(self._burstSize(hpoll), iburst=False)
         else:
+            if not self.reach & 1:
+                # A burst packet of a silent server is one more request
+                # without a reply.
+                self.silent += 1
             self.burst -= 1
         transmission: Transmission | None = None
         if settings.refclock is None:
@@ -457,6 +480,17 @@ class Association:
         self._burstIsIburst = iburst
         self._repliedThisBurst = False
         self._burstAnswered = False
+
+    def _startRefClockBurst(self) -> None:
+        """
+        A reference clock's driver asks for a burst of polls at start
+        (L{RefClockSource.burst}): its samples update the system as they
+        come, as an C{iburst} burst's do.
+        """
+        source = self.settings.refclock
+        if source is not None and source.burst > 0:
+            self._startBurst(source.burst, iburst=True)
+            self.burst = source.burst
 
     def _transmit(self, now: float, system: SystemVariables) -> Transmission | None:
         """
@@ -490,6 +524,10 @@ class Association:
         """
         settings = self.settings
         self.hpoll = max(settings.minPollLog2, min(settings.maxPollLog2, hpoll))
+        if self.burst > 0 and settings.refclock is not None:
+            # A driver's burst: its polls come at the interval it asked for.
+            self.nextPoll = now + settings.refclock.burstInterval
+            return
         if self.burst > 0:
             # The rest of a burst waits for a reply (see receive), at most
             # BURST_NOREPLY_INTERVAL, or BURST_SILENCE_INTERVAL once the
@@ -568,7 +606,7 @@ class Association:
         a burst may follow.
         """
         self.reach |= 1
-        self.unreach = 0
+        self.unreach = self.silent = 0
         self._repliedThisBurst = True
         self._burstAnswered = True
 
@@ -618,7 +656,7 @@ class Association:
         self.rootDelay = self.rootDispersion = 0.0
         self.reftime = NTPTimestamp.fromUnixNanoseconds(int(time * 1e9))
         self.reach |= 1
-        self.unreach = 0
+        self.unreach = self.silent = 0
         self.received += 1
         self.flash = 0
         self._samples += 1
@@ -667,7 +705,7 @@ class Association:
         self.filter.reset()
         self._samples = 0
         self.leap, self.stratum = LEAP_NOTINSYNC, MAX_STRATUM
-        self.reach = self.unreach = self.burst = 0
+        self.reach = self.unreach = self.silent = self.burst = 0
         self.ppoll = 0
         self.hpoll = self.settings.minPollLog2
         if self.process is not None:
@@ -675,6 +713,7 @@ class Association:
         self.stopped = False
         self.kissCode = None
         self.nextPoll = now + 0.1 + 0.5 * self.rng.random()
+        self._startRefClockBurst()
 
     # -- status --------------------------------------------------------
 

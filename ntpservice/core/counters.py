@@ -11,6 +11,7 @@ lowercase words, stable over releases.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Callable
 
 RECEIVED = "received"
 SENT = "sent"
@@ -51,12 +52,33 @@ class PacketCounters:
         of the daemon's clock), or C{None} when it began with the counters.
     """
 
-    __slots__ = ("counts", "resetAt", "_baseline")
+    __slots__ = ("counts", "resetAt", "_baseline", "_sources")
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.resetAt: int | None = None
         self._baseline: dict[str, int] = {}
+        self._sources: list[Callable[[], dict[str, int]]] = []
+
+    def addSource(self, source: Callable[[], dict[str, int]]) -> None:
+        """
+        Fold C{source}'s counts in before every read: C{source()} returns
+        the increase of its counters since it was last called (the compiled
+        server fast path counts in its own threads).
+        """
+        self._sources.append(source)
+
+    def removeSource(self, source: Callable[[], dict[str, int]]) -> None:
+        """
+        Fold C{source} in one last time, then stop asking it.
+        """
+        self._fold()
+        self._sources.remove(source)
+
+    def _fold(self) -> None:
+        for source in self._sources:
+            for name, n in source().items():
+                self.counts[name] += n
 
     def count(self, name: str, n: int = 1) -> None:
         """
@@ -65,12 +87,16 @@ class PacketCounters:
         self.counts[name] += n
 
     def __getitem__(self, name: str) -> int:
+        if self._sources:
+            self._fold()
         return self.counts[name]
 
     def snapshot(self) -> dict[str, int]:
         """
         A copy of every counter, for reporting.
         """
+        if self._sources:
+            self._fold()
         return dict(self.counts)
 
     def sinceReset(self) -> dict[str, int]:
@@ -78,6 +104,8 @@ class PacketCounters:
         The increase of every counter since the last L{reset} (since the
         start without one).
         """
+        if self._sources:
+            self._fold()
         baseline = self._baseline
         return {name: n - baseline.get(name, 0) for name, n in self.counts.items()}
 

@@ -24,10 +24,6 @@ takes it only when no other source survives, it is no witness in the
 start-up hold, and when it is the system peer the system variables follow
 it but the discipline is not fed (its samples never correct the clock).
 
-The LOCAL clock given as C{localClock} is the older form of the same
-rule: when no source survives selection, the system is synchronized to it,
-and no correction is made (the LOCAL clock is the system clock).
-
 @see: RFC 5905 sections 9-13, Appendix A.5.5.
 """
 
@@ -35,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Iterable, Union, cast
+from typing import Callable, Iterable, Union, cast
 
 from ntpservice.core import actions as A
 from ntpservice.core.association import (
@@ -53,7 +49,13 @@ from ntpservice.core.authenticator import NO_AUTHENTICATION, Authenticator
 from ntpservice.core.constants import MINDISP
 from ntpservice.core.discipline import Discipline, UpdateResult
 from ntpservice.core.peer import ReceiveResult, Transmission
-from ntpservice.core.packet import MAX_STRATUM, NTPPacket
+from ntpservice.core.packet import (
+    LEAP_ADD,
+    LEAP_DEL,
+    LEAP_NONE,
+    MAX_STRATUM,
+    NTPPacket,
+)
 from ntpservice.core.refid import refidFromAddress
 from ntpservice.core.selection import (
     REASON_DISTANCE,
@@ -61,6 +63,7 @@ from ntpservice.core.selection import (
     REASON_NOSELECT,
     REASON_UNREACHABLE,
     STATUS_CANDIDATE,
+    STATUS_FALSETICKER,
     STATUS_SYNC,
     STATUS_UNFIT,
     Candidate,
@@ -72,6 +75,12 @@ from ntpservice.core.selection import (
 )
 from ntpservice.core.system import SystemVariables
 from ntpservice.core.timestamps import NTPTimestamp
+
+ORPHAN_REFID = bytes((127, 0, 0, 1))
+"""The reference ID of an orphan parent above stratum 1 (seed 003)."""
+
+ORPHAN_REFID_STRATUM1 = b"LOOP"
+"""The reference ID of an orphan parent at stratum 1 (seed 003)."""
 
 STARTUP_WINDOW = 10.0
 """
@@ -246,6 +255,14 @@ def _lastResort(association: Association) -> bool:
     return source is not None and source.lastResort
 
 
+FALSETICKER_SAMPLES = 4
+"""
+Samples in a row at which selection judged an ephemeral or preemptable
+association a falseticker before it is demobilized (see
+L{Engine._dropFalsetickers}).
+"""
+
+
 class Engine:
     """
     Associations, selection, discipline and the system variables of one
@@ -265,15 +282,12 @@ class Engine:
         discipline: Discipline,
         rng: RandomSource,
         selectionSettings: SelectionSettings | None = None,
-        localClock: object | None = None,
     ) -> None:
         """
         @param precisionLog2: the system precision.
         @param discipline: the clock discipline to feed.
         @param selectionSettings: C{tos} values for selection.
         @param rng: randomness for nonces and poll spreading.
-        @param localClock: a L{ntpservice.refclocks.local.LocalClock}, the
-            source of last resort, or C{None}.
         """
         self.precisionLog2 = precisionLog2
         self.discipline = discipline
@@ -281,7 +295,9 @@ class Engine:
             precision=2.0**precisionLog2
         )
         self.rng = rng
-        self.localClock = localClock
+        # The leap indicator a leap seconds file implies at a time (None:
+        # no file); without one, the sources' majority decides.
+        self.leapSource: Callable[[float], int] | None = None
         self.associations = AssociationTable()
         self.system = SystemVariables(
             precision=precisionLog2, poll=discipline.pollLog2
@@ -296,6 +312,13 @@ class Engine:
         # seconds), and why the engine holds, if it does.
         self._holdSince: float | None = None
         self._holdReason: str | None = None
+        # Orphan mode: since when no system peer (local seconds), and
+        # whether this host is an orphan parent.
+        self._noPeerSince: float | None = None
+        self._orphanParent = False
+        # Association ID -> (consecutive samples judged a falseticker, the
+        # association's sample count at the last one counted).
+        self._falseSamples: dict[int, tuple[int, int]] = {}
 
     # -- associations ---------------------------------------------------
 
@@ -363,7 +386,7 @@ class Engine:
             # delivers a sample.
             reselect = reselect or association.samples > 0
             if (
-                association.unreach >= UNREACH
+                association.silent >= UNREACH
                 and association.settings.lifecycle != "persistent"
             ):
                 out.extend(self.demobilize(association.associd, "unreachable"))
@@ -397,6 +420,8 @@ class Engine:
         """
         actions = _clockActions(self.discipline.adjust(now))
         self._correctFilters(actions, now)
+        if self.systemPeer is None:
+            self._orphanTick(now)
         return actions
 
     def _correctFilters(self, actions: Iterable[Action], now: float) -> None:
@@ -520,8 +545,9 @@ class Engine:
                     prefer=s.prefer,
                     noselect=s.noselect,
                     truechimer=s.truechimer,
-                    isLocalClock=_lastResort(a),
+                    lastResort=_lastResort(a),
                     srcAddress=a.address,
+                    localRefid=a.localRefid,
                 )
             )
         return out
@@ -542,16 +568,27 @@ class Engine:
         out: list[Action] = []
         result = self._hold(result, now, out)
         self.selection = result
+        # A falseticker is never the system peer: dropping one leaves the
+        # result valid.
+        out.extend(self._dropFalsetickers(result))
         # Candidates are keyed by association ID.
         peerID = cast("int | None", result.systemPeer)
         if peerID != self.systemPeer:
             previous = self.systemPeer
             self.systemPeer = peerID
             out.append(self._peerChanged(peerID, previous, result, now))
+            # Orphan mode: the wait starts again when the peer is lost.
+            self._noPeerSince = now if peerID is None else None
+            self._orphanParent = False
         if peerID is None:
-            out.extend(self._noSource(now))
+            # No system peer: the system variables are kept and age
+            # (dispersion grows) until they exceed the distance threshold;
+            # in orphan mode, this host may become an orphan parent.
+            self._orphanTick(now)
             return out
         out.extend(self._preempt(result))
+        if peerID not in self.associations.byID:
+            return out
         peer = self.associations.byID[peerID]
         if _lastResort(peer):
             # The system clock measured against itself: the system
@@ -680,6 +717,19 @@ class Engine:
             out.append(SelectionHeld(peer.associd, peer.address, reason))
         status = dict(result.status)
         status[peerID] = STATUS_CANDIDATE
+        if current is not None and _lastResort(current):
+            # The last resort stays the system peer while the hold lasts:
+            # the system does not lose the synchronization it has.
+            status[current.associd] = STATUS_SYNC
+            reasons = {k: v for k, v in result.reasons.items() if k != current.associd}
+            return replace(
+                result,
+                systemPeer=current.associd,
+                offset=0.0,
+                jitter=0.0,
+                status=status,
+                reasons=reasons,
+            )
         return replace(result, systemPeer=None, offset=0.0, jitter=0.0, status=status)
 
     def _settled(self, result: SelectionResult) -> bool:
@@ -826,7 +876,7 @@ class Engine:
             + max(peerDispersion + abs(peer.offset), MINDISP)
         )
         return SystemVariables(
-            leap=peer.leap,
+            leap=self._systemLeap(peer, result, now),
             stratum=min(peer.stratum + 1, MAX_STRATUM),
             precision=self.precisionLog2,
             rootDelay=peer.rootDelay + peer.delay,
@@ -837,25 +887,97 @@ class Engine:
             poll=pollLog2,
         )
 
-    def _noSource(self, now: float) -> list[Action]:
+    def _systemLeap(self, peer: Association, result: SelectionResult, now: float) -> int:
         """
-        No system peer: fall back to the LOCAL clock when configured, else
-        keep the system variables, which age (dispersion grows) until they
-        exceed the distance threshold; then the system is unsynchronized.
+        The leap indicator the system announces: the leap seconds file's
+        (L{leapSource}) when there is one, else the one a majority of the
+        survivors of selection announce (a single source's is taken
+        alone), else none.
         """
-        if self.localClock is not None:
-            self.system = self.localClock.systemVariables(  # type: ignore[attr-defined]
-                int(now * 1e9), self.precisionLog2, self.system
-            )
-        return []
+        if self.leapSource is not None:
+            return self.leapSource(now)
+        voters = [
+            self.associations.byID[key].leap
+            for key in result.survivors
+            if key in self.associations.byID
+        ] or [peer.leap]
+        for leap in (LEAP_ADD, LEAP_DEL):
+            if 2 * voters.count(leap) > len(voters):
+                return leap
+        return LEAP_NONE
+    # -- orphan mode (issue 11) -------------------------------------------
 
-    def refreshLocalClock(self, now: float) -> None:
+    @property
+    def isOrphan(self) -> bool:
         """
-        With no network system peer, keep the LOCAL clock's reference time
-        current (called periodically by the shell).
+        Whether this host is an orphan parent: orphan mode is on, no source
+        has been selectable for C{orphanwait} seconds, and the system
+        variables say so (stratum C{tos orphan}, leap 0, reference ID
+        C{LOOP} at stratum 1, C{127.0.0.1} above).
         """
-        if self.systemPeer is None and self.localClock is not None:
-            self._noSource(now)
+        return self._orphanParent
+
+    def _orphanTick(self, now: float) -> None:
+        """
+        With no system peer (called once a second and at each selection
+        that finds none): count the orphan wait, and once it is over make
+        this host an orphan parent, keeping its reference time current.
+
+        @see: ntpd's C{timer()} (orphan mode) and seed 003.
+        """
+        settings = self.selectionSettings
+        if settings.orphan >= MAX_STRATUM:
+            return
+        if self._noPeerSince is None:
+            self._noPeerSince = now
+        if now - self._noPeerSince < settings.orphanWait:
+            return
+        self._orphanParent = True
+        nowNs = int(now * 1e9)
+        self.system = SystemVariables(
+            leap=0,
+            stratum=settings.orphan,
+            precision=self.precisionLog2,
+            refid=ORPHAN_REFID_STRATUM1 if settings.orphan == 1 else ORPHAN_REFID,
+            reftime=NTPTimestamp.fromUnixNanoseconds(nowNs),
+            lastUpdateNs=nowNs,
+            poll=self.system.poll,
+        )
+
+    def _dropFalsetickers(self, result: SelectionResult) -> list[Action]:
+        """
+        Demobilize an ephemeral or preemptable association (a pool member,
+        C{server ... preempt}) that selection judged a falseticker at
+        L{FALSETICKER_SAMPLES} of its samples in a row, while at least
+        C{tos minsane} truechimers outvote it: its spawner replaces it.
+        (Persistent associations are only ever marked.)
+        """
+        out: list[Action] = []
+        enough = len(result.truechimers) >= self.selectionSettings.minsane
+        for associd in list(self._falseSamples):
+            if associd not in self.associations.byID:
+                del self._falseSamples[associd]
+        for association in list(self.associations.byID.values()):
+            associd = association.associd
+            if (
+                association.settings.lifecycle == "persistent"
+                or result.status.get(associd) != STATUS_FALSETICKER
+                or not enough
+            ):
+                self._falseSamples.pop(associd, None)
+                continue
+            # Counted once per valid sample received (not per release of
+            # the clock filter, which may keep an older sample).
+            received = association.samples
+            count, last = self._falseSamples.get(associd, (0, -1))
+            if received == last:
+                continue
+            count += 1
+            self._falseSamples[associd] = (count, received)
+            if count >= FALSETICKER_SAMPLES:
+                del self._falseSamples[associd]
+                out.extend(self.demobilize(associd, "falseticker"))
+        return out
 
     def _preempt(self, result: SelectionResult) -> list[Action]:
         """

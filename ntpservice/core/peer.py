@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.core.test_association -*-
+# -*- test-case-name: tests.core.test_association,tests.core.test_symmetric -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 Peer processes: the on-wire protocol of each association mode, apart from
@@ -21,16 +21,18 @@ client, manycast client: issues 11 and 12) is a new class in L{PROCESSES}.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from ntpservice.core.constants import MAXDISP
-from ntpservice.core.dispatch import ASSOC_BCLIENT, ASSOC_CLIENT
+from ntpservice.core.dispatch import ASSOC_ACTIVE, ASSOC_BCLIENT, ASSOC_CLIENT, ASSOC_PASSIVE
 from ntpservice.core.filter import FilterOutput, Sample
 from ntpservice.core.packet import (
     LEAP_NOTINSYNC,
     MAX_STRATUM,
+    MODE_ACTIVE,
     MODE_BROADCAST,
     MODE_CLIENT,
+    MODE_PASSIVE,
     MODE_SERVER,
     NTPPacket,
 )
@@ -54,10 +56,15 @@ class Transmission:
     @ivar packet: the packet (without MAC: the shell signs it when the
         association has a key).
     @ivar t1: when it was sent, as the local clock read it.
+    @ivar stampTransmit: whether the shell must write the exact send time
+        into the packet's transmit timestamp (before the MAC), as the
+        last step before sending: symmetric peers compute their offset
+        from it, so it cannot be a nonce.
     """
 
     packet: NTPPacket
     t1: NTPTimestamp
+    stampTransmit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +238,155 @@ class ClientProcess:
         self.org = ZERO
 
 
-PROCESSES: dict[int, type[ClientProcess]] = {ASSOC_CLIENT: ClientProcess}
+# -- symmetric modes (issue 11) ------------------------------------------
+
+
+class SymmetricProcess:
+    """
+    The peer process of symmetric active (association mode 1) and
+    symmetric passive (mode 2) associations: both sides send on their own
+    poll timers, and each packet carries the other side's last transmit
+    timestamp (C{org}) and the time it arrived (C{rec}), so that every
+    packet that answers our latest one completes an exchange.
+
+    Unlike a client's, our transmit timestamp is the real send time (the
+    peer computes its offset from it): the shell writes it into the packet
+    as the last step before sending (L{Transmission.stampTransmit}) and
+    tells us through L{sentAt}.
+
+    @ivar hmode: 1 (active) or 2 (passive): the mode of the packets sent.
+    @ivar xmt: our outstanding transmit timestamp (T1 of the next
+        exchange), or C{None} once a packet answered it.
+    @ivar t1: when the outstanding packet was sent (equal to C{xmt}).
+    @ivar org: the peer's transmit timestamp of its last packet (the
+        duplicate test, and the C{org} of our next packet).
+    @ivar rec: when that packet arrived, by our clock (the C{rec} of our
+        next packet).
+    @see: RFC 5905 sections 8 and 9.2, Appendix A.5.1.1 (receive, the
+        symmetric branch), and ntpd's C{receive()}.
+    """
+
+    __slots__ = ("hmode", "xmt", "t1", "org", "rec")
+
+    def __init__(self, hmode: int = ASSOC_ACTIVE) -> None:
+        self.hmode = hmode
+        self.xmt: NTPTimestamp | None = None
+        self.t1: NTPTimestamp | None = None
+        self.org: NTPTimestamp = ZERO
+        self.rec: NTPTimestamp = ZERO
+
+    @property
+    def lastT1(self) -> NTPTimestamp | None:
+        return self.t1
+
+    def request(self, source: Any, now: float, system: SystemVariables) -> Transmission:
+        """
+        The packet of this poll: our system variables, the peer's last
+        transmit timestamp as C{org} and its arrival time as C{rec}; the
+        transmit timestamp is the poll time until the shell stamps the
+        exact one.
+        """
+        t1 = NTPTimestamp.fromUnixNanoseconds(int(now * 1e9))
+        self.xmt = self.t1 = t1
+        packet = NTPPacket(
+            leap=system.leap,
+            version=source.settings.version,
+            mode=MODE_ACTIVE if self.hmode == ASSOC_ACTIVE else MODE_PASSIVE,
+            stratum=system.packetStratum(),
+            poll=source.hpoll,
+            precision=system.precision,
+            rootDelay=encodeShort(system.rootDelay),
+            rootDispersion=encodeShort(system.rootDispersion),
+            refid=system.refid,
+            reftime=system.reftime,
+            org=self.org,
+            rec=self.rec,
+            xmt=t1,
+        )
+        return Transmission(packet, t1, stampTransmit=True)
+
+    def sentAt(self, t1: NTPTimestamp) -> None:
+        if self.xmt is not None:
+            self.xmt = self.t1 = t1
+
+    def receive(
+        self,
+        source: Any,
+        packet: NTPPacket,
+        t4: NTPTimestamp,
+        now: float,
+        precisionLog2: int,
+    ) -> ReceiveResult:
+        """
+        Check a symmetric packet and, when it answers our latest one, hand
+        its sample to the source.
+
+        Every packet that is not a duplicate updates C{org} and C{rec},
+        even when it fails the origin check: symmetric packets cross (both
+        sides poll on their own timers), and the next packet we send must
+        answer the peer's latest one.
+
+        @see: RFC 5905 Appendix A.5.1.1.
+        """
+        # Duplicate (test 1): its transmit timestamp is the one we hold.
+        if not packet.xmt.isZero and packet.xmt == self.org:
+            return source.fail(TEST_DUPLICATE)  # type: ignore[no-any-return]
+        if packet.xmt.isZero:
+            return source.fail(TEST_INVALID)  # type: ignore[no-any-return]
+        t1 = self.t1
+        answers = self.xmt is not None and packet.org == self.xmt
+        self.org = packet.xmt
+        self.rec = t4
+        if not answers:
+            if packet.org.isZero:
+                # The peer has not heard from us yet (test 3).
+                return source.fail(TEST_INVALID)  # type: ignore[no-any-return]
+            # Bogus (test 2): it does not answer our latest packet (they
+            # crossed, or it is a replay or an off-path forgery).
+            return source.fail(TEST_BOGUS)  # type: ignore[no-any-return]
+        # Each of our packets is answered once.
+        self.xmt = None
+        if packet.isKissOfDeath:
+            return source.kiss(packet, now)  # type: ignore[no-any-return]
+        if packet.rec.isZero:
+            return source.fail(TEST_INVALID)  # type: ignore[no-any-return]
+        source.takeHeader(packet)
+        if source.leap == LEAP_NOTINSYNC:
+            return source.fail(TEST_UNSYNC)  # type: ignore[no-any-return]
+        if source.stratum >= MAX_STRATUM:
+            return source.fail(TEST_STRATUM)  # type: ignore[no-any-return]
+        if source.rootDelay / 2 + source.rootDispersion >= MAXDISP or (
+            not packet.reftime.isZero and (packet.xmt - packet.reftime) < 0
+        ):
+            return source.fail(TEST_HEADER)  # type: ignore[no-any-return]
+        source.markReply()
+        assert t1 is not None
+        t2, t3 = packet.rec, packet.xmt
+        offset = ((t2 - t1) + (t3 - t4)) / 2
+        precision = 2.0**precisionLog2
+        delay = max((t4 - t1) - (t3 - t2), precision)
+        if delay > MAXDISP:
+            return source.fail(TEST_INVALID)  # type: ignore[no-any-return]
+        disp = 2.0**packet.precision + precision + PHI * (t4 - t1)
+        return source.acceptSample(Sample(offset, delay, disp, now), now)  # type: ignore[no-any-return]
+
+    def clear(self) -> None:
+        self.xmt = self.t1 = None
+        self.org = self.rec = ZERO
+
+
+def _passiveProcess() -> SymmetricProcess:
+    return SymmetricProcess(ASSOC_PASSIVE)
+
+
+# -- the table ------------------------------------------------------------
+
+
+PROCESSES: dict[int, Callable[[], PeerProcess]] = {
+    ASSOC_CLIENT: ClientProcess,
+    ASSOC_ACTIVE: SymmetricProcess,
+    ASSOC_PASSIVE: _passiveProcess,
+}
 """The peer process of each association mode (the rows of RFC 5905's
 dispatch table that PROC packets; the others join with their modes)."""
 
@@ -454,4 +609,4 @@ def acceptsMode(process: Any, packetMode: int) -> bool:
     return packetMode in getattr(process, "acceptedModes", ())
 
 
-PROCESSES[ASSOC_BCLIENT] = BroadcastClientProcess  # type: ignore[assignment]
+PROCESSES[ASSOC_BCLIENT] = BroadcastClientProcess

@@ -80,7 +80,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 __all__ = [
     "DEFAULT_CACHE_SIZE",
@@ -406,6 +406,7 @@ class RestrictTable:
         self._cache: OrderedDict[object, Restriction] = OrderedDict()
         self._compiled: dict[int, tuple[tuple[int, int, bool, Restriction], ...]] = {}
         self._hasNtpPort = False
+        self._listeners: list[Callable[[], None]] = []
         self._compile()
 
     @classmethod
@@ -464,6 +465,29 @@ class RestrictTable:
             if value & mask == network and (fromNtpPort or not ntpport):
                 return restriction
         raise AssertionError("the default entry always matches")  # pragma: no cover
+
+    def compiledRules(self) -> list[tuple[int, int, int, bool, frozenset[str]]]:
+        """
+        Every entry in match order, as C{(family, network, mask, ntpport,
+        flags)} with the network and mask as integers: what the compiled
+        server fast path matches against (it must decide as L{lookup}).
+        """
+        return [
+            (family, network, mask, ntpport, restriction.flags)
+            for family in (4, 6)
+            for mask, network, ntpport, restriction in self._compiled[family]
+        ]
+
+    def addListener(self, listener: Callable[[], None]) -> None:
+        """
+        Call C{listener()} after every change of the table (so that a copy
+        of it, such as the fast path's, follows).
+        """
+        self._listeners.append(listener)
+
+    def removeListener(self, listener: Callable[[], None]) -> None:
+        """Stop calling C{listener}."""
+        self._listeners.remove(listener)
 
     @property
     def entries(self) -> tuple[Restriction, ...]:
@@ -735,3 +759,5 @@ class RestrictTable:
         self._compiled = {family: tuple(items) for family, items in compiled.items()}
         self._hasNtpPort = any(entry.ntpport for entry in self._entries.values())
         self._cache.clear()
+        for listener in getattr(self, "_listeners", ()):
+            listener()

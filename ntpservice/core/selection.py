@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.core.test_selection -*-
+# -*- test-case-name: tests.core.test_selection,tests.core.test_symmetric -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 The mitigation algorithms of the system process: selection (casting off
@@ -70,6 +70,7 @@ from ntpservice.core.constants import (
     PHI,
 )
 from ntpservice.core.packet import LEAP_NOTINSYNC
+from ntpservice.core.refid import refidFromAddress
 
 __all__ = [
     "Candidate",
@@ -94,6 +95,8 @@ __all__ = [
     "REASON_DISTANCE",
     "REASON_LOOP",
     "REASON_FALLBACK",
+    "REASON_ORPHAN",
+    "orphanMetric",
 ]
 
 STATUS_UNFIT = "unfit"
@@ -139,6 +142,12 @@ REASON_LOOP = "loop"
 """The source is synchronized to this host (its refid is ours)."""
 REASON_FALLBACK = "fallback"
 """The LOCAL clock, held back while other sources can be selected."""
+REASON_ORPHAN = "orphan"
+"""
+Orphan mode: a source at the orphan stratum that is not the orphan parent
+chosen, or one above the orphan stratum (it may be synchronized to the
+orphan parent: selecting it could make a loop within the orphan mesh).
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +177,14 @@ class Candidate:
     @ivar prefer: configured C{prefer}.
     @ivar noselect: configured C{noselect}: never selected.
     @ivar truechimer: configured C{true}: never a falseticker.
-    @ivar isLocalClock: whether this is the LOCAL clock driver
-        (127.127.1.u), selected only when nothing else is.
+    @ivar lastResort: whether this is a last-resort reference clock (the
+        LOCAL clock driver, 127.127.1.u), selected only when nothing else
+        is.
     @ivar srcAddress: the source's address, if any.
+    @ivar localRefid: the reference ID of our own address as this source
+        knows it (where its packets come to), or C{None}: a source whose
+        reference ID it is is synchronized to us (L{REASON_LOOP}), and
+        orphan mode compares it with the source's (see L{select}).
     """
 
     key: Hashable
@@ -189,8 +203,9 @@ class Candidate:
     prefer: bool = False
     noselect: bool = False
     truechimer: bool = False
-    isLocalClock: bool = False
+    lastResort: bool = False
     srcAddress: str | None = None
+    localRefid: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +224,10 @@ class SelectionSettings:
         distance.
     @ivar precision: seconds, the system precision: the floor of the
         system jitter.
+    @ivar orphan: the orphan stratum (C{tos orphan}); L{MAXSTRAT}: orphan
+        mode is off.
+    @ivar orphanWait: seconds without a source after which this host may
+        become an orphan parent (C{tos orphanwait}).
     """
 
     minclock: int = MINCLOCK
@@ -217,6 +236,8 @@ class SelectionSettings:
     maxdist: float = MAXDIST
     mindist: float = MINDIST
     precision: float = 2.0**-20
+    orphan: int = MAXSTRAT
+    orphanWait: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,9 +349,20 @@ def unfitReason(
     if rootDistance(c, now, mindist=settings.mindist) > settings.maxdist:
         return REASON_DISTANCE
     # At stratum 0 and 1 the refid is an ASCII name, not an address.
-    if ourRefid is not None and c.stratum > 1 and c.refid == ourRefid:
+    if c.stratum > 1 and (c.refid == ourRefid or c.refid == c.localRefid):
         return REASON_LOOP
     return None
+
+
+def orphanMetric(refid: bytes | None) -> int:
+    """
+    Orphan mode's address metric (ntpd's): the reference ID of an address
+    (the IPv4 address, or the hash of an IPv6 one) as a 32-bit number;
+    the largest for an unknown address.
+    """
+    if refid is None:
+        return 0xFFFFFFFF
+    return int.from_bytes(refid, "big")
 
 
 def select(
@@ -359,7 +391,7 @@ def select(
     reasons: dict[Hashable, str] = {}
     distance: dict[Hashable, float] = {}
     pool: list[Candidate] = []
-    localClocks: list[Candidate] = []
+    lastResorts: list[Candidate] = []
 
     seen: set[Hashable] = set()
     for c in candidates:
@@ -372,12 +404,25 @@ def select(
             reasons[c.key] = reason
             continue
         distance[c.key] = rootDistance(c, now, mindist=settings.mindist)
-        if c.isLocalClock and not c.prefer:
+        if c.lastResort and not c.prefer:
             status[c.key] = STATUS_UNFIT
             reasons[c.key] = REASON_FALLBACK
-            localClocks.append(c)
+            lastResorts.append(c)
             continue
         pool.append(c)
+    orphans: list[Candidate] = []
+    if settings.orphan < MAXSTRAT:
+        # Orphan mode (seed 003, ntpd's clock_select): sources at the
+        # orphan stratum are orphan parents, chosen by address metric
+        # only when no other source survives; sources above it are left
+        # out (they may be synchronized to the orphan parent).
+        for c in [c for c in pool if c.stratum >= settings.orphan]:
+            pool.remove(c)
+            del distance[c.key]
+            status[c.key] = STATUS_UNFIT
+            reasons[c.key] = REASON_ORPHAN
+            if c.stratum == settings.orphan and c.srcAddress is not None:
+                orphans.append(c)
     # A source that stopped answering gives way to those that answer.
     if any(c.answering for c in pool):
         for c in [c for c in pool if not c.answering]:
@@ -400,8 +445,8 @@ def select(
             chimers.append(c)
         else:
             status[c.key] = STATUS_FALSETICKER
-    if not chimers and localClocks:
-        fallback = min(localClocks, key=metric)
+    if not chimers and lastResorts:
+        fallback = min(lastResorts, key=metric)
         del reasons[fallback.key]
         chimers.append(fallback)
     chimers.sort(key=metric)
@@ -453,6 +498,16 @@ def select(
         jitter = max(jitter, settings.precision)
         status[systemPeer.key] = STATUS_SYNC
 
+    if systemPeer is None and orphans:
+        parent = _orphanParent(orphans)
+        if parent is not None:
+            systemPeer = parent
+            offset = parent.offset
+            jitter = max(parent.jitter, settings.precision)
+            del reasons[parent.key]
+            status[parent.key] = STATUS_SYNC
+            survivors = [parent]
+
     return SelectionResult(
         systemPeer=None if systemPeer is None else systemPeer.key,
         offset=offset,
@@ -462,6 +517,30 @@ def select(
         status=MappingProxyType(status),
         reasons=MappingProxyType(reasons),
     )
+
+
+def _orphanParent(orphans: Sequence[Candidate]) -> Candidate | None:
+    """
+    The orphan parent to follow: of the sources at the orphan stratum (the
+    answering ones, when some answer), the one with the smallest address
+    metric, provided it is smaller than our own address's as that source
+    knows it; otherwise we may be the orphan parent ourselves (C{None}).
+    Every host applies the same rule, so all choose the same parent.
+
+    @see: ntpd's C{clock_select()} (C{typeorphan}).
+    """
+    answering = [c for c in orphans if c.answering] or list(orphans)
+    best: Candidate | None = None
+    bestMetric = 0xFFFFFFFF + 1
+    for c in answering:
+        assert c.srcAddress is not None
+        try:
+            metric = orphanMetric(refidFromAddress(c.srcAddress))
+        except ValueError:
+            continue
+        if metric < orphanMetric(c.localRefid) and metric < bestMetric:
+            best, bestMetric = c, metric
+    return best
 
 
 def majorityExcludes(

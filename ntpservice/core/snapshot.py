@@ -29,18 +29,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ntpservice.core.authenticator import isAuthenticating
 from ntpservice.core import status as S
 from ntpservice.core.status import EventCounter
+from ntpservice.core.timestamps import NTPTimestamp
 
 __all__ = [
     "DISCIPLINE_EVENTS",
     "KISS_EVENTS",
     "PEER_EVENT_CODES",
+    "PeerMeasurements",
     "PeerSnapshot",
     "StatusEvents",
+    "SystemMeasurements",
     "SystemSnapshot",
+    "peerMeasurements",
     "peerSnapshot",
     "syncedToLocal",
+    "systemMeasurements",
     "systemSnapshot",
 ]
 
@@ -74,20 +80,16 @@ DISCIPLINE_EVENTS = {
 
 def syncedToLocal(engine: Any) -> bool:
     """
-    Whether the system is synchronized to the LOCAL clock: no network
-    system peer, and the system variables are the LOCAL clock's (not those
-    kept after the last network source was lost).
+    Whether the system is synchronized to the LOCAL clock: its system peer
+    is a last-resort reference clock's association (ntpd's C{sync_local}).
 
     @param engine: an L{ntpservice.core.engine.Engine}.
     """
-    local = engine.localClock
-    if local is None or engine.systemPeer is not None or not engine.system.synchronized:
+    peer = engine.associations.byID.get(engine.systemPeer)
+    if peer is None or not engine.system.synchronized:
         return False
-    # The refid the LOCAL clock gives the system (its name, or its
-    # address 127.127.1.u above stratum 1), to tell it from system
-    # variables kept after the last network source was lost.
-    implied = local.systemVariables(0, engine.precisionLog2).refid
-    return bool(engine.system.refid in (implied, local.refid))
+    refclock = peer.settings.refclock
+    return refclock is not None and bool(refclock.lastResort)
 
 
 @dataclass(slots=True)
@@ -102,7 +104,7 @@ class StatusEvents:
     them first, before its observers.
 
     @ivar engine: the L{ntpservice.core.engine.Engine} whose events these
-        are (its discipline state and LOCAL clock are read).
+        are (its discipline state is read).
     @ivar system: the system events.
     @ivar peers: the events of each association, by association ID.
     """
@@ -114,13 +116,11 @@ class StatusEvents:
 
     def __post_init__(self) -> None:
         # The start's events: restart, then whether the drift file set the
-        # frequency; synchronized at once to a LOCAL clock.
+        # frequency.
         state = self.engine.discipline.state
         self._disciplineState = state
         self.system.record(S.EVNT_SYSRESTART)
         self.system.record(S.EVNT_NSET if state == "NSET" else S.EVNT_FSET)
-        if syncedToLocal(self.engine):
-            self.system.record(S.EVNT_SYNC)
 
     def counter(self, associd: int) -> EventCounter:
         """
@@ -159,14 +159,11 @@ class StatusEvents:
 
     def systemPeerChanged(self, associd: int | None, address: str | None) -> None:
         """
-        A new system peer (a peer event and C{clock_sync}); none, which is
-        C{clock_sync} again when the LOCAL clock takes over, else
-        C{no_sys_peer}.
+        A new system peer (a peer event and C{clock_sync}), or none
+        (C{no_sys_peer}).
         """
         if associd is not None:
             self.peerEvent(associd, S.PEVNT_NEWPEER)
-            self.system.record(S.EVNT_SYNC)
-        elif self.engine.localClock is not None:
             self.system.record(S.EVNT_SYNC)
         else:
             self.system.record(S.EVNT_NOPEER)
@@ -186,6 +183,73 @@ class StatusEvents:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerMeasurements:
+    """
+    What an association knows of its source at one moment: the peer
+    variables of its last packet, its poll state and its clock filter. Every
+    observer shows these (C{ntpq rv ASSOC}, the metrics), so that none reads
+    the association itself.
+
+    @ivar configured: whether a configuration line made it (not ephemeral).
+    @ivar authEnabled: whether it has an authenticator (a key, NTS).
+    @ivar authentic: see L{S.isAuthentic}.
+    @ivar keyID: its key ID, 0 without one.
+    @ivar port: the remote port.
+    @ivar name: the host name it was configured with, if any.
+    @ivar leap: the peer's leap indicator.
+    @ivar hmode: the host mode of the association.
+    @ivar stratum: the peer's stratum.
+    @ivar refclock: whether it is a reference clock's association.
+    @ivar ppoll: the peer poll exponent shown (the peer's, else the
+        association's C{maxpoll}; a reference clock's own poll, as ntpd
+        shows it).
+    @ivar hpoll: the host poll exponent.
+    @ivar precision: the peer's precision, log2 s.
+    @ivar rootDelay: the peer's root delay, seconds.
+    @ivar rootDispersion: the peer's root dispersion, seconds.
+    @ivar refid: the peer's reference ID.
+    @ivar reftime: the peer's reference time.
+    @ivar unreach: polls since the last reply.
+    @ivar timer: seconds until the next poll (0 if it is due).
+    @ivar offset: the filter's offset, seconds.
+    @ivar delay: the filter's delay, seconds.
+    @ivar jitter: the filter's jitter, seconds.
+    @ivar dispersion: the peer dispersion at the moment of the snapshot.
+    @ivar stages: the filter's stages, newest first: (offset, delay,
+        dispersion) each.
+    @ivar received: packets received from the source.
+    @ivar sent: packets sent to it.
+    """
+
+    configured: bool
+    authEnabled: bool
+    authentic: bool
+    keyID: int
+    port: int
+    name: str | None
+    leap: int
+    hmode: int
+    stratum: int
+    refclock: bool
+    ppoll: int
+    hpoll: int
+    precision: int
+    rootDelay: float
+    rootDispersion: float
+    refid: bytes
+    reftime: NTPTimestamp
+    unreach: int
+    timer: int
+    offset: float
+    delay: float
+    jitter: float
+    dispersion: float
+    stages: tuple[tuple[float, float, float], ...]
+    received: int
+    sent: int
+
+
+@dataclass(frozen=True, slots=True)
 class PeerSnapshot:
     """
     One association's status, as every observer shows it.
@@ -201,6 +265,8 @@ class PeerSnapshot:
     @ivar eventCount: its events (saturated at 15).
     @ivar lastEvent: its last event (C{PEVNT_*}), 0 if none.
     @ivar statusWord: the 16-bit peer status word.
+    @ivar measurements: its L{PeerMeasurements}, when the snapshot was
+        taken at a moment (C{now} given), else C{None}.
     """
 
     associd: int
@@ -212,6 +278,7 @@ class PeerSnapshot:
     eventCount: int
     lastEvent: int
     statusWord: int
+    measurements: PeerMeasurements | None = None
 
     @property
     def reachable(self) -> bool:
@@ -219,13 +286,57 @@ class PeerSnapshot:
         return self.reach != 0
 
 
-def peerSnapshot(engine: Any, association: Any, events: StatusEvents) -> PeerSnapshot:
+def peerMeasurements(association: Any, now: float) -> PeerMeasurements:
+    """
+    What an association knows of its source at C{now} (seconds, the
+    engine's time scale).
+    """
+    settings = association.settings
+    refclock = settings.refclock is not None
+    return PeerMeasurements(
+        configured=settings.lifecycle != "ephemeral",
+        authEnabled=isAuthenticating(settings.authenticator),
+        authentic=S.isAuthentic(association),
+        keyID=settings.key or 0,
+        port=settings.port,
+        name=settings.name,
+        leap=association.leap,
+        hmode=association.hmode,
+        stratum=association.stratum,
+        refclock=refclock,
+        ppoll=(
+            association.hpoll if refclock else association.ppoll or settings.maxPollLog2
+        ),
+        hpoll=association.hpoll,
+        precision=association.precision,
+        rootDelay=association.rootDelay,
+        rootDispersion=association.rootDispersion,
+        refid=association.refid,
+        reftime=association.reftime,
+        unreach=association.unreach,
+        timer=max(0, int(association.nextPoll - now)),
+        offset=association.offset,
+        delay=association.delay,
+        jitter=association.jitter,
+        dispersion=association.dispersionAt(now),
+        stages=tuple(association.filter.stages()),
+        received=association.received,
+        sent=association.sent,
+    )
+
+
+def peerSnapshot(
+    engine: Any, association: Any, events: StatusEvents, now: float | None = None
+) -> PeerSnapshot:
     """
     An association's status now.
 
     @param engine: the L{ntpservice.core.engine.Engine}.
     @param association: one of its associations.
     @param events: the daemon's L{StatusEvents}.
+    @param now: the moment, in seconds of the engine's time scale, at
+        which to take its L{PeerMeasurements} too (C{None}: the status
+        alone).
     """
     associd = association.associd
     selection = S.selectionStatus(engine, associd)
@@ -240,6 +351,74 @@ def peerSnapshot(engine: Any, association: Any, events: StatusEvents) -> PeerSna
         eventCount=counter.count,
         lastEvent=counter.last,
         statusWord=S.associationStatusWord(association, selection, counter),
+        measurements=None if now is None else peerMeasurements(association, now),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SystemMeasurements:
+    """
+    The system variables and the discipline's state at one moment, as
+    every observer shows them (C{ntpq rv}, the metrics, C{loopstats}).
+
+    @ivar stratum: the system stratum.
+    @ivar precision: the system precision, log2 s.
+    @ivar rootDelay: the root delay served, seconds.
+    @ivar rootDispersion: the root dispersion served at the moment,
+        seconds.
+    @ivar refid: the system reference ID.
+    @ivar reftime: the system reference time.
+    @ivar offset: the last offset the discipline accepted, seconds.
+    @ivar frequencyPPM: the frequency correction, ppm.
+    @ivar clockJitter: the discipline's RMS jitter, seconds.
+    @ivar systemJitter: the last selection's jitter with a system peer,
+        seconds (0 without one).
+    @ivar wander: the RMS frequency wander, ppm.
+    @ivar timeConstant: the discipline's time constant.
+    @ivar pollLog2: the system poll exponent.
+    @ivar state: the discipline state (NSET, FSET, FREQ, SPIK, SYNC).
+    """
+
+    stratum: int
+    precision: int
+    rootDelay: float
+    rootDispersion: float
+    refid: bytes
+    reftime: NTPTimestamp
+    offset: float
+    frequencyPPM: float
+    clockJitter: float
+    systemJitter: float
+    wander: float
+    timeConstant: int
+    pollLog2: int
+    state: str
+
+
+def systemMeasurements(engine: Any, nowNs: int) -> SystemMeasurements:
+    """
+    The system variables and discipline state at C{nowNs} (nanoseconds of
+    the engine's clock).
+    """
+    system = engine.system
+    discipline = engine.discipline
+    selection = engine.selection
+    synced = selection is not None and engine.systemPeer is not None
+    return SystemMeasurements(
+        stratum=system.stratum,
+        precision=system.precision,
+        rootDelay=system.rootDelay,
+        rootDispersion=system.rootDispersionAt(nowNs),
+        refid=system.refid,
+        reftime=system.reftime,
+        offset=discipline.offset,
+        frequencyPPM=discipline.freqPPM,
+        clockJitter=discipline.jitter,
+        systemJitter=selection.jitter if synced else 0.0,
+        wander=discipline.wander,
+        timeConstant=discipline.timeConstant,
+        pollLog2=discipline.pollLog2,
+        state=discipline.state,
     )
 
 
@@ -255,6 +434,8 @@ class SystemSnapshot:
     @ivar eventCount: the system events (saturated at 15).
     @ivar lastEvent: the last system event (C{EVNT_*}).
     @ivar statusWord: the 16-bit system status word.
+    @ivar measurements: the L{SystemMeasurements}, when the snapshot was
+        taken at a moment (C{nowNs} given), else C{None}.
     """
 
     leap: int
@@ -264,19 +445,25 @@ class SystemSnapshot:
     eventCount: int
     lastEvent: int
     statusWord: int
+    measurements: SystemMeasurements | None = None
 
 
-def systemSnapshot(engine: Any, events: StatusEvents) -> SystemSnapshot:
+def systemSnapshot(
+    engine: Any, events: StatusEvents, nowNs: int | None = None
+) -> SystemSnapshot:
     """
     The system's status now.
 
     @param engine: the L{ntpservice.core.engine.Engine}.
     @param events: the daemon's L{StatusEvents}.
+    @param nowNs: the moment, in nanoseconds of the engine's clock, at
+        which to take the L{SystemMeasurements} too (C{None}: the status
+        alone).
     """
-    if engine.systemPeer is not None:
-        source = S.SOURCE_NTP
-    elif syncedToLocal(engine):
+    if syncedToLocal(engine):
         source = S.SOURCE_LOCAL
+    elif engine.systemPeer is not None:
+        source = S.SOURCE_NTP
     else:
         source = S.SOURCE_UNSPEC
     leap = engine.system.leap
@@ -289,4 +476,5 @@ def systemSnapshot(engine: Any, events: StatusEvents) -> SystemSnapshot:
         eventCount=counter.count,
         lastEvent=counter.last,
         statusWord=S.systemStatusWord(leap, source, counter.count, counter.last),
+        measurements=None if nowNs is None else systemMeasurements(engine, nowNs),
     )

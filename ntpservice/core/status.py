@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ntpservice.core.association import TEST_AUTH
+from ntpservice.core.authenticator import isAuthenticating
 
 # Peer status bits (the high byte).
 PEER_CONFIG = 0x80
@@ -356,7 +357,7 @@ def associationStatusWord(
     events = events or EventCounter()
     return peerStatusWord(
         configured=settings.lifecycle != "ephemeral",
-        authEnabled=settings.key is not None,
+        authEnabled=isAuthenticating(settings.authenticator),
         authentic=isAuthentic(association),
         reachable=reachable,
         broadcast=settings.hmode in BROADCAST_HMODES,
@@ -373,7 +374,7 @@ def isAuthentic(association: Any) -> bool:
     only accepts authenticated packets on a keyed association).
     """
     return (
-        association.settings.key is not None
+        isAuthenticating(association.settings.authenticator)
         and association.reach != 0
         and not association.flash & TEST_AUTH
     )
@@ -402,13 +403,14 @@ def isSynchronized(engine: Any) -> bool:
     """
     Whether the daemon is synchronized: its system variables say so (leap
     indicator below 3, stratum below 16) and a source is in use, a system
-    peer or the LOCAL clock. After losing its system peer the daemon keeps
-    serving its last system variables (they age), but is no longer
-    synchronized in this sense.
+    peer (the LOCAL clock's association too), or it is an orphan parent
+    (issue 11). After losing its system peer the daemon keeps serving its
+    last system variables (they age), but is no longer synchronized in
+    this sense.
 
     @param engine: an L{ntpservice.core.engine.Engine} (its C{system},
-        C{systemPeer} and C{localClock} are read).
+        C{systemPeer} and C{isOrphan} are read).
     """
     if not engine.system.synchronized:
         return False
-    return engine.systemPeer is not None or engine.localClock is not None
+    return engine.systemPeer is not None or bool(getattr(engine, "isOrphan", False))

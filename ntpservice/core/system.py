@@ -48,6 +48,9 @@ class SystemVariables:
         update, from which dispersion grows at L{PHI}; C{None} while
         unsynchronized.
     @ivar poll: log2 seconds: the system poll exponent.
+    @ivar smearNs: nanoseconds the server adds to the timestamps it serves
+        (C{leapsmearinterval}: a leap second smeared out over the interval
+        before it), 0 otherwise.
     """
 
     leap: int = LEAP_NOTINSYNC
@@ -59,6 +62,7 @@ class SystemVariables:
     reftime: NTPTimestamp = ZERO
     lastUpdateNs: int | None = None
     poll: int = 6
+    smearNs: int = 0
 
     @property
     def synchronized(self) -> bool:

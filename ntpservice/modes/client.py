@@ -4,14 +4,23 @@
 The client plugin: C{server} lines become client associations (mode 3)
 that poll their server.
 
-Host names are resolved without blocking the reactor (Twisted's pluggable
-name resolver), retried with back-off while resolution fails. Reference
+Host names are resolved without blocking the reactor (L{HostResolver}:
+C{twisted.names}), retried with back-off while resolution fails, and
+resolved again as their TTLs expire: when the address of a C{server NAME}
+changes, its association moves to the new address (it is demobilized and a
+new association, with a new association ID, is mobilized). Several
+C{server} lines with one name give one association and a warning. A line
+with C{nts} (RFC 8915) runs NTS-KE with the named server first: its
+association appears once the exchange succeeds, at the NTP server and port
+the exchange named, authenticated by the session
+(L{ntpservice.nts.client}). Reference
 clock addresses (C{127.127.t.u}) are not network servers: the daemon runs
 them with their reference clock plugins (L{ntpservice.refclocks}).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from zope.interface import implementer
@@ -79,28 +88,103 @@ class ClientMode:
         self._resolver = HostResolver(daemon.reactor)
         # Names given at run time and still resolving, lower case.
         self._resolving: set[str] = set()
+        # NTS sessions, one per nts line.
+        self.ntsSessions: list[Any] = []
+        # (name lower case, port) -> [directive, associd or None, NameWatch]
+        self._names: dict[tuple[str, int], list[Any]] = {}
 
     def start(self) -> None:
         """
-        Resolve each C{server} line and mobilize its association.
+        Resolve each C{server} line and mobilize its association; a name
+        given on several lines gives one association (the first line), and
+        a warning for each other line.
         """
         for directive in self._daemon.configuration.associationsFor("server"):
             if directive.isRefclock:
                 # The daemon runs reference clocks (ntpservice.refclocks).
                 continue
-            self._resolver.resolve(
-                directive.address,
-                directive.ipVersion,
-                lambda addresses, d=directive: self._mobilize(d, addresses),
+            if directive.nts:
+                self._startNTS(directive)
+                continue
+            self._watchName(directive)
+
+    def _watchName(self, directive: config.AddressedAssociationDirective) -> bool:
+        """
+        Resolve a C{server} line's name now and again as its TTL expires
+        (L{HostResolver.watch}), unless another line has it already.
+
+        @return: whether the line is watched (C{False}: a duplicate).
+        """
+        key = (directive.address.lower(), directive.port)
+        first = self._names.get(key)
+        if first is not None:
+            self._log.warn(
+                "{source}: server {name} repeats {first}; line ignored",
+                source=str(directive.source),
+                name=directive.address,
+                first=str(first[0].source),
             )
+            return False
+        entry: list[Any] = [directive, None, None]
+        self._names[key] = entry
+
+        def resolved(addresses: list[str]) -> None:
+            self._resolving.discard(directive.address.lower())
+            self._follow(entry, addresses)
+
+        entry[2] = self._resolver.watch(directive.address, directive.ipVersion, resolved)
+        return True
+
+    def unresolved(self) -> list[Any]:
+        """
+        The C{server} lines whose name has not resolved yet (mode 6 shows
+        them with refid C{DNS}, while they are retried with back-off).
+        """
+        return [
+            entry[0]
+            for entry in self._names.values()
+            if entry[1] is None and entry[2] is not None and entry[2].active
+        ]
+
+    def _follow(self, entry: list[Any], addresses: list[str]) -> None:
+        """
+        The name of a C{server} line resolved (again): keep its association
+        while its address is still among the answers, else move it to the
+        first answer (a new association, with a new association ID).
+        """
+        directive, associd, _ = entry
+        daemon: Any = self._daemon
+        if associd is not None:
+            current = daemon.associations.get(associd)
+            if current is None:
+                # Removed meanwhile (unpeer): the line is gone.
+                entry[2].cancel()
+                key = (directive.address.lower(), directive.port)
+                if self._names.get(key) is entry:
+                    del self._names[key]
+                return
+            if current.address in addresses:
+                return
+            self._log.info(
+                "{name}: {address} is no longer among its addresses; "
+                "association {associd} moves",
+                name=directive.address,
+                address=current.address,
+                associd=associd,
+            )
+            daemon.demobilize(associd, "address changed")
+            entry[1] = None
+        association = self._mobilize(directive, addresses)
+        if association is not None:
+            entry[1] = association.associd
 
     def addDirective(self, directive: config.AddressedAssociationDirective) -> None:
         """
         Mobilize the association of a C{server} line given at run time
         (C{ntpq :config}). A host name is resolved without blocking; the
         association appears when the name resolves (retried with back-off
-        while it does not). An address literal is mobilized before this
-        returns.
+        while it does not), and follows its address as the name's TTL
+        expires. An address literal is mobilized before this returns.
 
         @param directive: the parsed line.
         @raise ValueError: for a reference clock address (they are not
@@ -108,15 +192,12 @@ class ClientMode:
         """
         if directive.isRefclock:
             raise ValueError("reference clocks cannot be added at run time")
-        name = directive.address.lower()
-        self._resolving.add(name)
-
-        def resolved(addresses: list[str]) -> None:
-            if name in self._resolving:
-                self._resolving.discard(name)
-                self._mobilize(directive, addresses)
-
-        self._resolver.resolve(directive.address, directive.ipVersion, resolved)
+        if directive.nts:
+            self._startNTS(directive)
+            return
+        self._resolving.add(directive.address.lower())
+        if not self._watchName(directive):
+            self._resolving.discard(directive.address.lower())
 
     def removeDirective(self, name: str) -> bool:
         """
@@ -126,33 +207,103 @@ class ClientMode:
 
         @return: whether such a line was still resolving.
         """
-        if name.lower() in self._resolving:
-            self._resolving.discard(name.lower())
+        key = name.lower()
+        if key in self._resolving:
+            self._resolving.discard(key)
+            for (entryName, port), entry in list(self._names.items()):
+                if entryName == key:
+                    entry[2].cancel()
+                    del self._names[(entryName, port)]
             return True
         return False
 
+    def _startNTS(self, directive: config.AddressedAssociationDirective) -> None:
+        """
+        Start the NTS session of an C{nts} line; its association is
+        mobilized after the first successful NTS-KE.
+        """
+        from ntpservice.core.authenticator import NTSAuthenticator
+        from ntpservice.nts import ke
+        from ntpservice.nts.aead import AEAD_BY_NAME
+        from ntpservice.nts.client import NTSClientSession
+
+        aead = (15,)
+        if directive.ntsAEAD is not None:
+            preferred = AEAD_BY_NAME[directive.ntsAEAD.upper()].aeadID
+            aead = (preferred,) + tuple(a for a in (15,) if a != preferred)
+        from ntpservice.nts.settings import ntsSettings
+
+        session = NTSClientSession(
+            directive.address,
+            self._daemon.reactor,
+            ke.exchange,
+            # The line's ca, else nts ca (NTPsec's site default), else the
+            # system's CAs.
+            caFile=directive.ntsCA or ntsSettings(self._daemon.configuration).ca,
+            verify="noval" not in directive.flags,
+            aead=aead,
+            count=self._daemon.counters.count,
+        )
+        self.ntsSessions.append(session)
+        authenticator = NTSAuthenticator(session)
+        mobilized: list[str] = []
+
+        def keyed(session: NTSClientSession) -> None:
+            if mobilized:
+                if session.server not in mobilized:
+                    self._log.warn(
+                        "NTS-KE with {name} now names NTP server {server}; the "
+                        "association stays with {address}",
+                        name=directive.address, server=session.server,
+                        address=mobilized[0],
+                    )
+                return
+            mobilized.append(session.server or directive.address)
+
+            def resolved(addresses: list[str]) -> None:
+                self._mobilize(
+                    directive, addresses,
+                    port=session.port, authenticator=authenticator,
+                )
+
+            self._resolver.resolve(
+                session.server or directive.address, directive.ipVersion, resolved
+            )
+
+        session.start(keyed)
+
     def _mobilize(
-        self, directive: config.AddressedAssociationDirective, addresses: list[str]
-    ) -> None:
+        self,
+        directive: config.AddressedAssociationDirective,
+        addresses: list[str],
+        port: int | None = None,
+        authenticator: Any = None,
+    ) -> Any:
         address = addresses[0]
+        settings = settingsFor(directive, address)
+        if authenticator is not None:
+            settings = replace(settings, port=port, authenticator=authenticator)
         try:
-            association = self._daemon.mobilize(settingsFor(directive, address))
+            association = self._daemon.mobilize(settings)
         except ValueError:
             self._log.warn(
                 "{source}: {address} has an association already; line ignored",
                 source=str(directive.source),
                 address=address,
             )
-            return
+            return None
         self._log.info(
             "Mobilized association {associd} with {name} ({address})",
             associd=association.associd,  # type: ignore[attr-defined]
             name=directive.address,
             address=address,
         )
+        return association
 
     def stop(self) -> None:
         self._resolver.cancel()
+        for session in self.ntsSessions:
+            session.stop()
 
     def datagramReceived(self, packet: Any, datagram: Any, sender: Any) -> None:
         """

@@ -136,10 +136,12 @@ class ServerMode:
         system = self._system()
         if decision.fuzzReference:
             system = replace(system, reftime=fuzzReferenceTime(system.reftime))
+        # A smeared leap second (leapsmearinterval) moves the served time.
+        smear = system.smearNs
         reply = encodeServerReply(
             packet,
             system,
-            NTPTimestamp.fromUnixNanoseconds(rxTime),
+            NTPTimestamp.fromUnixNanoseconds(rxTime + smear),
             rxTime,
         )
         now = sender.now
@@ -150,7 +152,7 @@ class ServerMode:
         full = packet.mac is not None and len(packet.mac.digest) > 20
 
         def stamped() -> bytes:
-            data = stampTransmit(reply, fromNs(now()))
+            data = stampTransmit(reply, fromNs(now() + smear))
             if key is not None:
                 return signPacket(data, key, full)
             if nak:

@@ -22,6 +22,21 @@ and address the request came to (L{NTPDatagramProtocol.sendReply}).
 
 Multicast groups are joined and left on the wildcard sockets (or the socket
 of the family) for one interface or the default one.
+
+Without a wildcard socket (C{interface ignore wildcard}: one socket per
+address), a packet with no requested local address leaves from the socket
+bound to the address the kernel's routing would choose for its
+destination (L{routeSource}: a connected UDP socket's name, as ntpd's
+C{findinterface} does; nothing is sent), remembered per destination until
+the local addresses change.
+
+Interface changes. The interface tracker
+(L{ntpservice.net.interfaces.InterfaceTracker}) tells the owner of every
+local address added or removed, after the service opened or closed the
+sockets bound to it; the owner forgets its route choices (an association
+whose local address vanished picks a new one at its next poll) and tells
+the L{IInterfaceObserver <ntpservice.interfaces.IInterfaceObserver>}s
+subscribed with L{SocketOwner.addInterfaceObserver}.
 """
 
 from __future__ import annotations
@@ -66,9 +81,65 @@ class SocketOwner:
 
     _log = Logger()
 
-    def __init__(self, counters: C.PacketCounters | None = None) -> None:
+    def __init__(
+        self,
+        counters: C.PacketCounters | None = None,
+        router: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """
+        @param router: the local address the kernel would send from to a
+            destination (L{routeSource} by default).
+        """
         self.counters = counters if counters is not None else C.PacketCounters()
         self._protocols: dict[str, Any] = {}
+        self._routeSource = router if router is not None else routeSource
+        self._routes: dict[str, str | None] = {}
+        self._interfaceObservers: list[Any] = []
+        self.interfaces: dict[str, Any] = {}
+
+    # -- interfaces ----------------------------------------------------
+
+    def addInterfaceObserver(self, observer: Any) -> None:
+        """
+        Tell C{observer}, an L{IInterfaceObserver
+        <ntpservice.interfaces.IInterfaceObserver>}, of every local address
+        added or removed from now on; it is first told of each address
+        known now, as added.
+        """
+        self._interfaceObservers.append(observer)
+        for address in list(self.interfaces.values()):
+            observer.interfaceAdded(address)
+
+    def removeInterfaceObserver(self, observer: Any) -> None:
+        self._interfaceObservers.remove(observer)
+
+    def interfaceAdded(self, address: Any) -> None:
+        """
+        The tracker found a local address (L{IInterfaceObserver
+        <ntpservice.interfaces.IInterfaceObserver>}).
+        """
+        self.interfaces[address.address] = address
+        self._routes.clear()
+        self._tell("interfaceAdded", address)
+
+    def interfaceRemoved(self, address: Any) -> None:
+        """
+        A local address went away.
+        """
+        self.interfaces.pop(address.address, None)
+        self._routes.clear()
+        self._tell("interfaceRemoved", address)
+
+    def _tell(self, method: str, address: Any) -> None:
+        for observer in list(self._interfaceObservers):
+            try:
+                getattr(observer, method)(address)
+            except Exception:
+                self._log.failure(
+                    "Interface observer {observer!r} failed on {method}",
+                    observer=observer,
+                    method=method,
+                )
 
     # -- the table -----------------------------------------------------
 
@@ -130,6 +201,15 @@ class SocketOwner:
         for address, transport in candidates:
             if address == WILDCARDS[family]:
                 return transport, localAddress
+        if localAddress is None and len(candidates) > 1 and not isMulticast(destination):
+            if destination not in self._routes:
+                if len(self._routes) > 4096:
+                    self._routes.clear()
+                self._routes[destination] = self._routeSource(destination)
+            source = self._routes[destination]
+            for address, transport in candidates:
+                if address == source:
+                    return transport, None
         if candidates:
             return candidates[0][1], None
         return None, None
@@ -279,6 +359,21 @@ class SocketOwner:
             on="" if interface is None else f" on {interface}",
         )
         return True
+
+
+def routeSource(destination: str) -> str | None:
+    """
+    The local address the kernel's routing chooses to reach C{destination}
+    (a UDP socket connected to it, never sending), or C{None} when there
+    is no route.
+    """
+    family = familyOf(destination)
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((destination, 9))
+            return str(probe.getsockname()[0])
+    except OSError:
+        return None
 
 
 def boundAddress(transport: Any) -> str:

@@ -183,9 +183,17 @@ class TimestampingPort(udp.Port):
         maxPacketSize: int = 8192,
         reactor: Any = None,
         device: str | None = None,
+        reusePort: bool = False,
     ) -> None:
+        """
+        @param device: bind to this interface (C{SO_BINDTODEVICE}).
+        @param reusePort: set C{SO_REUSEPORT} before binding, so that the
+            fast path's threads can bind their own sockets beside this one
+            (L{ntpservice.net.fastpath}).
+        """
         super().__init__(port, proto, interface, maxPacketSize, reactor)
         self.device = device
+        self.reusePort = reusePort
         self._pktinfoCache: dict[tuple[str, int], list[Any]] = {}
 
     def createInternetSocket(self) -> socket.socket:
@@ -194,6 +202,8 @@ class TimestampingPort(udp.Port):
         """
         skt: socket.socket = super().createInternetSocket()
         skt.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        if self.reusePort:
+            skt.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_REUSEPORT", 15), 1)
         if self.addressFamily == socket.AF_INET6:
             skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             skt.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)

@@ -251,7 +251,9 @@ class ReferenceServer(SimHost):
     scenarios. Its clock has no error unless one is given (a falseticker
     is a reference server with a wrong clock).
 
-    It serves leap 0, stratum 1, the refid given (C{GPS}), its clock's
+    It serves the leap indicator of its L{leap} attribute (0 unless a
+    scenario announces a leap second with it), stratum 1, the refid given
+    (C{GPS}), its clock's
     precision, root delay 0 and a root dispersion of
     L{REFERENCE_ROOT_DISPERSION} at each update of its reference, which
     happens every L{REFERENCE_UPDATE_INTERVAL} seconds of its clock (the
@@ -288,6 +290,7 @@ class ReferenceServer(SimHost):
         self._updateNs = int(updateInterval) * 1_000_000_000
         self._pollLog2 = max(0, int(updateInterval).bit_length() - 1)
         self._lastUpdate: int | None = None
+        self.leap = LEAP_NONE
         super().__init__(network, address, clock, name=name, rng=rng)
         self.addServer(self.referenceSystem)
 
@@ -302,7 +305,7 @@ class ReferenceServer(SimHost):
         if update != self._lastUpdate:
             self._lastUpdate = update
             self.system = SystemVariables(
-                leap=LEAP_NONE,
+                leap=self.leap,
                 stratum=1,
                 precision=self.clock.precision(),
                 rootDelay=0.0,

@@ -24,7 +24,11 @@ where C{base} is the spec's C{delay} plus or minus half its C{asymmetry}
 (and standard deviation) C{jitter}: the delay model of chrony's simulation
 tests on clknetsim (C{(+ base_delay (* jitter (exponential)))} in
 chrony's C{test/simulation/test.common}), which mimics queueing: most
-datagrams take about the base delay, a few much longer. Nothing keeps
+datagrams take about the base delay, a few much longer. With
+C{distribution=TWO_EXPONENTIALS} it is the sum of two exponentials of mean
+C{jitter / 2} each (gamma of shape 2): the same mean, but no peak at the
+minimum, as when a datagram queues at two routers; a loop tuned to the
+exponential's many near-minimum delays cannot lean on them there. Nothing keeps
 datagrams in order: when jitter makes a later datagram faster, it arrives
 first. Each datagram is lost independently with probability C{loss}.
 
@@ -75,6 +79,9 @@ from ntpservice.net.udp import ReceivedDatagram
 
 __all__ = [
     "DEFAULT_LINK",
+    "DISTRIBUTIONS",
+    "EXPONENTIAL",
+    "TWO_EXPONENTIALS",
     "EPHEMERAL_PORTS",
     "LOOPBACK",
     "SIM_IFINDEX",
@@ -92,6 +99,17 @@ SIM_IFINDEX = 1
 EPHEMERAL_PORTS = (32768, 60999)
 """The range ports bound as 0 are chosen from, as Linux's default
 C{ip_local_port_range}; lowest free port first."""
+
+
+EXPONENTIAL = "exponential"
+"""L{LinkSpec.distribution}: the jitter is exponential (the default)."""
+
+TWO_EXPONENTIALS = "two-exponentials"
+"""L{LinkSpec.distribution}: the jitter is the sum of two exponentials,
+each of half the mean."""
+
+DISTRIBUTIONS = (EXPONENTIAL, TWO_EXPONENTIALS)
+"""The distributions of a link's jitter."""
 
 
 def runUntil(reactor: Any, until: float) -> None:
@@ -159,12 +177,17 @@ class LinkSpec:
         one-way delays). Its magnitude must not exceed C{2 * delay}.
     @ivar loss: the probability that a datagram is lost, 0 to 1, in each
         direction independently.
+    @ivar distribution: the distribution of the jitter, one of
+        L{DISTRIBUTIONS}: L{EXPONENTIAL} (the default) or
+        L{TWO_EXPONENTIALS} (the sum of two exponentials of mean
+        C{jitter / 2}); its mean is C{jitter} either way.
     """
 
     delay: float = 0.0
     jitter: float = 0.0
     asymmetry: float = 0.0
     loss: float = 0.0
+    distribution: str = EXPONENTIAL
 
     def __post_init__(self) -> None:
         """
@@ -181,6 +204,11 @@ class LinkSpec:
             )
         if not (0.0 <= self.loss <= 1.0):
             raise ValueError(f"loss must be a probability from 0 to 1: {self.loss!r}")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(
+                f"distribution must be one of {', '.join(DISTRIBUTIONS)}: "
+                f"{self.distribution!r}"
+            )
 
     @property
     def forwardDelay(self) -> float:
@@ -246,12 +274,13 @@ class _Path:
     and its counters.
     """
 
-    __slots__ = ("base", "jitter", "loss", "rng", "counters")
+    __slots__ = ("base", "jitter", "loss", "twice", "rng", "counters")
 
     def __init__(self, rng: random.Random) -> None:
         self.base = 0.0
         self.jitter = 0.0
         self.loss = 0.0
+        self.twice = False
         self.rng = rng
         self.counters = LinkCounters()
 
@@ -259,6 +288,7 @@ class _Path:
         self.base = base
         self.jitter = spec.jitter
         self.loss = spec.loss
+        self.twice = spec.distribution == TWO_EXPONENTIALS
 
     def transit(self) -> float | None:
         """
@@ -272,7 +302,11 @@ class _Path:
         rng = self.rng
         lost = bool(self.loss) and rng.random() < self.loss
         transit = self.base
-        if self.jitter:
+        if self.twice:
+            rate = 2.0 / self.jitter if self.jitter else 0.0
+            if rate:
+                transit += rng.expovariate(rate) + rng.expovariate(rate)
+        elif self.jitter:
             transit += rng.expovariate(1.0 / self.jitter)
         return None if lost else transit
 

@@ -18,7 +18,7 @@ from ntpservice.control.client import (
 from ntpservice.core import control as K
 from ntpservice.core import status as S
 from tests.control.helpers import LoopbackServer, daemonResponder
-from tests.control.test_mode6 import BASE, KEY, OTHER_KEY, T0, makeDaemon
+from tests.control.test_mode6 import BASE, KEY, OTHER_KEY, T0, localID, makeDaemon
 
 
 class ClientAgainstDaemonTests(SynchronousTestCase):
@@ -47,7 +47,7 @@ class ClientAgainstDaemonTests(SynchronousTestCase):
         readVariables gives the system's and an association's variables.
         """
         self.assertEqual(dict(self.client.readVariables().variables)["stratum"], "4")
-        local = self.daemon.control.localID
+        local = localID(self.daemon)
         response = self.client.readVariables(local, ["srcadr", "refid"])
         self.assertEqual(response.variables, [("srcadr", "127.127.1.0"), ("refid", "LOCL")])
 

@@ -45,8 +45,7 @@ from ntpservice.interfaces import IDatagramHandler
 from ntpservice.net.multiplexer import ModeTable
 from ntpservice.net.udp import ReceivedDatagram
 from ntpservice.plugins import enabledPlugins, loadModePlugins
-from ntpservice.refclocks.local import findLocalClock
-from tests.helpers import FakeClock
+from tests.helpers import fastPathForTests, FakeClock
 
 T0 = 1_790_000_000 * 10**9
 LOCALHOST = ("127.0.0.1", 40000)
@@ -109,9 +108,33 @@ class PendingResolver:
                 receiver.resolutionComplete()
 
 
+def advance(daemon: NTPDaemon, seconds: float, step: float = 0.5) -> None:
+    """Let C{seconds} pass on the daemon's clock and its reactor together."""
+    for _ in range(int(seconds / step)):
+        daemon.clock.time += int(step * 1e9)
+        daemon.reactor.advance(step)
+
+
+def localID(daemon: NTPDaemon) -> int:
+    """The association ID of the LOCAL clock 127.127.1.0."""
+    for association in daemon.engine.associations:
+        if association.address == "127.127.1.0":
+            return int(association.associd)
+    raise AssertionError("no LOCAL clock association")
+
+
+START_BURST = 10.0
+"""Seconds: the LOCAL clock's start burst is over (it is the system peer)."""
+NOW = T0 + int(START_BURST * 1e9)
+"""The time of a daemon's clock when L{makeDaemon} returns it."""
+
+
 def makeDaemon(text: str = BASE, keyring: KeyRing = RING,
                resolver: PendingResolver | None = None) -> NTPDaemon:
-    """A started daemon for C{text}."""
+    """
+    A started daemon for C{text}, L{START_BURST} seconds after its start
+    (a LOCAL clock is selected by then).
+    """
     configuration = parseString(text)
     reactor = MemoryReactorClock()
     reactor.nameResolver = resolver or PendingResolver()
@@ -123,10 +146,11 @@ def makeDaemon(text: str = BASE, keyring: KeyRing = RING,
         PacketCounters(),
         ModeTable(),
         enabledPlugins(loadModePlugins(), configuration),
-        localClock=findLocalClock(configuration.associations, configuration.refclocks),
         keyring=keyring,
+        fastPath=fastPathForTests(),
     )
     daemon.start()
+    advance(daemon, START_BURST)
     return daemon
 
 
@@ -136,6 +160,11 @@ class ServerTestCase(SynchronousTestCase):
     """
 
     config = BASE
+
+    @property
+    def localID(self) -> int:
+        """The LOCAL clock's association ID."""
+        return localID(self.daemon)
 
     def setUp(self) -> None:
         self.resolver = PendingResolver()
@@ -249,8 +278,9 @@ class ReadStatTests(ServerTestCase):
     def test_list(self) -> None:
         """
         The list has the LOCAL clock, the pool and both servers, sorted by
-        association ID; the system status says synchronized to the LOCAL
-        clock.
+        association ID, the LOCAL clock before the servers that follow it
+        in the configuration; the system status says synchronized to the
+        LOCAL clock.
         """
         response = self.answer(K.OP_READSTAT)
         status = K.decodeSystemStatus(response.status)
@@ -259,7 +289,8 @@ class ReadStatTests(ServerTestCase):
         ids = list(self.associations())
         self.assertEqual(ids, sorted(ids))
         self.assertEqual(len(ids), 4)
-        self.assertEqual(ids[0], self.handler.localID)
+        self.assertLess(self.localID, self.byAddress("192.0.2.1"))
+        self.assertLess(self.localID, self.byAddress("192.0.2.2"))
 
     def test_peerStatusWords(self) -> None:
         """
@@ -268,7 +299,7 @@ class ReadStatTests(ServerTestCase):
         authentication enabled, not yet authentic.
         """
         words = self.associations()
-        local = K.decodePeerStatus(words[self.handler.localID])
+        local = K.decodePeerStatus(words[self.localID])
         self.assertEqual((local.conf, local.reach, local.tally), ("yes", "yes", "*"))
         plain = K.decodePeerStatus(words[self.byAddress("192.0.2.1")])
         self.assertEqual((plain.conf, plain.reach, plain.auth, plain.tally), ("yes", "no", "none", " "))
@@ -291,7 +322,7 @@ class ReadStatTests(ServerTestCase):
         words = self.associations()
         self.assertEqual(K.decodePeerStatus(words[first]).tally, "*")
         self.assertEqual(K.decodePeerStatus(words[second]).tally, "x")
-        self.assertEqual(K.decodePeerStatus(words[self.handler.localID]).tally, " ")
+        self.assertEqual(K.decodePeerStatus(words[self.localID]).tally, " ")
         self.assertEqual(K.decodeSystemStatus(self.answer(K.OP_READSTAT).status).source, S.SOURCE_NTP)
         self.assertEqual(self.variables()["peer"], str(first))
 
@@ -330,10 +361,10 @@ class ReadVarTests(ServerTestCase):
         self.assertEqual(values["stratum"], "4")
         self.assertEqual(values["leap"], "0")
         self.assertEqual(values["refid"], "127.127.1.0")
-        self.assertEqual(values["peer"], str(self.handler.localID))
+        self.assertEqual(values["peer"], str(self.localID))
         self.assertEqual(values["precision"], "-20")
         self.assertTrue(values["version"].startswith("ntpservice "))
-        self.assertEqual(values["clock"], K.formatTimestamp(K.secondsToTimestamp(T0 / 1e9)))
+        self.assertEqual(values["clock"], K.formatTimestamp(K.secondsToTimestamp(NOW / 1e9)))
         self.assertIn(b'version="ntpservice', response.data)
         self.assertTrue(response.data.endswith(b"\r\n"))
 
@@ -397,14 +428,14 @@ class ReadVarTests(ServerTestCase):
         The LOCAL clock: 127.127.1.0, srchost LOCAL(0) (ntpq's type C{l}),
         refid LOCL as text, the fudge stratum, reach growing every 64 s.
         """
-        values = self.variables(self.handler.localID)
+        values = self.variables(self.localID)
         self.assertEqual(
             (values["srcadr"], values["srchost"], values["refid"], values["stratum"], values["hmode"]),
             ("127.127.1.0", "LOCAL(0)", "LOCL", "3", "3"),
         )
         self.assertEqual(values["reach"], "0x1")
-        self.daemon.clock.time += 200 * 10**9
-        self.assertEqual(self.variables(self.handler.localID)["reach"], "0xf")
+        advance(self.daemon, 200)
+        self.assertEqual(self.variables(self.localID)["reach"], "0xf")
 
     def test_pool(self) -> None:
         """
@@ -425,7 +456,7 @@ class ReadVarTests(ServerTestCase):
         READCLOCK gives the LOCAL clock's variables; BADASSOC for a network
         server.
         """
-        values = dict(K.parseVariables(self.answer(K.OP_READCLOCK, self.handler.localID).data))
+        values = dict(K.parseVariables(self.answer(K.OP_READCLOCK, self.localID).data))
         self.assertEqual((values["name"], values["stratum"]), ("LOCAL(0)", "3"))
         self.assertEqual(self.error(K.OP_READCLOCK, self.byAddress("192.0.2.1")), K.ERR_BADASSOC)
 
@@ -436,7 +467,7 @@ class ReadVarTests(ServerTestCase):
         So the LOCAL clock answers while a network server is the system
         peer too; without any reference clock the answer is BADASSOC.
         """
-        local = self.answer(K.OP_READCLOCK, self.handler.localID).data
+        local = self.answer(K.OP_READCLOCK, self.localID).data
         self.assertEqual(self.answer(K.OP_READCLOCK).data, local)
         associd = self.byAddress("192.0.2.1")
         self.daemon.engine.systemPeer = associd
@@ -633,6 +664,29 @@ class ConfigureTests(ServerTestCase):
         self.assertEqual(association.settings.name, "ntp.example.net")
         self.assertEqual(self.variables(association.associd)["srchost"], "ntp.example.net")
 
+    def test_unresolvedNameShown(self) -> None:
+        """
+        A server name that has not resolved yet is shown as an association
+        with address 0.0.0.0, the name as srchost and refid DNS; once it
+        resolves, that entry is gone and the real association is there.
+        """
+        self.assertEqual(self.configure("server later.example.net"), "Config Succeeded")
+        pending = [
+            a for a in self.associations() if self.variables(a)["refid"] == "DNS"
+        ]
+        self.assertEqual(len(pending), 1)
+        values = self.variables(pending[0])
+        self.assertEqual(
+            (values["srcadr"], values["srchost"], values["stratum"]),
+            ("0.0.0.0", "later.example.net", "16"),
+        )
+        self.resolver.answer("later.example.net", "203.0.113.80")
+        self.assertNotIn(pending[0], self.associations())
+        self.assertEqual(
+            [a for a in self.associations() if self.variables(a)["refid"] == "DNS"], []
+        )
+        self.assertIsNotNone(self.daemon.engine.find("203.0.113.80", 123))
+
     def test_unpeerWhileResolving(self) -> None:
         """
         ':config unpeer NAME' for a server line whose name is still
@@ -759,7 +813,7 @@ class ConfigureTests(ServerTestCase):
         """
         The LOCAL clock cannot be removed at run time.
         """
-        self.assertIn("LOCAL", self.configure(f"unpeer {self.handler.localID}"))
+        self.assertIn("LOCAL", self.configure(f"unpeer {self.localID}"))
 
     def test_nomodify(self) -> None:
         """
@@ -856,7 +910,7 @@ class MRUTests(ServerTestCase):
         """
         The mru_* variables (ntpq monstats) describe the list.
         """
-        self.daemon.mru.observe("192.0.2.10", 123, 3, 4, T0 / 1e9 - 30)
+        self.daemon.mru.observe("192.0.2.10", 123, 3, 4, NOW / 1e9 - 30)
         values = self.variables(0, "mru_enabled,mru_hashslots,mru_depth,mru_oldest_age")
         self.assertEqual(
             values,
@@ -1003,7 +1057,7 @@ class StatisticsTests(ServerTestCase):
         file; ss_reset is the time since that reset. Before any reset the
         interval is the daemon's uptime.
         """
-        self.daemon.reactor.advance(700)
+        self.daemon.reactor.advance(700 - START_BURST)
         counters = self.daemon.counters
         before = self.variables(0, "ss_uptime,ss_reset,ss_reset_r")
         self.assertEqual(before, {"ss_uptime": "700", "ss_reset": "700", "ss_reset_r": "700"})
@@ -1011,7 +1065,7 @@ class StatisticsTests(ServerTestCase):
                         (C.VERSION1, 2), (C.VERSION1_CLIENT, 1), (C.VERSION1_ZERO, 1),
                         (C.MALFORMED, 1), ("access.ratelimited", 2), ("access.kodsent", 1)):
             counters.count(name, n)
-        counters.reset(T0 - 600 * 10**9)
+        counters.reset(NOW - 600 * 10**9)
         counters.count(C.RECEIVED, 4)
         counters.count(C.VERSION_CURRENT, 3)
         counters.count(C.VERSION1, 1)
@@ -1078,6 +1132,8 @@ class StatisticsTests(ServerTestCase):
         (ignored); no receive buffers, nothing dropped for want of one.
         """
         counters = self.daemon.counters
+        # The servers' requests of the start burst found no socket.
+        failed = int(self.variables(0, "io_sendfailed")["io_sendfailed"])
         for name, n in ((C.RECEIVED, 10), (C.SENT, 7), (C.INTERFACE_DROP, 2),
                         ("send.nosocket", 1)):
             counters.count(name, n)
@@ -1085,10 +1141,10 @@ class StatisticsTests(ServerTestCase):
         self.assertEqual(
             values,
             {
-                "iostats_reset": "0", "total_rbuf": "0", "free_rbuf": "0", "used_rbuf": "0",
-                "rbuf_lowater": "0", "io_dropped": "0", "io_ignored": "2", "io_received": "10",
-                "io_sent": "7", "io_sendfailed": "1", "io_wakeups": "10",
-                "io_goodwakeups": "10",
+                "iostats_reset": str(int(START_BURST)), "total_rbuf": "0", "free_rbuf": "0",
+                "used_rbuf": "0", "rbuf_lowater": "0", "io_dropped": "0", "io_ignored": "2",
+                "io_received": "10", "io_sent": "7", "io_sendfailed": str(failed + 1),
+                "io_wakeups": "10", "io_goodwakeups": "10",
             },
         )
 

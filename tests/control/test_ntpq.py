@@ -20,7 +20,7 @@ from ntpservice.core import control as K
 from ntpservice.core import status as S
 from ntpservice.core.timestamps import NTPTimestamp
 from tests.control.helpers import LoopbackServer, daemonResponder
-from tests.control.test_mode6 import BASE, KEY, T0, makeDaemon
+from tests.control.test_mode6 import BASE, KEY, T0, localID, makeDaemon
 
 NOW = 1_790_000_000.0
 
@@ -278,7 +278,7 @@ class CommandTests(SynchronousTestCase):
         -c 'rv ASSOCID' prints one association's variables; with names,
         only those and no status line.
         """
-        local = self.daemon.control.localID
+        local = localID(self.daemon)
         status, out, err = self.run_("-c", f"rv {local}")
         self.assertEqual(status, 0, err)
         self.assertTrue(out.startswith(f"associd={local} status="))
@@ -291,7 +291,7 @@ class CommandTests(SynchronousTestCase):
         -c 'cv ASSOCID' prints the LOCAL clock's variables with the clock
         status line.
         """
-        local = self.daemon.control.localID
+        local = localID(self.daemon)
         status, out, err = self.run_("-c", f"cv {local}")
         self.assertEqual(status, 0, err)
         self.assertEqual(out.splitlines()[0], f"associd={local} status=0000 no events, clk_unspec,")

@@ -1276,6 +1276,36 @@ class KalmanStateMachineTests(SynchronousTestCase):
         self.assertGreater(moves[0], 5 * moves[1])
         self.assertGreater(moves[1], 0.0)
 
+    def test_routeChange(self) -> None:
+        """
+        When the path's base delay rises (a route change) the source's old
+        minimum delay is forgotten once three samples in a row queued far
+        beyond it: a sample at the new base then moves the estimate as a
+        low-delay sample did before, not as a sample that queued long.
+        """
+        moves = []
+        for rise in (0.0, 5e-3):
+            discipline = Discipline(kalmanSettings(), initialFreqPPM=0.0)
+            n = 0
+            for n in range(16):
+                discipline.update(
+                    0.0, 1e-4, T0 + 64 * n, 6, delay=200e-6 + 1e-4 * (n % 4), source=1
+                )
+            for n in range(16, 20):
+                discipline.update(
+                    0.0,
+                    1e-4,
+                    T0 + 64 * n,
+                    6,
+                    delay=rise + 200e-6 + 1e-4 * (n % 4),
+                    source=1,
+                )
+            discipline.update(
+                50e-6, 1e-4, T0 + 64 * 20, 6, delay=rise + 200e-6, source=1
+            )
+            moves.append(discipline.residual)
+        self.assertGreater(moves[1], 0.5 * moves[0])
+
 
 class KalmanClosedLoopTests(SynchronousTestCase):
     """
@@ -1285,9 +1315,10 @@ class KalmanClosedLoopTests(SynchronousTestCase):
     def test_converges(self) -> None:
         """
         From 100 ms and 10 ppm off without a drift file, with 100 us of
-        measurement noise every 64 s: below 1 ms within five minutes (the
-        offset is slewed at 400 us/s), then within 200 us, the frequency
-        within 0.1 ppm (measured: 0.02 ppm).
+        measurement noise, polling from 64 s up to maxpoll: below 1 ms
+        within five minutes (the offset is slewed at 400 us/s), then within
+        300 us (measured: 238 us, at 1024 s), the frequency within 0.1 ppm
+        (measured: 0.02 ppm).
         """
         loop = ClosedLoop(
             offset=-0.1,
@@ -1301,41 +1332,44 @@ class KalmanClosedLoopTests(SynchronousTestCase):
         self.assertNotIn(FREQ, loop.states())
         self.assertEqual(loop.steps(), [])
         self.assertLess(loop.settledBelow(1e-3), 300)
-        self.assertLess(loop.maxError(HOUR), 200e-6)
+        self.assertLess(loop.maxError(HOUR), 300e-6)
         self.assertLess(abs(loop.clock.frequencyErrorPPM()), 0.1)
         assertClose(self, loop.discipline.freqPPM, -10.0, 0.2)
         self.assertLess(loop.discipline.freqErrorPPM, 0.2)  # type: ignore[attr-defined]
 
-    def test_pollFollowsFrequencyCertainty(self) -> None:
+    def test_pollFollowsWanderAndNoise(self) -> None:
         """
-        The poll rises while the frequency estimate is good enough to coast
-        over the longer interval (10 us of noise), and stays at minpoll when
-        it is not (10 ms of noise).
+        The poll rises towards maxpoll as far as the oscillator's wander
+        allows against the measurement noise: with 10 ms of noise all the
+        way to maxpoll, with 10 us of noise to a shorter interval, and with
+        10 us of noise and an oscillator wandering 30 ppb/s to a shorter
+        one still; never beyond maxpoll.
         """
-        quiet = ClosedLoop(
-            freqPPM=5.0,
-            noise=10e-6,
-            seed=4,
-            settings=kalmanSettings(minPollLog2=6, maxPollLog2=10, wanderPPB=0.1),
-            initialFreqPPM=0.0,
-        )
-        quiet.run(4 * HOUR)
-        self.assertGreater(quiet.discipline.pollLog2, 6)
-        noisy = ClosedLoop(
-            freqPPM=5.0,
-            noise=10e-3,
-            seed=4,
-            settings=kalmanSettings(minPollLog2=6, maxPollLog2=10),
-            initialFreqPPM=0.0,
-        )
-        noisy.run(2 * HOUR)
-        self.assertEqual({r.pollLog2 for _, r in noisy.results}, {6})
+        polls = {}
+        for noise, wander in ((10e-3, 0.0), (10e-6, 1.0), (10e-6, 30.0)):
+            loop = ClosedLoop(
+                freqPPM=5.0,
+                noise=noise,
+                seed=4,
+                settings=kalmanSettings(minPollLog2=6, maxPollLog2=10),
+                initialFreqPPM=0.0,
+                wanderPPBPerSecond=wander,
+            )
+            loop.run(4 * HOUR)
+            self.assertLessEqual(max(r.pollLog2 for _, r in loop.results), 10)
+            polls[noise, wander] = loop.discipline.pollLog2
+        self.assertEqual(polls[10e-3, 0.0], 10)
+        self.assertLess(polls[10e-6, 1.0], 10)
+        self.assertGreater(polls[10e-6, 1.0], 7)
+        self.assertLess(polls[10e-6, 30.0], polls[10e-6, 1.0])
 
     def test_frequencyStep(self) -> None:
         """
         When the oscillator's frequency jumps by 1 ppm the loop re-learns it
-        within a few polls: the error peaks below 300 us and is back under
-        50 us within ten minutes.
+        within a few polls: polling every 512 s when it happens, the error
+        peaks below 1.5 ms (the jump is seen at the next poll, confirmed at
+        the one after: measured 0.93 ms), the surprise shortens the poll,
+        and the error is back under 50 us within half an hour.
         """
         loop = ClosedLoop(
             freqPPM=5.0,
@@ -1348,8 +1382,8 @@ class KalmanClosedLoopTests(SynchronousTestCase):
         loop.clock.frequencyErrorPPM()
         loop.clock._oscillatorPPM += 1.0  # type: ignore[attr-defined]
         loop.run(HOUR)
-        self.assertLess(loop.maxError(HOUR), 300e-6)
-        self.assertLess(loop.maxError(HOUR + 600), 50e-6)
+        self.assertLess(loop.maxError(HOUR), 1.5e-3)
+        self.assertLess(loop.maxError(HOUR + 1800), 50e-6)
 
     def test_wanderAdapts(self) -> None:
         """

@@ -132,6 +132,38 @@ class RefClockSampleTests(SynchronousTestCase):
         self.assertTrue(16.0 <= nextDeadline - deadline <= 16.5, nextDeadline - deadline)
 
 
+class StartBurstTests(SynchronousTestCase):
+    """
+    The burst of polls a driver asks for at start (L{RefClockSource.burst}).
+    """
+
+    def test_burstThenRegular(self) -> None:
+        """
+        A driver asking for 4 polls 1 s apart is polled 4 times about 1 s
+        apart (the reach register not shifting, so each sample keeps it
+        reachable), then every 2**minpoll s; a step of the clock
+        (L{Association.clear}) starts the burst again.
+        """
+        engine = makeEngine()
+        source = RefClockSource(28, 0, stratum=0, refid=b"GPS\0", burst=4, burstInterval=1.0)
+        a = engine.mobilize(refclockSettings(source), T0)
+        engine.refclockSample(a.associd, 0.0, 1e-6, LEAP_NONE, T0)
+        times = []
+        for _ in range(6):
+            deadline = engine.nextDeadline()
+            assert deadline is not None
+            times.append(deadline)
+            out = engine.poll(deadline)
+            self.assertEqual(out[:1], [PollRefClock(a.associd, "127.127.28.0")])
+            engine.refclockSample(a.associd, 0.0, 1e-6, LEAP_NONE, deadline)
+        gaps = [round(b - a_, 3) for a_, b in zip(times, times[1:])]
+        self.assertEqual(gaps[:3], [1.0, 1.0, 1.0])
+        self.assertTrue(all(16.0 <= g <= 16.5 for g in gaps[3:]), gaps)
+        self.assertEqual(a.reach, 0b111)
+        a.clear(times[-1])
+        self.assertEqual(a.burst, 4)
+
+
 class LastResortTests(SynchronousTestCase):
     """
     A last-resort driver (LOCAL): the fallback, never a correction.
@@ -176,8 +208,9 @@ class LastResortTests(SynchronousTestCase):
         """
         While the system is synchronized to the LOCAL clock, a source that
         becomes selectable is still held for the start-up window (the
-        system has no real source yet), and the LOCAL clock does not
-        count among the sources that could contradict it.
+        system has no real source yet), the LOCAL clock staying the system
+        peer meanwhile, and the LOCAL clock does not count among the
+        sources that could contradict it.
         """
         engine = makeEngine()
         local = engine.mobilize(refclockSettings(LOCAL), T0)
@@ -187,8 +220,12 @@ class LastResortTests(SynchronousTestCase):
         gps = engine.mobilize(refclockSettings(GPS), T0)
         start = T0 + 200
         out = feed(engine, gps.associd, 8, offset=0.0001, start=start, every=1.0)
-        # The network server never answered: the hold waits for it.
-        self.assertNotEqual(engine.systemPeer, gps.associd)
+        # The network server never answered: the hold waits for it, and
+        # the LOCAL clock stays the system peer meanwhile (the system
+        # stays synchronized).
+        self.assertEqual(engine.systemPeer, local.associd)
+        self.assertTrue(engine.system.synchronized)
+        self.assertFalse(any(isinstance(x, SystemPeerChanged) for x in out))
         self.assertIn("startup", [getattr(x, "reason", None) for x in out])
         out = feed(engine, gps.associd, 1, offset=0.0001, start=start + 20)
         self.assertEqual(engine.systemPeer, gps.associd)

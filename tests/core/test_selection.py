@@ -528,7 +528,7 @@ class LocalClockTests(SynchronousTestCase):
             rootDelay=0.0,
             rootDispersion=0.0,
             refid=b"LOCL",
-            isLocalClock=True,
+            lastResort=True,
         )
         values.update(fields)
         return candidate("local", 0.0, **values)
@@ -595,7 +595,7 @@ _candidates: st.SearchStrategy[list[dict[str, Any]]] = st.lists(
         prefer=st.booleans(),
         noselect=st.booleans(),
         truechimer=st.booleans(),
-        isLocalClock=st.booleans(),
+        lastResort=st.booleans(),
     ),
     max_size=12,
 )
@@ -662,6 +662,6 @@ class PropertyTests(SynchronousTestCase):
             if (
                 c.truechimer
                 and result.status[c.key] != STATUS_UNFIT
-                and not (c.isLocalClock and not c.prefer)
+                and not (c.lastResort and not c.prefer)
             ):
                 self.assertIn(c.key, result.truechimers)

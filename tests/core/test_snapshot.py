@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from twisted.trial.unittest import SynchronousTestCase
 
 from ntpservice.core import status as S
-from ntpservice.core.association import AssociationSettings
+from ntpservice.core.association import AssociationSettings, RefClockSource
 from ntpservice.core.snapshot import (
     StatusEvents,
     peerSnapshot,
@@ -43,11 +43,16 @@ class FakeResult:
 
 
 @dataclass
+class FakeAssociations:
+    byID: dict[int, FakeAssociation] = field(default_factory=dict)
+
+
+@dataclass
 class FakeEngine:
     discipline: FakeDiscipline = field(default_factory=FakeDiscipline)
     system: SystemVariables = field(default_factory=SystemVariables)
     systemPeer: int | None = None
-    localClock: object | None = None
+    associations: FakeAssociations = field(default_factory=FakeAssociations)
     selection: object | None = None
     precisionLog2: int = -20
 
@@ -121,8 +126,9 @@ class StatusEventsTests(SynchronousTestCase):
 
     def test_systemEvents(self) -> None:
         """
-        Discipline state changes, steps and the loss of the system peer are
-        system events; a repeated state is none.
+        Discipline state changes, steps, the loss of the system peer and a
+        new one (the LOCAL clock's association as any other) are system
+        events; a repeated state is none.
         """
         engine = FakeEngine()
         events = StatusEvents(engine)
@@ -135,9 +141,9 @@ class StatusEventsTests(SynchronousTestCase):
         self.assertEqual(events.system.last, S.EVNT_CLOCKRESET)
         events.systemPeerChanged(None, None)
         self.assertEqual(events.system.last, S.EVNT_NOPEER)
-        engine.localClock = object()
-        events.systemPeerChanged(None, None)
+        events.systemPeerChanged(1, "127.127.1.0")
         self.assertEqual((events.system.count, events.system.last), (6, S.EVNT_SYNC))
+        self.assertEqual(events.counter(1).last, S.PEVNT_NEWPEER)
 
 
 class SystemSnapshotTests(SynchronousTestCase):
@@ -162,9 +168,110 @@ class SystemSnapshotTests(SynchronousTestCase):
 
     def test_systemPeer(self) -> None:
         """
-        With a system peer the source is NTP.
+        With a system peer the source is NTP; with a last-resort reference
+        clock's (the LOCAL clock's) association as the system peer of a
+        synchronized system, it is C{sync_local}, and that association is
+        the system peer.
         """
         engine = FakeEngine(systemPeer=9)
         snapshot = systemSnapshot(engine, StatusEvents(engine))
         self.assertEqual((snapshot.source, snapshot.systemPeer), (S.SOURCE_NTP, 9))
         self.assertEqual(snapshot.statusWord >> 8 & 0x3F, S.SOURCE_NTP)
+        local = RefClockSource(1, 0, stratum=10, refid=b"LOCL", lastResort=True)
+        engine.associations.byID[3] = FakeAssociation(
+            3, AssociationSettings(local.address, refclock=local), local.address
+        )
+        engine.systemPeer = 3
+        self.assertFalse(syncedToLocal(engine))
+        engine.system = SystemVariables(leap=0, stratum=11)
+        snapshot = systemSnapshot(engine, StatusEvents(engine))
+        self.assertTrue(syncedToLocal(engine))
+        self.assertEqual((snapshot.source, snapshot.systemPeer), (S.SOURCE_LOCAL, 3))
+
+
+class FixedRandom:
+    def random(self) -> float:
+        return 0.5
+
+
+class MeasurementsTests(SynchronousTestCase):
+    """
+    A snapshot taken at a moment carries what the association and the
+    system know then (L{PeerMeasurements}, L{SystemMeasurements}): the
+    values every observer shows, so that none reads the engine itself.
+    """
+
+    def test_peerAtAMoment(self) -> None:
+        """
+        The peer measurements are the association's filter and peer
+        variables at the moment: the dispersion grown to it, the seconds
+        left to the next poll, and the association's C{maxpoll} as the
+        peer poll until the peer has sent its own.
+        """
+        from ntpservice.core.association import Association
+        from ntpservice.core.filter import Sample
+
+        from ntpservice.core.authenticator import SymmetricKey
+
+        settings = AssociationSettings(
+            "192.0.2.8",
+            maxPollLog2=9,
+            name="ntp.example",
+            authenticator=SymmetricKey(5),
+        )
+        association = Association.mobilize(8, settings, 100.0, -20, FixedRandom())
+        association.filter.update(Sample(0.002, 0.010, 0.0001, 100.0), 100.0, 64.0)
+        association.stratum = 2
+        association.nextPoll = 164.5
+        association.received = 1
+        engine = FakeEngine()
+        events = StatusEvents(engine)
+        self.assertIsNone(peerSnapshot(engine, association, events).measurements)
+        m = peerSnapshot(engine, association, events, 110.0).measurements
+        assert m is not None
+        self.assertEqual((m.configured, m.authEnabled, m.keyID), (True, True, 5))
+        self.assertEqual((m.ppoll, m.hpoll, m.stratum, m.timer), (9, association.hpoll, 2, 54))
+        self.assertEqual((m.offset, m.delay), (association.offset, association.delay))
+        self.assertEqual(m.dispersion, association.dispersionAt(110.0))
+        self.assertGreater(m.dispersion, association.dispersionAt(100.0))
+        self.assertEqual(m.stages, association.filter.stages())
+        self.assertEqual((m.received, m.name), (1, "ntp.example"))
+        association.ppoll = 7
+        later = peerSnapshot(engine, association, events, 200.0).measurements
+        assert later is not None
+        self.assertEqual((later.ppoll, later.timer), (7, 0))
+
+    def test_systemAtAMoment(self) -> None:
+        """
+        The system measurements are the system variables, the root
+        dispersion grown to the moment, and the discipline's state; the
+        system jitter is the selection's only with a system peer.
+        """
+        from ntpservice.core.snapshot import systemMeasurements
+
+        @dataclass
+        class Discipline:
+            state: str = "SYNC"
+            offset: float = 0.001
+            freqPPM: float = 3.5
+            jitter: float = 0.0002
+            wander: float = 0.01
+            timeConstant: int = 4
+            pollLog2: int = 8
+
+        @dataclass
+        class Selection:
+            jitter: float = 0.0003
+
+        system = SystemVariables(stratum=3, rootDispersion=0.001, lastUpdateNs=0)
+        engine = FakeEngine(Discipline(), system, selection=Selection())  # type: ignore[arg-type]
+        m = systemMeasurements(engine, 10_000_000_000)
+        self.assertEqual((m.stratum, m.state, m.pollLog2, m.frequencyPPM), (3, "SYNC", 8, 3.5))
+        self.assertEqual(m.rootDispersion, system.rootDispersionAt(10_000_000_000))
+        self.assertGreater(m.rootDispersion, 0.001)
+        self.assertEqual(m.systemJitter, 0.0)
+        engine.systemPeer = 1
+        snapshot = systemSnapshot(engine, StatusEvents(engine), 10_000_000_000)
+        assert snapshot.measurements is not None
+        self.assertEqual(snapshot.measurements.systemJitter, 0.0003)
+        self.assertIsNone(systemSnapshot(engine, StatusEvents(engine)).measurements)

@@ -29,7 +29,6 @@ class FakeAssociation:
 class FakeEngine:
     system: SystemVariables = field(default_factory=SystemVariables)
     systemPeer: int | None = None
-    localClock: object | None = None
     selection: object | None = None
 
 
@@ -151,11 +150,12 @@ class StatusWordTests(SynchronousTestCase):
     def test_isSynchronized(self) -> None:
         """
         The daemon is synchronized when its system variables are and a
-        source (a system peer or the LOCAL clock) is in use.
+        source (a system peer, the LOCAL clock's association as any) is in
+        use; system variables kept after the system peer was lost are not
+        enough.
         """
         synced = SystemVariables(leap=0, stratum=2)
         self.assertFalse(S.isSynchronized(FakeEngine()))
         self.assertFalse(S.isSynchronized(FakeEngine(system=synced)))
         self.assertTrue(S.isSynchronized(FakeEngine(system=synced, systemPeer=1)))
-        self.assertTrue(S.isSynchronized(FakeEngine(system=synced, localClock=object())))
         self.assertFalse(S.isSynchronized(FakeEngine(systemPeer=1)))

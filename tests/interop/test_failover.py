@@ -3,8 +3,8 @@
 """
 Issue 9, as a new user met it: our daemon, a client of chronyd servers in
 namespaces, when its system peer (chronyd) is killed. With one server it
-stops claiming to be synchronized; with the LOCAL clock configured, LOCAL
-takes over; with two servers, the other one does. NTPsec's ntpq (C{-p},
+stops claiming to be synchronized; with the LOCAL clock configured, LOCAL's
+association takes over; with two servers, the other one does. NTPsec's ntpq (C{-p},
 C{rv}), our metrics and our log must agree.
 
 The client polls every 8 s (C{minpoll 3 maxpoll 3}) so that the polls the
@@ -154,20 +154,30 @@ class DeadServerTests(SynchronousTestCase):
     def test_oneServerPlusLocal(self) -> None:
         """
         The only server is killed and the LOCAL clock is configured at
-        stratum 10: within five polls the daemon is synchronized to LOCAL
-        (rv: C{sync_local}, stratum 11) and serves stratum 11 to ntpdig.
+        stratum 10: within five polls the LOCAL clock's association is the
+        system peer (one log line, rv: C{sync_local}, stratum 11, peer its
+        association) and the daemon serves stratum 11 to ntpdig.
         """
         peers.requireBinary("ntpdig")
         server = self.startServer(0)
         ours = self.startClient(1, "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n")
+        # LOCAL may be selected first, within seconds; the server follows.
+        address = re.escape(self.network.hosts[0].address)
+        ours.waitForOutput(rf"Selected {address} \(association \d+\)", timeout=40)
         killed = time.monotonic()
         server.stop()
-        match = ours.waitForOutput(LOST, timeout=6 * POLL + 10)
+        match = ours.waitForOutput(
+            re.compile(RESELECTED.pattern.replace("(?P<address>\\S+)", r"(?P<address>127\.127\.1\.0)")),
+            timeout=6 * POLL + 10,
+        )
         self.assertLess(time.monotonic() - killed, 6 * POLL, ours.output())
-        self.assertEqual(match.group("state"), "synchronized to the LOCAL clock")
+        self.assertEqual(match.group("reason"), "unreachable")
+        self.assertIsNone(LOST.search(ours.output()), ours.output())
         rv = self.run_ntpq("-c", "rv").replace("\n", " ")
         self.assertIn("sync_local", rv)
         self.assertRegex(rv, r"\bstratum=11\b")
+        local = [row for row in self.systemPeerRows() if "LOCAL(0)" in row]
+        self.assertEqual(len(local), 1, self.run_ntpq("-p"))
         self.assertIn("ntpservice_synchronized 1", self.metrics())
         [reply] = peers.runNtpdig("127.0.0.1", 1, netns=self.clientHost)
         self.assertEqual(reply["stratum"], 11, reply)

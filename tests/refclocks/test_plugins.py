@@ -20,6 +20,7 @@ from ntpservice.core.discipline import Discipline, DisciplineSettings
 from ntpservice.core.engine import Engine, PollRefClock
 from ntpservice.interfaces import IRefClock, IRefClockFactory
 from ntpservice.refclocks import (
+    RefClockConfigError,
     RefClockOptions,
     RefClockPluginError,
     byDriverType,
@@ -248,7 +249,7 @@ class DaemonTests(SynchronousTestCase):
         self.assertEqual(
             (association.address, association.settings.name), ("127.127.99.0", "TOY(0)")
         )
-        [clock] = daemon.refclocks.values()
+        [clock] = [running.clock for running in daemon.refclocks.values()]
         self.assertTrue(clock.started)
         self.advance(16 * 8 + 2)
         self.assertGreaterEqual(clock.polls, 8)
@@ -258,16 +259,40 @@ class DaemonTests(SynchronousTestCase):
         daemon.stop()
         self.assertTrue(clock.stopped)
 
+    def test_clockSampleObserved(self) -> None:
+        """
+        Each sample a driver delivers is told to the daemon's observers
+        (C{clockSample}: what C{clockstats} writes) with the clock's
+        address and its timecode.
+        """
+        daemon = self.makeDaemon("server 127.127.99.0 minpoll 4 maxpoll 4\n")
+
+        from zope.interface import implementer
+
+        from ntpservice.interfaces import IDaemonObserver
+
+        @implementer(IDaemonObserver)
+        class Recorder:
+            def __init__(self) -> None:
+                self.samples: list[tuple[int, str, str]] = []
+
+            def clockSample(self, associd: int, address: str, timecode: str) -> None:
+                self.samples.append((associd, address, timecode))
+
+        recorder = Recorder()
+        daemon.addObserver(recorder)
+        [running] = daemon.refclocks.values()
+        running.clock.timecode = "TOY 42"
+        self.advance(40)
+        [association] = list(daemon.engine.associations)
+        self.assertTrue(recorder.samples)
+        self.assertEqual(set(recorder.samples), {(association.associd, "127.127.99.0", "TOY 42")})
+
     def test_unknownDriver(self) -> None:
         """
-        A driver type no plugin provides: the line is ignored with a
-        warning naming it, and nothing is mobilized.
+        A driver type no plugin provides is refused when the daemon is
+        built, with the line and the drivers that are installed.
         """
-        from twisted.logger import globalLogPublisher
-
-        events: list[dict[str, Any]] = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        daemon = self.makeDaemon("server 127.127.28.0\n")
-        self.assertEqual(len(daemon.engine.associations), 0)
-        self.assertTrue(any(e.get("type") == 28 for e in events))
+        e = self.assertRaises(RefClockConfigError, self.makeDaemon, "server 127.127.77.0\n")
+        self.assertIn(":1: server 127.127.77.0: no reference clock driver of type 77", str(e))
+        self.assertIn("99 toy", str(e))

@@ -61,11 +61,12 @@ class ConvergeTests(SynchronousTestCase):
 
     def test_boundedAfterwards(self) -> None:
         """
-        During hours 2 to 4 the error stays below 200 us (measured: 43 us)
-        and its RMS below 50 us (measured: 16 us).
+        During hours 2 to 4 the error stays below 400 us (measured: 219 us,
+        polling up to every 1024 s) and its RMS below 50 us (measured:
+        37 us).
         """
         scenario = converge()
-        self.assertLess(scenario.maxError(2 * HOUR), 200e-6)
+        self.assertLess(scenario.maxError(2 * HOUR), 400e-6)
         self.assertLess(scenario.rmsError(2 * HOUR), 50e-6)
 
     def test_frequency(self) -> None:

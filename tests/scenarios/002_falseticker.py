@@ -90,10 +90,11 @@ class FalsetickerTests(SynchronousTestCase):
     def test_convergesToTheGoodOnes(self) -> None:
         """
         The clock is within 1 ms of true time within 10 minutes (measured:
-        30 s) and within 200 us during the second hour (measured: 34 us),
+        30 s) and within 400 us during the second hour (measured: 215 us,
+        polling up to every 1024 s),
         far from the falseticker's 100 ms.
         """
         scenario, _ = falseticker()
         self.assertLess(scenario.settledBelow(1e-3), 600.0)
-        self.assertLess(scenario.maxError(HOUR), 200e-6)
+        self.assertLess(scenario.maxError(HOUR), 400e-6)
         self.assertEqual(scenario.events.steps, [])

@@ -70,11 +70,12 @@ class LossTests(SynchronousTestCase):
 
     def test_bounded(self) -> None:
         """
-        During hours 2 to 4 the error stays below 400 us (measured: 130 us)
-        and its RMS below 100 us (measured: 47 us); the frequency is within
-        0.5 ppm at the end (measured: 0.010 ppm).
+        During hours 2 to 4 the error stays below 600 us (measured: 273 us,
+        polling up to every 1024 s) and its RMS below 300 us (measured:
+        155 us); the frequency is within 0.5 ppm at the end (measured:
+        0.006 ppm).
         """
         scenario = lossy()
-        self.assertLess(scenario.maxError(2 * HOUR), 400e-6)
-        self.assertLess(scenario.rmsError(2 * HOUR), 100e-6)
+        self.assertLess(scenario.maxError(2 * HOUR), 600e-6)
+        self.assertLess(scenario.rmsError(2 * HOUR), 300e-6)
         self.assertLess(abs(scenario.client.clock.frequencyErrorPPM()), 0.5)

@@ -11,7 +11,8 @@ an hour every datagram to and from the server is lost. Three variants:
    metrics' C{synchronized}), while it keeps serving its last system
    variables with a growing dispersion (RFC 5905 holdover);
  - B{one server plus the LOCAL clock} (C{fudge stratum 10}): the LOCAL
-   clock takes over within the same five intervals;
+   clock's association becomes the system peer within the same five
+   intervals;
  - B{two servers}: the other server takes over within three poll
    intervals (a source that answered none of its last three polls gives
    way to one that answers).
@@ -19,10 +20,10 @@ an hour every datagram to and from the server is lost. Three variants:
 Each change is reported once: one C{unreachable} peer event when the
 reach register empties, one system peer change.
 
-Measured (seed 1, poll 6 when the link died just after a reply): the
-one-server system peer is dropped 320 s (five intervals) later, and LOCAL
-takes over at the same moment; with two servers the survivor takes over
-after 190 s (three intervals). The bounds allow one snapshot (5 s) more.
+Measured (seed 1, poll 10 when the link died, the poll having risen to
+maxpoll within the hour): the one-server system peer is dropped 4650 s
+later (within five intervals of 1024 s), and LOCAL takes over at the same
+moment. The bounds allow one snapshot (5 s) more.
 Before issue 9 the one-server peer was never dropped, and failover took
 about seven intervals (scenario 005's former figure).
 """
@@ -35,6 +36,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ntpservice.core.association import TEST_UNREACH
 from ntpservice.core.packet import MAX_STRATUM
+from ntpservice.core.snapshot import syncedToLocal
 from ntpservice.core.selection import REASON_UNREACHABLE, STATUS_UNFIT
 from ntpservice.core.status import isSynchronized
 from ntpservice.sim.network import LinkSpec
@@ -51,8 +53,9 @@ LOCAL = "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n"
 @cache
 def dies(servers: int, extra: str = "") -> tuple[ClientScenario, str, int, float]:
     """
-    @return: the scenario run for an hour, then another with the system
-        peer's link dead; the dead server's address, the poll exponent when
+    @return: the scenario run for an hour, then three more with the system
+        peer's link dead (eight unanswered polls, for the reach register to
+        empty, take hours at a poll interval of up to 1024 s); the dead server's address, the poll exponent when
         it died and the true time it died.
     """
     scenario = ClientScenario(
@@ -66,7 +69,7 @@ def dies(servers: int, extra: str = "") -> tuple[ClientScenario, str, int, float
     scenario.sim.link(
         CLIENT, dead, LinkSpec(delay=LAN.delay, jitter=LAN.jitter, loss=1.0)
     )
-    scenario.run(HOUR, step=GRID)
+    scenario.run(3 * HOUR, step=GRID)
     return scenario, dead, pollLog2, cut
 
 
@@ -124,18 +127,18 @@ class LocalFallbackTests(SynchronousTestCase):
     def test_localTakesOver(self) -> None:
         """
         Within five poll intervals the system is synchronized to the LOCAL
-        clock: stratum 11 (LOCAL's 10 plus one), its refid, no network
-        system peer.
+        clock: its association (127.127.1.0) is the system peer, and stays
+        so, the status is C{sync_local}, stratum 11 (LOCAL's 10 plus one),
+        refid its address.
         """
         scenario, dead, pollLog2, cut = dies(1, LOCAL)
-        when = scenario.firstTime(lambda s: s.systemPeer is None, cut)
+        when = scenario.firstTime(lambda s: s.systemPeer == "127.127.1.0", cut)
         self.assertLessEqual(when - cut, 5 * 2**pollLog2 + GRID)
+        self.assertEqual({s.systemPeer for s in scenario.between(when)}, {"127.127.1.0"})
         engine = scenario.daemon.engine
         self.assertTrue(isSynchronized(engine))
-        local = engine.localClock
-        self.assertEqual(
-            engine.system.refid, local.systemVariables(0, engine.precisionLog2).refid
-        )
+        self.assertTrue(syncedToLocal(engine))
+        self.assertEqual(engine.system.refid, bytes((127, 127, 1, 0)))
         self.assertEqual(engine.system.stratum, 11)
 
 

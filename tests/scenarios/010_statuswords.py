@@ -112,8 +112,10 @@ class Comparer:
 @cache
 def statusWords() -> tuple[ClientScenario, Comparer, str]:
     """
-    @return: the scenario run for two hours, the comparer, and the address
-        of the system peer that died after the first hour.
+    @return: the scenario run for four hours, the comparer, and the address
+        of the system peer that died after the first hour (its reach
+        register empties after eight unanswered polls, which the poll
+        interval, up to 1024 s, makes hours).
     """
     scenario = ClientScenario(3, servers=3, offset=0.002, freqPPM=2.0)
     daemon = scenario.daemon
@@ -128,7 +130,7 @@ def statusWords() -> tuple[ClientScenario, Comparer, str]:
     for server in scenario.servers:
         if server.address == dead:
             server.removeServer()
-    scenario.run(HOUR, step=10.0)
+    scenario.run(3 * HOUR, step=10.0)
     writer.stop()
     return scenario, comparer, dead
 

@@ -22,6 +22,7 @@ from ntpservice.sim.network import (
     EPHEMERAL_PORTS,
     LOOPBACK,
     SIM_IFINDEX,
+    TWO_EXPONENTIALS,
     LinkCounters,
     LinkSpec,
     SimNetwork,
@@ -125,6 +126,7 @@ class LinkSpecTests(SynchronousTestCase):
             {"loss": -0.1},
             {"loss": 1.5},
             {"loss": float("nan")},
+            {"distribution": "uniform"},
         ]:
             self.assertRaises(ValueError, LinkSpec, **kw)
 
@@ -220,6 +222,35 @@ class DeliveryTests(SynchronousTestCase):
         self.assertGreaterEqual(min(excess), -1e-9)
         self.assertApproximates(statistics.fmean(excess), 0.001, 0.0001)
         self.assertApproximates(statistics.pstdev(excess), 0.001, 0.0001)
+
+    def test_twoExponentials(self) -> None:
+        """
+        With L{TWO_EXPONENTIALS} the jitter keeps its mean but is the sum of
+        two exponentials of half the mean: its standard deviation is the
+        mean over the square root of two, and few datagrams arrive near the
+        base delay (under a tenth of the mean excess: about 1.7 %, against
+        9.5 % for an exponential).
+        """
+        reactor, network = makeNetwork()
+        network.link(
+            A, B, LinkSpec(delay=0.010, jitter=0.001, distribution=TWO_EXPONENTIALS)
+        )
+        ta, ra, tb, rb = pair(network, reactor)
+        n = 4000
+        sent = []
+        for i in range(n):
+            sent.append(reactor.seconds())
+            ta.write(i.to_bytes(4, "big"), (B, PORT))
+            runUntil(reactor, reactor.seconds() + 0.1)
+        excess = [
+            t - sent[int.from_bytes(p, "big")] - 0.010
+            for t, p in zip(rb.times, rb.payloads)
+        ]
+        self.assertGreaterEqual(min(excess), -1e-9)
+        self.assertApproximates(statistics.fmean(excess), 0.001, 0.0001)
+        self.assertApproximates(statistics.pstdev(excess), 0.001 / 2**0.5, 0.0001)
+        near = sum(1 for e in excess if e < 0.0001) / n
+        self.assertLess(near, 0.04)
 
     def test_reordering(self) -> None:
         """

@@ -49,6 +49,7 @@ class ToyClockFactory:
     stratum = 0
     precision = -20
     lastResort = False
+    burst = (0, 0.0)
 
     def build(self, options: Any, sink: IRefClockSink, reactor: Any) -> ToyClock:
         return ToyClock(options, sink)

@@ -80,6 +80,8 @@ _ASSOCIATION_FLAGS = frozenset(
         "burst",
         "iburst",
         "noselect",
+        "noval",
+        "nts",
         "preempt",
         "prefer",
         "true",
@@ -139,6 +141,9 @@ class AddressedAssociationDirective(AssociationDirective):
         address (only with C{server}).
     @ivar port: the remote UDP port (C{port N}, an extension that chrony
         also has; ntpd always uses 123).
+    @ivar ntsCA: with C{nts}: the C{ca FILE} that verifies the NTS-KE
+        server's certificate (C{None}: the system's CAs).
+    @ivar ntsAEAD: with C{nts}: the C{aead NAME} preferred, or C{None}.
     """
 
     address: str
@@ -153,6 +158,13 @@ class AddressedAssociationDirective(AssociationDirective):
     ident: str | None = None
     isRefclock: bool = False
     port: int = 123
+    ntsCA: str | None = None
+    ntsAEAD: str | None = None
+
+    @property
+    def nts(self) -> bool:
+        """Whether the server is used with Network Time Security (C{nts})."""
+        return "nts" in self.flags
 
     @property
     def iburst(self) -> bool:
@@ -328,9 +340,12 @@ def parseAssociation(
     flags: set[str] = set()
     values: dict[str, int] = {}
     ident: str | None = None
+    strings: dict[str, str] = {}
     while index < len(arguments):
         option = arguments[index]
         index += 1
+        if option in _NTS_OPTIONS and directive != "server":
+            raise ConfigError(source, f"unknown {directive} option {option!r}")
         if option in _ASSOCIATION_FLAGS:
             if option in flags:
                 raise ConfigError(source, f"{directive} option {option!r} given twice")
@@ -347,6 +362,11 @@ def parseAssociation(
                 raise ConfigError(source, f"{directive} option 'ident' given twice")
             ident = takeValue(arguments, index, option, source)
             index += 1
+        elif option in ("ca", "aead"):
+            if option in strings:
+                raise ConfigError(source, f"{directive} option {option!r} given twice")
+            strings[option] = takeValue(arguments, index, option, source)
+            index += 1
         elif option in ("-4", "-6"):
             raise ConfigError(
                 source, f"{option} must come before the {directive} address"
@@ -354,6 +374,7 @@ def parseAssociation(
         else:
             raise ConfigError(source, f"unknown {directive} option {option!r}")
 
+    _checkNTSOptions(directive, flags, values, strings, isRefclock, source)
     minPoll = values.get("minpoll")
     maxPoll = values.get("maxpoll")
     if minPoll is not None and maxPoll is not None and minPoll > maxPoll:
@@ -385,7 +406,46 @@ def parseAssociation(
         ident=ident,
         isRefclock=isRefclock,
         port=values.get("port", 123),
+        ntsCA=strings.get("ca"),
+        ntsAEAD=strings.get("aead"),
     )
+
+
+_NTS_OPTIONS = frozenset({"nts", "noval", "ca", "aead"})
+"""NTPsec's NTS options, on C{server} lines only."""
+
+_NTS_AEADS = ("AES_SIV_CMAC_256", "AES_SIV_CMAC_384", "AES_SIV_CMAC_512")
+
+
+def _checkNTSOptions(
+    directive: str,
+    flags: set[str],
+    values: dict[str, int],
+    strings: dict[str, str],
+    isRefclock: bool,
+    source: SourceLocation,
+) -> None:
+    """
+    Check NTPsec's NTS options of an association line: C{nts} (C{server}
+    only, not with C{key}), and C{ca FILE}, C{aead NAME}, C{noval}, which
+    need C{nts}.
+
+    @raise ConfigError: for a misplaced or bad option.
+    """
+    if "nts" not in flags:
+        for option in ("noval", "ca", "aead"):
+            if option in flags or option in strings:
+                raise ConfigError(source, f"{directive} option {option!r} needs 'nts'")
+        return
+    if isRefclock:
+        raise ConfigError(source, "nts needs a network server, not a reference clock")
+    if "key" in values:
+        raise ConfigError(source, f"{directive}: nts and key cannot be used together")
+    aead = strings.get("aead")
+    if aead is not None and aead.upper() not in _NTS_AEADS:
+        raise ConfigError(
+            source, f"unknown aead {aead!r} (one of {', '.join(_NTS_AEADS)})"
+        )
 
 
 def _parseBroadcastClient(

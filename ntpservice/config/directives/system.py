@@ -352,6 +352,7 @@ PARSERS: Mapping[str, DirectiveParser] = types.MappingProxyType(
         "leapfile": _parseLeapfile,
         "broadcastdelay": numberParser(0.0),
         "nonvolatile": numberParser(0.0),
+        "leapsmearinterval": numberParser(0, 86400 * 2, integer=True),
         "tos": _parseTos,
         "tinker": _parseTinker,
         "discipline": _parseDiscipline,

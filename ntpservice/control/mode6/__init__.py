@@ -11,7 +11,7 @@ datagrams to. It answers, with ntpd's variable names and formats:
   - READVAR: system variables (association 0, with those of C{setvar}
     lines, and the counters of C{ntpq sysstats}, C{authinfo}, C{iostats},
     C{monstats} and the kernel's of C{kerninfo}) or peer variables;
-  - READCLOCK: the LOCAL clock's variables (for association 0 too: ntpd's
+  - READCLOCK: a reference clock's variables (for association 0 too: ntpd's
     "system clock" is the system peer if it is a reference clock, else the
     first reference clock);
   - CONFIGURE (C{ntpq :config}): C{server}, C{pool} and C{unpeer} at run
@@ -27,7 +27,7 @@ One module per concern:
   - L{variables}: the system, peer and clock variables and status words;
   - L{runtime}: runtime configuration (C{:config});
   - L{events}: the events the status words count, from the daemon's
-    observer calls, and the LOCAL clock's and pools' association IDs.
+    observer calls, and the pools' association IDs.
 
 The names below are those the package has always offered.
 """
@@ -53,7 +53,6 @@ from ntpservice.control.mode6.variables import (
     IO_NAMES,
     IO_VARIABLES,
     KERNEL_NAMES,
-    LOCAL_POLL_LOG2,
     PEER_DEFAULT_VARIABLES,
     PEER_VARIABLES,
     SYSSTATS_COUNTERS,
@@ -71,7 +70,6 @@ __all__ = [
     "IO_NAMES",
     "IO_VARIABLES",
     "KERNEL_NAMES",
-    "LOCAL_POLL_LOG2",
     "MAX_MRU_FRAGMENTS",
     "MAX_SOURCES",
     "MAX_UNAUTHENTICATED_FRAGMENTS",

@@ -7,8 +7,9 @@ beside the engine's, and the events their status words count.
 L{ControlEvents} observes the daemon (L{ntpservice.daemon.NTPDaemon.addObserver})
 for the peer variables that only arriving packets tell (C{rec}, C{xmt},
 C{dstadr}, C{pmode}). It also numbers the associations that are not in the
-engine but that ntpq shows as ntpd does: the LOCAL clock and each C{pool}
-line, and counts their events. The events of the system's and the engine
+engine but that ntpq shows as ntpd does: each C{pool} line, and counts
+their events (reference clocks, the LOCAL clock among them, are engine
+associations like any other). The events of the system's and the engine
 associations' status words are not counted here but by the daemon
 (L{ntpservice.core.snapshot.StatusEvents}), once for every observer, so
 that C{ntpq} and C{peerstats} agree.
@@ -22,11 +23,10 @@ from typing import Any
 from zope.interface import implementer
 
 from ntpservice.core import status as S
-from ntpservice.core.snapshot import syncedToLocal
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.interfaces import IDaemonObserver
 
-__all__ = ["ControlEvents", "PeerRecord", "PoolEntry", "syncedToLocal"]
+__all__ = ["ControlEvents", "PeerRecord", "PoolEntry"]
 
 
 @dataclass(slots=True)
@@ -45,6 +45,7 @@ class PoolEntry:
 
     directive: Any
     events: S.EventCounter = field(default_factory=S.EventCounter)
+    refid: str = "POOL"
 
 
 @implementer(IDaemonObserver)
@@ -52,38 +53,30 @@ class ControlEvents:
     """
     What mode 6 shows beside the engine and the daemon's event counts
     (L{ntpservice.daemon.NTPDaemon.events}): the packet-borne peer
-    variables, and the LOCAL clock's and the pools' associations with
-    their events.
+    variables, and the pools' associations with their events.
 
     Register it with C{daemon.addObserver}.
 
     @ivar peers: what is known of each engine association, by association
         ID.
-    @ivar localID: the association ID shown for the LOCAL clock, or
-        C{None} without one.
-    @ivar localEvents: the LOCAL clock's events.
     @ivar pools: the C{pool} lines, by the association ID they are shown
         with.
+    @ivar names: the C{server NAME} lines whose name has not resolved yet,
+        shown as associations with refid C{DNS}, by association ID (see
+        L{syncNames}).
     """
 
     def __init__(self, daemon: Any) -> None:
         """
-        Number the LOCAL clock and the C{pool} lines of the configuration.
+        Number the C{pool} lines of the configuration.
 
         @param daemon: the L{ntpservice.daemon.NTPDaemon}.
         """
         self._daemon = daemon
-        engine = daemon.engine
         self.peers: dict[int, PeerRecord] = {}
-        self.localID: int | None = None
-        self.localEvents = S.EventCounter()
-        if engine.localClock is not None:
-            self.localID = engine.associations.newID()
-            self.localEvents.record(S.PEVNT_MOBIL)
-            self.localEvents.record(S.PEVNT_REACH)
-            if syncedToLocal(engine):
-                self.localEvents.record(S.PEVNT_NEWPEER)
         self.pools: dict[int, PoolEntry] = {}
+        self.names: dict[int, PoolEntry] = {}
+        self._nameIDs: dict[tuple[str, int], int] = {}
         if "pool" in daemon.instances:
             for directive in daemon.configuration.associationsFor("pool"):
                 self.addPool(directive)
@@ -110,6 +103,30 @@ class ControlEvents:
         pool.events.record(S.PEVNT_MOBIL)
         self.pools[associd] = pool
         return associd
+
+    def syncNames(self) -> None:
+        """
+        Show each C{server NAME} line whose name has not resolved yet (the
+        client plugin's C{unresolved()}) as an association with refid
+        C{DNS}, and stop showing those that resolved.
+        """
+        client = self._daemon.instances.get("client")
+        unresolved = getattr(client, "unresolved", None)
+        pending = list(unresolved()) if unresolved is not None else []
+        keys = {}
+        for directive in pending:
+            keys[(directive.address.lower(), directive.port)] = directive
+        for key, associd in list(self._nameIDs.items()):
+            if key not in keys:
+                del self._nameIDs[key]
+                self.names.pop(associd, None)
+        for key, directive in keys.items():
+            if key not in self._nameIDs:
+                associd = self._daemon.engine.associations.newID()
+                entry = PoolEntry(directive, refid="DNS")
+                entry.events.record(S.PEVNT_MOBIL)
+                self._nameIDs[key] = associd
+                self.names[associd] = entry
 
     def removePool(self, associd: int) -> PoolEntry:
         """
@@ -147,8 +164,3 @@ class ControlEvents:
             self.peers[associd] = PeerRecord()
         elif event == "demobilize":
             self.peers.pop(associd, None)
-
-    def systemPeerChanged(self, associd: int | None, address: str | None) -> None:
-        """No system peer: the LOCAL clock, if there is one, takes over."""
-        if associd is None and self.localID is not None:
-            self.localEvents.record(S.PEVNT_NEWPEER)

@@ -37,7 +37,7 @@ class RuntimeConfiguration:
         """
         @param daemon: the L{ntpservice.daemon.NTPDaemon}.
         @param events: the event bookkeeping, which shows C{pool} lines as
-            associations and knows the LOCAL clock's association ID.
+            associations.
         """
         self._daemon = daemon
         self._counters = daemon.counters
@@ -123,8 +123,6 @@ class RuntimeConfiguration:
         victims: list[int] = []
         if target.isdigit():
             associd = int(target)
-            if associd == self._events.localID:
-                raise ValueError("the LOCAL clock cannot be removed at run time")
             if associd in self._events.pools:
                 self._removePool(associd)
                 return
@@ -151,6 +149,13 @@ class RuntimeConfiguration:
                 # A server line given at run time whose name still resolves.
                 return
             raise ValueError(f"no association for {target}")
+        for associd in victims:
+            association = engine.associations.byID[associd]
+            if association.settings.refclock is not None:
+                raise ValueError(
+                    f"the reference clock {association.settings.name or association.address} "
+                    "cannot be removed at run time"
+                )
         for associd in victims:
             self._daemon.demobilize(associd, "unpeer (ntpq :config)")
 

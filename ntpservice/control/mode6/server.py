@@ -196,11 +196,6 @@ class ControlHandler:
         self.runtime = RuntimeConfiguration(daemon, self.events)
         daemon.addObserver(self.events)
 
-    @property
-    def localID(self) -> int | None:
-        """The association ID shown for the LOCAL clock, or C{None} without one."""
-        return self.events.localID
-
     def associationIDs(self) -> list[int]:
         """Every association ID ntpq sees, in increasing order."""
         return self.variables.associationIDs()
@@ -357,13 +352,11 @@ class ControlHandler:
             names = [name for name, _value in K.parseRequestItems(request.data)]
             # Association 0 is "the system's clock", as in ntpd: the system
             # peer when it is a reference clock, else the first reference
-            # clock. The LOCAL clock is the only one: it answers either way.
-            associd = request.associd or self.events.localID
-            if associd != self.events.localID or associd is None:
-                raise K.RequestError(K.ERR_BADASSOC)
+            # clock.
+            associd = request.associd or variables.systemClockID()
             # The clock status word: no events, status OK (ntpd's
             # ctlclkstatus for a clock without trouble).
-            return K.encodeVariables(variables.clockItems(names)), 0, limit
+            return K.encodeVariables(variables.clockItems(associd, names)), 0, limit
         if opcode == K.OP_CONFIGURE:
             self._requireControlKey(auth)
             if request.associd:

@@ -8,14 +8,15 @@ the status words that come with them.
 The system variables are those of C{ntpq rv} (with those of C{setvar}
 lines), and the counters of C{ntpq sysstats}, C{authinfo}, C{iostats},
 C{monstats} and the kernel's of C{kerninfo}. The reference-clock variables
-(READCLOCK) are the LOCAL clock's.
+(READCLOCK) are those of a reference clock association (the LOCAL clock's
+among them).
 
-Associations that are not in the engine are shown as ntpd shows them: the
-LOCAL clock (C{127.127.1.u}, C{LOCAL(u)}, refid C{LOCL}, the C{fudge}
-stratum) as a reference-clock association, and each C{pool} line as a
-"pool" association (address C{0.0.0.0}, refid C{POOL}, stratum 16), which
-ntpq shows with type C{l} and C{p}. Their association IDs and events are
-kept by L{ntpservice.control.mode6.events.ControlEvents}.
+A reference clock association is shown as ntpd shows it: its
+C{127.127.t.u} address, its name (C{LOCAL(u)}) as C{srchost}, its refid as
+text, which ntpq shows with type C{l}. Each C{pool} line, not in the engine,
+is shown as a "pool" association (address C{0.0.0.0}, refid C{POOL},
+stratum 16, ntpq's type C{p}); its association ID and events are kept by
+L{ntpservice.control.mode6.events.ControlEvents}.
 
 An unknown association or variable raises L{K.RequestError}, which the
 server answers with ntpd's error code.
@@ -29,24 +30,16 @@ from typing import Any, Collection
 import ntpservice
 from ntpservice.auth.mac import STATISTICS as MAC_STATISTICS
 from ntpservice.control.kernel import KERNEL_VARIABLES, kernelValues, readKernelState
-from ntpservice.control.mode6.events import (
-    ControlEvents,
-    PeerRecord,
-    PoolEntry,
-    syncedToLocal,
-)
+from ntpservice.control.mode6.events import ControlEvents, PeerRecord, PoolEntry
 from ntpservice.core import control as K
 from ntpservice.core import counters as C
 from ntpservice.core import status as S
 from ntpservice.core.association import MAXDISP
 from ntpservice.core.mru import ENTRY_BYTES
 from ntpservice.core.snapshot import peerSnapshot, systemSnapshot
-from ntpservice.core.packet import LEAP_NONE, LEAP_NOTINSYNC, MAX_STRATUM
+from ntpservice.core.packet import LEAP_NOTINSYNC, MAX_STRATUM
 from ntpservice.core.timestamps import ZERO, NTPTimestamp
 from ntpservice.stats import sysstatsCounts
-
-LOCAL_POLL_LOG2 = 6
-"""The LOCAL clock's poll exponent as shown (ntpd polls it every 64 s)."""
 
 SYSTEM_DEFAULT_VARIABLES = (
     "leap",
@@ -112,8 +105,11 @@ PEER_VARIABLES = (
     "headway",
     "srchost",
     "candidate",
+    "ntscookies",
 )
-"""Every peer variable, in ntpd's order (a response keeps this order)."""
+"""Every peer variable, in ntpd's order (a response keeps this order);
+C{ntscookies} (NTPsec's C{pstats}: the cookies an NTS association holds)
+last."""
 
 PEER_DEFAULT_VARIABLES = frozenset(PEER_VARIABLES) - {
     "config",
@@ -123,6 +119,7 @@ PEER_DEFAULT_VARIABLES = frozenset(PEER_VARIABLES) - {
     "received",
     "sent",
     "candidate",
+    "ntscookies",
 }
 """The peer variables sent when none is named."""
 
@@ -183,6 +180,27 @@ IO_VARIABLES = (
 )
 """The variables of C{ntpq iostats}."""
 
+NTS_VARIABLES = (
+    "nts_client_send",
+    "nts_client_recv_good",
+    "nts_client_recv_bad",
+    "nts_server_recv_good",
+    "nts_server_recv_bad",
+    "nts_server_send",
+    "nts_cookie_make",
+    "nts_cookie_decode",
+    "nts_cookie_decode_old",
+    "nts_cookie_decode_old2",
+    "nts_cookie_decode_older",
+    "nts_cookie_decode_too_old",
+    "nts_cookie_decode_error",
+    "nts_ke_probes_good",
+    "nts_ke_probes_bad",
+    "nts_ke_serves_good",
+    "nts_ke_serves_bad",
+)
+"""The variables of NTPsec's C{ntpq ntsinfo} (NTS counters)."""
+
 CLOCK_VARIABLES = (
     "name",
     "timecode",
@@ -200,6 +218,15 @@ CLOCK_VARIABLES = (
 """The reference-clock variables (READCLOCK), in ntpd's order."""
 
 
+def _ntsCookies(authenticator: Any) -> str | None:
+    """
+    The cookies an NTS association holds, or C{None} for another kind.
+    """
+    if authenticator.kind != "nts":
+        return None
+    return str(len(getattr(authenticator.session, "cookies", ())))
+
+
 KERNEL_NAMES = frozenset(KERNEL_VARIABLES)
 """The kernel variables of C{ntpq kerninfo} (L{ntpservice.control.kernel})."""
 
@@ -211,6 +238,9 @@ SYSSTATS_NAMES = frozenset(
 """Every variable of C{ntpq sysstats}."""
 
 AUTH_NAMES = frozenset(AUTH_VARIABLES)
+
+NTS_NAMES = frozenset(NTS_VARIABLES)
+"""Every variable of C{ntpq ntsinfo}."""
 """Every variable of C{ntpq authinfo}."""
 
 IO_NAMES = frozenset(IO_VARIABLES)
@@ -241,6 +271,28 @@ def _uname() -> tuple[str, str, str]:
     return (info.machine, info.sysname, info.release)
 
 
+LEAP_VARIABLES = ("tai", "leapsec", "expire")
+"""The leap seconds file's system variables, in ntpd's order."""
+
+
+def _leapValues(table: Any, now: float) -> dict[str, str | None]:
+    """
+    C{tai} (TAI - UTC, s), C{leapsec} (the last leap second) and C{expire}
+    (the file's expiry), ntpd's C{YYYYMMDDHHMM}, from a leap seconds file
+    (L{ntpservice.leapseconds.LeapTable}); C{None} each without one.
+    """
+    if table is None:
+        return dict.fromkeys(LEAP_VARIABLES)
+    from ntpservice.leapseconds import formatNtpqStamp
+
+    last = table.lastLeap(now)
+    return {
+        "tai": str(table.taiOffset(now)),
+        "leapsec": formatNtpqStamp(last) if last is not None else None,
+        "expire": formatNtpqStamp(table.expires),
+    }
+
+
 class ControlVariables:
     """
     The variables and status words ntpq reads from one daemon.
@@ -254,12 +306,11 @@ class ControlVariables:
     ) -> None:
         """
         @param daemon: the L{ntpservice.daemon.NTPDaemon}.
-        @param events: the event bookkeeping (the LOCAL clock's and the
-            pools' association IDs, the events of the status words).
+        @param events: the event bookkeeping (the pools' association IDs,
+            the packet-borne peer variables).
         @param started: when the server started, in L{monotonicSeconds}
             (the uptimes count from it).
-        @param startedWall: when the server started, in L{wallSeconds}
-            (the LOCAL clock's polls count from it).
+        @param startedWall: when the server started, in L{wallSeconds}.
         """
         self._daemon = daemon
         self._counters = daemon.counters
@@ -280,27 +331,34 @@ class ControlVariables:
     def associationIDs(self) -> list[int]:
         """Every association ID ntpq sees, in increasing order."""
         ids = set(self._daemon.engine.associations.byID)
-        if self._events.localID is not None:
-            ids.add(self._events.localID)
         ids.update(self._events.pools)
+        self._events.syncNames()
+        ids.update(self._events.names)
         return sorted(ids)
 
     def systemPeerID(self) -> int:
+        """The system peer's association ID, 0 without one."""
+        engine = self._daemon.engine
+        return int(engine.systemPeer) if engine.systemPeer is not None else 0
+
+    def systemClockID(self) -> int:
         """
-        The system peer's association ID (the LOCAL clock's when synchronized
-        to it), 0 without one.
+        ntpd's "system clock" of READCLOCK for association 0: the system
+        peer when it is a reference clock, else the first reference clock.
+
+        @raise K.RequestError: without any reference clock.
         """
         engine = self._daemon.engine
-        if engine.systemPeer is not None:
+        clocks = sorted(
+            associd
+            for associd, a in engine.associations.byID.items()
+            if a.settings.refclock is not None
+        )
+        if engine.systemPeer in clocks:
             return int(engine.systemPeer)
-        if self.syncedToLocal():
-            assert self._events.localID is not None
-            return self._events.localID
-        return 0
-
-    def syncedToLocal(self) -> bool:
-        """Whether the system is synchronized to the LOCAL clock."""
-        return syncedToLocal(self._daemon.engine)
+        if not clocks:
+            raise K.RequestError(K.ERR_BADASSOC)
+        return clocks[0]
 
     def systemStatus(self) -> int:
         """The system status word (the daemon's L{systemSnapshot})."""
@@ -316,18 +374,7 @@ class ControlVariables:
         association = engine.associations.byID.get(associd)
         if association is not None:
             return peerSnapshot(engine, association, self._daemon.events).statusWord
-        if associd == self._events.localID and associd is not None:
-            synced = self.syncedToLocal()
-            return K.peerStatus(
-                configured=True,
-                authEnabled=False,
-                authentic=False,
-                reachable=True,
-                selection=S.SELECT_SYSPEER if synced else S.SELECT_REJECT,
-                eventCount=self._events.localEvents.count,
-                lastEvent=self._events.localEvents.last,
-            )
-        pool = self._events.pools.get(associd)
+        pool = self._events.pools.get(associd) or self._events.names.get(associd)
         if pool is not None:
             return K.peerStatus(
                 configured=True,
@@ -338,10 +385,6 @@ class ControlVariables:
                 lastEvent=pool.events.last,
             )
         raise K.RequestError(K.ERR_BADASSOC)
-
-    def _selection(self, associd: int) -> int:
-        status = S.selectionStatus(self._daemon.engine, associd)
-        return S.SELECT_CODES.get(status or "", S.SELECT_REJECT)
 
     # -- peer variables --------------------------------------------------
 
@@ -358,10 +401,10 @@ class ControlVariables:
         association = engine.associations.byID.get(associd)
         if association is not None:
             values = self._associationValues(association, now)
-        elif associd == self._events.localID and associd is not None:
-            values = self._localValues(now)
         elif associd in self._events.pools:
             values = self._poolValues(self._events.pools[associd])
+        elif associd in self._events.names:
+            values = self._poolValues(self._events.names[associd])
         else:
             raise K.RequestError(K.ERR_BADASSOC)
         wanted: Collection[str]
@@ -384,117 +427,56 @@ class ControlVariables:
         return "::" if ":" in address else "0.0.0.0"
 
     def _associationValues(self, a: Any, now: float) -> dict[str, str | None]:
-        settings = a.settings
+        snapshot = peerSnapshot(self._daemon.engine, a, self._daemon.events, now)
+        m = snapshot.measurements
+        assert m is not None
         record = self._events.peers.get(a.associd)
-        stages = a.filter.stages()
-        asAddress = 1 < a.stratum < MAX_STRATUM
-        ppoll = a.ppoll if a.ppoll else settings.maxPollLog2
+        stages = m.stages
+        # A reference clock names itself (its refid as text), and its last
+        # "reply" is its last sample.
+        asAddress = 1 < m.stratum < MAX_STRATUM and not m.refclock
+        rec = m.reftime if m.refclock else record.rec if record and record.rec else ZERO
         return {
-            "config": "1" if settings.lifecycle != "ephemeral" else "0",
-            "authenable": "1" if settings.key is not None else "0",
-            "authentic": "1" if S.isAuthentic(a) else "0",
-            "srcadr": a.address,
-            "srcport": str(settings.port),
-            "dstadr": self._dstadr(record, a.address),
+            "config": "1" if m.configured else "0",
+            "authenable": "1" if m.authEnabled else "0",
+            "authentic": "1" if m.authentic else "0",
+            "ntscookies": _ntsCookies(a.settings.authenticator),
+            "srcadr": snapshot.address,
+            "srcport": str(m.port),
+            "dstadr": "127.0.0.1" if m.refclock else self._dstadr(record, snapshot.address),
             "dstport": None if self.localPort is None else str(self.localPort),
-            "leap": str(a.leap),
-            "hmode": str(a.hmode),
-            "stratum": str(a.stratum),
-            "ppoll": str(ppoll),
-            "hpoll": str(a.hpoll),
-            "precision": str(a.precision),
-            "rootdelay": K.formatFixed(a.rootDelay * 1e3),
-            "rootdisp": K.formatFixed(a.rootDispersion * 1e3),
-            "refid": K.formatRefid(a.refid, asAddress),
-            "reftime": K.formatTimestamp(a.reftime),
-            "rec": K.formatTimestamp(record.rec if record and record.rec else ZERO),
+            "leap": str(m.leap),
+            "hmode": str(m.hmode),
+            "stratum": str(m.stratum),
+            "ppoll": str(m.ppoll),
+            "hpoll": str(m.hpoll),
+            "precision": str(m.precision),
+            "rootdelay": K.formatFixed(m.rootDelay * 1e3),
+            "rootdisp": K.formatFixed(m.rootDispersion * 1e3),
+            "refid": K.formatRefid(m.refid, asAddress),
+            "reftime": K.formatTimestamp(m.reftime),
+            "rec": K.formatTimestamp(rec),
             "xmt": K.formatTimestamp(record.xmt if record and record.xmt else ZERO),
-            "reach": K.formatHex(a.reach),
-            "unreach": str(a.unreach),
-            "timer": str(max(0, int(a.nextPoll - now))),
-            "delay": K.formatFixed(a.delay * 1e3, 6),
-            "offset": K.formatFixed(a.offset * 1e3, 6),
-            "jitter": K.formatFixed(a.jitter * 1e3, 6),
-            "dispersion": K.formatFixed(a.dispersionAt(now) * 1e3, 6),
-            "keyid": str(settings.key or 0),
+            "reach": K.formatHex(snapshot.reach),
+            "unreach": str(m.unreach),
+            "timer": str(m.timer),
+            "delay": K.formatFixed(m.delay * 1e3, 6),
+            "offset": K.formatFixed(m.offset * 1e3, 6),
+            "jitter": K.formatFixed(m.jitter * 1e3, 6),
+            "dispersion": K.formatFixed(m.dispersion * 1e3, 6),
+            "keyid": str(m.keyID),
             "filtdelay": K.formatArray(s[1] for s in stages),
             "filtoffset": K.formatArray(s[0] for s in stages),
             "pmode": str(record.pmode if record else 0),
-            "received": str(a.received),
-            "sent": str(a.sent),
+            "received": str(m.received),
+            "sent": str(m.sent),
             "filtdisp": K.formatArray(s[2] for s in stages),
-            "flash": K.formatHex(a.flash),
+            "flash": K.formatHex(snapshot.flash),
             "headway": "0",
             "srchost": (
-                K.quoted(settings.name)
-                if settings.name and settings.name != a.address
-                else None
+                K.quoted(m.name) if m.name and m.name != snapshot.address else None
             ),
-            "candidate": str(self._selection(a.associd)),
-        }
-
-    def _localTicks(self, now: float) -> tuple[int, float]:
-        """
-        The LOCAL clock's polls so far and the time of the last one
-        (ntpd polls it every 64 s from the start).
-        """
-        interval = 2.0**LOCAL_POLL_LOG2
-        elapsed = max(0.0, now - self._startedWall)
-        ticks = int(elapsed // interval)
-        return ticks + 1, self._startedWall + ticks * interval
-
-    def _localValues(self, now: float) -> dict[str, str | None]:
-        from ntpservice.refclocks.local import DISPERSION
-
-        engine = self._daemon.engine
-        local = engine.localClock
-        ticks, last = self._localTicks(now)
-        reach = (1 << min(ticks, 8)) - 1
-        lastStamp = NTPTimestamp.fromUnixNanoseconds(int(last * 1e9))
-        synced = self.syncedToLocal()
-        reftime = engine.system.reftime if synced else lastStamp
-        filled = min(ticks, 8)
-        zeros = [0.0] * 8
-        disp = [DISPERSION] * filled + [MAXDISP] * (8 - filled)
-        return {
-            "config": "1",
-            "authenable": "0",
-            "authentic": "0",
-            "srcadr": f"127.127.1.{local.unit}",
-            "srcport": "123",
-            "dstadr": "127.0.0.1",
-            "dstport": None if self.localPort is None else str(self.localPort),
-            "leap": str(LEAP_NONE),
-            "hmode": "3",
-            "stratum": str(local.stratum),
-            "ppoll": str(LOCAL_POLL_LOG2),
-            "hpoll": str(LOCAL_POLL_LOG2),
-            "precision": str(engine.precisionLog2),
-            "rootdelay": K.formatFixed(0.0),
-            "rootdisp": K.formatFixed(0.0),
-            "refid": K.formatRefid(local.refid, False),
-            "reftime": K.formatTimestamp(reftime),
-            "rec": K.formatTimestamp(lastStamp),
-            "xmt": K.formatTimestamp(ZERO),
-            "reach": K.formatHex(reach),
-            "unreach": "0",
-            "timer": str(max(0, int(last + 2.0**LOCAL_POLL_LOG2 - now))),
-            "delay": K.formatFixed(0.0, 6),
-            "offset": K.formatFixed(0.0, 6),
-            "jitter": K.formatFixed(0.0, 6),
-            "dispersion": K.formatFixed(DISPERSION * 1e3, 6),
-            "keyid": "0",
-            "filtdelay": K.formatArray(zeros),
-            "filtoffset": K.formatArray(zeros),
-            "pmode": "0",
-            "received": str(ticks),
-            "sent": str(ticks),
-            "filtdisp": K.formatArray(disp),
-            "flash": K.formatHex(0),
-            "mode": "0",
-            "headway": "0",
-            "srchost": K.quoted(f"LOCAL({local.unit})"),
-            "candidate": str(S.SELECT_SYSPEER if synced else S.SELECT_REJECT),
+            "candidate": str(snapshot.select),
         }
 
     def _poolValues(self, pool: PoolEntry) -> dict[str, str | None]:
@@ -517,7 +499,7 @@ class ControlVariables:
             "precision": "0",
             "rootdelay": K.formatFixed(0.0),
             "rootdisp": K.formatFixed(0.0),
-            "refid": "POOL",
+            "refid": pool.refid,
             "reftime": K.formatTimestamp(ZERO),
             "rec": K.formatTimestamp(ZERO),
             "xmt": K.formatTimestamp(ZERO),
@@ -541,28 +523,34 @@ class ControlVariables:
             "candidate": str(S.SELECT_REJECT),
         }
 
-    def clockItems(self, names: Any) -> list[tuple[str, str | None]]:
+    def clockItems(self, associd: int, names: Any) -> list[tuple[str, str | None]]:
         """
-        The LOCAL clock's reference-clock variables, in ntpd's order: those
-        named, or all when none is.
+        The reference-clock variables of association C{associd}, in ntpd's
+        order: those named, or all when none is.
 
-        @raise K.RequestError: for a variable that is not a clock variable.
+        @raise K.RequestError: for an association that is not a reference
+            clock's, or a variable that is not a clock variable.
         """
-        local = self._daemon.engine.localClock
-        ticks, _last = self._localTicks(self._wallSeconds())
+        association = self._daemon.engine.associations.byID.get(associd)
+        running = getattr(self._daemon, "refclocks", {}).get(associd)
+        if association is None or running is None:
+            raise K.RequestError(K.ERR_BADASSOC)
+        source = association.settings.refclock
+        options = running.options
+        flags = sum(1 << (n - 1) for n in range(1, 5) if options.flag(n))
         values = {
-            "name": K.quoted(f"LOCAL({local.unit})"),
-            "timecode": K.quoted(""),
-            "poll": str(ticks),
-            "noreply": "0",
-            "badformat": "0",
-            "baddata": "0",
-            "fudgetime1": K.formatFixed(0.0),
-            "fudgetime2": K.formatFixed(0.0),
-            "stratum": str(local.stratum),
-            "refid": K.formatRefid(local.refid, False),
-            "flags": "0",
-            "device": K.quoted("undisciplined local clock"),
+            "name": K.quoted(association.settings.name or association.address),
+            "timecode": K.quoted(str(getattr(running.clock, "timecode", "") or "")),
+            "poll": str(association.sent),
+            "noreply": str(getattr(running.clock, "noreply", 0)),
+            "badformat": str(getattr(running.clock, "badformat", 0)),
+            "baddata": str(getattr(running.clock, "baddata", 0)),
+            "fudgetime1": K.formatFixed((options.time1 or 0.0) * 1e3),
+            "fudgetime2": K.formatFixed((options.time2 or 0.0) * 1e3),
+            "stratum": str(source.stratum),
+            "refid": K.formatRefid(source.refid, False),
+            "flags": str(flags),
+            "device": K.quoted(str(running.factory.description)),
         }
         if names:
             unknown = set(names) - set(CLOCK_VARIABLES)
@@ -587,38 +575,37 @@ class ControlVariables:
         """
         daemon = self._daemon
         engine = daemon.engine
-        system = engine.system
-        discipline = engine.discipline
         nowNs = daemon.clock.now()
         now = nowNs / 1e9
-        rootdisp = system.rootDispersionAt(nowNs)
+        snapshot = systemSnapshot(engine, daemon.events, nowNs)
+        m = snapshot.measurements
+        assert m is not None
+        rootdisp = m.rootDispersion
         peerID = self.systemPeerID()
         peer = engine.associations.byID.get(engine.systemPeer) if engine.systemPeer else None
-        selection = engine.selection
-        sysJitter = selection.jitter if selection is not None and engine.systemPeer else 0.0
         machine, sysname, release = self._uname
         values: dict[str, str | None] = {
-            "leap": str(system.leap),
-            "stratum": str(system.stratum),
-            "precision": str(system.precision),
-            "rootdelay": K.formatFixed(system.rootDelay * 1e3),
+            "leap": str(snapshot.leap),
+            "stratum": str(m.stratum),
+            "precision": str(m.precision),
+            "rootdelay": K.formatFixed(m.rootDelay * 1e3),
             "rootdisp": K.formatFixed(rootdisp * 1e3),
-            "rootdist": K.formatFixed((system.rootDelay / 2 + rootdisp) * 1e3),
-            "refid": K.formatRefid(system.refid, 1 < system.stratum < MAX_STRATUM),
-            "reftime": K.formatTimestamp(system.reftime),
-            "tc": str(discipline.timeConstant),
+            "rootdist": K.formatFixed((m.rootDelay / 2 + rootdisp) * 1e3),
+            "refid": K.formatRefid(m.refid, 1 < m.stratum < MAX_STRATUM),
+            "reftime": K.formatTimestamp(m.reftime),
+            "tc": str(m.timeConstant),
             "peer": str(peerID),
-            "offset": K.formatFixed(discipline.offset * 1e3, 6),
-            "frequency": K.formatFixed(discipline.freqPPM, 3),
-            "sys_jitter": K.formatFixed(sysJitter * 1e3, 6),
-            "clk_jitter": K.formatFixed(discipline.jitter * 1e3, 6),
+            "offset": K.formatFixed(m.offset * 1e3, 6),
+            "frequency": K.formatFixed(m.frequencyPPM, 3),
+            "sys_jitter": K.formatFixed(m.systemJitter * 1e3, 6),
+            "clk_jitter": K.formatFixed(m.clockJitter * 1e3, 6),
             "clock": K.formatTimestamp(NTPTimestamp.fromUnixNanoseconds(nowNs)),
             "processor": K.quoted(machine),
             "system": K.quoted(sysname),
             "release": K.quoted(release),
             "version": K.quoted(f"ntpservice {ntpservice.__version__}"),
-            "clk_wander": K.formatFixed(discipline.wander, 6),
-            "mintc": str(getattr(discipline.settings, "minPollLog2", 0)),
+            "clk_wander": K.formatFixed(m.wander, 6),
+            "mintc": str(getattr(engine.discipline.settings, "minPollLog2", 0)),
             "peeradr": K.quoted(
                 K.formatAddressPort(peer.address, peer.settings.port)
                 if peer is not None
@@ -638,9 +625,12 @@ class ControlVariables:
             values.update(self._authValues(uptime))
         if asked(IO_NAMES):
             values.update(self._ioValues(uptime))
+        if wanted is not None and not NTS_NAMES.isdisjoint(wanted):
+            values.update(self._ntsValues())
         if asked(KERNEL_NAMES):
             values.update(kernelValues(readKernelState(daemon.clock)))
         values.update(self._mruValues(now))
+        values.update(_leapValues(getattr(daemon, "leapTable", None), now))
         for setvar in daemon.configuration.setvars:
             values.setdefault(setvar.name, K.quoted(setvar.value))
         return values
@@ -710,6 +700,39 @@ class ControlVariables:
             "authkexpired": "0",
         }
 
+    def _ntsValues(self) -> dict[str, str | None]:
+        """
+        NTPsec's C{ntpq ntsinfo}, from the NTS counters of the daemon's
+        packet counters (C{nts.*} of the server, C{nts.client.*} of the
+        client sessions, C{ke.*} of the NTS-KE server). Cookies are not
+        told apart by the age of their master key: the C{old} counts are 0.
+        """
+        counts = self._counters.snapshot()
+
+        def total(*names: str) -> str:
+            return str(sum(counts.get(name, 0) for name in names))
+
+        badServes = [name for name in counts if name.startswith("ke.") and name != "ke.ok"]
+        return {
+            "nts_client_send": total("nts.client.sent"),
+            "nts_client_recv_good": total("nts.client.good"),
+            "nts_client_recv_bad": total("nts.client.bad", "nts.client.replay", "nts.client.nak"),
+            "nts_server_recv_good": total("nts.ok"),
+            "nts_server_recv_bad": total("nts.badauth", "nts.malformed", "nts.nak"),
+            "nts_server_send": total("nts.ok", "nts.nak"),
+            "nts_cookie_make": total("nts.cookie.make"),
+            "nts_cookie_decode": total("nts.ok", "nts.badauth"),
+            "nts_cookie_decode_old": "0",
+            "nts_cookie_decode_old2": "0",
+            "nts_cookie_decode_older": "0",
+            "nts_cookie_decode_too_old": "0",
+            "nts_cookie_decode_error": total("nts.nak"),
+            "nts_ke_probes_good": total("nts.client.keSuccesses"),
+            "nts_ke_probes_bad": total("nts.client.keFailures"),
+            "nts_ke_serves_good": total("ke.ok"),
+            "nts_ke_serves_bad": total(*badServes),
+        }
+
     def _ioValues(self, uptime: int) -> dict[str, str | None]:
         """
         C{ntpq iostats}: datagrams received, sent, not sent, and dropped by
@@ -772,6 +795,8 @@ class ControlVariables:
         values = self.systemValues(names)
         if not names:
             defaults = list(SYSTEM_DEFAULT_VARIABLES)
+            # ntpd's rv has the leap seconds file's variables when it has one.
+            defaults += [name for name in LEAP_VARIABLES if values.get(name) is not None]
             defaults += [
                 setvar.name
                 for setvar in self._daemon.configuration.setvars

@@ -12,8 +12,9 @@ is a measurement of C{u}, with a variance that its round-trip delay bounds
 deviations are dropped. The frequency correction is the estimated C{y},
 handed over at once; the phase correction, the estimated C{u} less the
 corrections made, is handed over each second. The assumed wander adapts to
-the innovations (L{NIS_AVERAGE}) and the poll interval grows only while
-the estimate can coast over it (L{POLL_UP}, L{POLL_FREQ_BUDGET}). Big
+the innovations (L{NIS_AVERAGE}) and the poll interval grows while the
+wander and the frequency uncertainty over it stay small against a sample's
+noise (L{POLL_UP}, L{POLL_FREQ}), towards C{maxpoll}. Big
 offsets go through the step gate of
 L{ntpservice.core.discipline.base.Discipline}, shared with the RFC 5905
 loop.
@@ -84,6 +85,22 @@ Samples of a source needed before its minimum delay is trusted; until
 then a sample's error is bounded by half its whole delay only.
 """
 
+DELAY_RECENT = 3
+"""
+Samples of a source in a row that, all queueing more than L{ROUTE_CHANGE}
+times the window's median excess above its minimum delay, say that the path's base
+delay rose (a route change): the older delays are then forgotten, so that
+the new base is measured from the recent ones rather than every sample
+looking late (and worthless) for a whole L{DELAY_WINDOW}.
+"""
+
+ROUTE_CHANGE = 4.0
+"""
+In units of the delay window's median excess: see L{DELAY_RECENT}. With
+exponential delays a sample queues this much with a probability of about
+1 %, three in a row once in a million samples.
+"""
+
 MIN_EXCESS_FACTOR = 0.84
 """
 The estimated queueing excess of the minimum-delay sample of a window of
@@ -137,7 +154,8 @@ assumed: the predictions are too confident).
 NIS_LOW = 0.8
 """
 The average normalized innovation squared below which the Kalman loop
-halves the wander variance it assumes, down to the configured wander.
+halves the wander variance it assumes, down to L{WANDER_FLOOR} times the
+configured one.
 """
 
 WANDER_RANGE = 1024.0
@@ -146,30 +164,58 @@ The most the Kalman loop multiplies the configured wander variance by (32
 times the wander: 100 ppb/sqrt(s) from the default).
 """
 
-POLL_UP = 0.25
+WANDER_FLOOR = 1.0 / 9.0
 """
-The Kalman loop lengthens the poll interval when coasting over twice the
-present interval would add less than this fraction of the phase estimate's
-variance (frequency uncertainty and wander), L{POLL_COUNT} times in a row.
-"""
-
-POLL_DOWN = 1.0
-"""
-The Kalman loop shortens the poll interval when coasting over the present
-interval adds more than this fraction of the phase estimate's variance.
+The least the Kalman loop multiplies the configured wander variance by (a
+third of the wander: 1 ppb/sqrt(s) from the default), when the innovations
+say the oscillator wanders less than configured. Lower, the noisy
+innovations of long poll intervals let the assumed wander sink below the
+truth, and the loop coasts for too long on a frequency that moved.
 """
 
-POLL_FREQ_BUDGET = 10e-6
+INFORMATION_AVERAGE = 16.0
 """
-Seconds: the Kalman loop lengthens the poll interval only while the clock,
-free-running on its frequency estimate over the longer interval, would
-drift by less than this (one standard deviation of the frequency estimate
-times the interval); it shortens it when the drift over the present
-interval exceeds twice this.
+Samples over which the Kalman loop averages the information of its samples
+(the inverse of their measurement variance): the typical measurement
+variance the poll process weighs the wander against.
+"""
+
+POLL_UP = 32.0
+"""
+The Kalman loop lengthens the poll interval when the oscillator's wander
+over twice the present interval would add less than this many times the
+typical measurement variance (the inverse of the average information of a
+sample) to the phase prediction's variance, and its frequency uncertainty
+less than L{POLL_FREQ} times it, L{POLL_COUNT} times in a row: the
+interval rises while a sample's noise, not the wander between samples,
+limits what a sample can tell.
+"""
+
+POLL_FREQ = 8.0
+"""
+The most the frequency uncertainty may add to the phase prediction's
+variance, over twice the present poll interval, for that interval to be
+lengthened, in units of the typical measurement variance: more samples are
+what improves an uncertain frequency estimate.
+"""
+
+POLL_DOWN = 2.0
+"""
+The Kalman loop shortens the poll interval when the wander or the
+frequency uncertainty adds more than this many times what L{POLL_UP} and
+L{POLL_FREQ} allow over the present interval.
 """
 
 POLL_COUNT = 4
 """Accepted samples in a row that must allow a longer poll interval."""
+
+POLL_SURPRISE = 6.0
+"""
+A sample whose normalized innovation squared exceeds this (an innovation
+beyond 2.4 standard deviations: the frequency changed more than the
+model expected) halves the poll interval at once, so that the loop sees
+the change again soon rather than coasting on a stale frequency.
+"""
 
 
 class KalmanDiscipline(Discipline):
@@ -220,6 +266,10 @@ class KalmanDiscipline(Discipline):
         self._combine = 0.0
         self._nis = 1.0
         self._nisCount = 0
+        # The average information (inverse variance) of a sample, 1/s^2.
+        self._information = 0.0
+        # The normalized innovation squared of the last accepted sample.
+        self._surprise = 0.0
 
     # Monitoring
 
@@ -332,6 +382,16 @@ class KalmanDiscipline(Discipline):
             base = min(window)
             excesses = sorted(d - base for d in window)
             median = excesses[count // 2]
+            if count > DELAY_RECENT:
+                recent = list(window)[-DELAY_RECENT:]
+                if min(recent) - base > ROUTE_CHANGE * median:
+                    # The base delay rose: measure it afresh.
+                    window.clear()
+                    window.extend(recent)
+                    count = len(window)
+                    base = min(window)
+                    excesses = sorted(d - base for d in window)
+                    median = excesses[count // 2]
             bound = min(
                 delay, delay - base + MIN_EXCESS_FACTOR * median / math.sqrt(count)
             )
@@ -358,6 +418,10 @@ class KalmanDiscipline(Discipline):
         when = now - delay / 2 if delay is not None else now
         z = offset + self._correction(when)
         r = self._measurementVariance(delay, jitter, source)
+        if self._information:
+            self._information += (1.0 / r - self._information) / INFORMATION_AVERAGE
+        else:
+            self._information = 1.0 / r
         q2 = self._q2
         if self._kfTime is None:
             # The phase is unknown (start, or after a step): anchor it on
@@ -380,6 +444,9 @@ class KalmanDiscipline(Discipline):
         p11 += q2 * dt
         innovation = z - u
         s = p00 + r
+        # The surprise of the sample against the prediction as it stood
+        # (capped: one sample says little more beyond the gate).
+        surprise = min(innovation * innovation / s, GATE * GATE)
         if source != self._source:
             # Another server: its path may be asymmetric otherwise; follow
             # its phase, keep the frequency.
@@ -397,7 +464,8 @@ class KalmanDiscipline(Discipline):
             s = p00 + r
         self._rejected = 0
         self._averageJitter(innovation)
-        self._adaptWander(innovation * innovation / s)
+        self._surprise = surprise
+        self._adaptWander(surprise)
         k0 = p00 / s
         k1 = p01 / s
         self._u = u + k0 * innovation
@@ -427,8 +495,8 @@ class KalmanDiscipline(Discipline):
         if self._nis > NIS_HIGH and self._q2 < base * WANDER_RANGE:
             self._q2 *= 2.0
             self._nisCount = 0
-        elif self._nis < NIS_LOW and self._q2 > base:
-            self._q2 = max(base, self._q2 / 2.0)
+        elif self._nis < NIS_LOW and self._q2 > base * WANDER_FLOOR:
+            self._q2 = max(base * WANDER_FLOOR, self._q2 / 2.0)
             self._nisCount = 0
 
     # The loop
@@ -503,30 +571,32 @@ class KalmanDiscipline(Discipline):
 
     def _adjustPoll(self) -> None:
         """
-        Choose the poll exponent (see "Poll" in C{docs/discipline.md}).
+        Choose the poll exponent (see "Poll" in C{docs/discipline.md}): as
+        long as the phase prediction, coasting over the interval on the
+        frequency estimate, grows less uncertain than a sample is.
         """
         settings = self._settings
         poll = self._pollLog2
         interval = 2.0**poll
         q2 = self._q2
-        p00 = self._p00
         p11 = self._p11
+        noise = 1.0 / self._information if self._information else math.inf
 
-        def growth(seconds: float) -> float:
-            return p11 * seconds * seconds + q2 * seconds**3 / 3.0
+        def wander(seconds: float) -> float:
+            return q2 * seconds**3 / 3.0 / POLL_UP
 
-        drift = math.sqrt(p11)
+        def drift(seconds: float) -> float:
+            return p11 * seconds * seconds / POLL_FREQ
+
         if poll > settings.minPollLog2 and (
-            growth(interval) > POLL_DOWN * p00
-            or drift * interval > 2 * POLL_FREQ_BUDGET
+            self._surprise > POLL_SURPRISE
+            or max(wander(interval), drift(interval)) > POLL_DOWN * noise
         ):
             self._pollLog2 = poll - 1
             self._count = 0
             return
-        if (
-            poll < settings.maxPollLog2
-            and growth(2 * interval) < POLL_UP * p00
-            and drift * 2 * interval < POLL_FREQ_BUDGET
+        if poll < settings.maxPollLog2 and (
+            max(wander(2 * interval), drift(2 * interval)) < noise
         ):
             self._count += 1
             if self._count >= POLL_COUNT:

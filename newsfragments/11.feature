@@ -1,0 +1,1 @@
+Symmetric active (`peer`) and passive associations, with ntpd's mobilization rules for passive ones (a trusted key while `enable auth`; `nopeer`, `noepeer`, `notrust`; CVE-2015-1799), and orphan mode (`tos orphan`, `orphanwait`): core servers back each other up, and a subnet that loses every UTC source follows one orphan parent. chronyd accepts us as its symmetric peer.

@@ -1,0 +1,612 @@
+# -*- test-case-name: tests.nts.test_protocol,tests.interop.test_nts -*-
+# Copyright (c) ntpservice developers. See LICENSE for details.
+"""
+NTS Key Establishment (RFC 8915 section 4) over TLS 1.3, server and
+client, on Twisted's TLS (pyOpenSSL).
+
+The server answers one request per connection: the NTS Next Protocol
+record (NTPv4), the AEAD algorithm (the first of the client's that it
+supports), eight cookies sealed with the newest master key, an NTPv4 Port
+Negotiation record when the NTP port is not 123, and End of Message; then
+it closes. The keys in the cookies are exported from the TLS session with
+the RFC's label (section 5.1). A connection is bounded: it is aborted when
+the handshake and request take longer than L{HANDSHAKE_TIMEOUT}, when the
+request exceeds L{MAX_REQUEST} bytes, and new ones are refused beyond
+L{MAX_CONNECTIONS} at once, so a slow or malicious client holds little.
+
+The client (L{exchange}) verifies the server's certificate against the
+system's CAs or a given file, for the host name or the IP address
+(C{service_identity}, through Twisted), or not at all (C{noval}).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from zope.interface import implementer
+
+from OpenSSL import SSL
+from service_identity import VerificationError
+
+from twisted.internet import defer, ssl
+from twisted.internet.interfaces import IHandshakeListener, IOpenSSLServerConnectionCreator
+from twisted.internet.protocol import ClientFactory, Factory, Protocol
+from twisted.python.failure import Failure
+
+from ntpservice._log import Logger
+from ntpservice.nts import protocol as P
+from ntpservice.nts.aead import AEAD_ALGORITHMS, DEFAULT_AEAD
+from ntpservice.nts.cookies import CookieKeys, MasterKeys
+
+__all__ = [
+    "HANDSHAKE_TIMEOUT",
+    "KEResult",
+    "KEServerFactory",
+    "MAX_CONNECTIONS",
+    "MAX_REQUEST",
+    "NTSKEError",
+    "exchange",
+    "exportKeys",
+    "respond",
+    "serverContext",
+]
+
+HANDSHAKE_TIMEOUT = 10.0
+"""Seconds a client has for the TLS handshake, its request and our
+response, after which the connection is aborted."""
+
+MAX_REQUEST = 1024
+"""The largest NTS-KE request accepted, bytes."""
+
+MAX_CONNECTIONS = 256
+"""NTS-KE connections open at once; more are closed at once."""
+
+COOKIES_PER_RESPONSE = 8
+"""Cookies sent in each NTS-KE response (RFC 8915 section 4.1.6 suggests 8)."""
+
+
+class NTSKEError(Exception):
+    """
+    The NTS-KE exchange failed; the message says why, for the log.
+    """
+
+
+def exportKeys(connection: Any, aeadID: int) -> tuple[bytes, bytes]:
+    """
+    The client-to-server and server-to-client keys of a TLS session.
+
+    @param connection: the C{OpenSSL.SSL.Connection}.
+    @param aeadID: the negotiated AEAD algorithm.
+    @see: RFC 8915 section 5.1
+    """
+    length = AEAD_ALGORITHMS[aeadID].keyLength
+
+    def export(direction: int) -> bytes:
+        context = struct.pack("!HHB", P.PROTOCOL_NTPV4, aeadID, direction)
+        return bytes(connection.export_keying_material(P.EXPORTER_LABEL, length, context))
+
+    return export(0), export(1)
+
+
+# -- server -----------------------------------------------------------------
+
+
+def respond(
+    records: list[P.Record],
+    keysFor: Callable[[int], tuple[bytes, bytes]],
+    masterKeys: MasterKeys,
+    aeadPreference: tuple[int, ...] = (15, 16, 17),
+    ntpPort: int = 123,
+    ntpServer: str | None = None,
+) -> tuple[list[P.Record], str]:
+    """
+    The server's response to a complete NTS-KE request.
+
+    @param records: the request, End of Message included.
+    @param keysFor: exports the C2S and S2C keys for an AEAD identifier.
+    @param masterKeys: the master keys that seal the cookies.
+    @param aeadPreference: the AEAD identifiers we accept.
+    @param ntpPort: our NTP port (a Port record when not 123).
+    @param ntpServer: the NTP server to name in a Server record, or C{None}.
+    @return: the records to send and a word for the counters (C{ok},
+        C{badrequest}, C{critical}, C{noprotocol}, C{noaead}).
+    """
+
+    def error(code: int, outcome: str) -> tuple[list[P.Record], str]:
+        return [
+            P.uint16Record(P.RECORD_ERROR, [code], critical=True),
+            P.Record(P.RECORD_END, critical=True),
+        ], outcome
+
+    protocols: list[int] | None = None
+    aeads: list[int] | None = None
+    try:
+        for record in records:
+            kind = record.recordType
+            if kind == P.RECORD_NEXT_PROTOCOL:
+                if protocols is not None:
+                    return error(P.ERROR_BAD_REQUEST, "badrequest")
+                protocols = record.uint16s()
+            elif kind == P.RECORD_AEAD:
+                if aeads is not None:
+                    return error(P.ERROR_BAD_REQUEST, "badrequest")
+                aeads = record.uint16s()
+            elif kind in (P.RECORD_ERROR, P.RECORD_WARNING, P.RECORD_COOKIE):
+                return error(P.ERROR_BAD_REQUEST, "badrequest")
+            elif kind in (P.RECORD_END, P.RECORD_SERVER, P.RECORD_PORT):
+                continue
+            elif record.critical:
+                return error(P.ERROR_UNRECOGNIZED_CRITICAL, "critical")
+    except P.NTSError:
+        return error(P.ERROR_BAD_REQUEST, "badrequest")
+    if protocols is None:
+        return error(P.ERROR_BAD_REQUEST, "badrequest")
+    if P.PROTOCOL_NTPV4 not in protocols:
+        # Section 4.1.2: none of the offered protocols: an empty record.
+        return [
+            P.Record(P.RECORD_NEXT_PROTOCOL, critical=True),
+            P.Record(P.RECORD_END, critical=True),
+        ], "noprotocol"
+    if aeads is None:
+        return error(P.ERROR_BAD_REQUEST, "badrequest")
+    chosen = next((a for a in aeads if a in aeadPreference), None)
+    response = [P.uint16Record(P.RECORD_NEXT_PROTOCOL, [P.PROTOCOL_NTPV4], critical=True)]
+    if chosen is None:
+        # Section 4.1.5: no algorithm in common: an empty AEAD record and
+        # no cookies.
+        response += [
+            P.Record(P.RECORD_AEAD, critical=True),
+            P.Record(P.RECORD_END, critical=True),
+        ]
+        return response, "noaead"
+    response.append(P.uint16Record(P.RECORD_AEAD, [chosen], critical=True))
+    c2s, s2c = keysFor(chosen)
+    keys = CookieKeys(chosen, c2s, s2c)
+    response += [
+        P.Record(P.RECORD_COOKIE, masterKeys.seal(keys)) for _ in range(COOKIES_PER_RESPONSE)
+    ]
+    if ntpServer is not None:
+        response.append(P.Record(P.RECORD_SERVER, ntpServer.encode("ascii")))
+    if ntpPort != 123:
+        response.append(P.uint16Record(P.RECORD_PORT, [ntpPort]))
+    response.append(P.Record(P.RECORD_END, critical=True))
+    return response, "ok"
+
+
+def serverContext(certPath: str, keyPath: str, ciphersuites: str | None = None) -> Any:
+    """
+    The TLS context of the NTS-KE server: TLS 1.3 only, ALPN C{ntske/1}.
+
+    @raise SSL.Error: if the certificate or key cannot be used.
+    """
+    context = SSL.Context(SSL.TLS_METHOD)
+    context.set_min_proto_version(SSL.TLS1_3_VERSION)
+    context.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_RENEGOTIATION)
+    context.use_certificate_chain_file(certPath)
+    context.use_privatekey_file(keyPath)
+    context.check_privatekey()
+    if ciphersuites:
+        context.set_tls13_ciphersuites(ciphersuites.encode("ascii"))
+
+    def selectALPN(connection: Any, offered: list[bytes]) -> Any:
+        if P.ALPN_NTSKE in offered:
+            return P.ALPN_NTSKE
+        return SSL.NO_OVERLAPPING_PROTOCOLS
+
+    context.set_alpn_select_callback(selectALPN)
+    keylog = os.environ.get("SSLKEYLOGFILE")
+    if keylog:
+        _logKeys(context, keylog)
+    return context
+
+
+def _logKeys(context: Any, path: str) -> None:
+    """
+    Append the TLS secrets of each session to C{path} in the NSS key log
+    format, as C{SSLKEYLOGFILE} asks of curl or Firefox: a debugging aid
+    with which Wireshark decrypts NTS-KE. Never set it in production.
+    """
+
+    def log(connection: Any, line: bytes) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line + b"\n")
+        finally:
+            os.close(fd)
+
+    context.set_keylog_callback(log)
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class _ServerConnectionCreator:
+    """
+    Makes the server side of each TLS connection from one prepared context.
+    """
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    def serverConnectionForTLS(self, tlsProtocol: Any) -> Any:
+        return SSL.Connection(self._context, None)
+
+
+@implementer(IHandshakeListener)
+class KEServerProtocol(Protocol):
+    """
+    One NTS-KE connection on the server: read the request, answer, close.
+    """
+
+    _log = Logger()
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._done = False
+        self._timer: Any = None
+
+    def connectionMade(self) -> None:
+        factory = self.factory
+        factory.open += 1
+        if factory.open > factory.maxConnections:
+            factory.count("ke.refused")
+            self.transport.abortConnection()
+            return
+        self._timer = factory.reactor.callLater(factory.timeout, self._timedOut)
+
+    def _timedOut(self) -> None:
+        self._timer = None
+        self.factory.count("ke.timeout")
+        self.transport.abortConnection()
+
+    def handshakeCompleted(self) -> None:
+        if getattr(self.transport, "negotiatedProtocol", None) != P.ALPN_NTSKE:
+            self.factory.count("ke.noalpn")
+            self.transport.abortConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._done:
+            return
+        self._buffer += data
+        if len(self._buffer) > self.factory.maxRequest:
+            self._done = True
+            self.factory.count("ke.toolarge")
+            self.transport.abortConnection()
+            return
+        records, complete, _ = P.splitRecords(self._buffer)
+        if not complete:
+            return
+        self._done = True
+        handle = self.transport.getHandle()
+        response, outcome = respond(
+            records,
+            lambda aeadID: exportKeys(handle, aeadID),
+            self.factory.masterKeys(),
+            self.factory.aeadPreference,
+            self.factory.ntpPort,
+        )
+        self.factory.count(f"ke.{outcome}")
+        cookies = sum(1 for r in response if r.recordType == P.RECORD_COOKIE)
+        if cookies:
+            self.factory.count("nts.cookie.make", cookies)
+        self.transport.write(P.encodeRecords(response))
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.factory.open -= 1
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+
+class KEServerFactory(Factory):
+    """
+    Makes L{KEServerProtocol}s sharing the master keys and the limits.
+
+    @ivar open: connections open now.
+    """
+
+    protocol = KEServerProtocol
+    noisy = False
+
+    def __init__(
+        self,
+        masterKeys: Callable[[], MasterKeys],
+        reactor: Any,
+        count: Callable[..., None] = lambda name, n=1: None,
+        ntpPort: int = 123,
+        aeadPreference: tuple[int, ...] = (15, 16, 17),
+        timeout: float = HANDSHAKE_TIMEOUT,
+        maxRequest: int = MAX_REQUEST,
+        maxConnections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self.masterKeys = masterKeys
+        self.reactor = reactor
+        self.count = count
+        self.ntpPort = ntpPort
+        self.aeadPreference = aeadPreference
+        self.timeout = timeout
+        self.maxRequest = maxRequest
+        self.maxConnections = maxConnections
+        self.open = 0
+
+
+def listenKE(
+    reactor: Any, port: int, factory: KEServerFactory, context: Any, interface: str = ""
+) -> Any:
+    """
+    Listen for NTS-KE on C{port} (TCP, TLS).
+
+    @return: the listening port.
+    """
+    return reactor.listenSSL(port, factory, _ServerConnectionCreator(context), interface=interface)
+
+
+# -- client -----------------------------------------------------------------
+
+
+@dataclass
+class KEResult:
+    """
+    What an NTS-KE exchange gave the client.
+
+    @ivar aeadID: the negotiated AEAD algorithm.
+    @ivar c2s: the client-to-server key.
+    @ivar s2c: the server-to-client key.
+    @ivar cookies: the cookies.
+    @ivar server: the NTP server named by the response, or the address the
+        NTS-KE connection reached.
+    @ivar port: the NTP port (123 unless the response named another).
+    """
+
+    aeadID: int
+    c2s: bytes
+    s2c: bytes
+    cookies: list[bytes] = field(default_factory=list)
+    server: str = ""
+    port: int = 123
+
+
+def parseResponse(records: list[P.Record], offered: tuple[int, ...]) -> KEResult:
+    """
+    Check an NTS-KE response and take what it gives (the keys are filled
+    in by the caller).
+
+    @raise NTSKEError: on an error record, an unrecognised critical record,
+        or a response without NTPv4, an offered AEAD algorithm or cookies.
+    """
+    protocols: list[int] | None = None
+    aead: int | None = None
+    result = KEResult(0, b"", b"")
+    server: str | None = None
+    try:
+        for record in records:
+            kind = record.recordType
+            if kind == P.RECORD_ERROR:
+                codes = record.uint16s()
+                raise NTSKEError(f"the server sent error {codes[0] if codes else '?'}")
+            if kind == P.RECORD_NEXT_PROTOCOL:
+                protocols = record.uint16s()
+            elif kind == P.RECORD_AEAD:
+                values = record.uint16s()
+                aead = values[0] if len(values) == 1 else None
+            elif kind == P.RECORD_COOKIE:
+                result.cookies.append(record.body)
+            elif kind == P.RECORD_SERVER:
+                server = record.body.decode("ascii")
+            elif kind == P.RECORD_PORT:
+                (result.port,) = record.uint16s()[:1] or [123]
+            elif kind in (P.RECORD_END, P.RECORD_WARNING):
+                continue
+            elif record.critical:
+                raise NTSKEError(f"unrecognised critical record type {kind}")
+    except (P.NTSError, UnicodeDecodeError, ValueError) as e:
+        raise NTSKEError(f"malformed response: {e}")
+    if protocols != [P.PROTOCOL_NTPV4]:
+        raise NTSKEError("the server does not offer NTPv4")
+    if aead is None or aead not in offered:
+        raise NTSKEError("no AEAD algorithm in common with the server")
+    if not result.cookies:
+        raise NTSKEError("the server sent no cookies")
+    result.aeadID = aead
+    result.server = server or ""
+    return result
+
+
+@implementer(IHandshakeListener)
+class KEClientProtocol(Protocol):
+    """
+    The client side of one NTS-KE exchange.
+    """
+
+    def __init__(self, result: defer.Deferred[KEResult], offered: tuple[int, ...]) -> None:
+        self._result = result
+        self._offered = offered
+        self._buffer = b""
+        self._failure: str | None = None
+
+    def handshakeCompleted(self) -> None:
+        if getattr(self.transport, "negotiatedProtocol", None) != P.ALPN_NTSKE:
+            self._fail("the server did not accept ALPN ntske/1")
+            return
+        request = [
+            P.uint16Record(P.RECORD_NEXT_PROTOCOL, [P.PROTOCOL_NTPV4], critical=True),
+            P.uint16Record(P.RECORD_AEAD, list(self._offered), critical=True),
+            P.Record(P.RECORD_END, critical=True),
+        ]
+        self.transport.write(P.encodeRecords(request))
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._result.called:
+            return
+        self._buffer += data
+        if len(self._buffer) > P.MAX_KE_MESSAGE:
+            self._fail("response too large")
+            return
+        records, complete, _ = P.splitRecords(self._buffer)
+        if not complete:
+            return
+        try:
+            result = parseResponse(records, self._offered)
+            result.c2s, result.s2c = exportKeys(self.transport.getHandle(), result.aeadID)
+        except NTSKEError as e:
+            self._fail(str(e))
+            return
+        if not result.server:
+            result.server = self.transport.getPeer().host
+        self._result.callback(result)
+        self.transport.loseConnection()
+
+    def _fail(self, reason: str) -> None:
+        if not self._result.called:
+            self._result.errback(NTSKEError(reason))
+        self.transport.abortConnection()
+
+    def connectionLost(self, reason: Any = None) -> None:
+        if not self._result.called:
+            self._result.errback(NTSKEError(describeFailure(reason)))
+
+
+def describeFailure(reason: Any) -> str:
+    """
+    A readable reason from a TLS or connection failure: certificate
+    verification errors are named as such.
+    """
+    if reason is None:
+        return "connection closed"
+    value = reason.value
+    if isinstance(value, SSL.Error):
+        details = [
+            str(part)
+            for arg in value.args
+            for part in (arg if isinstance(arg, list) else [arg])
+        ]
+        text = "; ".join(details)
+        if "certificate verify failed" in text:
+            return (
+                "TLS certificate not accepted: certificate verify failed "
+                "(not issued by a trusted CA, or expired)"
+            )
+        return f"TLS failed ({text})"
+    if isinstance(value, NTSKEError):
+        return str(value)
+    if isinstance(value, VerificationError):
+        names = []
+        for error in value.errors:
+            wanted = error.mismatched_id
+            name = getattr(wanted, "hostname", None) or getattr(wanted, "ip", None)
+            names.append(name.decode() if isinstance(name, bytes) else str(name))
+        return f"TLS certificate not valid for {', '.join(names)}"
+    text = reason.getErrorMessage()
+    if "connection was closed cleanly" in text or "Connection was closed cleanly" in text:
+        return "the server closed the connection before a complete response"
+    return text
+
+
+class _KEClientFactory(ClientFactory):
+    noisy = False
+
+    def __init__(self, result: defer.Deferred[KEResult], offered: tuple[int, ...]) -> None:
+        self._result = result
+        self._offered = offered
+
+    def buildProtocol(self, addr: Any) -> KEClientProtocol:
+        protocol = KEClientProtocol(self._result, self._offered)
+        protocol.factory = self
+        return protocol
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        if not self._result.called:
+            self._result.errback(NTSKEError(describeFailure(reason)))
+
+
+def clientOptions(name: str, caFile: str | None, verify: bool = True) -> Any:
+    """
+    The client TLS options: TLS 1.3 at least, ALPN C{ntske/1}, the server
+    certificate verified for C{name} (a DNS name or an IP address) against
+    C{caFile} (PEM, one or more certificates) or the system's CAs, unless
+    C{verify} is false (C{noval}).
+    """
+    extra = {"raiseMinimumTo": ssl.TLSVersion.TLSv1_3}
+    if not verify:
+        return ssl.CertificateOptions(
+            verify=False, acceptableProtocols=[P.ALPN_NTSKE], **extra  # type: ignore[arg-type]
+        )
+    if caFile is not None:
+        trustRoot: Any = ssl.trustRootFromCertificates(_readCertificates(caFile))
+    else:
+        trustRoot = ssl.platformTrust()
+    return ssl.optionsForClientTLS(
+        name, trustRoot, acceptableProtocols=[P.ALPN_NTSKE], extraCertificateOptions=extra
+    )
+
+
+def _readCertificates(path: str) -> list[Any]:
+    """
+    The certificates of a PEM file, or of every PEM file in a directory
+    (as OpenSSL's hashed directories hold them).
+    """
+    if os.path.isdir(path):
+        files = [os.path.join(path, name) for name in sorted(os.listdir(path))]
+        files = [f for f in files if os.path.isfile(f)]
+    else:
+        files = [path]
+    marker = b"-----END CERTIFICATE-----"
+    certificates = []
+    for name in files:
+        with open(name, "rb") as f:
+            pem = f.read()
+        blocks = [
+            block + marker
+            for block in pem.split(marker)
+            if b"-----BEGIN CERTIFICATE" in block
+        ]
+        certificates += [ssl.Certificate.loadPEM(block) for block in blocks]
+    if not certificates:
+        raise ValueError(f"no certificate in {path}")
+    return certificates
+
+
+def exchange(
+    reactor: Any,
+    name: str,
+    port: int = P.DEFAULT_KE_PORT,
+    caFile: str | None = None,
+    verify: bool = True,
+    offered: tuple[int, ...] = (DEFAULT_AEAD.aeadID,),
+    timeout: float = HANDSHAKE_TIMEOUT,
+    connectTo: str | None = None,
+) -> defer.Deferred[KEResult]:
+    """
+    Run one NTS-KE exchange with the server C{name}.
+
+    @param name: the server's name (or address), verified in its
+        certificate.
+    @param connectTo: the address to connect to; C{name} by default.
+    @return: a Deferred firing with a L{KEResult}, or failing with an
+        L{NTSKEError} that says why.
+    """
+    result: defer.Deferred[KEResult] = defer.Deferred()
+    try:
+        options = clientOptions(name, caFile, verify)
+    except (OSError, SSL.Error, ValueError) as e:
+        result.errback(NTSKEError(f"cannot use CA file {caFile}: {e}"))
+        return result
+    factory = _KEClientFactory(result, offered)
+    connector = reactor.connectSSL(connectTo or name, port, factory, options, timeout=timeout)
+
+    def timedOut() -> None:
+        if not result.called:
+            result.errback(NTSKEError(f"no NTS-KE response within {timeout:g} s"))
+        connector.disconnect()
+
+    timer = reactor.callLater(timeout, timedOut)
+
+    def done(value: Any) -> Any:
+        if timer.active():
+            timer.cancel()
+        return value
+
+    result.addBoth(done)
+    return result
