@@ -57,6 +57,7 @@ from ntpservice.core.engine import (
     SystemPeerChanged,
 )
 from ntpservice.core.packet import NTPPacket
+from ntpservice.core.peer import acceptsMode
 from ntpservice.core.refid import formatRefid, refidFromAddress
 from ntpservice.core.server import stampTransmit
 from ntpservice.core.selection import SelectionSettings
@@ -557,12 +558,13 @@ class NTPDaemon:
         destination: tuple[str, int],
         localAddress: str | None = None,
         ttl: int | None = None,
+        interface: int | None = None,
     ) -> bool:
         """
         Send a datagram through the daemon's sockets (see
         L{IDaemon.send}).
         """
-        return self.sockets.send(data, destination, localAddress, ttl)
+        return self.sockets.send(data, destination, localAddress, ttl, interface)
 
     def start(self) -> None:
         """
@@ -690,6 +692,10 @@ class NTPDaemon:
         if association is None:
             return None
         if dispatch(association.hmode, packet.mode) in (Dispatch.PROC, Dispatch.ERR):
+            return self._associationPackets
+        # A broadcast client's calibration replies (mode 4), while it
+        # calibrates: its peer process says so.
+        if acceptsMode(association.process, packet.mode):
             return self._associationPackets
         return None
 

@@ -288,8 +288,9 @@ class IDaemon(Interface):
     )
     sockets = Attribute(
         "The L{ntpservice.net.sockets.SocketOwner}: the bound sockets "
-        "(C{joinGroup}, C{leaveGroup}) and the local addresses as they come "
-        "and go (C{addInterfaceObserver} with an L{IInterfaceObserver})."
+        "(C{joinGroup}, C{leaveGroup}: multicast modes join and leave groups "
+        "with them) and the local addresses as they come and go "
+        "(C{addInterfaceObserver} with an L{IInterfaceObserver})."
     )
 
     def system() -> object:
@@ -327,6 +328,7 @@ class IDaemon(Interface):
         destination: "tuple[str, int]",
         localAddress: "str | None" = None,
         ttl: "int | None" = None,
+        interface: "int | None" = None,
     ) -> bool:
         """
         Send a datagram of the plugin's own (a solicitation, a broadcast)
@@ -338,6 +340,8 @@ class IDaemon(Interface):
             multicast.
         @param localAddress: the local address to send from, or C{None}.
         @param ttl: the IP TTL (multicast TTL for a group), or C{None}.
+        @param interface: for a multicast group, the index of the interface
+            to send out of, or C{None}: the routing table's choice.
         @return: whether a socket took it.
         """
 

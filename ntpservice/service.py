@@ -1122,7 +1122,6 @@ TINKER_ACTED_ON = frozenset(
 """The C{tinker} options the discipline acts on; the rest are parsed only."""
 
 SWITCHES_AS_IF = {
-    "bclient": False,
     "calibrate": False,
     "mode7": False,
     "peer_clear_digest_early": True,
@@ -1133,12 +1132,11 @@ SWITCHES_AS_IF = {
 """
 The C{enable}/C{disable} flags the daemon does not act on, with the setting
 it behaves as: a line asking for the other setting is not acted on. (C{ntp},
-C{stats}, C{monitor}, C{kernel}, C{auth} (symmetric passive mobilization)
-and the mode plugins' names are acted on.)
+C{stats}, C{monitor}, C{kernel}, C{auth} (symmetric passive, broadcast and
+manycast mobilization), C{bclient} and the mode plugins' names are acted on.)
 """
 
 INACTIVE_REASONS = {
-    "broadcastdelay": "broadcast client mode is not implemented yet",
     "nonvolatile": "the drift file is written hourly, whatever the threshold",
     "dscp": "packets are sent with the system's default DSCP",
     "saveconfigdir": "saveconfig is not implemented",
@@ -1172,7 +1170,7 @@ def inactiveWarnings(configuration: Any) -> list[str]:
         if address is None or getattr(line, "isRefclock", False):
             continue
         ignored = sorted({"xleave"} & set(line.flags))
-        if line.ttl is not None:
+        if line.ttl is not None and line.directive not in ("broadcast", "manycastclient"):
             ignored.append("ttl")
         if ignored:
             warn(
@@ -1247,7 +1245,6 @@ def inactiveWarnings(configuration: Any) -> list[str]:
                 f"{str(clock.factory.name).upper()} clock",
             )
     for field, directive in (
-        ("broadcastDelay", "broadcastdelay"),
         ("nonvolatile", "nonvolatile"),
         ("dscp", "dscp"),
         ("saveconfigdir", "saveconfigdir"),

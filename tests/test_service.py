@@ -526,7 +526,7 @@ class ConfigurationWarningsTests(SynchronousTestCase):
         located = [w.split(":")[1] for w in warnings]
         self.assertEqual(
             located,
-            [str(n) for n in range(1, 23) if n not in (9, 12, 13)],
+            [str(n) for n in range(1, 23) if n not in (9, 12, 13, 14)],
             "\n".join(warnings),
         )
         text = "\n".join(warnings)
@@ -549,6 +549,10 @@ class ConfigurationWarningsTests(SynchronousTestCase):
         # blocking), not warned about.
         self.assertNotIn("test.conf:23", text)
         self.assertNotIn("kernel", text)
+        # disable auth and broadcastdelay are acted on (the broadcast and
+        # manycast modes), a broadcast line's ttl too.
+        self.assertNotIn("auth", text)
+        self.assertNotIn("broadcastdelay", text)
         self.assertNotIn("monitor", text)
 
     def test_inFileOrder(self) -> None:

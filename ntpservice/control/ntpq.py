@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence, TextIO
 
 from ntpservice.core import control as K
 from ntpservice.core import status as S
+from ntpservice.net.sockets import isMulticast
 from ntpservice.core.timestamps import NTPTimestamp
 
 PEERS_NAME_WIDTH = 15
@@ -193,13 +194,16 @@ def peerType(variables: dict[str, str]) -> str:
     """
     ntpq's C{t} column, from an association's variables: C{l} a reference
     clock (its C{srchost} is C{NAME(unit)}), C{p} a pool (refid C{POOL}),
-    C{a} manycast, C{u} unicast; C{b}, C{B}, C{M} broadcast and
-    multicast, C{s}, C{S} symmetric.
+    C{a} manycast, C{u} unicast; C{b} and C{m} broadcast and multicast
+    clients (by the address their packets come to), C{B}, C{M} broadcast
+    and multicast servers, C{s}, C{S} symmetric.
     """
     hmode = castValue(variables.get("hmode", "0"))
     srcadr = variables.get("srcadr", "")
     if hmode == 6:
-        return "b"
+        # A multicast client's packets come to a group (classic ntpq's m).
+        dstadr = variables.get("dstadr", "")
+        return "m" if isMulticast(dstadr) else "b"
     if hmode == 5:
         return "M" if srcadr.startswith("224.") else "B"
     if hmode == 3:
@@ -725,3 +729,4 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+

@@ -500,6 +500,9 @@ class Association:
         if self.process is None:
             return None
         transmission = self.process.request(self, now, system)
+        if transmission is None:
+            # A process that only listens (a broadcast client) sends nothing.
+            return None
         self.lastSent = now
         self.sent += 1
         self._repliedThisBurst = False
@@ -589,6 +592,13 @@ class Association:
         self.rootDispersion = packet.rootDispersionSeconds
         self.refid = packet.refid
         self.reftime = packet.reftime
+
+    def endBurst(self) -> None:
+        """
+        End the current burst now (a broadcast client's calibration volley
+        is over).
+        """
+        self.burst = 0
 
     def markReply(self) -> None:
         """

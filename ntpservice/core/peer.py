@@ -24,14 +24,16 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from ntpservice.core.constants import MAXDISP
-from ntpservice.core.dispatch import ASSOC_ACTIVE, ASSOC_CLIENT, ASSOC_PASSIVE
+from ntpservice.core.dispatch import ASSOC_ACTIVE, ASSOC_BCLIENT, ASSOC_CLIENT, ASSOC_PASSIVE
 from ntpservice.core.filter import FilterOutput, Sample
 from ntpservice.core.packet import (
     LEAP_NOTINSYNC,
     MAX_STRATUM,
     MODE_ACTIVE,
+    MODE_BROADCAST,
     MODE_CLIENT,
     MODE_PASSIVE,
+    MODE_SERVER,
     NTPPacket,
 )
 from ntpservice.core.system import PHI, SystemVariables
@@ -96,8 +98,10 @@ class PeerProcess(Protocol):
         """When the outstanding request was sent, or C{None}."""
         ...
 
-    def request(self, source: Any, now: float, system: SystemVariables) -> Transmission:
-        """The packet to send at this poll of C{source}."""
+    def request(
+        self, source: Any, now: float, system: SystemVariables
+    ) -> Transmission | None:
+        """The packet to send at this poll of C{source}, or C{None}."""
         ...
 
     def sentAt(self, t1: NTPTimestamp) -> None:
@@ -401,3 +405,208 @@ def peerProcessFor(hmode: int, refclock: bool = False) -> PeerProcess | None:
     if factory is None:
         raise ValueError(f"no peer process for association mode {hmode}")
     return factory()
+
+
+# -- Broadcast and multicast (issue 12) -----------------------------------
+
+VOLLEY_REPLIES = 3
+"""
+Replies to the calibration volley after which a broadcast client has
+measured its delay and only listens (ntpd exchanges a few client/server
+packets at mobilization to learn the round trip).
+"""
+
+VOLLEY_REQUESTS = 8
+"""At most this many calibration requests (one C{iburst} burst)."""
+
+DEFAULT_BROADCAST_DELAY = 0.004
+"""
+Seconds: the round-trip delay a broadcast client assumes when neither the
+volley nor C{broadcastdelay} measured one (ntpd's default, 4 ms).
+"""
+
+
+class BroadcastClientProcess:
+    """
+    The peer process of a broadcast/multicast client association
+    (association mode 6, ntpd's MODE_BCLIENT), for its whole life.
+
+    At mobilization it calibrates: a short volley of client requests (the
+    association is mobilized with C{iburst}), whose replies (mode 4) are
+    ordinary client samples and measure the round-trip delay; or, with
+    C{broadcastdelay}, the configured delay at once. Then it only listens:
+    it sends nothing more, and each server broadcast (mode 5) is a sample
+    whose offset is C{T3 + delay/2 - T4}. The association's mode never
+    changes: it is a broadcast client until it is demobilized (seed 002's
+    association that turned into a unicast client cannot happen).
+
+    @ivar client: the client process of the calibration volley.
+    @ivar listening: whether calibration is over.
+    @ivar delay: the calibrated round-trip delay, seconds, or C{None}.
+    @ivar org: the transmit timestamp of the last broadcast (the duplicate
+        and replay tests).
+    @ivar requests: calibration requests sent.
+    @ivar replies: calibration replies accepted.
+    """
+
+    __slots__ = ("client", "listening", "delay", "org", "requests", "replies", "_delays")
+
+    def __init__(self) -> None:
+        self.client = ClientProcess()
+        self.listening = False
+        self.delay: float | None = None
+        self.org: NTPTimestamp = ZERO
+        self.requests = 0
+        self.replies = 0
+        self._delays: list[float] = []
+
+    @property
+    def acceptedModes(self) -> frozenset[int]:
+        """
+        Packet modes this process takes beyond the dispatch table's PROC
+        (mode 5 for association mode 6): the server's replies (mode 4)
+        while it calibrates.
+        """
+        return frozenset() if self.listening else frozenset({MODE_SERVER})
+
+    def calibrated(self, delay: float) -> None:
+        """
+        Use C{delay} (seconds: C{broadcastdelay}) and only listen from now
+        on: no volley.
+        """
+        self.delay = delay
+        self.listening = True
+
+    @property
+    def lastT1(self) -> NTPTimestamp | None:
+        return None if self.listening else self.client.lastT1
+
+    def request(
+        self, source: Any, now: float, system: SystemVariables
+    ) -> Transmission | None:
+        """
+        A calibration request while calibrating; nothing once listening
+        (and any burst left is over).
+        """
+        if not self.listening and self.requests >= VOLLEY_REQUESTS:
+            self._listen(source)
+        if self.listening:
+            source.endBurst()
+            return None
+        self.requests += 1
+        return self.client.request(source, now, system)
+
+    def sentAt(self, t1: NTPTimestamp) -> None:
+        if not self.listening:
+            self.client.sentAt(t1)
+
+    def _listen(self, source: Any) -> None:
+        self.listening = True
+        if self.delay is None:
+            self.delay = min(self._delays) if self._delays else DEFAULT_BROADCAST_DELAY
+        source.endBurst()
+
+    def receive(
+        self,
+        source: Any,
+        packet: NTPPacket,
+        t4: NTPTimestamp,
+        now: float,
+        precisionLog2: int,
+    ) -> ReceiveResult:
+        """
+        A server reply of the volley, or a broadcast.
+
+        @see: RFC 5905 section 9.2 (broadcast mode); ntpd's C{receive()}.
+        """
+        if packet.mode == MODE_SERVER:
+            if self.listening:
+                return source.fail(TEST_BOGUS)  # type: ignore[no-any-return]
+            t1 = self.client.t1
+            delay = DEFAULT_BROADCAST_DELAY
+            if t1 is not None:
+                delay = max((t4 - t1) - (packet.xmt - packet.rec), 2.0**precisionLog2)
+            result: ReceiveResult = self.client.receive(
+                source, packet, t4, now, precisionLog2
+            )
+            if result.accepted:
+                self.replies += 1
+                self._delays.append(delay)
+                if self.replies >= VOLLEY_REPLIES:
+                    self._listen(source)
+            return result
+        if packet.mode != MODE_BROADCAST:
+            return source.fail(TEST_BOGUS)  # type: ignore[no-any-return]
+        # Duplicate (test 1) and replay (test 2): a broadcast's transmit
+        # timestamp only goes forward (the fix of ntpd's CVE-2015-7973).
+        if packet.xmt == self.org:
+            return source.fail(TEST_DUPLICATE)  # type: ignore[no-any-return]
+        if packet.xmt.isZero or (not self.org.isZero and packet.xmt - self.org < 0):
+            return source.fail(TEST_BOGUS)  # type: ignore[no-any-return]
+        self.org = packet.xmt
+        if not self.listening:
+            # Not calibrated yet: the header is kept, the sample is not.
+            source.takeHeader(packet)
+            return source.fail(TEST_INVALID)  # type: ignore[no-any-return]
+        source.takeHeader(packet)
+        if source.leap == LEAP_NOTINSYNC:
+            return source.fail(TEST_UNSYNC)  # type: ignore[no-any-return]
+        if source.stratum >= MAX_STRATUM:
+            return source.fail(TEST_STRATUM)  # type: ignore[no-any-return]
+        if source.rootDelay / 2 + source.rootDispersion >= MAXDISP or (
+            not packet.reftime.isZero and (packet.xmt - packet.reftime) < 0
+        ):
+            return source.fail(TEST_HEADER)  # type: ignore[no-any-return]
+        source.markReply()
+        delay = self.delay if self.delay is not None else DEFAULT_BROADCAST_DELAY
+        precision = 2.0**precisionLog2
+        offset = (packet.xmt - t4) + delay / 2
+        disp = 2.0**packet.precision + precision
+        return source.acceptSample(  # type: ignore[no-any-return]
+            Sample(offset, max(delay, precision), disp, now), now
+        )
+
+    def clear(self) -> None:
+        # After a step the offsets are void, not the measured delay.
+        self.client.clear()
+        self.org = ZERO
+
+
+def broadcastPacket(
+    system: SystemVariables, pollLog2: int, version: int, nowNs: int
+) -> NTPPacket:
+    """
+    The broadcast (mode 5) packet a broadcast/multicast server sends at
+    C{nowNs}: the system variables, no origin or receive timestamp; the
+    shell stamps the transmit timestamp as it sends.
+
+    @param pollLog2: the broadcast interval, log2 seconds (the poll field:
+        clients listen at that interval).
+    @param version: the NTP version (the C{version} option).
+    @see: RFC 5905 section 9.2 (broadcast server).
+    """
+    return NTPPacket(
+        leap=system.leap,
+        version=version,
+        mode=MODE_BROADCAST,
+        stratum=system.packetStratum(),
+        poll=pollLog2,
+        precision=system.precision,
+        rootDelay=encodeShort(system.rootDelay),
+        rootDispersion=encodeShort(system.rootDispersionAt(nowNs)),
+        refid=system.refid,
+        reftime=system.reftime,
+        xmt=NTPTimestamp.fromUnixNanoseconds(nowNs),
+    )
+
+
+def acceptsMode(process: Any, packetMode: int) -> bool:
+    """
+    Whether an association's peer process takes packets of C{packetMode}
+    beyond what the dispatch table says (a broadcast client's calibration
+    replies).
+    """
+    return packetMode in getattr(process, "acceptedModes", ())
+
+
+PROCESSES[ASSOC_BCLIENT] = BroadcastClientProcess

@@ -222,6 +222,7 @@ class SocketOwner:
         destination: tuple[str, int],
         localAddress: str | None = None,
         ttl: int | None = None,
+        interface: int | None = None,
     ) -> bool:
         """
         Send a datagram.
@@ -235,6 +236,9 @@ class SocketOwner:
         @param ttl: the IP TTL (hop limit) of this datagram, or C{None} for
             the socket's default; for a multicast destination, the multicast
             TTL.
+        @param interface: for a multicast destination, the index of the
+            interface to send it out of, or C{None} for the one the routing
+            table chooses.
         @return: whether a socket took it (when none, it is counted as
             C{send.nosocket}).
         """
@@ -243,6 +247,7 @@ class SocketOwner:
             self.counters.count("send.nosocket")
             return False
         restore = _setTTL(transport, destination[0], ttl)
+        restoreInterface = _setMulticastInterface(transport, destination[0], interface)
         try:
             sendFrom = getattr(transport, "sendFrom", None)
             if sendFrom is not None:
@@ -255,8 +260,35 @@ class SocketOwner:
         finally:
             if restore is not None:
                 restore()
+            if restoreInterface is not None:
+                restoreInterface()
         self.counters.count(C.SENT)
         return True
+
+    def allowBroadcast(self) -> None:
+        """
+        Let the IPv4 sockets send to broadcast addresses (C{SO_BROADCAST}):
+        a broadcast server asks for it before its first packet.
+        """
+        for address, protocol in self._protocols.items():
+            sock = getattr(protocol.transport, "socket", None)
+            if sock is not None and familyOf(address) == socket.AF_INET:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+
+    def disableMulticastLoop(self) -> None:
+        """
+        Do not deliver our own multicast packets back to this host
+        (C{IP_MULTICAST_LOOP}, C{IPV6_MULTICAST_LOOP} off): a host that is
+        both a multicast server and client must not hear itself.
+        """
+        for address, protocol in self._protocols.items():
+            sock = getattr(protocol.transport, "socket", None)
+            if sock is None:
+                continue
+            if familyOf(address) == socket.AF_INET:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            else:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
 
     # -- multicast groups ------------------------------------------------
 
@@ -265,7 +297,11 @@ class SocketOwner:
         Receive the datagrams sent to a multicast group, on one interface
         (an address for IPv4, an index for IPv6) or the default one.
 
+        @param interface: an IPv4 address, or an interface index (either
+            family).
         @return: whether a socket of the group's family joined it.
+        @raise OSError: when the kernel refuses (no such interface, the
+            group already joined there).
         """
         return self._membership(group, interface, join=True)
 
@@ -293,10 +329,18 @@ class SocketOwner:
             method(group, "" if interface is None else str(interface))
             return True
         if family == socket.AF_INET:
-            local = interface if isinstance(interface, str) else "0.0.0.0"
-            request = socket.inet_pton(socket.AF_INET, group) + socket.inet_pton(
-                socket.AF_INET, local
-            )
+            if isinstance(interface, int):
+                # struct ip_mreqn: the group, any address, the interface.
+                request = (
+                    socket.inet_pton(socket.AF_INET, group)
+                    + socket.inet_pton(socket.AF_INET, "0.0.0.0")
+                    + struct.pack("@i", interface)
+                )
+            else:
+                local = interface if isinstance(interface, str) else "0.0.0.0"
+                request = socket.inet_pton(socket.AF_INET, group) + socket.inet_pton(
+                    socket.AF_INET, local
+                )
             option = socket.IP_ADD_MEMBERSHIP if join else socket.IP_DROP_MEMBERSHIP
             if join:
                 # A wildcard socket would otherwise get every group any
@@ -365,3 +409,31 @@ def _setTTL(transport: Any, destination: str, ttl: int | None) -> Callable[[], N
     previous = sock.getsockopt(level, option)
     sock.setsockopt(level, option, ttl)
     return lambda: sock.setsockopt(level, option, previous)
+
+
+def _setMulticastInterface(
+    transport: Any, destination: str, interface: int | None
+) -> Callable[[], None] | None:
+    """
+    Send the next multicast datagram on C{transport}'s socket out of
+    interface C{interface} (C{IP_MULTICAST_IF} with a C{struct ip_mreqn},
+    C{IPV6_MULTICAST_IF}).
+
+    @return: a function that restores the default (the routing table's
+        choice), or C{None} when nothing was changed.
+    """
+    sock = getattr(transport, "socket", None)
+    if interface is None or sock is None or not isMulticast(destination):
+        return None
+    if ":" in destination:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, interface)
+        return lambda: sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, 0)
+    any4 = socket.inet_pton(socket.AF_INET, "0.0.0.0")
+    sock.setsockopt(
+        socket.IPPROTO_IP,
+        socket.IP_MULTICAST_IF,
+        any4 + any4 + struct.pack("@i", interface),
+    )
+    return lambda: sock.setsockopt(
+        socket.IPPROTO_IP, socket.IP_MULTICAST_IF, any4 + any4 + struct.pack("@i", 0)
+    )

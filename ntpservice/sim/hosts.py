@@ -27,7 +27,7 @@ import math
 import random
 from typing import Any, Callable
 
-from twisted.internet.task import Clock
+from ntpservice.sim.clock import SimClock
 
 from ntpservice.clock.simulated import DEFAULT_EPOCH_NS, SimulatedClock
 from ntpservice.core.counters import PacketCounters
@@ -351,7 +351,7 @@ class Simulation:
         """
         self.seed = seed
         self.epochNs = epochNs
-        self.reactor = Clock()
+        self.reactor = SimClock()
         self.rng = random.Random(seed)
         self.network = SimNetwork(self.reactor, self.rng, defaultLink)
         self.hosts: dict[str, SimHost] = {}

@@ -129,8 +129,12 @@ def runUntil(reactor: Any, until: float) -> None:
         calls = reactor.getDelayedCalls()
         if not calls:
             break
-        # DelayedCall.reset() does not re-sort task.Clock's list.
-        due = min(call.getTime() for call in calls)
+        nextDue = getattr(reactor, "nextDue", None)
+        if nextDue is not None:
+            due = nextDue()
+        else:
+            # DelayedCall.reset() does not re-sort task.Clock's list.
+            due = min(call.getTime() for call in calls)
         if due > until:
             break
         reactor.advance(max(0.0, due - reactor.seconds()))

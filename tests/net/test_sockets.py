@@ -152,3 +152,81 @@ class SocketOwnerTests(SynchronousTestCase):
         self.assertEqual((level, option), (socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP))
         self.assertEqual(value[16:], (2).to_bytes(4, "little"))
         self.assertRaises(ValueError, sockets.joinGroup, "192.0.2.1")
+
+
+
+class _RecordingSocket:
+    """A socket that records the options set on it."""
+
+    def __init__(self) -> None:
+        self.options: list[tuple[int, int, Any]] = []
+
+    def setsockopt(self, level: int, option: int, value: Any) -> None:
+        self.options.append((level, option, value))
+
+    def getsockopt(self, level: int, option: int) -> int:
+        return 64
+
+
+class BroadcastingOptionsTests(SynchronousTestCase):
+    """
+    L{SocketOwner.allowBroadcast}, L{SocketOwner.disableMulticastLoop} and
+    the multicast interface of L{SocketOwner.send}.
+    """
+
+    def setUp(self) -> None:
+        self.sock = _RecordingSocket()
+        self.sent: list[Any] = []
+        sent = self.sent
+        sock = self.sock
+
+        class Transport:
+            socket = sock
+
+            def sendFrom(self, data: object, destination: object, *rest: object) -> None:
+                sent.append((destination, list(sock.options)))
+
+        class Protocol:
+            transport = Transport()
+
+        self.owner = SocketOwner()
+        self.owner.add(Protocol(), "0.0.0.0")
+
+    def test_broadcastAndLoop(self) -> None:
+        """
+        C{SO_BROADCAST} on, multicast loop off.
+        """
+        self.owner.allowBroadcast()
+        self.owner.disableMulticastLoop()
+        self.assertEqual(
+            self.sock.options,
+            [
+                (socket.SOL_SOCKET, socket.SO_BROADCAST, 1),
+                (socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0),
+            ],
+        )
+
+    def test_multicastInterface(self) -> None:
+        """
+        A multicast packet for interface 3 leaves with C{IP_MULTICAST_IF}
+        set to a C{struct ip_mreqn} naming index 3, and the default (index
+        0) is restored after.
+        """
+        import struct
+
+        self.assertTrue(self.owner.send(b"x" * 48, ("224.0.1.1", 123), None, None, 3))
+        (destination, during), = self.sent
+        self.assertEqual(destination, ("224.0.1.1", 123))
+        level, option, value = during[-1]
+        self.assertEqual((level, option), (socket.IPPROTO_IP, socket.IP_MULTICAST_IF))
+        self.assertEqual(struct.unpack("@i", value[8:12]), (3,))
+        level, option, value = self.sock.options[-1]
+        self.assertEqual(option, socket.IP_MULTICAST_IF)
+        self.assertEqual(struct.unpack("@i", value[8:12]), (0,))
+
+    def test_unicastUntouched(self) -> None:
+        """
+        An interface given for a unicast destination changes nothing.
+        """
+        self.assertTrue(self.owner.send(b"x" * 48, ("192.0.2.1", 123), None, None, 3))
+        self.assertEqual(self.sock.options, [])

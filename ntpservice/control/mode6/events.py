@@ -147,7 +147,13 @@ class ControlEvents:
             record.rec = t4
             record.xmt = packet.xmt
             record.pmode = packet.mode
-            record.dstadr = datagram.localAddress or datagram.destination
+            # A broadcast or multicast packet: the address it was sent to,
+            # as ntpd's dstadr of a broadcast client association (ntpq's
+            # type m for a group).
+            if datagram.destination is not None and not datagram.isUnicast:
+                record.dstadr = datagram.destination
+            else:
+                record.dstadr = datagram.localAddress or datagram.destination
 
     def associationEvent(self, associd: int, address: str, event: str) -> None:
         """
