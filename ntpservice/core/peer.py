@@ -124,6 +124,31 @@ class PeerProcess(Protocol):
         ...
 
 
+def takeHeader(source: Any, packet: NTPPacket) -> ReceiveResult | None:
+    """
+    Take a packet's header into its source and run the header's sanity
+    checks (RFC 5905 section 8, tests 6-8), for every peer process: a
+    packet that passes them is a reply that counts in the reach register.
+
+    @return: the failed L{ReceiveResult}, or C{None} when the header passed
+        (the reply is then marked).
+    """
+    source.takeHeader(packet)
+    # Server unsynchronized (test 6) and stratum (test 7).
+    if source.leap == LEAP_NOTINSYNC:
+        return source.fail(TEST_UNSYNC)  # type: ignore[no-any-return]
+    if source.stratum >= MAX_STRATUM:
+        return source.fail(TEST_STRATUM)  # type: ignore[no-any-return]
+    # Header values (test 8): root distance beyond reason, or a reference
+    # time after the transmit time.
+    if source.rootDelay / 2 + source.rootDispersion >= MAXDISP or (
+        not packet.reftime.isZero and (packet.xmt - packet.reftime) < 0
+    ):
+        return source.fail(TEST_HEADER)  # type: ignore[no-any-return]
+    source.markReply()
+    return None
+
+
 class ClientProcess:
     """
     The client's peer process (association mode 3): requests with a random
@@ -208,19 +233,9 @@ class ClientProcess:
         # Invalid (test 3): the server has not stored our timestamps.
         if packet.xmt.isZero or packet.rec.isZero:
             return source.fail(TEST_INVALID)  # type: ignore[no-any-return]
-        source.takeHeader(packet)
-        # Server unsynchronized (test 6) and stratum (test 7).
-        if source.leap == LEAP_NOTINSYNC:
-            return source.fail(TEST_UNSYNC)  # type: ignore[no-any-return]
-        if source.stratum >= MAX_STRATUM:
-            return source.fail(TEST_STRATUM)  # type: ignore[no-any-return]
-        # Header values (test 8): root distance beyond reason, or a
-        # reference time after the transmit time.
-        if source.rootDelay / 2 + source.rootDispersion >= MAXDISP or (
-            not packet.reftime.isZero and (packet.xmt - packet.reftime) < 0
-        ):
-            return source.fail(TEST_HEADER)  # type: ignore[no-any-return]
-        source.markReply()
+        failed = takeHeader(source, packet)
+        if failed is not None:
+            return failed
         # The on-wire calculation (RFC 5905 section 8). Differences of NTP
         # timestamps are exact and era-safe.
         t2, t3 = packet.rec, packet.xmt
@@ -350,16 +365,9 @@ class SymmetricProcess:
             return source.kiss(packet, now)  # type: ignore[no-any-return]
         if packet.rec.isZero:
             return source.fail(TEST_INVALID)  # type: ignore[no-any-return]
-        source.takeHeader(packet)
-        if source.leap == LEAP_NOTINSYNC:
-            return source.fail(TEST_UNSYNC)  # type: ignore[no-any-return]
-        if source.stratum >= MAX_STRATUM:
-            return source.fail(TEST_STRATUM)  # type: ignore[no-any-return]
-        if source.rootDelay / 2 + source.rootDispersion >= MAXDISP or (
-            not packet.reftime.isZero and (packet.xmt - packet.reftime) < 0
-        ):
-            return source.fail(TEST_HEADER)  # type: ignore[no-any-return]
-        source.markReply()
+        failed = takeHeader(source, packet)
+        if failed is not None:
+            return failed
         assert t1 is not None
         t2, t3 = packet.rec, packet.xmt
         offset = ((t2 - t1) + (t3 - t4)) / 2
@@ -548,16 +556,9 @@ class BroadcastClientProcess:
             # Not calibrated yet: the header is kept, the sample is not.
             source.takeHeader(packet)
             return source.fail(TEST_INVALID)  # type: ignore[no-any-return]
-        source.takeHeader(packet)
-        if source.leap == LEAP_NOTINSYNC:
-            return source.fail(TEST_UNSYNC)  # type: ignore[no-any-return]
-        if source.stratum >= MAX_STRATUM:
-            return source.fail(TEST_STRATUM)  # type: ignore[no-any-return]
-        if source.rootDelay / 2 + source.rootDispersion >= MAXDISP or (
-            not packet.reftime.isZero and (packet.xmt - packet.reftime) < 0
-        ):
-            return source.fail(TEST_HEADER)  # type: ignore[no-any-return]
-        source.markReply()
+        failed = takeHeader(source, packet)
+        if failed is not None:
+            return failed
         delay = self.delay if self.delay is not None else DEFAULT_BROADCAST_DELAY
         precision = 2.0**precisionLog2
         offset = (packet.xmt - t4) + delay / 2
