@@ -132,25 +132,11 @@ class GroupMembership:
             self.follower = None
 
     def _appeared(self, interface: Interface) -> None:
-        if self.joinOn(interface.index):
-            self._log.info(
-                "Joined multicast {groups} on {name} (interface {index})",
-                groups=" ".join(g for g, i in self.joined if i == interface.index),
-                name=interface.name,
-                index=interface.index,
-            )
+        # The socket owner logs each join and leave, one line each.
+        self.joinOn(interface.index)
 
     def _gone(self, interface: Interface) -> None:
-        groups = [g for g, i in self.joined if i == interface.index]
         self.leaveOn(interface.index)
-        if groups:
-            self._log.info(
-                "Left multicast {groups} on {name} (interface {index}): "
-                "the interface is gone",
-                groups=" ".join(groups),
-                name=interface.name,
-                index=interface.index,
-            )
 
     def __contains__(self, address: object) -> bool:
         return address in self.groups
