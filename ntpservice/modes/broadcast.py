@@ -61,7 +61,12 @@ from ntpservice.core.peer import broadcastPacket
 from ntpservice.core.server import stampTransmit
 from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.interfaces import IAssociationMode, IDaemon, IModeInstance
-from ntpservice.net.groups import GroupMembership, Interface, multicastInterfaces
+from ntpservice.net.groups import (
+    GroupMembership,
+    Interface,
+    InterfaceFollower,
+    multicastInterfaces,
+)
 from ntpservice.net.resolve import HostResolver
 from ntpservice.net.sockets import isMulticast
 from ntpservice.net.udp import BROADCAST, MULTICAST
@@ -130,6 +135,7 @@ class BroadcastServerMode:
         self._resolver = HostResolver(daemon.reactor)
         self.broadcasters: list[_Broadcaster] = []
         self.interfaces: Callable[[], list[Interface]] = multicastInterfaces
+        self.follower: InterfaceFollower | None = None
 
     def start(self) -> None:
         lines = list(self._daemon.configuration.associationsFor("broadcast"))
@@ -139,6 +145,14 @@ class BroadcastServerMode:
         if sockets is not None:
             sockets.allowBroadcast()
             sockets.disableMulticastLoop()
+            if hasattr(sockets, "addInterfaceObserver") and self._groups(lines):
+                # Each tick sends out of the interfaces that carry
+                # multicast then; the tracker's news give one line each.
+                self.follower = InterfaceFollower(
+                    lambda i: self._interfaceNews(i, "Sending multicast to {groups} out of"),
+                    lambda i: self._interfaceNews(i, "No longer sending multicast to {groups} out of"),
+                )
+                sockets.addInterfaceObserver(self.follower)
         for directive in lines:
             broadcaster = _Broadcaster(self, directive)
             self.broadcasters.append(broadcaster)
@@ -158,10 +172,34 @@ class BroadcastServerMode:
             interval=2**broadcaster.directive.minPollLog2,
         )
 
+    @staticmethod
+    def _groups(lines: list[Any]) -> list[str]:
+        groups = []
+        for directive in lines:
+            try:
+                if isMulticast(directive.address):
+                    groups.append(ipaddress.ip_address(directive.address).compressed)
+            except ValueError:
+                continue
+        return groups
+
+    def _interfaceNews(self, interface: Interface, what: str) -> None:
+        lines = list(self._daemon.configuration.associationsFor("broadcast"))
+        self._log.info(
+            what + " {name} (interface {index})",
+            groups=" ".join(self._groups(lines)),
+            name=interface.name,
+            index=interface.index,
+        )
+
     def stop(self) -> None:
         self._resolver.cancel()
         for broadcaster in self.broadcasters:
             broadcaster.stop()
+        sockets: Any = getattr(self._daemon, "sockets", None)
+        if self.follower is not None and sockets is not None:
+            sockets.removeInterfaceObserver(self.follower)
+            self.follower = None
 
     def broadcast(self, broadcaster: _Broadcaster) -> None:
         """
@@ -288,9 +326,11 @@ class BroadcastClientMode:
 
     def start(self) -> None:
         """
-        Join the groups on every interface that carries multicast.
+        Join the groups on every interface that carries multicast, and on
+        each one that appears later (L{GroupMembership.follow}).
         """
         self.membership.joinAll(self.interfaces() if self.groups else [])
+        self.membership.follow()
 
     def joinGroupsOn(self, interface: int | None) -> int:
         """

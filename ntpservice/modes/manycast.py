@@ -124,6 +124,7 @@ class ManycastServerMode:
 
     def start(self) -> None:
         self.membership.joinAll(self.interfaces() if self.membership.groups else [])
+        self.membership.follow()
 
     def joinGroupsOn(self, interface: int | None) -> int:
         """

@@ -8,15 +8,27 @@ flags in C{/sys/class/net}).
 
 Modes that join groups or send to them do it per interface, through one
 function each, so that the interface tracker (issue 13) can call it again
-for an interface that appears.
+for an interface that appears: L{InterfaceFollower} is the
+L{IInterfaceObserver <ntpservice.interfaces.IInterfaceObserver>} they
+subscribe (C{daemon.sockets.addInterfaceObserver}). It tells its mode of
+an interface the first time one of its addresses appears (an interface
+that carries multicast) and when its last address goes with the interface
+itself (a PPP link torn down: its index is gone); an address replaced on
+an interface that stays (A then B) changes nothing, the kernel keeping the
+memberships of the interface.
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
+
+from zope.interface import implementer
+
+from ntpservice.interfaces import IInterfaceObserver
 
 IFF_UP = 0x1
 IFF_BROADCAST = 0x2
@@ -95,6 +107,36 @@ class GroupMembership:
         self.groups = [canonicalAddress(g) for g in groups]
         self.joined: list[tuple[str, int | None]] = []
         self._log = log
+        self.follower: InterfaceFollower | None = None
+
+    def follow(self, **kwargs: Any) -> None:
+        """
+        Join the groups on each interface that appears from now on, and
+        forget those of an interface that goes, as the daemon's interface
+        tracker says (an L{InterfaceFollower} subscribed to the socket
+        owner); one log line each. Nothing to do without groups, or
+        without a socket owner that tells of interfaces (the simulator).
+
+        @param kwargs: passed to L{InterfaceFollower} (tests).
+        """
+        subscribe = getattr(self._sockets, "addInterfaceObserver", None)
+        if not self.groups or subscribe is None or self.follower is not None:
+            return
+        self.follower = InterfaceFollower(self._appeared, self._gone, **kwargs)
+        subscribe(self.follower)
+
+    def unfollow(self) -> None:
+        """Stop following the interfaces."""
+        if self.follower is not None:
+            self._sockets.removeInterfaceObserver(self.follower)
+            self.follower = None
+
+    def _appeared(self, interface: Interface) -> None:
+        # The socket owner logs each join and leave, one line each.
+        self.joinOn(interface.index)
+
+    def _gone(self, interface: Interface) -> None:
+        self.leaveOn(interface.index)
 
     def __contains__(self, address: object) -> bool:
         return address in self.groups
@@ -128,7 +170,21 @@ class GroupMembership:
                 continue
             try:
                 ok = self._sockets.joinGroup(group, interface)
-            except (OSError, ValueError) as e:
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    # Joined there already (through the default
+                    # interface at start): a member, not a second join.
+                    self.joined.append((group, interface))
+                    continue
+                self._log.warn(
+                    "Cannot join multicast group {group} on interface {interface}: "
+                    "{error}",
+                    group=group,
+                    interface=interface,
+                    error=str(e),
+                )
+                continue
+            except ValueError as e:
                 self._log.warn(
                     "Cannot join multicast group {group} on interface {interface}: "
                     "{error}",
@@ -157,9 +213,78 @@ class GroupMembership:
                     pass
 
     def leaveAll(self) -> None:
-        """Leave every group joined."""
+        """Leave every group joined, and stop following the interfaces."""
+        self.unfollow()
         for interface in {index for _, index in self.joined}:
             self.leaveOn(interface)
+
+
+def interfaceIndexes() -> set[int]:
+    """
+    The indexes of the interfaces that exist now (C{if_nameindex}).
+    """
+    try:
+        return {index for index, _ in socket.if_nameindex()}
+    except OSError:
+        return set()
+
+
+@implementer(IInterfaceObserver)
+class InterfaceFollower:
+    """
+    Follows the interfaces that carry multicast, from the interface
+    tracker's address events, for one mode: C{appeared(interface)} when an
+    interface that carries multicast gets its first address (or is found
+    at start), C{gone(interface)} when the last address of one goes with
+    the interface itself.
+
+    @ivar interfaces: the interfaces followed, by index.
+    """
+
+    def __init__(
+        self,
+        appeared: Callable[[Interface], None],
+        gone: Callable[[Interface], None],
+        flags: Callable[[str], int] = interfaceFlags,
+        present: Callable[[], set[int]] = interfaceIndexes,
+    ) -> None:
+        """
+        @param flags: the C{IFF_*} flags of an interface, by name
+            (L{interfaceFlags}; tests pass their own).
+        @param present: the indexes of the interfaces that exist
+            (L{interfaceIndexes}; tests pass their own).
+        """
+        self._appeared = appeared
+        self._gone = gone
+        self._flags = flags
+        self._present = present
+        self.interfaces: dict[int, Interface] = {}
+        self._addresses: dict[int, set[str]] = {}
+
+    def interfaceAdded(self, address: Any) -> None:
+        addresses = self._addresses.setdefault(address.ifindex, set())
+        addresses.add(address.address)
+        if address.ifindex in self.interfaces:
+            return
+        interface = Interface(address.name, address.ifindex, self._flags(address.name))
+        if not interface.carriesMulticast:
+            return
+        self.interfaces[interface.index] = interface
+        self._appeared(interface)
+
+    def interfaceRemoved(self, address: Any) -> None:
+        addresses = self._addresses.get(address.ifindex, set())
+        addresses.discard(address.address)
+        if addresses:
+            return
+        self._addresses.pop(address.ifindex, None)
+        interface = self.interfaces.get(address.ifindex)
+        if interface is None or address.ifindex in self._present():
+            # The interface stays: its memberships too, for its next
+            # address.
+            return
+        del self.interfaces[address.ifindex]
+        self._gone(interface)
 
 
 def canonicalAddress(address: str) -> str:
