@@ -149,6 +149,30 @@ def takeHeader(source: Any, packet: NTPPacket) -> ReceiveResult | None:
     return None
 
 
+def onWireSample(
+    source: Any,
+    packet: NTPPacket,
+    t1: NTPTimestamp,
+    t4: NTPTimestamp,
+    now: float,
+    precisionLog2: int,
+) -> ReceiveResult:
+    """
+    The on-wire calculation (RFC 5905 section 8) of an exchange whose
+    header passed L{takeHeader}, into the source's clock filter; a delay
+    beyond L{MAXDISP} is invalid (test 4 of the seeds). Differences of NTP
+    timestamps are exact and era-safe.
+    """
+    t2, t3 = packet.rec, packet.xmt
+    offset = ((t2 - t1) + (t3 - t4)) / 2
+    precision = 2.0**precisionLog2
+    delay = max((t4 - t1) - (t3 - t2), precision)
+    if delay > MAXDISP:
+        return source.fail(TEST_INVALID)  # type: ignore[no-any-return]
+    disp = 2.0**packet.precision + precision + PHI * (t4 - t1)
+    return source.acceptSample(Sample(offset, delay, disp, now), now)  # type: ignore[no-any-return]
+
+
 class ClientProcess:
     """
     The client's peer process (association mode 3): requests with a random
@@ -236,17 +260,7 @@ class ClientProcess:
         failed = takeHeader(source, packet)
         if failed is not None:
             return failed
-        # The on-wire calculation (RFC 5905 section 8). Differences of NTP
-        # timestamps are exact and era-safe.
-        t2, t3 = packet.rec, packet.xmt
-        offset = ((t2 - t1) + (t3 - t4)) / 2
-        precision = 2.0**precisionLog2
-        delay = max((t4 - t1) - (t3 - t2), precision)
-        # Invalid delay (test 4 of the seeds).
-        if delay > MAXDISP:
-            return source.fail(TEST_INVALID)  # type: ignore[no-any-return]
-        disp = 2.0**packet.precision + precision + PHI * (t4 - t1)
-        return source.acceptSample(Sample(offset, delay, disp, now), now)  # type: ignore[no-any-return]
+        return onWireSample(source, packet, t1, t4, now, precisionLog2)
 
     def clear(self) -> None:
         self.xmt = self.t1 = None
@@ -369,14 +383,7 @@ class SymmetricProcess:
         if failed is not None:
             return failed
         assert t1 is not None
-        t2, t3 = packet.rec, packet.xmt
-        offset = ((t2 - t1) + (t3 - t4)) / 2
-        precision = 2.0**precisionLog2
-        delay = max((t4 - t1) - (t3 - t2), precision)
-        if delay > MAXDISP:
-            return source.fail(TEST_INVALID)  # type: ignore[no-any-return]
-        disp = 2.0**packet.precision + precision + PHI * (t4 - t1)
-        return source.acceptSample(Sample(offset, delay, disp, now), now)  # type: ignore[no-any-return]
+        return onWireSample(source, packet, t1, t4, now, precisionLog2)
 
     def clear(self) -> None:
         self.xmt = self.t1 = None
