@@ -124,10 +124,10 @@ dozen associations, or C{ntpq -c rv} several times).
 BUDGET_RATE = 512.0
 """Octets a second refilled into one unproven address's budget."""
 
-GLOBAL_BUDGET_BURST = 32768
+GLOBAL_BUDGET_BURST = 16384
 """Octets of answers all unproven addresses together may get at once."""
 
-GLOBAL_BUDGET_RATE = 2048.0
+GLOBAL_BUDGET_RATE = 1024.0
 """
 Octets a second refilled into the budget of all unproven addresses: what a
 flood of forged requests can draw in the long run, whatever it sends.
@@ -230,6 +230,22 @@ class RateLimiter:
         if not source.requests.take(now, self._burst, self._rate):
             return False
         return self._global.take(now, self._globalBurst, self._globalRate)
+
+    def exhausted(self, address: str, now: float) -> bool:
+        """
+        Whether not even the smallest answer (a bare header) would fit the
+        budgets of C{address}: then the request need not be looked at.
+        """
+        source = self._sources.get(address)
+        for bucket, burst, rate in (
+            (source.octets if source is not None else None, self._budgetBurst, self._budgetRate),
+            (self._globalBudget, self._globalBudgetBurst, self._globalBudgetRate),
+        ):
+            if bucket is not None:
+                bucket.refill(now, burst, rate)
+                if bucket.tokens < K.HEADER_LEN:
+                    return True
+        return False
 
     def spend(self, address: str, now: float, octets: int) -> bool:
         """
@@ -396,8 +412,15 @@ class ControlHandler:
         if refused is not None:
             counters.count(refused)
             return
-        if not self._limiter.allow(host, self._monotonic()):
+        now = self._monotonic()
+        if not self._limiter.allow(host, now):
             counters.count("control.ratelimited")
+            return
+        if not isLoopback(host) and self._limiter.exhausted(host, now):
+            # Under a flood: no answer would fit, so the request is not even
+            # decoded. One that would prove its address (a nonce) is dropped
+            # too: its REQ_NONCE could not have been answered either.
+            counters.count("control.overbudget")
             return
         try:
             request = K.ControlMessage.decode(data)
