@@ -1012,6 +1012,11 @@ class BudgetTests(ServerTestCase):
         self.assertLessEqual(sent, received)
         self.assertEqual(self.daemon.counters["control.sentoctets"], sent)
         self.assertEqual(self.daemon.counters["control.receivedoctets"], received)
+        values = self.variables(0, "ctl_sentoctets,ctl_overbudget")
+        self.assertEqual(int(values["ctl_sentoctets"]), sent)
+        self.assertEqual(int(values["ctl_overbudget"]),
+                         self.daemon.counters["control.overbudget"])
+        self.assertNotIn("ctl_overbudget", self.variables())
 
     def test_nonceProves(self) -> None:
         """
