@@ -6,9 +6,9 @@ killed with SIGKILL at any point while writing never leaves a file that is
 read back wrong.
 
 A power cut or an OOM kill in the middle of a write is the classic way a
-daemon loses its state: ntpd bug 2964 (a truncated drift file read as a
-frequency of 0 after a crash) and the many "empty drift file after power
-failure" reports are the motivation. The daemon writes these files:
+daemon loses its state (an empty or torn drift file after a crash, read as
+a frequency of 0 or refused; a lost NTS key file, which invalidates every
+cookie the clients hold). The daemon writes these files:
 
   - the drift file (L{ntpservice.driftfile.writeDriftFile}), replaced whole;
   - the NTS master key file (L{ntpservice.nts.cookies.MasterKeys.save}),
