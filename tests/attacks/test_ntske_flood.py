@@ -333,7 +333,8 @@ class NTSKEFloodTests(SynchronousTestCase):
         self.assertTrue(waitFor(authenticated, 60), ntpdata(self.workdir, self.client))
         before = self.counters()
         memoryBefore = memory(daemon.pid)
-        goodBefore = int(ntpdata(self.workdir, self.client)["Total good RX"])
+        ntpBefore = ntpdata(self.workdir, self.client)
+        goodBefore = int(ntpBefore["Total good RX"])
 
         seconds = ATTACK_SECONDS
         polite = self.client.popen(
@@ -372,7 +373,8 @@ class NTSKEFloodTests(SynchronousTestCase):
                    polite.communicate(timeout=60)[0].splitlines()]
         exchanges = [json.loads(line) for line in
                      fresh.communicate(timeout=60)[0].splitlines()]
-        goodAfter = int(ntpdata(self.workdir, self.client)["Total good RX"])
+        ntpAfter = ntpdata(self.workdir, self.client)
+        goodAfter = int(ntpAfter["Total good RX"])
         memoryAfter = memory(daemon.pid)
         after = self.counters()
 
@@ -383,6 +385,9 @@ class NTSKEFloodTests(SynchronousTestCase):
             "loris": slow,
             "attack_seconds": round(end - start, 1),
             "nts_good_replies_during": goodAfter - goodBefore,
+            "chronyd_during": {
+                name: int(ntpAfter.get(name, "0")) - int(ntpBefore.get(name, "0"))
+                for name in ("Total TX", "Total RX", "Total valid RX", "Total good RX")},
             "plain_answered": f"{sum(answered)}/{len(answered)}",
             "fresh_ke_ok": f"{sum(keOK)}/{len(keOK)}",
             "fresh_ke_slowest": round(max((e["seconds"] for e in exchanges), default=0), 2),
