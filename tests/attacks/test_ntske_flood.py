@@ -308,6 +308,12 @@ class NTSKEFloodTests(SynchronousTestCase):
         return ntsCounters(self.server.run(
             [peers.requireBinary("ntpq"), "-c", "ntsinfo", "127.0.0.1"], timeout=60).stdout)
 
+    def established(self) -> int:
+        """Established TCP connections to the NTS-KE port, per the kernel."""
+        return len(self.server.run(
+            ["ss", "-Htn", "state", "established", "( sport = :4460 )"],
+            timeout=60).stdout.splitlines())
+
     def test_floodAndSlowLoris(self) -> None:
         """
         During a handshake flood and slow-loris connections of every kind:
@@ -366,6 +372,10 @@ class NTSKEFloodTests(SynchronousTestCase):
             stdout=subprocess.PIPE, text=True)
         self.addCleanup(lorisProcess.kill)
         start = time.monotonic()
+        established = []
+        while floodProcess.poll() is None and time.monotonic() < start + seconds + 120:
+            established.append(self.established())
+            time.sleep(0.5)
         flooded = json.loads(floodProcess.communicate(timeout=seconds + 120)[0])
         slow = json.loads(lorisProcess.communicate(timeout=seconds + 120)[0])["loris"]
         end = time.monotonic()
@@ -384,6 +394,7 @@ class NTSKEFloodTests(SynchronousTestCase):
             "handshake_flood": flooded,
             "loris": slow,
             "attack_seconds": round(end - start, 1),
+            "established_peak": max(established),
             "nts_good_replies_during": goodAfter - goodBefore,
             "chronyd_during": {
                 name: int(ntpAfter.get(name, "0")) - int(ntpBefore.get(name, "0"))
@@ -399,6 +410,11 @@ class NTSKEFloodTests(SynchronousTestCase):
         sys.stderr.write(f"NTS-KE flood: {json.dumps(figures)}\n")
 
         self.assertGreater(flooded["completed"], 100, figures)
+        # At most 256 connections admitted (the kernel also counts those
+        # waiting to be accepted, up to the listen backlog of 50, and those
+        # refused but not yet closed).
+        self.assertGreater(max(established), 200, figures)
+        self.assertLessEqual(max(established), ke.MAX_CONNECTIONS + 50 + 50, figures)
         for kind in slow:
             self.assertGreater(kind["opened"], 0, figures)
             self.assertLessEqual(kind["longest"], ke.HANDSHAKE_TIMEOUT + 5, figures)
