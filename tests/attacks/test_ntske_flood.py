@@ -33,7 +33,8 @@ at the same time for L{ATTACK_SECONDS}:
     handshake done, then the NTS-KE request a byte a second).
 
 Asserted: no slow-loris connection lives longer than the timeout (and
-slack); the NTS client's authenticated replies kept coming during the
+slack); the kernel never counts many more established connections than
+the 256 admitted (plus the listen backlog); the NTS client's authenticated replies kept coming during the
 attack; the plain client and the fresh NTS-KE exchanges were answered
 (most of them); the daemon's memory grew by at most L{MEMORY_BOUND}; the
 daemon counted the timeouts and refusals.
