@@ -186,6 +186,38 @@ class KissTests(SynchronousTestCase):
         self.assertIsNone(result.kissCode)
         self.assertFalse(pair.association.stopped)
 
+    def test_spoofedZeroOriginIgnored(self) -> None:
+        """
+        RATE, DENY and RSTR kisses with a zero origin (CVE-2015-7704: ntpd
+        before 4.2.8p4 took them) are bogus: no kiss is taken, polling
+        goes on at the same interval.
+        """
+        for code in (b"RATE", b"DENY", b"RSTR"):
+            pair = AssociationPair()
+            hpoll = pair.association.hpoll
+            request = pair.poll()
+            assert request is not None
+            result = pair.deliver(pair.reply(request, stratum=0, leap=3, refid=code,
+                                             org=NTPTimestamp(0)))
+            self.assertEqual((result.kissCode, result.flash), (None, TEST_BOGUS))
+            self.assertFalse(pair.association.stopped)
+            self.assertEqual(pair.association.hpoll, hpoll)
+
+    def test_kissesWithoutTransmitTimestamp(self) -> None:
+        """
+        Two genuine kisses in a row whose transmit timestamps are both zero
+        are both taken: a zero transmit timestamp is no timestamp, so the
+        second is not a duplicate of the first.
+        """
+        pair = AssociationPair()
+        for code in (b"RATE", b"DENY"):
+            request = pair.poll()
+            assert request is not None
+            result = pair.deliver(pair.reply(request, stratum=0, leap=3, refid=code,
+                                             xmt=NTPTimestamp(0), rec=NTPTimestamp(0)))
+            self.assertEqual(result.kissCode, code.decode())
+        self.assertTrue(pair.association.stopped)
+
     def test_denyStops(self) -> None:
         """
         A genuine DENY stops polling; a persistent association stays.
