@@ -73,13 +73,15 @@ class FakeServer:
     @ivar requests: every request it printed so far (dicts).
     """
 
-    def __init__(self, host: peers.Host, state: dict[str, Any] | None = None) -> None:
+    def __init__(self, host: peers.Host, state: dict[str, Any] | None = None,
+                 groups: tuple[str, ...] = ()) -> None:
         self.host = host
         self.requests: list[dict[str, Any]] = []
         self._lines: queue.Queue[dict[str, Any]] = queue.Queue()
         self.process = host.popen(
             spoof.moduleCommand("tests.attacks.fakeserver", "--port", "123",
-                                "--state", json.dumps(state or {})),
+                                "--state", json.dumps(state or {}),
+                                *(arg for g in groups for arg in ("--group", g))),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         assert self.process.stdout is not None
@@ -151,8 +153,9 @@ class ClientAttackCase(SynchronousTestCase):
 
     # -- the daemons ------------------------------------------------------
 
-    def fakeServer(self, host: peers.Host, **state: Any) -> FakeServer:
-        server = FakeServer(host, state)
+    def fakeServer(self, host: peers.Host, groups: tuple[str, ...] = (),
+                   **state: Any) -> FakeServer:
+        server = FakeServer(host, state, groups)
         self.addCleanup(server.stop)
         return server
 
@@ -225,13 +228,14 @@ class ClientAttackCase(SynchronousTestCase):
     # -- the attacker -----------------------------------------------------
 
     def forge(self, src: str, sport: int, dport: int, payload: bytes,
-              count: int = 1) -> None:
+              count: int = 1, dst: str | None = None) -> None:
         """
-        The attacker sends C{payload} to our client from C{src}:C{sport}.
+        The attacker sends C{payload} to our client (or to C{dst}) from
+        C{src}:C{sport}.
         """
         self.attacker.run(
             spoof.moduleCommand("tests.attacks.spoof", "--src", src, "--sport",
-                                str(sport), "--dst", self.client.address, "--dport",
+                                str(sport), "--dst", dst or self.client.address, "--dport",
                                 str(dport), "--payload", payload.hex(), "--count",
                                 str(count)),
             timeout=30,

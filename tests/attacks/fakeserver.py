@@ -21,6 +21,9 @@ that change its behaviour at once (the keys of L{DEFAULTS})::
     {"negativeDelay": 0.02}  replies whose delay is 20 ms below the truth
     {"silent": true}         answer nothing (still print the requests)
 
+With C{--group ADDRESS} it also answers requests sent to that multicast
+group, unauthenticated, as a rogue manycast server would.
+
 Its clock is the host's (nothing here sets a clock): offsets are only in
 what it writes into its replies.
 """
@@ -97,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=123)
     parser.add_argument("--address", default="0.0.0.0")
     parser.add_argument("--state", default="{}", help="initial state, JSON")
+    parser.add_argument("--group", action="append", default=[],
+                        help="also answer requests sent to this IPv4 multicast group "
+                             "(a manycast server)")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="exit after this many seconds")
     args = parser.parse_args(argv)
@@ -106,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.address, args.port))
+    for group in args.group:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                        socket.inet_aton(group) + socket.inet_aton("0.0.0.0"))
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ, "ntp")
     stdinOpen = True
