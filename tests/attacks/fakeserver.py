@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.attacks.test_fakeserver -*-
+# -*- test-case-name: tests.attacks.test_kiss -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 A scriptable NTP server for the client attack tests: an honest server, or
