@@ -51,6 +51,7 @@ from ntpservice.core.discipline import (
     RFC5905Discipline,
     UpdateResult,
 )
+from ntpservice.core.discipline import kalman
 
 if TYPE_CHECKING:
     _TestCase = SynchronousTestCase
@@ -1346,6 +1347,33 @@ class KalmanClosedLoopTests(SynchronousTestCase):
     """
     The Kalman loop steering a simulated clock.
     """
+
+    def test_pollWaitsForTheFrequency(self) -> None:
+        """
+        While the frequency estimate is uncertain by more than
+        C{START_FREQ_PPM} (0.6 ppm), the poll rises only when the frequency
+        uncertainty over the doubled interval adds at most one typical
+        measurement variance (C{POLL_FREQ_START}) to the prediction, not
+        C{POLL_FREQ} (8): with 2 ms of noise and no drift file the poll
+        first rises at the seventh sample instead of the fifth.
+        """
+
+        def firstRise() -> int:
+            loop = ClosedLoop(
+                freqPPM=5.0,
+                noise=2e-3,
+                seed=1,
+                settings=kalmanSettings(minPollLog2=6, maxPollLog2=10),
+            )
+            loop.run(HOUR)
+            for index, (_, result) in enumerate(loop.results):
+                if result.pollLog2 > 6:
+                    return index + 1
+            raise AssertionError("the poll never rose")
+
+        self.assertEqual(firstRise(), 7)
+        self.patch(kalman, "POLL_FREQ_START", kalman.POLL_FREQ)
+        self.assertEqual(firstRise(), 5)
 
     def test_converges(self) -> None:
         """
