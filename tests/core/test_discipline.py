@@ -51,6 +51,8 @@ from ntpservice.core.discipline import (
     RFC5905Discipline,
     UpdateResult,
 )
+from ntpservice.core.discipline import kalman
+from ntpservice.core.discipline.rfc5905 import KERNEL_LIMIT, KERNEL_PLL_GAIN, LIMIT
 
 if TYPE_CHECKING:
     _TestCase = SynchronousTestCase
@@ -801,9 +803,10 @@ class AdjustTests(SynchronousTestCase):
 
     def test_kernelGainsAmortize(self) -> None:
         """
-        With the kernel's gains (C{DisciplineSettings.kernel}, ntpd's
-        C{enable kernel}) the residual decays with tau = 4 * 2**poll
-        seconds, four times as fast as the daemon loop's.
+        With C{DisciplineSettings.kernel} (ntpd's C{enable kernel}, the
+        default) the residual decays with tau = L{KERNEL_PLL_GAIN} (1.5) *
+        2**poll seconds, a stiffer loop than the daemon loop's 16 * 2**poll
+        (the stand-in for the kernel PLL that NTPsec runs by default).
         """
         discipline = settled(rfcSettings(kernel=True))
         self.adjustUntil(discipline, T0, T0 + 8)
@@ -813,15 +816,16 @@ class AdjustTests(SynchronousTestCase):
             for action in discipline.adjust(T0 + 8 + second):
                 assert isinstance(action, Slew), action
                 slews.append(action.offset)
-        self.assertEqual(slews[0], 31e-6)
-        assertClose(self, discipline.residual, 0.001 * (1 - 1 / 32) ** 200, 1e-6)
+        tau = KERNEL_PLL_GAIN * 8
+        self.assertEqual(slews[0], round(0.001 / tau * 1e6) * 1e-6)
+        assertClose(self, discipline.residual, 0.001 * (1 - 1 / tau) ** 200, 1e-6)
         self.assertAlmostEqual(sum(slews) + discipline.residual, 0.001, 12)
 
     def test_kernelGainsFrequency(self) -> None:
         """
-        With the kernel's gains an offset changes the frequency by
-        C{offset * mu / (16 * 2**poll) ** 2}, sixteen times the daemon
-        loop's C{offset * mu / (64 * 2**poll) ** 2}.
+        With C{DisciplineSettings.kernel} an offset changes the frequency
+        by C{offset * mu / (4 * 1.5 * 2**poll) ** 2}, where the daemon
+        loop's change is C{offset * mu / (64 * 2**poll) ** 2}.
         """
         changes = []
         for kernel in (False, True):
@@ -832,7 +836,36 @@ class AdjustTests(SynchronousTestCase):
             changes.append(discipline.freqPPM - before)
         daemonChange, kernelChange = changes
         assertClose(self, daemonChange, 0.001 * 8 / (64 * 8) ** 2 * 1e6, 1e-9)
-        assertClose(self, kernelChange, 0.001 * 8 / (16 * 8) ** 2 * 1e6, 1e-9)
+        assertClose(
+            self,
+            kernelChange,
+            0.001 * 8 / (4 * KERNEL_PLL_GAIN * 8) ** 2 * 1e6,
+            1e-9,
+        )
+
+    def test_kernelHysteresis(self) -> None:
+        """
+        With C{DisciplineSettings.kernel} the poll exponent rises after
+        quiet updates adding up to more than L{KERNEL_LIMIT} (20) poll
+        exponents, where the daemon loop needs RFC 5905's L{LIMIT} (30):
+        at poll 6, from the counter of -12 that the settling offset (0.1
+        ms, outside the gate) left, six updates within the gate against
+        eight.
+        """
+        needed = []
+        for kernel in (True, False):
+            settings = rfcSettings(kernel=kernel, minPollLog2=6)
+            discipline = settled(settings)
+            now = T0 + 8
+            for count in range(1, 10):
+                now += 64
+                self.adjustUntil(discipline, now - 64, now)
+                result = discipline.update(1e-6, 1e-5, now, 6)
+                if result.pollLog2 == 7:
+                    needed.append(count)
+                    break
+        self.assertEqual(needed, [(KERNEL_LIMIT + 12) // 6 + 1, (LIMIT + 12) // 6 + 1])
+        self.assertEqual(needed, [6, 8])
 
     def test_longerGap(self) -> None:
         """
@@ -1346,6 +1379,33 @@ class KalmanClosedLoopTests(SynchronousTestCase):
     """
     The Kalman loop steering a simulated clock.
     """
+
+    def test_pollWaitsForTheFrequency(self) -> None:
+        """
+        While the frequency estimate is uncertain by more than
+        C{START_FREQ_PPM} (0.6 ppm), the poll rises only when the frequency
+        uncertainty over the doubled interval adds at most one typical
+        measurement variance (C{POLL_FREQ_START}) to the prediction, not
+        C{POLL_FREQ} (8): with 2 ms of noise and no drift file the poll
+        first rises at the seventh sample instead of the fifth.
+        """
+
+        def firstRise() -> int:
+            loop = ClosedLoop(
+                freqPPM=5.0,
+                noise=2e-3,
+                seed=1,
+                settings=kalmanSettings(minPollLog2=6, maxPollLog2=10),
+            )
+            loop.run(HOUR)
+            for index, (_, result) in enumerate(loop.results):
+                if result.pollLog2 > 6:
+                    return index + 1
+            raise AssertionError("the poll never rose")
+
+        self.assertEqual(firstRise(), 7)
+        self.patch(kalman, "POLL_FREQ_START", kalman.POLL_FREQ)
+        self.assertEqual(firstRise(), 5)
 
     def test_converges(self) -> None:
         """

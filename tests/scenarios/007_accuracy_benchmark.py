@@ -1,11 +1,11 @@
 # -*- test-case-name: tests.scenarios.007_accuracy_benchmark -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
-Smoke test for C{benchmarks/accuracy.py}: a short run of each algorithm at
-one jitter level, end to end, in this process. It checks the report's
-shape and, since the run is deterministic, that the default discipline
-still beats the published chrony figure at 100 us of jitter (measured
-here: 18 us against 109 us).
+Smoke and regression test for C{benchmarks/accuracy.py}: short seeded runs
+of each algorithm, end to end, in this process. It checks the report's
+shape and, since the runs are deterministic, that the default discipline
+keeps near chronyd's default accuracy per packet and C{discipline rfc5905}
+NTPsec's, with generous bounds.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ class AccuracyBenchmarkTests(SynchronousTestCase):
         near chronyd's default (112 us at 5.1 packets/h at 100 us of jitter,
         1864 us at 3.8 packets/h at 10 ms), with margin left for the chance
         of six short runs: within 1.5 times its error at no more than 1.25
-        times its packets (measured on these seeds: 46 us at 4.7/h, 2.0 ms
-        at 3.7/h; over twenty 8 h runs, 57 us at 5.3/h and 1.57 ms at
+        times its packets (measured on these seeds: 44 us at 4.8/h, 1.55 ms
+        at 3.9/h; over ten 8 h runs, 50.5 us at 5.0/h and 1.41 ms at
         3.6/h); and no run runs away. (Three runs were too few at 10 ms:
         one seed's error depends on where its first hours led the poll
         interval, and 3 ms over seeds 1-3 was as likely as 2 ms.)
@@ -105,6 +105,31 @@ class AccuracyBenchmarkTests(SynchronousTestCase):
             )
             self.assertGreater(kalman["packetsPerHour"], 0.0)
             self.assertEqual(kalman["runaways"], 0)
+
+    def test_rfc5905(self) -> None:
+        """
+        C{discipline rfc5905} keeps NTPsec's accuracy per packet (213 us at
+        100 us of jitter, 5523 us at 10 ms, both at 7 packets/h): with four
+        8 h runs its error stays below NTPsec's with 1.25 times its packets
+        at most, and no run runs away (measured on these seeds: 166 us at
+        6.3/h, 2.8 ms at 6.8/h; over ten runs 152 us and 2.7 ms at 6.2 and
+        7.0/h). The runs are 8 h long because the loop's poll climbs for
+        its first hours (4 h runs measured 9.8 and 11.7 packets/h).
+        """
+        document = json.loads(
+            runBenchmark(
+                "--runs", "4", "--hours", "8", "--jitter", "1e-4", "--jitter",
+                "1e-2", "--jobs", "1", "--algorithm", ALGORITHM_RFC5905, "--json",
+            )
+        )
+        for row in document["results"]:
+            loop = row[ALGORITHM_RFC5905]
+            ntpsec = row["reference"]["ntpsec"]
+            self.assertLess(loop["meanMicroseconds"], ntpsec["meanMicroseconds"])
+            self.assertLessEqual(
+                loop["packetsPerHour"], ntpsec["packetsPerHour"] * 1.25
+            )
+            self.assertEqual(loop["runaways"], 0)
 
     def test_table(self) -> None:
         """

@@ -199,6 +199,18 @@ lengthened, in units of the typical measurement variance: more samples are
 what improves an uncertain frequency estimate.
 """
 
+START_FREQ_PPM = 0.6
+"""
+Parts per million: while the frequency estimate is less certain than this
+(its standard deviation), the frequency uncertainty may add only
+L{POLL_FREQ_START} times the typical measurement variance.
+"""
+
+POLL_FREQ_START = 1.0
+"""
+L{POLL_FREQ} while the frequency is uncertain (L{START_FREQ_PPM}).
+"""
+
 POLL_DOWN = 2.0
 """
 The Kalman loop shortens the poll interval when the wander or the
@@ -585,8 +597,12 @@ class KalmanDiscipline(Discipline):
         def wander(seconds: float) -> float:
             return q2 * seconds**3 / 3.0 / POLL_UP
 
+        freqLimit = (
+            POLL_FREQ_START if p11 > (START_FREQ_PPM * 1e-6) ** 2 else POLL_FREQ
+        )
+
         def drift(seconds: float) -> float:
-            return p11 * seconds * seconds / POLL_FREQ
+            return p11 * seconds * seconds / freqLimit
 
         if poll > settings.minPollLog2 and (
             self._surprise > POLL_SURPRISE

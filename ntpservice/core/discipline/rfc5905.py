@@ -8,10 +8,10 @@ space.
 Theory of operation. The residual phase offset C{r} (RFC C{c.offset}) is
 set to the measured offset at each accepted update and decays
 exponentially: each second L{RFC5905Discipline.adjust} slews C{r / tau}
-with C{tau = 16 * min(2**tc, allan)} seconds (4 instead of 16 with
-C{DisciplineSettings.kernel}, ntpd's default C{enable kernel}: the gains
-of the kernel PLL, L{KERNEL_PLL_GAIN}; the formulas here are written with
-the daemon loop's 16). The offset at the next update
+with C{tau = 16 * min(2**tc, allan)} seconds (1.5 instead of 16 with
+C{DisciplineSettings.kernel}, ntpd's default C{enable kernel}: a stiffer
+loop standing in for the kernel PLL, L{KERNEL_PLL_GAIN}; the formulas here
+are written with the daemon loop's 16). The offset at the next update
 minus the residual still to amortize is the phase the frequency error
 accumulated: it drives the frequency-lock loop and the direct frequency
 measurement of the FREQ state, and the type II PLL adds
@@ -65,15 +65,26 @@ is amortized with a time constant of C{PLL_GAIN * 2**tc} seconds, and the
 PLL frequency gain is C{1 / (4 * PLL_GAIN * 2**tc)**2} per second.
 """
 
-KERNEL_PLL_GAIN = 4.0
+KERNEL_PLL_GAIN = 1.5
 """
-L{PLL_GAIN} of the kernel's PLL (C{DisciplineSettings.kernel}, ntpd's
-C{enable kernel}): Linux (and RFC 1589's C{SHIFT_PLL}) amortizes the phase
-with a time constant of C{2 ** (SHIFT_PLL + tc)} = C{4 * 2**tc} seconds
-and integrates the frequency with a gain of C{1 / (2 ** (SHIFT_PLL + 2 +
-tc)) ** 2} = C{1 / (16 * 2**tc) ** 2} per second, ntpd passing its poll
-exponent as C{tc} (with C{STA_NANO}): the daemon loop's formulas with 4
-in place of 16, a loop four times as fast at the same poll interval.
+L{PLL_GAIN} with C{DisciplineSettings.kernel} (ntpd's C{enable kernel},
+the default): the stand-in for the kernel PLL that ntpd and NTPsec run by
+default. The Linux kernel's own gains (RFC 1589's C{SHIFT_PLL} 2: the
+phase amortized over C{4 * 2**tc} seconds, the frequency integrated with
+a gain of C{1 / (16 * 2**tc) ** 2} per second, that is 4 here) measured
+259 / 273 / 967 / 9480 us at 9 packets an hour in C{benchmarks/accuracy.py}
+where NTPsec's default measured 194 / 213 / 635 / 5523 us at 7 (issue 16):
+at the same poll interval the loop is too slow for 1 ppb/s of wander. With
+1.5 (and L{KERNEL_LIMIT}) it measured 148 / 152 / 347 / 2670 us at 6.2 to
+7.0 packets an hour, better than NTPsec's in every row at no more packets
+(C{docs/discipline.md}).
+"""
+
+KERNEL_LIMIT = 20
+"""
+L{LIMIT} with C{DisciplineSettings.kernel}: the stiffer loop of
+L{KERNEL_PLL_GAIN} keeps its offsets within the poll gate sooner, and a
+lower limit lets the poll interval climb in about half the time.
 """
 
 FLL_GAIN = 18
@@ -126,8 +137,10 @@ class RFC5905Discipline(Discipline):
 
     def _setUp(self) -> None:
         settings = self._settings
-        # The time constant scale: the daemon loop's, or the kernel's.
+        # The time constant scale and the poll hysteresis: the daemon
+        # loop's, or the stand-in for the kernel's.
         self._pllGain = KERNEL_PLL_GAIN if settings.kernel else PLL_GAIN
+        self._limit = KERNEL_LIMIT if settings.kernel else LIMIT
         # Loop variables (RFC 5905 Figure 27, prefix c.).
         self._residual = 0.0
         self._carry = 0.0
@@ -343,15 +356,15 @@ class RFC5905Discipline(Discipline):
         gate = PGATE * max(self._jitter, systemJitter)
         if abs(self._lastOffset) < gate:
             self._count += self._pollLog2
-            if self._count > LIMIT:
-                self._count = LIMIT
+            if self._count > self._limit:
+                self._count = self._limit
                 if self._pollLog2 < settings.maxPollLog2:
                     self._count = 0
                     self._pollLog2 += 1
         else:
             self._count -= 2 * self._pollLog2
-            if self._count < -LIMIT:
-                self._count = -LIMIT
+            if self._count < -self._limit:
+                self._count = -self._limit
                 if self._pollLog2 > settings.minPollLog2:
                     self._count = 0
                     self._pollLog2 -= 1
