@@ -228,19 +228,8 @@ class ClientProcess:
         t1 = NTPTimestamp.fromUnixNanoseconds(int(now * 1e9))
         self.xmt = xmt
         self.t1 = t1
-        packet = NTPPacket(
-            leap=system.leap,
-            version=source.settings.version,
-            mode=MODE_CLIENT,
-            stratum=system.packetStratum(),
-            poll=source.hpoll,
-            precision=system.precision,
-            rootDelay=encodeShort(system.rootDelay),
-            rootDispersion=encodeShort(system.rootDispersion),
-            refid=system.refid,
-            reftime=system.reftime,
-            xmt=xmt,
-        )
+        packet = systemPacket(system, MODE_CLIENT, source.settings.version,
+                              source.hpoll, xmt)
         return Transmission(packet, t1)
 
     def sentAt(self, t1: NTPTimestamp) -> None:
@@ -341,21 +330,9 @@ class SymmetricProcess:
         """
         t1 = NTPTimestamp.fromUnixNanoseconds(int(now * 1e9))
         self.xmt = self.t1 = t1
-        packet = NTPPacket(
-            leap=system.leap,
-            version=source.settings.version,
-            mode=MODE_ACTIVE if self.hmode == ASSOC_ACTIVE else MODE_PASSIVE,
-            stratum=system.packetStratum(),
-            poll=source.hpoll,
-            precision=system.precision,
-            rootDelay=encodeShort(system.rootDelay),
-            rootDispersion=encodeShort(system.rootDispersion),
-            refid=system.refid,
-            reftime=system.reftime,
-            org=self.org,
-            rec=self.rec,
-            xmt=t1,
-        )
+        mode = MODE_ACTIVE if self.hmode == ASSOC_ACTIVE else MODE_PASSIVE
+        packet = systemPacket(system, mode, source.settings.version, source.hpoll, t1,
+                              org=self.org, rec=self.rec)
         return Transmission(packet, t1, stampTransmit=True)
 
     def sentAt(self, t1: NTPTimestamp) -> None:
@@ -617,18 +594,44 @@ def broadcastPacket(
     @param version: the NTP version (the C{version} option).
     @see: RFC 5905 section 9.2 (broadcast server).
     """
+    return systemPacket(system, MODE_BROADCAST, version, pollLog2,
+                        NTPTimestamp.fromUnixNanoseconds(nowNs),
+                        rootDispersion=system.rootDispersionAt(nowNs))
+
+
+def systemPacket(
+    system: SystemVariables,
+    mode: int,
+    version: int,
+    poll: int,
+    xmt: NTPTimestamp,
+    org: NTPTimestamp | None = None,
+    rec: NTPTimestamp | None = None,
+    rootDispersion: float | None = None,
+) -> NTPPacket:
+    """
+    A packet we originate (a client request, a symmetric or broadcast
+    packet): its header carries our system variables (RFC 5905 section 9.2).
+
+    @param rootDispersion: seconds, when it is to be grown to the moment of
+        sending; the system's as last updated otherwise.
+    """
     return NTPPacket(
         leap=system.leap,
         version=version,
-        mode=MODE_BROADCAST,
+        mode=mode,
         stratum=system.packetStratum(),
-        poll=pollLog2,
+        poll=poll,
         precision=system.precision,
         rootDelay=encodeShort(system.rootDelay),
-        rootDispersion=encodeShort(system.rootDispersionAt(nowNs)),
+        rootDispersion=encodeShort(
+            system.rootDispersion if rootDispersion is None else rootDispersion
+        ),
         refid=system.refid,
         reftime=system.reftime,
-        xmt=NTPTimestamp.fromUnixNanoseconds(nowNs),
+        org=ZERO if org is None else org,
+        rec=ZERO if rec is None else rec,
+        xmt=xmt,
     )
 
 

@@ -55,8 +55,9 @@ from ntpservice.core.access import mayMobilize
 from ntpservice.core.association import AssociationSettings
 from ntpservice.core.authenticator import authenticatorFor
 from ntpservice.core.dispatch import ASSOC_CLIENT
-from ntpservice.core.packet import MODE_CLIENT, MODE_SERVER, NTPPacket
-from ntpservice.core.timestamps import NTPTimestamp, encodeShort
+from ntpservice.core.packet import MODE_CLIENT, MODE_SERVER
+from ntpservice.core.peer import systemPacket
+from ntpservice.core.timestamps import NTPTimestamp
 from ntpservice.interfaces import (
     IAssociationMode,
     IDaemon,
@@ -284,19 +285,8 @@ class _Solicitor:
         nonce = NTPTimestamp(self.mode.rng.getrandbits(64) or 1)
         self.nonces[nonce] = now
         system = daemon.system()
-        packet = NTPPacket(
-            leap=system.leap,
-            version=directive.version,
-            mode=MODE_CLIENT,
-            stratum=system.packetStratum(),
-            poll=directive.minPollLog2,
-            precision=system.precision,
-            rootDelay=encodeShort(system.rootDelay),
-            rootDispersion=encodeShort(system.rootDispersion),
-            refid=system.refid,
-            reftime=system.reftime,
-            xmt=nonce,
-        )
+        packet = systemPacket(system, MODE_CLIENT, directive.version,
+                              directive.minPollLog2, nonce)
         data = packet.encode()
         if key is not None:
             data = signPacket(data, key)
