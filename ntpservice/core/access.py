@@ -29,7 +29,11 @@ packet reaches an association, in ntpd's order:
     C{limited}, a packet over the C{discard} limits is dropped, or, with
     C{kod} too and the KoD rate limit allowing it, answered with a RATE
     KoD (never in reply to a server or broadcast packet). C{kod} without
-    C{limited} does nothing, as in ntpd;
+    C{limited} does nothing, as in ntpd. A packet over the limit that the
+    C{discard leak} draw lets through (one in four by default, see
+    L{ntpservice.core.mru}) goes on as if within limits: it gets time,
+    never a kiss, so that spoofed requests with a victim's address cannot
+    silence the victim ("priming the pump");
  8. for client requests, authentication (ntpd's C{AM_FXMIT}): a verified
     MAC is answered; a MAC that fails is answered with a crypto-NAK; a
     crypto-NAK I{from} a client is dropped; without a MAC the request is
@@ -286,7 +290,12 @@ def serverDecision(
     mac = packet.mac
     if mru is not None:
         entry = mru.observe(address, port, packet.mode, version, now, restriction.flags)
-        if entry is not None and entry.overLimit and restriction.limited:
+        if (
+            entry is not None
+            and entry.overLimit
+            and restriction.limited
+            and not entry.leaked
+        ):
             entry.dropped += 1
             if (
                 restriction.kod

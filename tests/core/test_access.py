@@ -842,6 +842,33 @@ class FlagDecisionTests(SynchronousTestCase):
         assert entry is not None
         self.assertEqual(entry.lastKiss, T0 + 0.01)
 
+    def test_leakedAnswered(self) -> None:
+        """
+        C{limited kod} with the C{discard leak} (a seeded list): of a
+        flood of 400 packets 10 ms apart, the first is answered, the
+        second kissed, and of the rest about one in four (60 to 140) is
+        answered with time; the others are dropped and counted in the
+        entry, the leaked ones are not. A leaked packet is never kissed.
+        """
+        table = tableFrom("restrict default limited kod\n")
+        mru = MRUList(leakSeed=2026)
+        decisions = []
+        for i in range(400):
+            decision = decide(table, "192.0.2.1", now=T0 + 0.01 * i, mru=mru)
+            entry = mru.get("192.0.2.1")
+            assert entry is not None
+            if entry.leaked:
+                self.assertEqual(decision, ANSWER)
+            decisions.append(decision)
+        self.assertEqual(decisions[0], ANSWER)
+        self.assertLessEqual(decisions.count(KOD_RATE), 1)
+        answered = decisions[1:].count(ANSWER)
+        self.assertGreater(answered, 60)
+        self.assertLess(answered, 140)
+        entry = mru.get("192.0.2.1")
+        assert entry is not None
+        self.assertEqual(entry.dropped, 399 - answered)
+
     def test_kodRateLimit(self) -> None:
         """
         A client sending one packet a second gets one KoD every 9 s, not

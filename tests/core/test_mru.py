@@ -18,10 +18,13 @@ from ntpservice.core.mru import (
     DEFAULT_MAXDEPTH,
     DEFAULT_MINDEPTH,
     ENTRY_BYTES,
+    MRUEntry,
     MRUList,
     MRUSettings,
+    isLeaked,
     isRateLimited,
     mayKiss,
+    nextLeakState,
 )
 
 T0 = 1_000_000.0
@@ -402,6 +405,100 @@ class RateLimitTests(SynchronousTestCase):
         entry = mru.get("192.0.2.1")
         assert entry is not None
         self.assertEqual(entry.leak, 8 * 8 + 8)
+
+
+class LeakTests(SynchronousTestCase):
+    """
+    C{discard leak}: one packet over the limit in M{2**leak} is let
+    through, drawn from a seeded generator.
+    """
+
+    def flood(self, mru: MRUList, count: int = 4000) -> list[MRUEntry]:
+        """
+        Send C{count} packets 10 ms apart from one address.
+
+        @return: a copy of the verdict fields of each observation.
+        """
+        verdicts = []
+        for i in range(count):
+            entry = mru.observe("192.0.2.1", 123, 3, 4, T0 + 0.01 * i)
+            assert entry is not None
+            copy = MRUEntry(entry.address, entry.port, 3, 4, entry.last)
+            copy.overLimit = entry.overLimit
+            copy.kissAllowed = entry.kissAllowed
+            copy.leaked = entry.leaked
+            verdicts.append(copy)
+        return verdicts
+
+    def test_defaultOneInFour(self) -> None:
+        """
+        With a seed and the default C{leak 2}, about one packet in four
+        over the limit is leaked (of 3999 over the limit, between 850 and
+        1150); packets within limits never are.
+        """
+        verdicts = self.flood(MRUList(leakSeed=12345))
+        self.assertFalse(verdicts[0].overLimit)
+        self.assertFalse(verdicts[0].leaked)
+        leaked = sum(isLeaked(v) for v in verdicts)
+        self.assertTrue(all(v.overLimit for v in verdicts[1:]))
+        self.assertGreater(leaked, 850)
+        self.assertLess(leaked, 1150)
+
+    def test_leakSetting(self) -> None:
+        """
+        C{discard leak 4}: about one in sixteen (between 180 and 320 of
+        3999); C{discard leak 0}: none, as without a seed (ntpd).
+        """
+        rare = MRUList(discard=config.DiscardSettings(leak=4), leakSeed=99)
+        leaked = sum(isLeaked(v) for v in self.flood(rare))
+        self.assertGreater(leaked, 180)
+        self.assertLess(leaked, 320)
+        off = MRUList(discard=config.DiscardSettings(leak=0), leakSeed=99)
+        self.assertFalse(any(v.leaked for v in self.flood(off)))
+        self.assertFalse(any(v.leaked for v in self.flood(MRUList())))
+
+    def test_seeded(self) -> None:
+        """
+        The same seed gives the same draws; another seed other draws.
+        """
+        def pattern(seed: int) -> list[bool]:
+            return [v.leaked for v in self.flood(MRUList(leakSeed=seed), 400)]
+
+        self.assertEqual(pattern(7), pattern(7))
+        self.assertNotEqual(pattern(7), pattern(8))
+        # A seed of 0 still draws (xorshift would stay at 0).
+        self.assertTrue(any(pattern(0)))
+
+    def test_generator(self) -> None:
+        """
+        L{nextLeakState} is xorshift64 with shifts 13, 7, 17 on 64 bits
+        (the fast path's C{leak_next}): known first values, never 0.
+        """
+        state = 1
+        values = []
+        for _ in range(3):
+            state = nextLeakState(state)
+            values.append(state)
+        self.assertEqual(values[0], 1082269761)
+        self.assertTrue(all(0 < v < 2**64 for v in values))
+        state = 2**64 - 1
+        for _ in range(1000):
+            state = nextLeakState(state)
+            self.assertTrue(0 < state < 2**64)
+
+    def test_kissUnchanged(self) -> None:
+        """
+        The leak does not change the KoD rule: a flood still gets at most
+        one KoD-eligible packet, and the counter is the same as without
+        the leak.
+        """
+        leaky = MRUList(leakSeed=5)
+        plain = MRUList()
+        a = self.flood(leaky, 1000)
+        b = self.flood(plain, 1000)
+        self.assertEqual([v.kissAllowed for v in a], [v.kissAllowed for v in b])
+        self.assertEqual(sum(v.kissAllowed for v in a), 1)
+        self.assertEqual(leaky.get("192.0.2.1").leak, plain.get("192.0.2.1").leak)  # type: ignore[union-attr]
 
 
 class FloodTests(SynchronousTestCase):
