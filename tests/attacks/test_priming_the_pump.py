@@ -37,7 +37,6 @@ counted together.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 import shutil
@@ -90,12 +89,6 @@ OURS_POLL_LOG2 = 3
 VICTIMS = {"chronyd": 1, "ntpsec": 2, "ours": 6}
 """How many victim hosts run each client."""
 
-FLAKE_PROBABILITY = 1e-4
-"""
-The chance, when the leak answers one request in four, that a victim's
-count falls below the bound L{answeredFloor} asserts.
-"""
-
 
 def backOffBound(pollLog2: int) -> float:
     """
@@ -109,24 +102,9 @@ def backOffBound(pollLog2: int) -> float:
     return 5 * 2.0 ** max(pollLog2, DISCARD_AVERAGE_LOG2) + 3.0
 
 
-def answeredFloor(requests: int, share: float = LEAK_SHARE,
-                  probability: float = FLAKE_PROBABILITY) -> int:
-    """
-    The largest M{k} such that fewer than M{k} of C{requests} requests,
-    each answered with probability C{share}, are answered with probability
-    below C{probability} (a binomial tail).
-    """
-    tail = 0.0
-    for k in range(requests + 1):
-        tail += math.comb(requests, k) * share**k * (1 - share) ** (requests - k)
-        if tail >= probability:
-            return k
-    return requests
-
-
 class PrimingThePumpTests(SynchronousTestCase):
     """
-    Three real clients of our server keep getting time while an attacker
+    Real clients of our server keep getting time while an attacker
     keeps their addresses over the server's rate limit.
     """
 
@@ -206,7 +184,7 @@ class PrimingThePumpTests(SynchronousTestCase):
           - the victims get time: of the requests of each kind of victim
             (chronyd on one host, NTPsec on two, ours on six), at least
             as many are answered with time as a one-in-four share gives
-            with probability 1 - 10**-4 (L{answeredFloor}), and at least
+            with probability 1 - 10**-4 (L{wire.binomialBounds}), and at least
             one (without the leak, none would be); chronyd selects our
             server (C{^*} in its source list), and on some host NTPsec
             selects it (C{*}) and our client reaches it (reach not 0);
@@ -286,7 +264,9 @@ class PrimingThePumpTests(SynchronousTestCase):
             requests = len(seen[kind].requests)
             self.assertGreaterEqual(requests, 20, report)
             self.assertGreaterEqual(
-                len(seen[kind].answered), max(1, answeredFloor(requests)), report
+                len(seen[kind].answered),
+                max(1, wire.binomialBounds(requests, LEAK_SHARE)[0]),
+                report,
             )
         said = {kind: [status for (k, _, _), status in zip(victims, statuses) if k == kind]
                 for kind in VICTIMS}

@@ -9,15 +9,27 @@ back as NTP headers, and the victim's exchanges picked out of it.
 The attacker's requests carry a transmit timestamp that starts with
 L{ATTACKER_MARK}, so that in a capture they (and every answer to them,
 whose origin timestamp echoes it) are told from the victim's own.
+
+Run as a module in the attacker's namespace, it floods smoothly from
+several forged sources at once (L{tests.attacks.spoof} sends from one
+source at a fixed interval, or from many in bursts)::
+
+    python -m tests.attacks.wire --sources A,B --dst S --dport 123 \\
+        --rate 10 --seconds 30
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
 import struct
 import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from tests.attacks import spoof
 from tests.interop import peers
@@ -29,6 +41,37 @@ MODE_CLIENT = 3
 MODE_SERVER = 4
 
 _HEADER = struct.Struct("!BBbbII4s8s8s8s8s")
+
+
+FLAKE_PROBABILITY = 1e-4
+"""
+The chance that a count drawn by the leak falls outside the bounds
+L{binomialBounds} gives: the tests assert shares within them.
+"""
+
+
+def binomialBounds(trials: int, share: float,
+                   probability: float = FLAKE_PROBABILITY) -> tuple[int, int]:
+    """
+    Bounds on how many of C{trials} independent events of probability
+    C{share} happen: fewer than the first, or more than the second, each
+    with probability below C{probability}.
+    """
+    pmf = [math.comb(trials, k) * share**k * (1 - share) ** (trials - k)
+           for k in range(trials + 1)]
+    low, tail = 0, 0.0
+    for k in range(trials + 1):
+        tail += pmf[k]
+        if tail >= probability:
+            low = k
+            break
+    high, tail = trials, 0.0
+    for k in range(trials, -1, -1):
+        tail += pmf[k]
+        if tail >= probability:
+            high = k
+            break
+    return low, high
 
 
 def spoofedRequest(pollLog2: int = 17) -> bytes:
@@ -213,3 +256,77 @@ def spooferSent(process: subprocess.Popen[str], timeout: float) -> int:
     if process.returncode != 0 or not lines:
         raise AssertionError(f"the spoofer failed ({process.returncode}): {out!r}")
     return int(json.loads(lines[-1])["sent"])
+
+
+def startFlooder(attacker: peers.NetNamespace, victims: Sequence[str], server: str,
+                 serverPort: int, rate: float, seconds: float, workdir: str,
+                 name: str) -> subprocess.Popen[str]:
+    """
+    Start sending L{spoofedRequest}s to C{server}, C{rate} a second from
+    each address of C{victims} (port 123), evenly spaced, for C{seconds},
+    from C{attacker}'s namespace (this module's L{main}); wait for it with
+    L{spooferSent}.
+    """
+    argv = spoof.moduleCommand(
+        "tests.attacks.wire", "--sources", ",".join(victims), "--dst", server,
+        "--dport", str(serverPort), "--rate", f"{rate:g}", "--seconds", f"{seconds:g}",
+    )
+    errors = open(os.path.join(workdir, f"{name}.err"), "w")
+    try:
+        return attacker.popen(argv, stdout=subprocess.PIPE, stderr=errors, text=True)
+    finally:
+        errors.close()
+
+
+def flood(sources: Sequence[str], dst: str, dport: int, rate: float,
+          seconds: float) -> dict[str, float]:
+    """
+    Send L{spoofedRequest}s to C{dst}, C{rate} a second from each of
+    C{sources} in turn, on a fixed schedule (a late packet is sent at once,
+    the schedule is kept).
+
+    @return: C{{"sent": n, "seconds": s, "stall": longest pause}}.
+    """
+    packets = [spoof.udpPacket(src, 123, dst, dport, spoofedRequest(), ident=i + 1)
+               for i, src in enumerate(sources)]
+    interval = 1.0 / (rate * len(sources))
+    total = max(1, int(rate * len(sources) * seconds))
+    sock = spoof.rawSocket()
+    start = last = time.monotonic()
+    stall = 0.0
+    try:
+        for sent in range(total):
+            due = start + sent * interval
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)
+                now = time.monotonic()
+            try:
+                sock.sendto(packets[sent % len(packets)], (dst, 0))
+            except OSError:
+                pass
+            stall = max(stall, now - last)
+            last = now
+    finally:
+        sock.close()
+    return {"sent": total, "seconds": time.monotonic() - start, "stall": stall}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.attacks.wire",
+                                     description="flood spoofed NTP requests")
+    parser.add_argument("--sources", required=True, help="forged sources, comma-separated")
+    parser.add_argument("--dst", required=True)
+    parser.add_argument("--dport", type=int, default=123)
+    parser.add_argument("--rate", type=float, required=True,
+                        help="requests a second from each source")
+    parser.add_argument("--seconds", type=float, required=True)
+    args = parser.parse_args(argv)
+    result = flood(args.sources.split(","), args.dst, args.dport, args.rate, args.seconds)
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
