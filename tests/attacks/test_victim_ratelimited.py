@@ -64,7 +64,7 @@ LEAKY_PORT = 123
 NTPD_PORT = 1123
 """The same server with C{discard leak 0}: ntpd's rule."""
 
-PROBE_SECONDS = 25.0
+PROBE_SECONDS = 20.0
 """How long the victims ask, once a second from each address."""
 
 SLOW_GROUP = ("64/29", 10.0)
@@ -205,17 +205,17 @@ class ClientVictimTests(SynchronousTestCase):
         C{restrict default kod limited} and the scaled rate limit. The
         attacker floods six victim addresses at 10 requests a second each
         and two at 100, on both ports, while each victim address asks each
-        port once a second for 25 s:
+        port once a second for 20 s:
 
           - with the leak, the share of the victims' requests answered
             with time, at either flood rate, is one in four: within the
             bounds a one-in-four draw keeps with probability 1 - 10**-4
-            (L{wire.binomialBounds}; for 150 requests 19 to 58);
+            (L{wire.binomialBounds}; for 120 requests 14 to 49);
           - with ntpd's rule, at most 5% (none expected, but for a flood
             that stalls on a loaded machine): the attack works there;
           - ntpdig, run from the victim's host whose own address is
             flooded too, gets time within L{NTPDIG_TRIES} queries;
-          - a client flooding from its own address (20 a second for 10 s)
+          - a client flooding from its own address (20 a second for 5 s)
             is still limited: its share is one in four too (the first
             request and the leak), within the same bounds.
         """
@@ -265,7 +265,7 @@ class ClientVictimTests(SynchronousTestCase):
             # A client flooding from its own address.
             abuser = Prober(attacker, [attacker.address], server, (LEAKY_PORT,))
             self.addCleanup(abuser.close)
-            for _ in range(20 * 10):
+            for _ in range(20 * 5):
                 request, xmt = buildRequest()
                 abuser.sockets[attacker.address].sendto(request, (server, LEAKY_PORT))
                 abuser.pending[xmt] = (attacker.address, LEAKY_PORT)
@@ -296,7 +296,7 @@ class ClientVictimTests(SynchronousTestCase):
             f.write(report + "\n")
 
         for (label, port), (sent, answered, _) in figures.items():
-            self.assertGreater(sent, 40, report)
+            self.assertGreaterEqual(sent, 40, report)
             if port == LEAKY_PORT:
                 low, high = wire.binomialBounds(sent, LEAK_SHARE)
                 self.assertGreaterEqual(answered, max(1, low), report)
