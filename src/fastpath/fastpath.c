@@ -85,14 +85,14 @@ static const char *FLAG_NAMES[] = {
 enum {
     C_RECEIVED, C_SENT, C_VCUR, C_VOLD, C_V1, C_V1CLIENT,
     C_IGNORED, C_NOSERVE, C_BADVERSION, C_NOTRUST, C_RATELIMITED, C_KODSENT,
-    C_FP_REPLIES, C_FP_PUNTED, C_FP_PUNTDROPPED, C_FP_SENDERRORS, C_N
+    C_FP_REPLIES, C_FP_PUNTED, C_FP_PUNTDROPPED, C_FP_SENDERRORS, C_LEAKED, C_N
 };
 static const char *COUNTER_NAMES[C_N] = {
     "received", "sent", "version.current", "version.old", "version.1",
     "version.1.client", "access.ignored", "access.noserve",
     "access.badversion", "access.notrust", "access.ratelimited",
     "access.kodsent", "fastpath.replies", "fastpath.punted",
-    "fastpath.puntdropped", "fastpath.senderrors"};
+    "fastpath.puntdropped", "fastpath.senderrors", "ratelimit.leaked"};
 
 /* Outcomes of fp_process. */
 enum { R_REPLY = 0, R_KOD = 1, R_DROP = 2, R_PUNT = 3 };
@@ -735,10 +735,12 @@ fp_process(FastPath *fp, const fp_request *r, uint64_t *counters, uint8_t *out)
     if (mruEnabled) {
         double now = (double)r->rxNs / 1e9;
         fp_shard *s = &fp->shards[shard_of(fp->nshards, &key)];
-        int verdict = 0; /* 0 answer, 1 drop, 2 kiss */
+        int verdict = 0; /* 0 answer, 1 drop, 2 kiss, 3 leaked (answer) */
         pthread_mutex_lock(&s->lock);
         fp_entry *e = shard_observe(s, &key, r->port, mode, version, now, flags);
-        if (e != NULL && e->over && (flags & F_LIMITED) && !e->leaked) {
+        if (e != NULL && e->over && (flags & F_LIMITED) && e->leaked) {
+            verdict = 3;
+        } else if (e != NULL && e->over && (flags & F_LIMITED)) {
             e->dropped++;
             if ((flags & F_KOD) && e->kissOK) {
                 e->lastKiss = now;
@@ -749,6 +751,10 @@ fp_process(FastPath *fp, const fp_request *r, uint64_t *counters, uint8_t *out)
             }
         }
         pthread_mutex_unlock(&s->lock);
+        if (verdict == 3) {
+            counters[C_LEAKED]++; /* answered below: the discard leak */
+            verdict = 0;
+        }
         if (verdict) {
             counters[C_RATELIMITED]++;
             if (verdict == 1)

@@ -847,7 +847,8 @@ class FlagDecisionTests(SynchronousTestCase):
         C{limited kod} with the C{discard leak} (a seeded list): of a
         flood of 400 packets 10 ms apart, the first is answered, the
         second kissed, and of the rest about one in four (60 to 140) is
-        answered with time; the others are dropped and counted in the
+        answered with time (L{access.ANSWER_LEAKED}: the shell counts
+        C{ratelimit.leaked}); the others are dropped and counted in the
         entry, the leaked ones are not. A leaked packet is never kissed.
         """
         table = tableFrom("restrict default limited kod\n")
@@ -858,11 +859,14 @@ class FlagDecisionTests(SynchronousTestCase):
             entry = mru.get("192.0.2.1")
             assert entry is not None
             if entry.leaked:
-                self.assertEqual(decision, ANSWER)
+                self.assertEqual(decision, access.ANSWER_LEAKED)
+                self.assertTrue(decision.isAnswer)
+                self.assertEqual(decision.reason, "ratelimit.leaked")
             decisions.append(decision)
         self.assertEqual(decisions[0], ANSWER)
         self.assertLessEqual(decisions.count(KOD_RATE), 1)
-        answered = decisions[1:].count(ANSWER)
+        self.assertEqual(decisions[1:].count(ANSWER), 0)
+        answered = decisions[1:].count(access.ANSWER_LEAKED)
         self.assertGreater(answered, 60)
         self.assertLess(answered, 140)
         entry = mru.get("192.0.2.1")

@@ -231,7 +231,8 @@ class ByteIdenticalTests(SynchronousTestCase):
         Every request of the corpus gets the same answer (the same bytes,
         or the same drop) and the same counters from both paths; kisses
         and rate limiting included, the C{discard leak} draws too (one
-        seed for both). The MRU lists end up the same.
+        seed for both; a leaked request is answered with time and counted
+        as C{ratelimit.leaked}). The MRU lists end up the same.
         """
         paths = _paths(SYSTEM)
         handled = sent = leaked = 0
@@ -244,10 +245,12 @@ class ByteIdenticalTests(SynchronousTestCase):
             handled += 1
             sent += compiled[0] == "sent"
             entry = paths.mru.get(source[0])
-            if entry is not None and entry.overLimit and entry.leaked:
+            if (entry is not None and entry.overLimit and entry.leaked
+                    and "limited" in entry.flags and compiled[0] != "punt"):
                 self.assertEqual(compiled[0], "sent")
                 assert compiled[1] is not None
                 self.assertNotEqual(compiled[1][12:16], b"RATE")
+                self.assertEqual(compiled[2].get("ratelimit.leaked"), 1)
                 leaked += 1
         self.assertGreater(leaked, 5)
         self.assertGreater(sent, 50)
