@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import tempfile
 
@@ -186,8 +185,8 @@ class PrimingThePumpTests(SynchronousTestCase):
             as many are answered with time as a one-in-four share gives
             with probability 1 - 10**-4 (L{wire.binomialBounds}), and at least
             one (without the leak, none would be); chronyd selects our
-            server (C{^*} in its source list), and on some host NTPsec
-            selects it (C{*}) and our client reaches it (reach not 0);
+            server (its log says so), and on some host NTPsec, and on some
+            our client, holds a sample of it (a delay in C{ntpq -p});
           - the back-off is bounded: no RATE kiss to a victim has a poll
             above the poll of the request it answers or C{discard
             average} (never the attacker's 17), and no victim goes longer
@@ -217,10 +216,16 @@ class PrimingThePumpTests(SynchronousTestCase):
                 ]
                 try:
                     with contextlib.ExitStack() as running:
-                        for kind, name, host in victims:
+                        runningProcesses = [
                             running.enter_context(starters[kind](host, server, name))
+                            for kind, name, host in victims
+                        ]
                         sent = [wire.spooferSent(s, ATTACK_SECONDS + 60) for s in spoofers]
                         statuses = [self.status(kind, host) for kind, _, host in victims]
+                        chronyOutput = "".join(
+                            process.output() for process in runningProcesses
+                            if process.name.startswith("chronyd")
+                        )
                 finally:
                     for s in spoofers:
                         if s.poll() is None:
@@ -268,15 +273,19 @@ class PrimingThePumpTests(SynchronousTestCase):
                 max(1, wire.binomialBounds(requests, LEAK_SHARE)[0]),
                 report,
             )
+        # ... and took it: chronyd selected our server; on some host NTPsec
+        # and our client hold a sample of it (a delay in ntpq -p). (Which
+        # is selected at the end is chance: with one poll in four answered,
+        # eight polls in a row go unanswered, and reach falls to 0, one
+        # time in ten.)
         said = {kind: [status for (k, _, _), status in zip(victims, statuses) if k == kind]
                 for kind in VICTIMS}
-        self.assertRegex(said["chronyd"][0], rf"\^\*\s+{re.escape(server)}\b", report)
-        self.assertTrue(any(re.search(rf"^\*{re.escape(server)}\b", status, re.M)
-                            for status in said["ntpsec"]), report)
-        reaches = [line.split()[6] for status in said["ours"]
-                   for line in status.splitlines() if line[1:].startswith(server + " ")]
-        self.assertEqual(len(reaches), VICTIMS["ours"], report)
-        self.assertTrue(any(reach != "0" for reach in reaches), report)
+        self.assertIn(f"Selected source {server}", chronyOutput, report)
+        for kind in ("ntpsec", "ours"):
+            delays = [line.split()[7] for status in said[kind]
+                      for line in status.splitlines() if line[1:].startswith(server + " ")]
+            self.assertEqual(len(delays), VICTIMS[kind], report)
+            self.assertTrue(any(float(delay) > 0 for delay in delays), report)
 
         # The back-off is bounded.
         polls = {"chronyd": CHRONY_POLL_LOG2, "ntpsec": NTPSEC_MAXPOLL_LOG2,
