@@ -98,6 +98,14 @@ case "$cmd" in
         install_peers
         python_env "[test]"
         cd "$here"
+        # Most interop tests wait on a peer's poll interval, not on a CPU: they run
+        # side by side in pytest-xdist workers (NTPSERVICE_TEST_WORKERS, default 8;
+        # 0 runs everything in this process). Tests that share a machine-wide
+        # resource carry an xdist_group mark and stay in one worker.
+        workers=${NTPSERVICE_TEST_WORKERS:-8}
+        if [ "$workers" -gt 0 ]; then
+            set -- -n "$workers" --dist loadgroup "$@"
+        fi
         exec "$venv/bin/python" -m pytest "$@"
         ;;
     *)

@@ -707,6 +707,12 @@ class NTPDaemon:
         association = self.engine.find(datagram.source[0], datagram.source[1])
         if association is None:
             return
+        if datagram.fragmentSize:
+            # A reply never needs IP fragments; a forged second fragment
+            # can rewrite a genuine reply's timestamps (Malhotra et al.,
+            # "The Security of NTP's Datagram Protocol", FC 2017).
+            self.counters.count("peer.fragmented")
+            return
         rxTime = datagram.rxTime
         assert rxTime is not None
         authenticator = association.settings.authenticator

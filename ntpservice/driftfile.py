@@ -6,7 +6,9 @@ The drift file: the oscillator's frequency correction, kept across restarts.
 The format is ntpd's: one line holding the frequency in PPM
 (C{-12.345}). It is written atomically (a temporary file in the same
 directory, fsync, rename, fsync of the directory), so a crash mid-write
-leaves the old content; a file that is torn, garbage or out of range is
+leaves the old content. The temporary file has one name per drift file
+(C{.NAME.tmp}, as ntpd's C{NAME.TEMP}), so crashes never leave more than
+one behind (the next write reuses it). A file that is torn, garbage or out of range is
 reported and ignored, never trusted.
 """
 
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 MAX_FREQUENCY_PPM = 500.0
 
@@ -64,14 +65,15 @@ def writeDriftFile(path: str, freqPPM: float) -> None:
 
     @raise OSError: when the file cannot be written (the old one stays).
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=".drift.", dir=directory)
+    directory, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{name}.tmp")
     try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         with os.fdopen(fd, "w") as f:
+            os.fchmod(fd, 0o644)
             f.write(f"{freqPPM:.3f}\n")
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         try:

@@ -820,7 +820,11 @@ class NTPService(MultiService):
         self._getReactor().callWhenRunning(self._installStopSignals)
         self._startObservers()
         if self.fastPath is not None:
-            self.fastPath.start(self.daemon, self.ports, self._accept)
+            # Not before the reactor runs: its threads answer at once, and a
+            # SIGTERM that comes after the first answer but before the
+            # reactor has installed the stop signals (twistd starts the
+            # services first) would end the process by the signal.
+            self._getReactor().callWhenRunning(self._startFastPath)
         self.daemon.start()
         adjust = "" if self.clock.canAdjust else " (the system clock is never adjusted)"
         refclocks = [
@@ -883,6 +887,11 @@ class NTPService(MultiService):
         )
         self.daemon.exitStatus = 1
         self._stopReactor()
+
+    def _startFastPath(self) -> None:
+        """Start the fast path's threads, unless the service stopped first."""
+        if self.running and self.fastPath is not None:
+            self.fastPath.start(self.daemon, self.ports, self._accept)
 
     def _installStopSignals(self) -> None:
         """

@@ -534,7 +534,7 @@ class FileGeneration:
                 else:
                     os.unlink(link)
             directory, name = os.path.split(link)
-            temporary = os.path.join(directory, f".{name}.{self.pid}.link")
+            temporary = os.path.join(directory, f".{name}.link")
             try:
                 os.unlink(temporary)
             except FileNotFoundError:

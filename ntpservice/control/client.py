@@ -14,7 +14,10 @@ within the timeout, as ntpq does. Responses are matched by sequence
 number and opcode and reassembled from their fragments
 (L{ntpservice.core.control.Reassembler}). With a key, requests that need
 authentication (C{:config}) are signed, and the signature of their
-responses is checked.
+responses is checked. A write request (C{:config}) first asks for a nonce
+(REQ_NONCE) and carries it as its first line C{# nonce=...} (a comment to
+ntpd and NTPsec, the proof of freshness to ntpservice), and its retry is
+the same datagram, so that a server executes it once.
 """
 
 from __future__ import annotations
@@ -220,18 +223,23 @@ class ControlClient:
         if authenticate and self.key is None:
             raise ControlClientError("***No credentials")
         lastError: ControlClientError | None = None
-        for _attempt in range(2):
-            self._sequence = (self._sequence + 1) & 0xFFFF or 1
-            message = K.ControlMessage(
-                opcode=opcode,
-                sequence=self._sequence,
-                associd=associd,
-                data=data,
-                version=self.version,
-            )
-            encoded = message.encode()
-            if authenticate:
-                encoded = signControl(encoded, self.key)
+        encoded = b""
+        for attempt in range(2):
+            # A signed request is retried as it was (same sequence number):
+            # a server that executed it answers again instead of executing
+            # it twice.
+            if not (authenticate and attempt):
+                self._sequence = (self._sequence + 1) & 0xFFFF or 1
+                message = K.ControlMessage(
+                    opcode=opcode,
+                    sequence=self._sequence,
+                    associd=associd,
+                    data=data,
+                    version=self.version,
+                )
+                encoded = message.encode()
+                if authenticate:
+                    encoded = signControl(encoded, self.key)
             self._socket.send(encoded)
             try:
                 return self._collect(message, authenticate)
@@ -327,14 +335,24 @@ class ControlClient:
     def configure(self, text: str) -> str:
         """
         CONFIGURE (C{ntpq :config}): send configuration text, signed with
-        the client's key.
+        the client's key, after a nonce line (a server that gives no nonce
+        gets the text alone).
 
         @return: the server's answer (C{"Config Succeeded"} or what went
             wrong).
         @raise ControlClientError: when the server's answer was not signed
             with our key.
         """
-        response = self.request(K.OP_CONFIGURE, 0, text.encode("utf-8"), authenticate=True)
+        if self.key is None:
+            raise ControlClientError("***No credentials")
+        try:
+            nonce = self.nonce()
+        except ServerError:
+            nonce = None
+        data = text.encode("utf-8")
+        if nonce is not None:
+            data = f"# {nonce}\n".encode("ascii") + data
+        response = self.request(K.OP_CONFIGURE, 0, data, authenticate=True)
         if not response.data:
             raise ControlClientError("***Server disallowed request (authentication?)")
         if not response.authenticated:

@@ -52,8 +52,12 @@ FLASH_NAMES = (
     "peer_dist",
     "peer_loop",
     "peer_unreach",
+    "pkt_negdelay",
 )
-"""ntpq's names of the flash bits, lowest first."""
+"""
+ntpq's names of the flash bits, lowest first; the last, 0x2000, is ours:
+a sample whose delay was negative (issue 17), which ntpd clamps.
+"""
 
 _PEER_FLAG_NAMES = (
     (S.PEER_CONFIG, "conf"),

@@ -47,6 +47,7 @@ from ntpservice.core.peer import (
     TEST_DUPLICATE,
     TEST_HEADER,
     TEST_INVALID,
+    TEST_NEGATIVE_DELAY,
     TEST_STRATUM,
     TEST_UNSYNC,
     PeerProcess,
@@ -127,6 +128,7 @@ FLASH_NAMES = {
     TEST_DISTANCE: "distance",
     TEST_LOOP: "loop",
     TEST_UNREACH: "unreach",
+    TEST_NEGATIVE_DELAY: "negativedelay",
 }
 
 LIFECYCLES = ("persistent", "preemptable", "ephemeral")

@@ -46,6 +46,12 @@ TEST_INVALID = 0x0004
 TEST_UNSYNC = 0x0020
 TEST_STRATUM = 0x0040
 TEST_HEADER = 0x0080
+TEST_NEGATIVE_DELAY = 0x2000
+"""
+Not one of ntpd's bits (it clamps a negative delay, as RFC 5905 does): a
+sample whose round-trip delay is negative beyond what the two clocks'
+precisions explain (see L{onWireSample}).
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +168,27 @@ def onWireSample(
     header passed L{takeHeader}, into the source's clock filter; a delay
     beyond L{MAXDISP} is invalid (test 4 of the seeds). Differences of NTP
     timestamps are exact and era-safe.
+
+    A negative delay is rejected, not clamped (RFC 5905 clamps it to the
+    precision): the server claims to have held the packet longer than the
+    whole round trip took, which no honest server does, while a malicious
+    server or a forged reply that moves T2 back and T3 forward by the same
+    amount keeps its offset and makes its delay, and with it its root
+    distance, as small as it likes, so that its samples win the clock
+    filter and the selection. The tolerance is the sum of the two
+    precisions: T4 - T1 is read on our clock and T3 - T2 on the server's,
+    each difference of two readings off by up to one tick of its clock, so
+    a true delay near zero computes as low as -(our tick + its tick) and
+    no lower. A negative delay within it is clamped to our precision, as
+    before.
     """
     t2, t3 = packet.rec, packet.xmt
     offset = ((t2 - t1) + (t3 - t4)) / 2
     precision = 2.0**precisionLog2
-    delay = max((t4 - t1) - (t3 - t2), precision)
+    delay = (t4 - t1) - (t3 - t2)
+    if delay < -(precision + 2.0**packet.precision):
+        return source.fail(TEST_NEGATIVE_DELAY)  # type: ignore[no-any-return]
+    delay = max(delay, precision)
     if delay > MAXDISP:
         return source.fail(TEST_INVALID)  # type: ignore[no-any-return]
     disp = 2.0**packet.precision + precision + PHI * (t4 - t1)
@@ -245,8 +267,10 @@ class ClientProcess:
             if packet.xmt == self.org and not packet.xmt.isZero:
                 return source.fail(TEST_DUPLICATE)  # type: ignore[no-any-return]
             return source.fail(TEST_BOGUS)  # type: ignore[no-any-return]
-        # Duplicate (test 1): the same server transmit timestamp twice.
-        if packet.xmt == self.org:
+        # Duplicate (test 1): the same server transmit timestamp twice (a
+        # zero one is no timestamp: two kisses that carry none are not
+        # duplicates of each other).
+        if packet.xmt == self.org and not packet.xmt.isZero:
             return source.fail(TEST_DUPLICATE)  # type: ignore[no-any-return]
         t1 = self.t1
         assert t1 is not None

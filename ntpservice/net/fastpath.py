@@ -69,6 +69,7 @@ from ntpservice.net.udp import (
     SO_TIMESTAMPNS,
     UNICAST,
     ReceivedDatagram,
+    setSocketOptions,
 )
 
 ENVIRONMENT = "NTPSERVICE_FASTPATH"
@@ -530,6 +531,7 @@ class FastPath:
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
         else:
             sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        setSocketOptions(sock, family)
         if getattr(port, "device", None):
             sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, port.device.encode() + b"\0")
         host = port.socket.getsockname()
@@ -575,11 +577,14 @@ class FastPath:
     def doRead(self) -> None:
         """Hand the queued datagrams to their sockets' protocols."""
         ports = self._ports
-        for group, data, source, destination, local, ifindex, rxTime in self.fp.drainPunted():
+        for punted in self.fp.drainPunted():
+            group, data, source, destination, local, ifindex, rxTime, fragmentSize = punted
             protocol = ports[group].protocol
             try:
                 protocol.datagramReceivedWithInfo(
-                    ReceivedDatagram(data, source, destination, local, ifindex, rxTime)
+                    ReceivedDatagram(
+                        data, source, destination, local, ifindex, rxTime, fragmentSize
+                    )
                 )
             except BaseException:
                 _log.failure("Unhandled error delivering a datagram")

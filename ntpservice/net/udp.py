@@ -8,7 +8,17 @@ two things an NTP server needs besides the bytes: when the datagram arrived
 (C{SO_TIMESTAMPNS}: the kernel stamps it in the softirq, before any
 scheduling delay of ours) and to which address it was sent (C{IP_PKTINFO},
 C{IPV6_RECVPKTINFO}: on a wildcard socket this tells a unicast request from
-a broadcast one, and which local address to answer from).
+a broadcast one, and which local address to answer from), and whether it
+was reassembled from IP fragments (C{IP_RECVFRAGSIZE},
+C{IPV6_RECVFRAGSIZE}: a client drops such replies, see
+L{ReceivedDatagram.fragmentSize}).
+
+Our datagrams are never fragmented by the kernel: every socket sets
+C{IP_MTU_DISCOVER} (C{IPV6_MTU_DISCOVER}) to C{IP_PMTUDISC_PROBE}, so that
+what we send carries Don't Fragment and ignores the path MTU that ICMP
+"fragmentation needed" messages (which anybody can forge) would lower; a
+datagram larger than the interface's MTU is refused with C{EMSGSIZE}
+rather than split.
 
 L{TimestampingPort} reads with C{recvmsg}, and hands the protocol a
 L{ReceivedDatagram}; it sends with C{sendmsg} and a packet-info control
@@ -32,12 +42,22 @@ IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+IP_MTU_DISCOVER = getattr(socket, "IP_MTU_DISCOVER", 10)
+IPV6_MTU_DISCOVER = getattr(socket, "IPV6_MTU_DISCOVER", 23)
+IP_PMTUDISC_PROBE = getattr(socket, "IP_PMTUDISC_PROBE", 3)
+IPV6_PMTUDISC_PROBE = getattr(socket, "IPV6_PMTUDISC_PROBE", 3)
+IP_RECVFRAGSIZE = getattr(socket, "IP_RECVFRAGSIZE", 25)
+"""Linux >= 4.10: the largest fragment's size of a reassembled datagram."""
+IPV6_RECVFRAGSIZE = getattr(socket, "IPV6_RECVFRAGSIZE", 77)
 
 _TIMESPEC = struct.Struct("@qq")
 _IN_PKTINFO = struct.Struct("@i4s4s")
 _IN6_PKTINFO = struct.Struct("@16sI")
-_ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) + socket.CMSG_SPACE(
-    max(_IN_PKTINFO.size, _IN6_PKTINFO.size)
+_INT = struct.Struct("@i")
+_ANCILLARY_SIZE = (
+    socket.CMSG_SPACE(_TIMESPEC.size)
+    + socket.CMSG_SPACE(max(_IN_PKTINFO.size, _IN6_PKTINFO.size))
+    + socket.CMSG_SPACE(_INT.size)
 )
 
 _READ_IGNORE = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR}
@@ -69,6 +89,12 @@ class ReceivedDatagram:
     @ivar ifindex: the index of the interface the datagram came in on, or 0.
     @ivar rxTime: the kernel receive timestamp, ns since the Unix epoch in
         CLOCK_REALTIME; C{None} when the kernel gave none.
+    @ivar fragmentSize: when the kernel reassembled the datagram from IP
+        fragments, the size of the largest fragment (octets); 0 for a
+        datagram that came whole. An NTP reply never needs fragments, and
+        a forged fragment can replace part of a genuine reply (Malhotra et
+        al., "The Security of NTP's Datagram Protocol", FC 2017): the
+        daemon drops replies to its associations that came in fragments.
     """
 
     data: bytes
@@ -77,6 +103,7 @@ class ReceivedDatagram:
     localAddress: str | None = None
     ifindex: int = 0
     rxTime: int | None = None
+    fragmentSize: int = 0
 
     @property
     def destinationKind(self) -> str:
@@ -123,16 +150,17 @@ class ReceivedDatagram:
 
 def parseAncillary(
     ancdata: list[tuple[int, int, bytes]],
-) -> tuple[int | None, str | None, str | None, int]:
+) -> tuple[int | None, str | None, str | None, int, int]:
     """
-    Pull the receive timestamp and the packet info out of C{recvmsg}'s
-    ancillary data.
+    Pull the receive timestamp, the packet info and the fragment size out
+    of C{recvmsg}'s ancillary data.
 
-    @return: C{(rxTimeNs, destination, localAddress, ifindex)}.
+    @return: C{(rxTimeNs, destination, localAddress, ifindex,
+        fragmentSize)}.
     """
     rxTime = None
     destination = localAddress = None
-    ifindex = 0
+    ifindex = fragmentSize = 0
     for level, kind, value in ancdata:
         if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
             if len(value) >= _TIMESPEC.size:
@@ -148,7 +176,33 @@ def parseAncillary(
                 addr, ifindex = _IN6_PKTINFO.unpack_from(value)
                 destination = socket.inet_ntop(socket.AF_INET6, addr)
                 localAddress = destination
-    return rxTime, destination, localAddress, ifindex
+        elif (level, kind) in _FRAGSIZE and len(value) >= _INT.size:
+            fragmentSize = _INT.unpack_from(value)[0]
+    return rxTime, destination, localAddress, ifindex, fragmentSize
+
+
+_FRAGSIZE = {(socket.IPPROTO_IP, IP_RECVFRAGSIZE), (socket.IPPROTO_IPV6, IPV6_RECVFRAGSIZE)}
+
+
+def setSocketOptions(skt: socket.socket, family: int) -> None:
+    """
+    The options of every NTP socket beyond timestamps and packet info:
+    report reassembled datagrams (C{IP_RECVFRAGSIZE}), and never let the
+    kernel fragment what we send (C{IP_PMTUDISC_PROBE}). A kernel that
+    lacks an option (older than Linux 4.10 for the fragment size) is no
+    error: the datagrams are then taken as they come.
+    """
+    if family == socket.AF_INET6:
+        options = [(socket.IPPROTO_IPV6, IPV6_RECVFRAGSIZE, 1),
+                   (socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE)]
+    else:
+        options = [(socket.IPPROTO_IP, IP_RECVFRAGSIZE, 1),
+                   (socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)]
+    for level, option, value in options:
+        try:
+            skt.setsockopt(level, option, value)
+        except OSError:
+            pass
 
 
 def _pktinfoFor(family: int, localAddress: str, ifindex: int) -> list[Any]:
@@ -209,6 +263,7 @@ class TimestampingPort(udp.Port):
             skt.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
         else:
             skt.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        setSocketOptions(skt, self.addressFamily)
         if self.device:
             skt.setsockopt(
                 socket.SOL_SOCKET, SO_BINDTODEVICE, self.device.encode() + b"\0"
@@ -238,11 +293,14 @@ class TimestampingPort(udp.Port):
             read += len(data)
             if isV6:
                 addr = addr[:2]
-            rxTime, destination, localAddress, ifindex = parseAncillary(ancdata)
+            rxTime, destination, localAddress, ifindex, fragmentSize = parseAncillary(
+                ancdata
+            )
             try:
                 deliver(
                     ReceivedDatagram(
-                        data, addr, destination, localAddress, ifindex, rxTime
+                        data, addr, destination, localAddress, ifindex, rxTime,
+                        fragmentSize,
                     )
                 )
             except BaseException:

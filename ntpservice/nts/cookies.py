@@ -262,16 +262,20 @@ def writeAtomically(path: str, data: bytes, mode: int = 0o600) -> None:
     Replace C{path} with C{data}: written to a temporary file in the same
     directory with C{mode}, synced, renamed over C{path}, and the
     directory synced, so that a crash leaves the old file or the new one.
+    The temporary file has one name per file (C{.NAME.tmp}): crashes never
+    leave more than one behind.
 
     @raise KeyFileError: if it cannot be written.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.tmp")
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
         try:
             os.fchmod(fd, mode)
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -12,7 +12,13 @@ it closes. The keys in the cookies are exported from the TLS session with
 the RFC's label (section 5.1). A connection is bounded: it is aborted when
 the handshake and request take longer than L{HANDSHAKE_TIMEOUT}, when the
 request exceeds L{MAX_REQUEST} bytes, and new ones are refused beyond
-L{MAX_CONNECTIONS} at once, so a slow or malicious client holds little.
+L{MAX_CONNECTIONS_PER_ADDRESS} at once from one address (an IPv6 /64
+counts as one address), so a slow or malicious client holds little. When
+L{MAX_CONNECTIONS} are open at once (slow clients from many addresses), a
+new connection from an address holding fewer than the busiest one takes
+the place of that address's oldest connection, so that slow-loris clients
+cannot lock new NTS clients out (issue 17); one from an address already
+among the busiest is refused.
 
 The client (L{exchange}) verifies the server's certificate against the
 system's CAs or a given file, for the host name or the IP address
@@ -21,6 +27,7 @@ system's CAs or a given file, for the host name or the IP address
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import struct
 from dataclasses import dataclass, field
@@ -46,6 +53,7 @@ __all__ = [
     "KEResult",
     "KEServerFactory",
     "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_ADDRESS",
     "MAX_REQUEST",
     "NTSKEError",
     "exchange",
@@ -62,7 +70,11 @@ MAX_REQUEST = 1024
 """The largest NTS-KE request accepted, bytes."""
 
 MAX_CONNECTIONS = 256
-"""NTS-KE connections open at once; more are closed at once."""
+"""NTS-KE connections open at once; more make room or are closed at once."""
+
+MAX_CONNECTIONS_PER_ADDRESS = 16
+"""NTS-KE connections open at once from one address (IPv4) or /64 (IPv6);
+more are closed at once. A client needs one, for a few milliseconds."""
 
 COOKIES_PER_RESPONSE = 8
 """Cookies sent in each NTS-KE response (RFC 8915 section 4.1.6 suggests 8)."""
@@ -245,11 +257,12 @@ class KEServerProtocol(Protocol):
         self._buffer = b""
         self._done = False
         self._timer: Any = None
+        self._key: str | None = None
 
     def connectionMade(self) -> None:
         factory = self.factory
         factory.open += 1
-        if factory.open > factory.maxConnections:
+        if not factory.admit(self):
             factory.count("ke.refused")
             self.transport.abortConnection()
             return
@@ -295,6 +308,7 @@ class KEServerProtocol(Protocol):
 
     def connectionLost(self, reason: Any = None) -> None:
         self.factory.open -= 1
+        self.factory.release(self)
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
@@ -304,7 +318,9 @@ class KEServerFactory(Factory):
     """
     Makes L{KEServerProtocol}s sharing the master keys and the limits.
 
-    @ivar open: connections open now.
+    @ivar open: connections open now (refused ones until they are gone).
+    @ivar byAddress: the admitted connections of each address (an IPv6
+        /64 is one), oldest first.
     """
 
     protocol = KEServerProtocol
@@ -320,6 +336,7 @@ class KEServerFactory(Factory):
         timeout: float = HANDSHAKE_TIMEOUT,
         maxRequest: int = MAX_REQUEST,
         maxConnections: int = MAX_CONNECTIONS,
+        maxPerAddress: int = MAX_CONNECTIONS_PER_ADDRESS,
     ) -> None:
         self.masterKeys = masterKeys
         self.reactor = reactor
@@ -329,7 +346,66 @@ class KEServerFactory(Factory):
         self.timeout = timeout
         self.maxRequest = maxRequest
         self.maxConnections = maxConnections
+        self.maxPerAddress = maxPerAddress
         self.open = 0
+        self.admitted = 0
+        self.byAddress: dict[str, list[KEServerProtocol]] = {}
+
+    def admit(self, protocol: KEServerProtocol) -> bool:
+        """
+        Whether C{protocol}'s connection may stay: its address holds fewer
+        than L{maxPerAddress}, and fewer than L{maxConnections} are open or
+        an address holding more than its own gives up its oldest one (which
+        is aborted).
+        """
+        key = addressKey(protocol.transport.getPeer())
+        mine = self.byAddress.get(key, [])
+        if len(mine) >= self.maxPerAddress:
+            return False
+        if self.admitted >= self.maxConnections:
+            busiest = max(self.byAddress.values(), key=len)
+            if len(busiest) <= len(mine) + 1:
+                return False
+            oldest = busiest[0]
+            self.release(oldest)
+            self.count("ke.evicted")
+            oldest.transport.abortConnection()
+        self.byAddress.setdefault(key, []).append(protocol)
+        protocol._key = key
+        self.admitted += 1
+        return True
+
+    def release(self, protocol: KEServerProtocol) -> None:
+        """Forget C{protocol}'s connection (closed, or evicted)."""
+        key = protocol._key
+        if key is None:
+            return
+        protocol._key = None
+        self.admitted -= 1
+        mine = self.byAddress[key]
+        mine.remove(protocol)
+        if not mine:
+            del self.byAddress[key]
+
+
+def addressKey(peer: Any) -> str:
+    """
+    The address a connection's limits count it under: an IPv4 address, an
+    IPv6 address's /64 (a host has a whole /64), or the peer as text.
+    """
+    host = getattr(peer, "host", None)
+    if not isinstance(host, str):
+        return str(peer)
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def listenKE(

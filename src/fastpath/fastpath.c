@@ -57,6 +57,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef IP_RECVFRAGSIZE
+#define IP_RECVFRAGSIZE 25
+#endif
+#ifndef IPV6_RECVFRAGSIZE
+#define IPV6_RECVFRAGSIZE 77
+#endif
+
 #define FP_ABI 2
 #define BATCH 32
 #define MAX_DGRAM 8192
@@ -450,7 +457,7 @@ typedef struct punt {
     int group;
     struct sockaddr_storage src;
     socklen_t srclen;
-    int hasInfo, fam, ifindex, hasRx;
+    int hasInfo, fam, ifindex, hasRx, fragsize;
     uint8_t dst[16], local[16];
     int64_t rxNs;
     size_t len;
@@ -584,6 +591,7 @@ typedef struct {
     uint8_t dst[16], local[16];
     int ifindex;
     int64_t rxNs;
+    int fragsize;         /* largest IP fragment of a reassembled datagram, or 0 */
 } fp_request;
 
 static int
@@ -827,6 +835,7 @@ punt(FastPath *fp, fp_thread *t, int group, const fp_request *r, struct sockaddr
     memcpy(p->dst, r->dst, 16);
     memcpy(p->local, r->local, 16);
     p->rxNs = r->rxNs;
+    p->fragsize = r->fragsize;
     p->len = r->len;
     memcpy(p->data, r->data, r->len);
     pthread_mutex_lock(&fp->puntLock);
@@ -930,6 +939,11 @@ parse_control(struct msghdr *m, fp_request *r, int *hasRx)
             memcpy(r->local, &info.ipi6_addr, 16);
             r->ifindex = (int)info.ipi6_ifindex;
             r->hasInfo = 1;
+        } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVFRAGSIZE) ||
+                   (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVFRAGSIZE)) {
+            /* Reassembled from IP fragments: the Python side drops such
+               replies to its associations (ntpservice.net.udp). */
+            memcpy(&r->fragsize, CMSG_DATA(c), sizeof(int));
         }
     }
 }
@@ -1487,7 +1501,8 @@ addr_text(int fam, const uint8_t *a)
     return PyUnicode_FromString(buf);
 }
 
-/* drainPunted() -> [(group, data, (host, port), destination, localAddress, ifindex, rxNs|None)] */
+/* drainPunted() -> [(group, data, (host, port), destination, localAddress, ifindex, rxNs|None,
+   fragmentSize)] */
 static PyObject *
 fp_drainPunted(FastPath *self, PyObject *unused)
 {
@@ -1521,8 +1536,9 @@ fp_drainPunted(FastPath *self, PyObject *unused)
                 local = Py_NewRef(Py_None);
             }
             PyObject *rx = p->hasRx ? PyLong_FromLongLong(p->rxNs) : Py_NewRef(Py_None);
-            PyObject *item = Py_BuildValue("(iy#(si)NNiN)", p->group, p->data, (Py_ssize_t)p->len,
-                                           host, port, dest, local, p->ifindex, rx);
+            PyObject *item = Py_BuildValue("(iy#(si)NNiNi)", p->group, p->data,
+                                           (Py_ssize_t)p->len, host, port, dest, local,
+                                           p->ifindex, rx, p->fragsize);
             if (item == NULL || PyList_Append(list, item) < 0) {
                 Py_CLEAR(list);
             }

@@ -15,6 +15,7 @@ from ntpservice.control.client import (
     ServerError,
     TimeoutError_,
 )
+from ntpservice.auth.mac import signControl
 from ntpservice.core import control as K
 from ntpservice.core import status as S
 from tests.control.helpers import LoopbackServer, daemonResponder
@@ -68,6 +69,10 @@ class ClientAgainstDaemonTests(SynchronousTestCase):
         self.client.key = KEY
         self.assertEqual(self.client.configure("server 192.0.2.77"), "Config Succeeded")
         self.assertIsNotNone(self.daemon.engine.find("192.0.2.77", 123))
+        # It asked for a nonce first and sent it as the first line.
+        nonceRequest, configure = (K.ControlMessage.decode(d) for d in self.server.received[-2:])
+        self.assertEqual(nonceRequest.opcode, K.OP_REQ_NONCE)
+        self.assertRegex(configure.data, rb"\A# nonce=[0-9a-f]{24}\nserver 192\.0\.2\.77\Z")
         self.client.key = OTHER_KEY
         error = self.assertRaises(ServerError, self.client.configure, "server 192.0.2.78")
         self.assertEqual(error.code, K.ERR_PERMISSION)
@@ -161,11 +166,54 @@ class ClientAgainstScriptTests(SynchronousTestCase):
         """
         def respond(datagram: bytes, address: object) -> list[bytes]:
             request = K.ControlMessage.decode(datagram)
-            return [f.encode() for f in K.fragmentResponse(request, b"Config Succeeded", 0)]
+            if request.opcode == K.OP_REQ_NONCE:
+                data = b"nonce=0123456789abcdef01234567\r\n"
+            else:
+                data = b"Config Succeeded"
+            return [f.encode() for f in K.fragmentResponse(request, data, 0)]
 
         client = self.serve(respond)
         client.key = KEY
-        self.assertRaises(ControlClientError, client.configure, "server 192.0.2.1")
+        error = self.assertRaises(ControlClientError, client.configure, "server 192.0.2.1")
+        self.assertIn("untrusted", str(error))
+
+    def test_configureRetriedAsSent(self) -> None:
+        """
+        A :config that gets no answer is sent again as the same datagram
+        (same sequence number, same nonce), so that a server that executed
+        it answers again rather than executing it twice.
+        """
+        def respond(datagram: bytes, address: object) -> list[bytes]:
+            request = K.ControlMessage.decode(datagram)
+            if request.opcode == K.OP_REQ_NONCE:
+                data = b"nonce=0123456789abcdef01234567\r\n"
+                return [f.encode() for f in K.fragmentResponse(request, data, 0)]
+            if len(self.server.received) == 2:
+                return []
+            return [signControl(f.encode(), KEY)
+                    for f in K.fragmentResponse(request, b"Config Succeeded", 0)]
+
+        client = self.serve(respond)
+        client.key = KEY
+        self.assertEqual(client.configure("server 192.0.2.1"), "Config Succeeded")
+        self.assertEqual(len(self.server.received), 3)
+        self.assertEqual(self.server.received[1], self.server.received[2])
+
+    def test_configureWithoutNonces(self) -> None:
+        """
+        A server that has no REQ_NONCE (BADOP) gets the text alone.
+        """
+        def respond(datagram: bytes, address: object) -> list[bytes]:
+            request = K.ControlMessage.decode(datagram)
+            if request.opcode == K.OP_REQ_NONCE:
+                return [K.errorResponse(request, K.ERR_BADOP).encode()]
+            self.assertEqual(request.data, b"server 192.0.2.1")
+            return [signControl(f.encode(), KEY)
+                    for f in K.fragmentResponse(request, b"Config Succeeded", 0)]
+
+        client = self.serve(respond)
+        client.key = KEY
+        self.assertEqual(client.configure("server 192.0.2.1"), "Config Succeeded")
 
     def test_badStatusList(self) -> None:
         """

@@ -28,6 +28,9 @@ from ntpservice.config import ConfigError, parseString
 from ntpservice.control.kernel import KernelState
 from ntpservice.control.mode6 import variables as mode6variables
 from ntpservice.control.mode6 import (
+    BUDGET_BURST,
+    BUDGET_RATE,
+    GLOBAL_BUDGET_BURST,
     MAX_UNAUTHENTICATED_FRAGMENTS,
     PEER_VARIABLES,
     SYSTEM_DEFAULT_VARIABLES,
@@ -939,6 +942,236 @@ class FragmentLimitTests(ServerTestCase):
         for datagram in datagrams:
             message = K.ControlMessage.decode(datagram)
             self.assertTrue(verifyControl(datagram, len(message.data), RING).authenticated)
+
+
+ALLOWED = (
+    "restrict default nomodify nopeer noquery\nrestrict 127.0.0.1\n"
+    "restrict 198.51.100.0 mask 255.255.255.0\n"
+)
+"""Loopback and 198.51.100.0/24 may query and configure; the rest may not."""
+
+
+class BudgetTests(ServerTestCase):
+    """
+    Answers to unproven addresses come out of a per-source and a global
+    byte budget (CVE-2013-5211; Rossow, NDSS 2014).
+    """
+
+    config = BASE + "enable monitor\n" + ALLOWED
+
+    def octets(self, datagrams: list[bytes]) -> int:
+        return sum(len(d) for d in datagrams)
+
+    def test_perSource(self) -> None:
+        """
+        An allowed remote address gets answers until they reach
+        L{BUDGET_BURST} octets; the rest are dropped and counted; the
+        budget refills at L{BUDGET_RATE} octets a second; loopback and
+        other addresses are not affected.
+        """
+        sent = 0
+        answered = []
+        for _ in range(60):
+            datagrams = self.request(K.OP_READVAR, source=REMOTE)
+            answered.append(bool(datagrams))
+            sent += self.octets(datagrams)
+        self.assertLessEqual(sent, BUDGET_BURST)
+        self.assertGreater(sent, BUDGET_BURST // 2)
+        self.assertIn(False, answered)
+        self.assertEqual(answered.index(False), answered.count(True))
+        self.assertEqual(self.daemon.counters["control.overbudget"], answered.count(False))
+        self.assertTrue(self.request(K.OP_READVAR))
+        self.assertTrue(self.request(K.OP_READVAR, source=("198.51.100.8", 40000)))
+        self.assertEqual(self.request(K.OP_READVAR, source=REMOTE), [])
+        advance(self.daemon, 2 * BUDGET_BURST / BUDGET_RATE, step=4.0)
+        self.assertTrue(self.request(K.OP_READVAR, source=REMOTE))
+
+    def test_global(self) -> None:
+        """
+        Fresh addresses share the global budget: a request from each of
+        many draws at most L{GLOBAL_BUDGET_BURST} octets in all.
+        """
+        sent = sum(
+            self.octets(self.request(K.OP_READVAR, source=(f"198.51.100.{i}", 123)))
+            for i in range(1, 255)
+        )
+        self.assertLessEqual(sent, GLOBAL_BUDGET_BURST)
+        self.assertGreater(self.daemon.counters["control.overbudget"], 0)
+
+    def test_floodRatio(self) -> None:
+        """
+        A flood of every opcode from one allowed address draws fewer
+        octets than it sends.
+        """
+        received = sent = 0
+        for _ in range(20):
+            for opcode in range(32):
+                datagram = K.ControlMessage(opcode, opcode + 1).encode()
+                received += len(datagram)
+                sent += self.octets(self.send(datagram, source=REMOTE))
+        self.assertLessEqual(sent, received)
+        self.assertEqual(self.daemon.counters["control.sentoctets"], sent)
+        self.assertEqual(self.daemon.counters["control.receivedoctets"], received)
+        values = self.variables(0, "ctl_sentoctets,ctl_overbudget")
+        self.assertEqual(int(values["ctl_sentoctets"]), sent)
+        self.assertEqual(int(values["ctl_overbudget"]),
+                         self.daemon.counters["control.overbudget"])
+        self.assertNotIn("ctl_overbudget", self.variables())
+
+    def test_nonceProves(self) -> None:
+        """
+        READ_MRU with a valid nonce is answered past an exhausted budget
+        (the nonce proves the address); a signed request is not (a MAC
+        proves who made it, not who sends it).
+        """
+        self.daemon.mru.observe("192.0.2.10", 123, 3, 4, T0 / 1e9 - 20)
+        nonce = self.answer(K.OP_REQ_NONCE, source=REMOTE).data.decode().strip()
+        while self.request(K.OP_READVAR, source=REMOTE):
+            pass
+        self.assertTrue(self.request(K.OP_READ_MRU, 0, f"{nonce}, frags=32".encode(),
+                                     source=REMOTE))
+        self.assertEqual(self.request(K.OP_READVAR, source=REMOTE, key=OTHER_KEY), [])
+
+    def test_cheapAnswersToo(self) -> None:
+        """
+        Error answers come out of the budget as well.
+        """
+        self.handler._limiter = RateLimiter(burst=10**6, globalBurst=10**6)
+        for _ in range(BUDGET_BURST // 12 + 1):
+            if not self.request(K.OP_WRITEVAR, source=REMOTE):
+                break
+        else:
+            self.fail("error answers are not budgeted")
+        self.assertEqual(self.daemon.counters["control.overbudget"], 1)
+
+
+class WriteFreshnessTests(ServerTestCase):
+    """
+    Write requests (CONFIGURE) are fresh and executed once.
+    """
+
+    config = BASE + ALLOWED
+
+    def nonce(self, source: tuple[str, int] = REMOTE) -> str:
+        # Nonces made at one instant for one address and port are equal.
+        self.daemon.clock.time += 10**6
+        text = self.answer(K.OP_REQ_NONCE, source=source).data.decode().strip()
+        self.assertTrue(text.startswith("nonce="))
+        return text
+
+    def signed(self, text: str, sequence: int = 7, key: Any = KEY) -> bytes:
+        return signControl(K.ControlMessage(K.OP_CONFIGURE, sequence, data=text.encode()).encode(),
+                           key)
+
+    def text(self, datagrams: list[bytes]) -> str:
+        [datagram] = datagrams
+        message = K.ControlMessage.decode(datagram)
+        self.assertFalse(message.error, f"error {message.errorCode}")
+        return message.data.decode().rstrip()
+
+    def errorCode(self, datagrams: list[bytes]) -> int:
+        [datagram] = datagrams
+        message = K.ControlMessage.decode(datagram)
+        self.assertTrue(message.error)
+        return message.errorCode
+
+    def test_executedOnce(self) -> None:
+        """
+        A signed request with a nonce given to its address and port is
+        executed; the same datagram again gets the same answer without
+        being executed; another request with that nonce is refused, and so
+        is the same datagram once the nonce expired.
+        """
+        datagram = self.signed(f"# {self.nonce()}\nserver 192.0.2.9")
+        first = self.send(datagram, REMOTE)
+        self.assertEqual(self.text(first), "Config Succeeded")
+        associations = set(self.associations())
+        self.assertEqual(self.send(datagram, REMOTE), first)
+        self.assertEqual(self.daemon.counters["control.retransmitted"], 1)
+        self.assertEqual(set(self.associations()), associations)
+
+        nonce = K.ControlMessage.decode(datagram).data.decode().splitlines()[0][2:]
+        other = self.signed(f"# {nonce}\nunpeer 192.0.2.9", sequence=8)
+        self.assertEqual(self.errorCode(self.send(other, REMOTE)), K.ERR_PERMISSION)
+        self.assertEqual(self.daemon.counters["control.replayed"], 1)
+        self.assertIsNotNone(self.daemon.engine.find("192.0.2.9", 123))
+
+        advance(self.daemon, K.NONCE_TIMEOUT + 1)
+        self.send(self.signed(f"# {self.nonce()}\nunpeer 192.0.2.9"), REMOTE)
+        self.assertIsNone(self.daemon.engine.find("192.0.2.9", 123))
+        self.assertEqual(self.errorCode(self.send(datagram, REMOTE)), K.ERR_PERMISSION)
+        self.assertEqual(self.daemon.counters["control.replayed"], 2)
+        self.assertIsNone(self.daemon.engine.find("192.0.2.9", 123))
+
+    def test_foreignNonce(self) -> None:
+        """
+        A nonce given to another port, or a made-up one, is refused.
+        """
+        nonce = self.nonce(("198.51.100.7", 40001))
+        for text in (f"# {nonce}\nserver 192.0.2.9", "# nonce=0123456789abcdef01234567\nserver 192.0.2.9"):
+            self.assertEqual(self.errorCode(self.send(self.signed(text), REMOTE)), K.ERR_PERMISSION)
+        self.assertEqual(self.daemon.counters["control.replayed"], 2)
+        self.assertIsNone(self.daemon.engine.find("192.0.2.9", 123))
+
+    def test_remoteNeedsNonce(self) -> None:
+        """
+        Without a nonce, a signed request from a remote address is refused
+        (counted as control.nononce), and logged once for several.
+        """
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events: list[dict[str, object]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        for sequence in range(3):
+            self.assertEqual(
+                self.errorCode(self.send(self.signed("server 192.0.2.9", sequence), REMOTE)),
+                K.ERR_PERMISSION,
+            )
+        self.assertEqual(self.daemon.counters["control.nononce"], 3)
+        self.assertIsNone(self.daemon.engine.find("192.0.2.9", 123))
+        lines = [formatEvent(e) for e in events if "Refused a runtime" in formatEvent(e)]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("198.51.100.7", lines[0])
+
+    def test_loopbackWithoutNonce(self) -> None:
+        """
+        From loopback a signed request without a nonce (NTPsec's ntpq) is
+        executed; the same datagram within NONCE_TIMEOUT seconds is
+        answered again, not executed again.
+        """
+        datagram = self.signed("server 192.0.2.9")
+        first = self.send(datagram)
+        self.assertEqual(self.text(first), "Config Succeeded")
+        self.assertEqual(self.text(self.send(self.signed("unpeer 192.0.2.9", 8))),
+                         "Config Succeeded")
+        self.assertEqual(self.send(datagram), first)
+        self.assertIsNone(self.daemon.engine.find("192.0.2.9", 123))
+        self.assertEqual(self.daemon.counters["control.retransmitted"], 1)
+
+    def test_unauthenticated(self) -> None:
+        """
+        With a nonce but without the controlkey's MAC (none, another
+        trusted key): refused before the nonce is looked at.
+        """
+        text = f"# {self.nonce()}\nserver 192.0.2.9"
+        unsigned = K.ControlMessage(K.OP_CONFIGURE, 3, data=text.encode()).encode()
+        self.assertEqual(self.errorCode(self.send(unsigned, REMOTE)), K.ERR_PERMISSION)
+        self.assertEqual(self.errorCode(self.send(self.signed(text, key=OTHER_KEY), REMOTE)),
+                         K.ERR_PERMISSION)
+        self.assertEqual(self.daemon.counters["control.unauthorized"], 2)
+        self.assertEqual(self.text(self.send(self.signed(text), REMOTE)), "Config Succeeded")
+
+    def test_boundedMemory(self) -> None:
+        """
+        Executed writes are forgotten once their nonce expired.
+        """
+        for i in range(5):
+            self.send(self.signed(f"# {self.nonce()}\nserver 192.0.2.{20 + i}"), REMOTE)
+        self.assertEqual(len(self.handler._writes), 5)
+        advance(self.daemon, K.NONCE_TIMEOUT + 1)
+        self.send(self.signed(f"# {self.nonce()}\nserver 192.0.2.30"), REMOTE)
+        self.assertEqual(len(self.handler._writes), 1)
 
 
 class EventTests(ServerTestCase):

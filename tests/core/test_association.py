@@ -18,6 +18,7 @@ from ntpservice.core.association import (
     TEST_BOGUS,
     TEST_DUPLICATE,
     TEST_HEADER,
+    TEST_NEGATIVE_DELAY,
     TEST_STRATUM,
     TEST_UNSYNC,
     UNREACH,
@@ -163,6 +164,56 @@ class OnWireTests(SynchronousTestCase):
         self.assertEqual(pair.exchange(rootDispersion=0xFFFFFFFF).flash, TEST_HEADER)
 
 
+    def negativeDelay(self, pair: AssociationPair, seconds: float):  # type: ignore[no-untyped-def]
+        """
+        Exchange with a reply whose T2 is C{seconds}/2 earlier and T3
+        C{seconds}/2 later than the truth: the same offset, a delay
+        C{seconds} smaller.
+        """
+        request = pair.poll()
+        assert request is not None
+        reply = pair.reply(request)
+        return pair.deliver(replace(reply, rec=reply.rec.add(-seconds / 2),
+                                    xmt=reply.xmt.add(seconds / 2)))
+
+    def test_negativeDelayRejected(self) -> None:
+        """
+        A reply whose timestamps give a negative delay (the server claims
+        to have held the request longer than the round trip took: a
+        malicious server or a forged reply shrinking its delay to win the
+        selection) is rejected, not clamped: no sample, flash
+        L{TEST_NEGATIVE_DELAY}. It still counts in the reach register (the
+        server answered).
+        """
+        pair = AssociationPair()
+        result = self.negativeDelay(pair, 0.1)
+        self.assertFalse(result.accepted)
+        self.assertEqual(result.flash, TEST_NEGATIVE_DELAY)
+        self.assertEqual(pair.association.flash, TEST_NEGATIVE_DELAY)
+        self.assertIsNone(result.update)
+        self.assertEqual(pair.association.reach & 1, 1)
+
+    def test_negativeDelayBeyondPrecisions(self) -> None:
+        """
+        The tolerance is the two precisions (2**-20 s each here): a delay
+        of -3 us, beyond their sum (1.9 us), is rejected.
+        """
+        pair = AssociationPair(delay=0.0)
+        self.assertEqual(self.negativeDelay(pair, 3e-6).flash, TEST_NEGATIVE_DELAY)
+
+    def test_negativeDelayWithinPrecisionsClamped(self) -> None:
+        """
+        A delay of -1 us, within the two clocks' precisions (the reading
+        error of a true delay near zero), is clamped to our precision as
+        RFC 5905 does.
+        """
+        pair = AssociationPair(delay=0.0)
+        result = self.negativeDelay(pair, 1e-6)
+        self.assertTrue(result.accepted, result)
+        self.assertIsNotNone(result.update)
+        self.assertEqual(result.update.delay, 2.0**-20)
+
+
 class KissTests(SynchronousTestCase):
     """
     Kiss-o'-Death packets count only when they pass the origin check.
@@ -185,6 +236,38 @@ class KissTests(SynchronousTestCase):
         result = self.kiss(b"DENY", pair, spoofed=True)
         self.assertIsNone(result.kissCode)
         self.assertFalse(pair.association.stopped)
+
+    def test_spoofedZeroOriginIgnored(self) -> None:
+        """
+        RATE, DENY and RSTR kisses with a zero origin (CVE-2015-7704: ntpd
+        before 4.2.8p4 took them) are bogus: no kiss is taken, polling
+        goes on at the same interval.
+        """
+        for code in (b"RATE", b"DENY", b"RSTR"):
+            pair = AssociationPair()
+            hpoll = pair.association.hpoll
+            request = pair.poll()
+            assert request is not None
+            result = pair.deliver(pair.reply(request, stratum=0, leap=3, refid=code,
+                                             org=NTPTimestamp(0)))
+            self.assertEqual((result.kissCode, result.flash), (None, TEST_BOGUS))
+            self.assertFalse(pair.association.stopped)
+            self.assertEqual(pair.association.hpoll, hpoll)
+
+    def test_kissesWithoutTransmitTimestamp(self) -> None:
+        """
+        Two genuine kisses in a row whose transmit timestamps are both zero
+        are both taken: a zero transmit timestamp is no timestamp, so the
+        second is not a duplicate of the first.
+        """
+        pair = AssociationPair()
+        for code in (b"RATE", b"DENY"):
+            request = pair.poll()
+            assert request is not None
+            result = pair.deliver(pair.reply(request, stratum=0, leap=3, refid=code,
+                                             xmt=NTPTimestamp(0), rec=NTPTimestamp(0)))
+            self.assertEqual(result.kissCode, code.decode())
+        self.assertTrue(pair.association.stopped)
 
     def test_denyStops(self) -> None:
         """

@@ -125,10 +125,9 @@ def waitFor(check: Any, timeout: float, what: str, output: Any) -> Any:
         time.sleep(0.5)
 
 
-class PoolFromDNSTests(SynchronousTestCase):
+class _DNSSiteTests(SynchronousTestCase):
     """
-    A pool, a server name and a repeated server name, resolved through a
-    real DNS server whose records carry a 5 s TTL.
+    Two hosts: ours, whose resolver is the other, the DNS server's host.
     """
 
     def setUp(self) -> None:
@@ -142,6 +141,16 @@ class PoolFromDNSTests(SynchronousTestCase):
         self.ours, self.dnsHost = self.network.hosts
         useNameServer(self.ours, self.dnsHost.address)
         self.addCleanup(forgetNameServer, self.ours)
+
+
+class PoolFromDNSTests(_DNSSiteTests):
+    """
+    A pool, a server name and a repeated server name, resolved through a
+    real DNS server whose records carry a 5 s TTL.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
         self.dns = DNSServer(self.dnsHost, self.workdir)
         self.addCleanup(self.dns.stop)
         prefix = self.network.subnet.rsplit(".", 1)[0]
@@ -284,25 +293,13 @@ print(json.dumps({"samples": samples, "lost": lost}))
 '''
 
 
-class SlowDNSTests(SynchronousTestCase):
+class SlowDNSTests(_DNSSiteTests):
     """
     C{ntpq :config server NAME} while the DNS server takes 5 s to answer:
     the daemon keeps serving its clients meanwhile.
     """
 
     DELAY = 5.0
-
-    def setUp(self) -> None:
-        peers.requireRoot()
-        peers.requireBinary("ntpq")
-        self.workdir = os.path.abspath(self.mktemp())
-        os.makedirs(self.workdir)
-        self.network = peers.Network(hosts=2)
-        self.network.__enter__()
-        self.addCleanup(self.network.close)
-        self.ours, self.dnsHost = self.network.hosts
-        useNameServer(self.ours, self.dnsHost.address)
-        self.addCleanup(forgetNameServer, self.ours)
 
     def test_configNeverStalls(self) -> None:
         """

@@ -49,7 +49,9 @@ from ntpservice.refclocks.shm import SHM_KEY, Segment
 from tests.interop import peers
 from tests.interop.test_ntpq import peerRows
 
-pytestmark = [pytest.mark.interop, pytest.mark.netns]
+# gpsd's SHM segments (System V IPC) are shared by every network namespace:
+# these tests run one at a time, in one pytest-xdist worker.
+pytestmark = [pytest.mark.interop, pytest.mark.netns, pytest.mark.xdist_group("gpsd-shm")]
 
 GPSD_UNITS = range(8)
 """The SHM units gpsd attaches at start (it writes unit 0 for our device)."""

@@ -279,6 +279,30 @@ class ForgeryTests(SynchronousTestCase):
         world.sim.run(300)
         self.assertEqual(world.passiveDaemon.engine.systemPeer, association.associd)
 
+    def test_fragmentedReplyDropped(self) -> None:
+        """
+        A packet for an association that the kernel reassembled from IP
+        fragments (the daemon is told the largest fragment's size) is
+        dropped before its peer process sees it, and counted under
+        C{peer.fragmented}: a forged second fragment could have rewritten
+        its timestamps (Malhotra et al., FC 2017).
+        """
+        from ntpservice.net.udp import ReceivedDatagram
+
+        world = SymmetricWorld()
+        world.sim.run(600)
+        daemon = world.activeDaemon
+        association = daemon.engine.find(PASSIVE, 123)
+        process = association.process
+        org, rec, received = process.org, process.rec, association.received
+        now = world.sim.seconds() + 1_800_000_000
+        packet = activePacket(now)
+        daemon.associationPacket(packet, ReceivedDatagram(
+            packet.encode(), (PASSIVE, 123), rxTime=int(now * 1e9), fragmentSize=600))
+        self.assertEqual(world.active.counters["peer.fragmented"], 1)
+        self.assertEqual((process.org, process.rec, association.received),
+                         (org, rec, received))
+
     def test_cryptoNAKDemobilizesNothing(self) -> None:
         """
         Crypto-NAKs forged from the passive host's address to the active

@@ -7,7 +7,9 @@ Tests for L{ntpservice.net.udp}: real sockets on loopback, read by hand
 
 from __future__ import annotations
 
+import os
 import socket
+import struct
 import time
 
 from twisted.internet.testing import MemoryReactorClock
@@ -112,4 +114,64 @@ class TimestampingPortTests(SynchronousTestCase):
         """
         Without ancillary data nothing is known.
         """
-        self.assertEqual(parseAncillary([]), (None, None, None, 0))
+        self.assertEqual(parseAncillary([]), (None, None, None, 0, 0))
+
+    def test_parseAncillaryFragmentSize(self) -> None:
+        """
+        The kernel's IP_RECVFRAGSIZE (IPV6_RECVFRAGSIZE) control message, the
+        largest fragment's size of a reassembled datagram, is reported.
+        """
+        from ntpservice.net.udp import IP_RECVFRAGSIZE, IPV6_RECVFRAGSIZE
+
+        size = struct.pack("@i", 44)
+        self.assertEqual(parseAncillary([(socket.IPPROTO_IP, IP_RECVFRAGSIZE, size)])[4], 44)
+        self.assertEqual(
+            parseAncillary([(socket.IPPROTO_IPV6, IPV6_RECVFRAGSIZE, size)])[4], 44)
+
+
+class FragmentTests(SynchronousTestCase):
+    """
+    Our sockets never let the kernel fragment what we send, and report the
+    datagrams the kernel reassembled from IP fragments.
+    """
+
+    def test_neverFragmented(self) -> None:
+        """
+        IPv4 and IPv6 sockets send with Don't Fragment whatever the path MTU
+        says (IP_PMTUDISC_PROBE): a datagram larger than the interface's
+        MTU is refused by the kernel, not split.
+        """
+        from ntpservice.net.udp import IP_MTU_DISCOVER, IPV6_MTU_DISCOVER
+
+        port, _ = _listen(self, "127.0.0.1")
+        self.assertEqual(port.socket.getsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER), 3)
+        try:
+            port6, _ = _listen(self, "::1")
+        except Exception as e:
+            raise self.skipTest(f"IPv6 loopback unusable: {e}")  # type: ignore[misc]
+        self.assertEqual(port6.socket.getsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER), 3)
+
+    def test_fragmentSize(self) -> None:
+        """
+        A datagram sent whole has a fragment size of 0; one sent as two IP
+        fragments (forged with a raw socket: root only) is delivered with
+        the size of its largest fragment.
+        """
+        if os.geteuid() != 0:
+            raise self.skipTest("raw sockets need root")  # type: ignore[misc]
+        from tests.attacks import spoof
+
+        port, collector = _listen(self, "127.0.0.1")
+        number = port.getHost().port
+        sender = _sender(self, socket.AF_INET)
+        sender.sendto(b"w" * 48, ("127.0.0.1", number))
+        packets = spoof.fragments("127.0.0.1", 4444, "127.0.0.1", number, bytes(48), 24,
+                                  ident=0x4242)
+        spoof.send(packets)
+        deadline = time.monotonic() + 2
+        while len(collector.received) < 2 and time.monotonic() < deadline:
+            port.doRead()
+        whole, fragmented = collector.received
+        self.assertEqual(whole.fragmentSize, 0)
+        self.assertEqual(fragmented.data, bytes(48))
+        self.assertEqual(fragmented.fragmentSize, 20 + 32)

@@ -12,6 +12,7 @@ import os
 from OpenSSL import SSL
 
 from twisted.internet import task
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -56,9 +57,10 @@ class BoundsTests(SynchronousTestCase):
             timeout=10.0, maxRequest=1024, maxConnections=2,
         )
 
-    def connect(self) -> tuple[object, Transport]:
+    def connect(self, host: str = "192.0.2.1") -> tuple[object, Transport]:
         protocol = self.factory.buildProtocol(None)
-        transport = Transport()
+        address = (IPv6Address if ":" in host else IPv4Address)("TCP", host, 4460)
+        transport = Transport(peerAddress=address)
         protocol.makeConnection(transport)
         return protocol, transport
 
@@ -118,6 +120,66 @@ class BoundsTests(SynchronousTestCase):
         self.factory.open -= 1  # the refused one's connectionLost
         _, fourth = self.connect()
         self.assertFalse(fourth.aborted)
+
+    def test_tooManyFromOneAddress(self) -> None:
+        """
+        Beyond 16 connections at once from one address, its new ones are
+        closed at once; other addresses still get in.
+        """
+        self.factory.maxConnections = 256
+        for _ in range(16):
+            _, transport = self.connect("192.0.2.7")
+            self.assertFalse(transport.aborted)
+        _, refused = self.connect("192.0.2.7")
+        self.assertTrue(refused.aborted)
+        self.assertIn("ke.refused", self.counted)
+        _, other = self.connect("192.0.2.8")
+        self.assertFalse(other.aborted)
+
+    def test_ipv6Prefix(self) -> None:
+        """
+        The addresses of one IPv6 /64 count as one address; an IPv4-mapped
+        address counts as the IPv4 address.
+        """
+        self.factory.maxConnections = 256
+        self.factory.maxPerAddress = 2
+        self.connect("2001:db8:1:2::1")
+        self.connect("2001:db8:1:2::2")
+        _, refused = self.connect("2001:db8:1:2:ffff::3")
+        self.assertTrue(refused.aborted)
+        _, other = self.connect("2001:db8:1:3::1")
+        self.assertFalse(other.aborted)
+        self.connect("192.0.2.9")
+        self.connect("::ffff:192.0.2.9")
+        _, mapped = self.connect("192.0.2.9")
+        self.assertTrue(mapped.aborted)
+
+    def test_busiestMakesRoom(self) -> None:
+        """
+        With every slot taken, a connection from an address holding none
+        takes the place of the oldest connection of the busiest address
+        (slow-loris clients cannot lock new clients out); one from an
+        address as busy as any other is refused, and a closed evicted
+        connection frees nothing twice.
+        """
+        self.factory.maxConnections = 3
+        first, firstTransport = self.connect("192.0.2.1")
+        self.connect("192.0.2.1")
+        self.connect("192.0.2.2")
+        newcomer, transport = self.connect("192.0.2.3")
+        self.assertFalse(transport.aborted)
+        self.assertTrue(firstTransport.aborted)
+        self.assertIn("ke.evicted", self.counted)
+        _, refused = self.connect("192.0.2.4")
+        self.assertTrue(refused.aborted)
+        self.assertIn("ke.refused", self.counted)
+        first.connectionLost(None)  # type: ignore[attr-defined]
+        self.assertEqual(self.factory.admitted, 3)
+        self.assertEqual({k: len(v) for k, v in self.factory.byAddress.items()},
+                         {"192.0.2.1": 1, "192.0.2.2": 1, "192.0.2.3": 1})
+        newcomer.connectionLost(None)  # type: ignore[attr-defined]
+        self.assertEqual(self.factory.admitted, 2)
+        self.assertNotIn("192.0.2.3", self.factory.byAddress)
 
     def test_noALPN(self) -> None:
         """

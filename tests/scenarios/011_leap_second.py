@@ -31,15 +31,12 @@ from functools import cache
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from ntpservice.sim.hosts import Simulation
-from ntpservice.sim.network import LinkSpec
+from tests.scenarios.harness import leapSite
 
 LEAP = calendar.timegm((2026, 7, 1, 0, 0, 0))
 """The instant after the inserted second (POSIX time of 2026-07-01)."""
 START = LEAP - 3 * 3600
 """Three hours before: the reference already announces the leap second."""
-LAN = LinkSpec(delay=0.5e-3, jitter=20e-6)
-REFERENCE, SERVER, CLIENT = "192.0.2.1", "192.0.2.10", "192.0.2.20"
 GRID = 5.0
 """Seconds between samples of the clocks' errors."""
 
@@ -51,18 +48,9 @@ def run(seed: int = 1) -> dict[str, object]:
     after, sampled every L{GRID} seconds: true seconds since START and each
     host's error against true UTC.
     """
-    sim = Simulation(seed, epochNs=START * 10**9)
-    reference = sim.addReferenceServer(REFERENCE)
-    reference.leap = 1
-    reference.clock.setLeap(1)
-    server = sim.addHost(SERVER, name="server", offset=0.05, freqPPM=3.0,
-                         wanderPPBPerSecond=1.0)
-    client = sim.addHost(CLIENT, name="client", offset=-0.05, freqPPM=-4.0,
-                         wanderPPBPerSecond=1.0)
-    sim.link(SERVER, REFERENCE, LAN)
-    sim.link(CLIENT, SERVER, LAN)
-    serverDaemon = server.runDaemon(f"server {REFERENCE} iburst\n")
-    clientDaemon = client.runDaemon(f"server {SERVER} iburst\n")
+    site = leapSite(seed, START * 10**9, "")
+    sim, reference, server, client = site.sim, site.reference, site.server, site.client
+    serverDaemon, clientDaemon = site.serverDaemon, site.clientDaemon
     samples: list[tuple[float, float, float, int, int]] = []
     leapAt = LEAP - START
 

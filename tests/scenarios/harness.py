@@ -32,6 +32,48 @@ LAN = LinkSpec(delay=1e-3, jitter=100e-6)
 """1 ms each way plus exponential jitter of mean 100 us."""
 
 
+@dataclass
+class LeapSite:
+    """
+    Scenarios 011 and 012 (issue 15): a reference server that announces and
+    inserts a leap second, our server synchronized to it, our client to the
+    server, over a quiet LAN.
+    """
+
+    sim: Simulation
+    reference: ReferenceServer
+    server: SimHost
+    client: SimHost
+    serverDaemon: Any
+    clientDaemon: Any
+
+
+LEAP_LAN = LinkSpec(delay=0.5e-3, jitter=20e-6)
+LEAP_REFERENCE, LEAP_SERVER, LEAP_CLIENT = "192.0.2.1", "192.0.2.10", "192.0.2.20"
+
+
+def leapSite(seed: int, startNs: int, serverConfig: str = "") -> LeapSite:
+    """
+    Build L{LeapSite} at C{startNs} (ns since the epoch) and start both
+    daemons; the reference announces the leap second from the start.
+
+    @param serverConfig: more ntp.conf lines for our server.
+    """
+    sim = Simulation(seed, epochNs=startNs)
+    reference = sim.addReferenceServer(LEAP_REFERENCE)
+    reference.leap = 1
+    reference.clock.setLeap(1)
+    server = sim.addHost(LEAP_SERVER, name="server", offset=0.05, freqPPM=3.0,
+                         wanderPPBPerSecond=1.0)
+    client = sim.addHost(LEAP_CLIENT, name="client", offset=-0.05, freqPPM=-4.0,
+                         wanderPPBPerSecond=1.0)
+    sim.link(LEAP_SERVER, LEAP_REFERENCE, LEAP_LAN)
+    sim.link(LEAP_CLIENT, LEAP_SERVER, LEAP_LAN)
+    serverDaemon = server.runDaemon(f"server {LEAP_REFERENCE} iburst\n" + serverConfig)
+    clientDaemon = client.runDaemon(f"server {LEAP_SERVER} iburst\n")
+    return LeapSite(sim, reference, server, client, serverDaemon, clientDaemon)
+
+
 def serverAddress(index: int) -> str:
     """
     @param index: 0, 1, ...

@@ -15,7 +15,8 @@ datagrams to. It answers, with ntpd's variable names and formats:
     "system clock" is the system peer if it is a reference clock, else the
     first reference clock);
   - CONFIGURE (C{ntpq :config}): C{server}, C{pool} and C{unpeer} at run
-    time, for requests authenticated with the C{controlkey};
+    time, for requests authenticated with the C{controlkey}, fresh (a
+    nonce) and executed once;
   - REQ_NONCE and READ_MRU (C{ntpq mrulist}), the nonce proving that the
     client receives what is sent to its address;
   - anything else with ntpd's error codes.
@@ -34,6 +35,10 @@ The names below are those the package has always offered.
 
 from ntpservice.control.mode6.runtime import RUNTIME_DIRECTIVES
 from ntpservice.control.mode6.server import (
+    BUDGET_BURST,
+    BUDGET_RATE,
+    GLOBAL_BUDGET_BURST,
+    GLOBAL_BUDGET_RATE,
     GLOBAL_BURST,
     GLOBAL_RATE,
     MAX_MRU_FRAGMENTS,
@@ -42,6 +47,7 @@ from ntpservice.control.mode6.server import (
     REQUEST_BURST,
     REQUEST_RATE,
     SECRET_LIFETIME,
+    WRITE_CACHE_SIZE,
     ControlHandler,
     RateLimiter,
     isLoopback,
@@ -63,8 +69,12 @@ from ntpservice.control.mode6.variables import (
 __all__ = [
     "AUTH_NAMES",
     "AUTH_VARIABLES",
+    "BUDGET_BURST",
+    "BUDGET_RATE",
     "CLOCK_VARIABLES",
     "ControlHandler",
+    "GLOBAL_BUDGET_BURST",
+    "GLOBAL_BUDGET_RATE",
     "GLOBAL_BURST",
     "GLOBAL_RATE",
     "IO_NAMES",
@@ -83,5 +93,6 @@ __all__ = [
     "SYSSTATS_COUNTERS",
     "SYSSTATS_NAMES",
     "SYSTEM_DEFAULT_VARIABLES",
+    "WRITE_CACHE_SIZE",
     "isLoopback",
 ]

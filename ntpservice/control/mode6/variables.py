@@ -246,6 +246,26 @@ NTS_NAMES = frozenset(NTS_VARIABLES)
 IO_NAMES = frozenset(IO_VARIABLES)
 """Every variable of C{ntpq iostats}."""
 
+CONTROL_VARIABLES = (
+    "ctl_receivedoctets",
+    "ctl_sentoctets",
+    "ctl_overbudget",
+    "ctl_ratelimited",
+    "ctl_unauthorized",
+    "ctl_nononce",
+    "ctl_replayed",
+    "ctl_retransmitted",
+)
+"""
+The mode 6 server's own counters (ours; C{ntpq -c "rv 0 ctl_overbudget"}),
+each the daemon counter C{control.NAME} without C{ctl_}: octets of mode 6
+requests received and of answers sent, answers not sent for the byte
+budget, requests over the rate limits, write requests without the
+controlkey, without a nonce, replayed, and retransmitted.
+"""
+
+CONTROL_NAMES = frozenset(CONTROL_VARIABLES)
+
 
 def monotonicSeconds(daemon: Any) -> float:
     """
@@ -627,6 +647,11 @@ class ControlVariables:
             values.update(self._ioValues(uptime))
         if wanted is not None and not NTS_NAMES.isdisjoint(wanted):
             values.update(self._ntsValues())
+        if wanted is not None and not CONTROL_NAMES.isdisjoint(wanted):
+            values.update(
+                (name, str(self._counters["control." + name[4:]]))
+                for name in CONTROL_VARIABLES
+            )
         if asked(KERNEL_NAMES):
             values.update(kernelValues(readKernelState(daemon.clock)))
         values.update(self._mruValues(now))
