@@ -28,7 +28,9 @@ packet reaches an association, in ntpd's order:
  7. the MRU list records the packet (L{ntpservice.core.mru}); with
     C{limited}, a packet over the C{discard} limits is dropped, or, with
     C{kod} too and the KoD rate limit allowing it, answered with a RATE
-    KoD (never in reply to a server or broadcast packet). C{kod} without
+    KoD (never in reply to a server or broadcast packet; with the
+    C{discard leak} on, unlike ntpd, never to a packet that broke only the
+    guard time, C{discard minimum}). C{kod} without
     C{limited} does nothing, as in ntpd. A packet over the limit that the
     C{discard leak} draw lets through (one in four by default, see
     L{ntpservice.core.mru}) goes on as if within limits: it gets time,

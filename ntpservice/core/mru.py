@@ -68,15 +68,29 @@ nearest second, is subtracted from the counter (not below zero); then
    2 s grace;
  - otherwise the packet is over the limit. If the counter was below the
    ceiling, it is set to the ceiling plus one increment and a KoD may be
-   sent; otherwise it is left alone and no KoD is sent.
+   sent (with the leak on, only if the packet broke the average: the
+   counter plus the increment reached the ceiling; a packet that broke
+   only the guard time gets none, see below); otherwise it is left alone
+   and no KoD is sent.
 
 So a client may burst 8 packets at 2 s spacing (RFC 5905 C{burst}/C{iburst})
 and then keep an average of one packet per 8 s. KoDs are themselves rate
 limited by the same counter: after a KoD, the next one can only come once
 the client has been (mostly) quiet for about one increment, and a client
-sending faster than one packet per half second never drains its counter,
-so it gets exactly one KoD for the whole flood: the server cannot be used
-to reflect KoDs at a victim whose address is spoofed.
+sending faster than one packet per half second breaks the guard time with
+every packet and never drains its counter, so it gets at most one KoD for
+the whole flood (none with the leak on): the server cannot be used to
+reflect KoDs at a victim whose address is spoofed.
+
+Why no KoD for the guard time alone (with the leak on; C{discard leak 0}
+keeps ntpd's rule, which kisses it): one request spoofed with a client's
+address, sent just before the client's poll, makes the poll break the
+guard time. Were it kissed (ntpd), the client would get a kiss with a
+genuine origin timestamp, which ntpd and NTPsec honour: NTPsec 1.2.2,
+kissed on its first request, was seen to stop polling for minutes. To get
+a kiss, the average must be broken: some 8 spoofed requests spaced at
+least half a second, the last just before the client's poll, and even
+then the leak answers that poll with time one time in four.
 
 The first packet from an address is always within limits.
 
@@ -97,15 +111,17 @@ is let through anyway with probability M{2**-leak} (C{discard leak}, default
 that fraction of its polls answered with time, and a genuinely abusive
 client still gets at most that fraction of its excess answered (never more
 bytes than it sent). A leaked packet gets time, not a kiss (the leak is
-decided first, as in chrony), and does not count as C{dropped}. C{discard
-leak 0} turns the leak off (ntpd's and NTPsec's behaviour).
+decided first, as in chrony), and does not count as C{dropped}. With the
+leak on, a packet that broke only the guard time earns no kiss (above).
+C{discard leak 0} turns the leak off and keeps ntpd's rules whole (ntpd's
+and NTPsec's behaviour).
 
 The draws come from a 64-bit xorshift generator (13, 7, 17) private to the
 list, seeded by the caller (L{MRUList}'s C{leakSeed}; the daemon takes it
 from the system's random source), one draw per packet over the limit; the
 compiled fast path runs the same generator per shard, so that with the
-same seed both paths decide alike. Without a seed nothing leaks, so that
-the core stays deterministic.
+same seed both paths decide alike. Without a seed nothing leaks and
+ntpd's rules apply, so that the core stays deterministic.
 
 C{now} is a time in seconds supplied by the caller; it should be monotonic
 (a step of the system clock would otherwise look like a burst or a long
@@ -558,7 +574,9 @@ class MRUList:
                 return entry
             if leak < limit:
                 entry.leak = limit + head
-                entry.kissAllowed = True
+                # With the leak on, a violation of the guard time alone
+                # earns no kiss (see the module docstring).
+                entry.kissAllowed = not self._leakMask or leak + head >= limit
             else:
                 entry.leak = leak
                 entry.kissAllowed = False

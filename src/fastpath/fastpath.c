@@ -360,7 +360,9 @@ shard_observe(fp_shard *s, const fp_key *k, int port, int mode, int version,
         }
         if (leak < s->limit) {
             e->leak = s->limit + s->head;
-            e->kissOK = 1;
+            /* With the leak on, a violation of the guard time alone earns
+               no kiss (MRUList.observe). */
+            e->kissOK = !s->leakMask || leak + s->head >= s->limit;
         } else {
             e->leak = leak;
             e->kissOK = 0;

@@ -488,17 +488,65 @@ class LeakTests(SynchronousTestCase):
 
     def test_kissUnchanged(self) -> None:
         """
-        The leak does not change the KoD rule: a flood still gets at most
-        one KoD-eligible packet, and the counter is the same as without
-        the leak.
+        The leak changes neither the counter nor when a packet is over
+        the limit; the one KoD a flood 10 ms apart gets from ntpd's rule
+        (for its second packet, which broke the guard time) is gone.
         """
         leaky = MRUList(leakSeed=5)
         plain = MRUList()
         a = self.flood(leaky, 1000)
         b = self.flood(plain, 1000)
-        self.assertEqual([v.kissAllowed for v in a], [v.kissAllowed for v in b])
-        self.assertEqual(sum(v.kissAllowed for v in a), 1)
+        self.assertEqual([v.overLimit for v in a], [v.overLimit for v in b])
+        self.assertEqual(sum(v.kissAllowed for v in b), 1)
+        self.assertEqual(sum(v.kissAllowed for v in a), 0)
         self.assertEqual(leaky.get("192.0.2.1").leak, plain.get("192.0.2.1").leak)  # type: ignore[union-attr]
+
+
+class LeakKissTests(SynchronousTestCase):
+    """
+    With the leak on (a seeded list), a packet that broke only the guard
+    time earns no KoD; one that broke the average does, as in ntpd.
+    """
+
+    def send(self, mru: MRUList, times: list[float]) -> list[tuple[bool, bool]]:
+        """(over the limit, KoD allowed) for packets from one address."""
+        verdicts = []
+        for t in times:
+            entry = mru.observe("192.0.2.1", 123, 3, 4, t)
+            verdicts.append((isRateLimited(entry), mayKiss(entry)))
+        return verdicts
+
+    def test_guardTimeNoKiss(self) -> None:
+        """
+        A packet 0.4 s after the previous one breaks the guard time: over
+        the limit, but no KoD (ntpd, and a list without the leak, kiss it).
+        """
+        leaky = MRUList(leakSeed=1)
+        self.assertEqual(self.send(leaky, [T0, T0 + 0.4]), [(False, False), (True, False)])
+        off = MRUList(discard=config.DiscardSettings(leak=0), leakSeed=1)
+        self.assertEqual(self.send(off, [T0, T0 + 0.4]), [(False, False), (True, True)])
+
+    def test_floodNoKiss(self) -> None:
+        """
+        A flood 10 ms apart (a spoofed one) gets no KoD at all.
+        """
+        verdicts = self.send(MRUList(leakSeed=2), [T0 + 0.01 * i for i in range(5000)])
+        self.assertEqual(sum(kiss for _, kiss in verdicts), 0)
+        self.assertEqual(sum(over for over, _ in verdicts), 4999)
+
+    def test_averageKissed(self) -> None:
+        """
+        A client sending every 0.6 s keeps the guard time but breaks the
+        average: its first packet over the limit may be kissed, and the
+        next only once the counter drained, as in ntpd.
+        """
+        times = [T0 + 0.6 * i for i in range(100)]
+        leaky = self.send(MRUList(leakSeed=3), times)
+        plain = self.send(MRUList(), times)
+        self.assertEqual(leaky, plain)
+        first = leaky.index((True, True))
+        self.assertGreater(first, 8)
+        self.assertFalse(any(over for over, _ in leaky[:first]))
 
 
 class FloodTests(SynchronousTestCase):
