@@ -68,10 +68,9 @@ nearest second, is subtracted from the counter (not below zero); then
    2 s grace;
  - otherwise the packet is over the limit. If the counter was below the
    ceiling, it is set to the ceiling plus one increment and a KoD may be
-   sent (with the leak on, only if the packet broke the average: the
-   counter plus the increment reached the ceiling; a packet that broke
-   only the guard time gets none, see below); otherwise it is left alone
-   and no KoD is sent.
+   sent (with the leak on, only if the packet kept the guard time and broke
+   the average: a packet that broke the guard time gets none, see below);
+   otherwise it is left alone and no KoD is sent.
 
 So a client may burst 8 packets at 2 s spacing (RFC 5905 C{burst}/C{iburst})
 and then keep an average of one packet per 8 s. KoDs are themselves rate
@@ -82,15 +81,17 @@ every packet and never drains its counter, so it gets at most one KoD for
 the whole flood (none with the leak on): the server cannot be used to
 reflect KoDs at a victim whose address is spoofed.
 
-Why no KoD for the guard time alone (with the leak on; C{discard leak 0}
+Why no KoD for a broken guard time (with the leak on; C{discard leak 0}
 keeps ntpd's rule, which kisses it): one request spoofed with a client's
 address, sent just before the client's poll, makes the poll break the
 guard time. Were it kissed (ntpd), the client would get a kiss with a
 genuine origin timestamp, which ntpd and NTPsec honour: NTPsec 1.2.2,
-kissed on its first request, was seen to stop polling for minutes. To get
-a kiss, the average must be broken: some 8 spoofed requests spaced at
-least half a second, the last just before the client's poll, and even
-then the leak answers that poll with time one time in four.
+kissed on its first request, was seen to stop polling for minutes. A
+spoofed flood breaks the guard time with every packet, the victim's
+included. To get a victim's poll kissed, an attacker must fill the counter
+with some 8 spoofed requests at least half a second apart and stop at
+least half a second before the poll, and even then the leak answers that
+poll with time one time in four.
 
 The first packet from an address is always within limits.
 
@@ -566,7 +567,8 @@ class MRUList:
                 leak = 0
             head = self._head
             limit = self._limit
-            if interval + 1 >= self._minimum and leak + head < limit:
+            guarded = interval + 1 >= self._minimum
+            if guarded and leak + head < limit:
                 entry.leak = leak + head - 2
                 entry.overLimit = False
                 entry.kissAllowed = False
@@ -574,9 +576,9 @@ class MRUList:
                 return entry
             if leak < limit:
                 entry.leak = limit + head
-                # With the leak on, a violation of the guard time alone
-                # earns no kiss (see the module docstring).
-                entry.kissAllowed = not self._leakMask or leak + head >= limit
+                # With the leak on, only a packet that kept the guard time
+                # and broke the average earns a kiss (module docstring).
+                entry.kissAllowed = not self._leakMask or guarded
             else:
                 entry.leak = leak
                 entry.kissAllowed = False

@@ -351,7 +351,8 @@ shard_observe(fp_shard *s, const fp_key *k, int port, int mode, int version,
         int64_t leak = e->leak - interval;
         if (leak < 0)
             leak = 0;
-        if (interval + 1 >= s->minimum && leak + s->head < s->limit) {
+        int guarded = interval + 1 >= s->minimum;
+        if (guarded && leak + s->head < s->limit) {
             e->leak = leak + s->head - 2;
             e->over = 0;
             e->kissOK = 0;
@@ -360,9 +361,9 @@ shard_observe(fp_shard *s, const fp_key *k, int port, int mode, int version,
         }
         if (leak < s->limit) {
             e->leak = s->limit + s->head;
-            /* With the leak on, a violation of the guard time alone earns
-               no kiss (MRUList.observe). */
-            e->kissOK = !s->leakMask || leak + s->head >= s->limit;
+            /* With the leak on, only a packet that kept the guard time
+               and broke the average earns a kiss (MRUList.observe). */
+            e->kissOK = !s->leakMask || guarded;
         } else {
             e->leak = leak;
             e->kissOK = 0;

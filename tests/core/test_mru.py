@@ -549,6 +549,20 @@ class LeakKissTests(SynchronousTestCase):
         self.assertFalse(any(over for over, _ in leaky[:first]))
 
 
+    def test_filledThenGuardBroken(self) -> None:
+        """
+        A counter filled by requests every 0.6 s, then one 0.1 s after the
+        last (a spoofed request just before a victim's poll, once the
+        attacker filled the counter): ntpd kisses it, the leaky list does
+        not.
+        """
+        times = [T0 + 0.6 * i for i in range(100)]
+        first = self.send(MRUList(), times).index((True, True))
+        primed = times[:first] + [times[first - 1] + 0.1]
+        self.assertEqual(self.send(MRUList(), primed)[-1], (True, True))
+        self.assertEqual(self.send(MRUList(leakSeed=4), primed)[-1], (True, False))
+
+
 class FloodTests(SynchronousTestCase):
     """
     A flood from a million spoofed addresses keeps the list bounded and
