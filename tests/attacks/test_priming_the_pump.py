@@ -12,10 +12,12 @@ tells the victim's packets from the attacker's.
 
 Our defence (L{ntpservice.core.mru}, the same in the C fast path): the
 C{discard leak}, one request over the limit in four answered with time
-anyway, drawn at random; a kiss never answers a leaked request, kisses
-stay rate limited (one per episode over the limit), and a kiss's poll is
-the request's own poll or C{discard average}, whichever is larger, never
-what the attacker's requests said.
+anyway, drawn at random; a kiss never answers a leaked request, nor one
+that broke the guard time (as every request in a flood does, the
+victim's included: ntpd kisses those), kisses stay rate limited (one per
+episode over the limit), and a kiss's poll is the request's own poll or
+C{discard average}, whichever is larger, never what the attacker's
+requests said.
 
 The test runs the attack against the real daemon, with real victims:
 chronyd, NTPsec's ntpd (which honours RATE kisses) and our own daemon as
