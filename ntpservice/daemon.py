@@ -397,6 +397,7 @@ class NTPDaemon:
                     mruSettings(configuration.mruDirectives),
                     configuration.discard,
                     rng.random,
+                    leakSeed=rng.getrandbits(64),
                 )
         self.fastPath = fastPath
         precision = clock.precision()

@@ -1513,13 +1513,23 @@ class MiscellaneousTests(ErrorTestsMixin, SynchronousTestCase):
 
     def test_discard(self) -> None:
         """
-        C{discard average N minimum N monitor N}.
+        C{discard average N minimum N monitor N leak N}; C{leak} (ours,
+        after chrony's C{ratelimit leak}) is 2 by default, 0 to 4.
         """
         config = parseOne("discard average 4 minimum 1\ndiscard monitor 3000\n")
         self.assertEqual(
             config.discard, DiscardSettings(average=4, minimum=1, monitor=3000)
         )
         self.assertEqual(parseOne("").discard, DiscardSettings())
+        self.assertEqual(parseOne("").discard.leak, 2)
+        self.assertEqual(parseOne("discard leak 0\n").discard.leak, 0)
+        self.assertEqual(
+            parseOne("discard leak 4 average 5\n").discard,
+            DiscardSettings(average=5, leak=4),
+        )
+        self.assertConfigError(
+            "discard leak 5\n", "test.conf:1: leak must be between 0 and 4, not 5"
+        )
         self.assertConfigError(
             "discard average 256\n",
             "test.conf:1: average must be between 0 and 255, not 256",

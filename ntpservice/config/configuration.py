@@ -220,7 +220,7 @@ class Configuration:
         """The C{discard} settings in effect (the last value of each wins)."""
         values: dict[str, int] = {}
         for directive in self.discardDirectives:
-            for name in ("average", "minimum", "monitor"):
+            for name in ("average", "minimum", "monitor", "leak"):
                 value = getattr(directive, name)
                 if value is not None:
                     values[name] = value

@@ -28,8 +28,14 @@ packet reaches an association, in ntpd's order:
  7. the MRU list records the packet (L{ntpservice.core.mru}); with
     C{limited}, a packet over the C{discard} limits is dropped, or, with
     C{kod} too and the KoD rate limit allowing it, answered with a RATE
-    KoD (never in reply to a server or broadcast packet). C{kod} without
-    C{limited} does nothing, as in ntpd;
+    KoD (never in reply to a server or broadcast packet; with the
+    C{discard leak} on, unlike ntpd, never to a packet that broke only the
+    guard time, C{discard minimum}). C{kod} without
+    C{limited} does nothing, as in ntpd. A packet over the limit that the
+    C{discard leak} draw lets through (one in four by default, see
+    L{ntpservice.core.mru}) goes on as if within limits: it gets time,
+    never a kiss, so that spoofed requests with a victim's address cannot
+    silence the victim ("priming the pump");
  8. for client requests, authentication (ntpd's C{AM_FXMIT}): a verified
     MAC is answered; a MAC that fails is answered with a crypto-NAK; a
     crypto-NAK I{from} a client is dropped; without a MAC the request is
@@ -78,6 +84,8 @@ from ntpservice.core.timestamps import NTPTimestamp
 __all__ = [
     "ANSWER",
     "ANSWER_FUZZED",
+    "ANSWER_FUZZED_LEAKED",
+    "ANSWER_LEAKED",
     "AUTH_CRYPTO_NAK",
     "AUTH_ERROR",
     "AUTH_NONE",
@@ -92,6 +100,7 @@ __all__ = [
     "IGNORED",
     "KOD_RATE",
     "KOD_SENT",
+    "LEAKED",
     "NOQUERY",
     "NOSERVE",
     "NOTRUST",
@@ -126,6 +135,11 @@ RATE_LIMITED = "ratelimited"
 """Over the C{discard} limits with C{limited} (ntpd: limitrejected)."""
 KOD_SENT = "kodsent"
 """For the shell to count each KoD it sends (ntpd: kodsent)."""
+LEAKED = "ratelimit.leaked"
+"""
+Over the C{discard} limits with C{limited}, yet answered: the C{discard
+leak} draw (the full counter name: an answer, not an C{access.} drop).
+"""
 BAD_AUTH = "badauth"
 """A MAC that failed (answered with a crypto-NAK) or a client crypto-NAK."""
 BOGUS_PORT = "bogusport"
@@ -155,7 +169,9 @@ class Decision:
         to its association), C{"drop"} (send nothing), C{"kod"} (answer
         with a kiss-o'-death, see L{buildKissOfDeath}) or C{"nak"} (answer
         with a normal reply whose MAC is a crypto-NAK).
-    @ivar reason: the counter to count (empty for C{"answer"}).
+    @ivar reason: the counter to count: for a drop, a kiss or a crypto-NAK
+        under C{access.}; for an answer, empty, or L{LEAKED} (counted as
+        it is).
     @ivar kissCode: the kiss code of a C{"kod"} (C{"RATE"}), else C{None}.
     @ivar fuzzReference: answer with the reference time rounded down to 64
         s (C{restrict ... serverresponse fuzz}, see L{fuzzReferenceTime}).
@@ -206,6 +222,10 @@ ANSWER = Decision("answer")
 """Serve the packet."""
 ANSWER_FUZZED = Decision("answer", fuzzReference=True)
 """Serve the client request with a fuzzed reference time."""
+ANSWER_LEAKED = Decision("answer", LEAKED)
+"""Serve the request, over the limit but let through by the leak."""
+ANSWER_FUZZED_LEAKED = Decision("answer", LEAKED, fuzzReference=True)
+"""L{ANSWER_LEAKED} with a fuzzed reference time."""
 KOD_RATE = Decision("kod", RATE_LIMITED, "RATE")
 """Answer with a RATE kiss-o'-death (count C{reason} and L{KOD_SENT})."""
 CRYPTO_NAK = Decision("nak", BAD_AUTH)
@@ -273,8 +293,11 @@ def serverDecision(
         L{AUTH_UNCHECKED}.
     @param random: returns a float in [0, 1), for C{flake}; without it,
         C{flake} drops nothing.
-    @return: L{ANSWER}, a drop (C{Decision.drop(reason)}), L{KOD_RATE} (the
-        entry's C{lastKiss} is set to C{now}) or L{CRYPTO_NAK}.
+    @return: L{ANSWER} (L{ANSWER_LEAKED} for a client request over the
+        limit that the leak lets through; the C{_FUZZED} variants under
+        C{serverresponse fuzz}), a drop (C{Decision.drop(reason)}),
+        L{KOD_RATE} (the entry's C{lastKiss} is set to C{now}) or
+        L{CRYPTO_NAK}.
     """
     early = _earlyDecision(restriction, packet, port, random)
     if early is not None:
@@ -284,9 +307,17 @@ def serverDecision(
     if mode == MODE_RESERVED:
         mode = MODE_CLIENT
     mac = packet.mac
+    leaked = False
     if mru is not None:
         entry = mru.observe(address, port, packet.mode, version, now, restriction.flags)
         if entry is not None and entry.overLimit and restriction.limited:
+            leaked = entry.leaked
+        if (
+            entry is not None
+            and entry.overLimit
+            and restriction.limited
+            and not leaked
+        ):
             entry.dropped += 1
             if (
                 restriction.kod
@@ -306,7 +337,10 @@ def serverDecision(
             authentication = AUTH_CRYPTO_NAK
         else:
             authentication = AUTH_UNCHECKED
-    answer = ANSWER_FUZZED if restriction.serverResponseFuzz else ANSWER
+    if leaked:
+        answer = ANSWER_FUZZED_LEAKED if restriction.serverResponseFuzz else ANSWER_LEAKED
+    else:
+        answer = ANSWER_FUZZED if restriction.serverResponseFuzz else ANSWER
     if authentication == AUTH_OK:
         return answer
     if authentication == AUTH_ERROR:

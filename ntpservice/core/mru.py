@@ -68,17 +68,61 @@ nearest second, is subtracted from the counter (not below zero); then
    2 s grace;
  - otherwise the packet is over the limit. If the counter was below the
    ceiling, it is set to the ceiling plus one increment and a KoD may be
-   sent; otherwise it is left alone and no KoD is sent.
+   sent (with the leak on, only if the packet kept the guard time and broke
+   the average: a packet that broke the guard time gets none, see below);
+   otherwise it is left alone and no KoD is sent.
 
 So a client may burst 8 packets at 2 s spacing (RFC 5905 C{burst}/C{iburst})
 and then keep an average of one packet per 8 s. KoDs are themselves rate
 limited by the same counter: after a KoD, the next one can only come once
 the client has been (mostly) quiet for about one increment, and a client
-sending faster than one packet per half second never drains its counter,
-so it gets exactly one KoD for the whole flood: the server cannot be used
-to reflect KoDs at a victim whose address is spoofed.
+sending faster than one packet per half second breaks the guard time with
+every packet and never drains its counter, so it gets at most one KoD for
+the whole flood (none with the leak on): the server cannot be used to
+reflect KoDs at a victim whose address is spoofed.
+
+Why no KoD for a broken guard time (with the leak on; C{discard leak 0}
+keeps ntpd's rule, which kisses it): one request spoofed with a client's
+address, sent just before the client's poll, makes the poll break the
+guard time. Were it kissed (ntpd), the client would get a kiss with a
+genuine origin timestamp, which ntpd and NTPsec honour: NTPsec 1.2.2,
+kissed on its first request, was seen to stop polling for minutes. A
+spoofed flood breaks the guard time with every packet, the victim's
+included. To get a victim's poll kissed, an attacker must fill the counter
+with some 8 spoofed requests at least half a second apart and stop at
+least half a second before the poll, and even then the leak answers that
+poll with time one time in four.
 
 The first packet from an address is always within limits.
+
+The leak (C{discard leak}): spoofed rate limiting
+-------------------------------------------------
+
+Anyone can send requests with another host's source address. Were every
+packet over the limit refused, an off-path attacker sending a few spoofed
+requests with a victim's address (one just before each of the victim's
+polls suffices: the guard time makes the victim's own poll a violation)
+would have the victim's genuine polls refused, or answered with a RATE
+kiss that an ntpd-style client honours: "priming the pump" (Malhotra et
+al., "Attacking the Network Time Protocol", NDSS 2016; CVE-2015-7704/7705).
+No field of a plain NTP request tells the victim's packets from the
+attacker's. So, as chrony does (C{ratelimit leak}), a packet over the limit
+is let through anyway with probability M{2**-leak} (C{discard leak}, default
+2: one in four), whatever the attacker sends: the victim keeps at least
+that fraction of its polls answered with time, and a genuinely abusive
+client still gets at most that fraction of its excess answered (never more
+bytes than it sent). A leaked packet gets time, not a kiss (the leak is
+decided first, as in chrony), and does not count as C{dropped}. With the
+leak on, a packet that broke only the guard time earns no kiss (above).
+C{discard leak 0} turns the leak off and keeps ntpd's rules whole (ntpd's
+and NTPsec's behaviour).
+
+The draws come from a 64-bit xorshift generator (13, 7, 17) private to the
+list, seeded by the caller (L{MRUList}'s C{leakSeed}; the daemon takes it
+from the system's random source), one draw per packet over the limit; the
+compiled fast path runs the same generator per shard, so that with the
+same seed both paths decide alike. Without a seed nothing leaks and
+ntpd's rules apply, so that the core stays deterministic.
 
 C{now} is a time in seconds supplied by the caller; it should be monotonic
 (a step of the system clock would otherwise look like a burst or a long
@@ -96,6 +140,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
 __all__ = [
+    "DEFAULT_LEAK",
     "DEFAULT_MAXAGE",
     "DEFAULT_MAXDEPTH",
     "DEFAULT_MAXMEM_KIB",
@@ -106,8 +151,10 @@ __all__ = [
     "MRUEntry",
     "MRUList",
     "MRUSettings",
+    "isLeaked",
     "isRateLimited",
     "mayKiss",
+    "nextLeakState",
 ]
 
 ENTRY_BYTES = 640
@@ -139,6 +186,35 @@ entry at least this old is recycled. Used when C{minage} is configured, or
 when no random source was injected (see L{MRUList}).
 """
 
+DEFAULT_LEAK = 2
+"""
+The default C{discard leak}, log2: one packet over the limit in
+M{2**2} = 4 is answered anyway (chrony's C{ratelimit leak} default).
+"""
+
+MAX_LEAK = 4
+"""The largest C{discard leak} (chrony's bound): one packet in 16."""
+
+_MASK64 = (1 << 64) - 1
+
+_LEAK_SEED_ZERO = 0x9E3779B97F4A7C15
+"""The state used for a seed of 0 (xorshift would stay at 0)."""
+
+
+def nextLeakState(state: int) -> int:
+    """
+    One step of the 64-bit xorshift generator (shifts 13, 7, 17) that
+    draws the leak; the compiled fast path's C{leak_next} is the same.
+
+    @param state: the current state, a non-zero 64-bit integer.
+    @return: the next state (also the draw).
+    """
+    state ^= (state << 13) & _MASK64
+    state ^= state >> 7
+    state ^= (state << 17) & _MASK64
+    return state
+
+
 _NTP_SHIFT = 8
 """ntpd's NTP_SHIFT: the rate ceiling is this many average headways."""
 
@@ -164,12 +240,20 @@ class DiscardLimits(Protocol):
         oldest entry with probability age / monitor.
         """
 
+    @property
+    def leak(self) -> int:
+        """
+        log2 of the inverse of the fraction of packets over the limit that
+        are answered anyway (default 2: one in four); 0: none.
+        """
+
 
 @dataclass(frozen=True, slots=True)
 class _DefaultDiscard:
     average: int = 3
     minimum: int = 2
     monitor: int = 3000
+    leak: int = DEFAULT_LEAK
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +304,8 @@ class MRUEntry:
         limits.
     @ivar kissAllowed: whether a KoD may answer the last packet (it was over
         the limit and the KoD rate limit allows one).
+    @ivar leaked: whether the last packet, over the limit, is to be answered
+        anyway (the C{discard leak} draw; see the module docstring).
     @ivar lastKiss: when a KoD was last sent to this address (seconds), or
         C{None}; set by the access decision.
     @ivar dropped: packets refused for exceeding the rate limit (NTPsec's
@@ -238,6 +324,7 @@ class MRUEntry:
         "leak",
         "overLimit",
         "kissAllowed",
+        "leaked",
         "lastKiss",
         "dropped",
     )
@@ -273,6 +360,7 @@ class MRUEntry:
         self.leak = 0
         self.overLimit = False
         self.kissAllowed = False
+        self.leaked = False
         self.lastKiss: float | None = None
         self.dropped = 0
 
@@ -304,6 +392,16 @@ def isRateLimited(entry: MRUEntry | None) -> bool:
         was not recorded) is never limited.
     """
     return entry is not None and entry.overLimit
+
+
+def isLeaked(entry: MRUEntry | None) -> bool:
+    """
+    Whether the packet just recorded in C{entry} was over the limit yet is
+    to be answered (the C{discard leak} draw).
+
+    @param entry: what L{MRUList.observe} returned, or C{None}.
+    """
+    return entry is not None and entry.overLimit and entry.leaked
 
 
 def mayKiss(entry: MRUEntry | None) -> bool:
@@ -339,6 +437,7 @@ class MRUList:
         settings: MRUSettings | None = None,
         discard: DiscardLimits | None = None,
         random: Callable[[], float] | None = None,
+        leakSeed: int | None = None,
     ) -> None:
         """
         @param settings: the C{mru} limits; ntpd's defaults if C{None}.
@@ -350,6 +449,10 @@ class MRUList:
             ntpd's probabilistic recycling of a full list. Without it (or
             with C{settings.minage} set) NTPsec's deterministic C{minage}
             rule is used.
+        @param leakSeed: seeds the generator of the C{discard leak} draws
+            (a 64-bit integer, from a good random source: who can predict
+            the draws can time spoofed packets around them); C{None}:
+            nothing leaks (ntpd's behaviour).
         """
         self.settings = settings if settings is not None else MRUSettings()
         self.discard: DiscardLimits = (
@@ -369,6 +472,10 @@ class MRUList:
         self._head = 1 << self.discard.average
         self._limit = _NTP_SHIFT * self._head
         self._minimum = self.discard.minimum
+        leak = min(getattr(self.discard, "leak", DEFAULT_LEAK), MAX_LEAK)
+        self._leakMask = (1 << leak) - 1 if leakSeed is not None and leak > 0 else 0
+        seed = (leakSeed or 0) & _MASK64
+        self._leakState = seed if seed else _LEAK_SEED_ZERO
         self.peakEntries = 0
         self.newEntries = 0
         self.recycledOld = 0
@@ -437,9 +544,9 @@ class MRUList:
         @param now: the arrival time, seconds (monotonic).
         @param flags: the restriction flags that apply (stored for
             C{ntpq mrulist}; they do not change the verdict).
-        @return: the updated entry, whose C{overLimit} and C{kissAllowed}
-            are the rate limiter's verdict for this packet (see
-            L{isRateLimited} and L{mayKiss}); C{None} if the list is full
+        @return: the updated entry, whose C{overLimit}, C{kissAllowed} and
+            C{leaked} are the rate limiter's verdict for this packet (see
+            L{isRateLimited}, L{mayKiss} and L{isLeaked}); C{None} if the list is full
             and the packet was not recorded (then it is not limited).
         """
         entries = self._entries
@@ -460,18 +567,29 @@ class MRUList:
                 leak = 0
             head = self._head
             limit = self._limit
-            if interval + 1 >= self._minimum and leak + head < limit:
+            guarded = interval + 1 >= self._minimum
+            if guarded and leak + head < limit:
                 entry.leak = leak + head - 2
                 entry.overLimit = False
                 entry.kissAllowed = False
-            elif leak < limit:
+                entry.leaked = False
+                return entry
+            if leak < limit:
                 entry.leak = limit + head
-                entry.overLimit = True
-                entry.kissAllowed = True
+                # With the leak on, only a packet that kept the guard time
+                # and broke the average earns a kiss (module docstring).
+                entry.kissAllowed = not self._leakMask or guarded
             else:
                 entry.leak = leak
-                entry.overLimit = True
                 entry.kissAllowed = False
+            entry.overLimit = True
+            mask = self._leakMask
+            if mask:
+                state = nextLeakState(self._leakState)
+                self._leakState = state
+                entry.leaked = (state >> 32) & mask == 0
+            else:
+                entry.leaked = False
             return entry
         return self._insert(address, port, mode, version, now, flags)
 

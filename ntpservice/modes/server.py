@@ -132,6 +132,9 @@ class ServerMode:
                 )
                 sender.sendReply(datagram, kiss.encode())
                 return
+        elif decision.reason:
+            # Over the limit, answered by the leak (ratelimit.leaked).
+            self.counters.count(decision.reason)
         nak = decision.action == "nak"
         system = self._system()
         if decision.fuzzReference:

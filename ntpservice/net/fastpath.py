@@ -12,8 +12,8 @@ with the same request: 48 bytes, mode 3, no MAC. The extension answers
 that request in native threads that never take the GIL, on the sockets
 Twisted bound (Twisted stops reading them): C{poll}, C{recvmmsg} with the
 kernel receive timestamps and packet info, the C{restrict} decision, the
-MRU list with its leaky bucket and RATE kisses, the reply built from the
-system variables (root dispersion grown to the receive time), and the
+MRU list with its leaky bucket, its leak and RATE kisses, the reply built
+from the system variables (root dispersion grown to the receive time), and the
 transmit timestamp read last before one C{sendmsg} per reply.
 
 Only the common request is answered there: 48 bytes, mode 3, version 1 to
@@ -60,7 +60,7 @@ from typing import Any, Callable, Iterator
 from zope.interface import implementer
 
 from ntpservice._log import Logger
-from ntpservice.core.mru import MRUEntry, MRUSettings
+from ntpservice.core.mru import DEFAULT_LEAK, MRUEntry, MRUSettings
 from ntpservice.interfaces import IDaemonObserver
 from ntpservice.net.udp import (
     IP_PKTINFO,
@@ -109,7 +109,7 @@ def loadExtension() -> tuple[Any, str | None]:
         import _ntpservice_fastpath as module  # type: ignore[import-not-found]
     except ImportError as e:
         return None, f"the C extension is not installed ({e})"
-    if getattr(module, "ABI", None) != 1:
+    if getattr(module, "ABI", None) != 2:
         return None, "the installed C extension is from another version"
     return module, None
 
@@ -195,13 +195,14 @@ class SharedMRUList:
         if row is None:
             return None
         (address, port, first, last, count, mode, version, flags, leak, over, kiss,
-         lastKiss, dropped) = row
+         lastKiss, dropped, leaked) = row
         entry = _SharedEntry(address, port, mode, version, first, self._flags(flags))
         entry.last = last
         entry.count = count
         entry.leak = leak
         entry.overLimit = bool(over)
         entry.kissAllowed = bool(kiss)
+        entry.leaked = bool(leaked)
         entry.lastKiss = lastKiss
         entry.dropped = dropped
         entry._owner = self
@@ -361,7 +362,10 @@ class FastPath:
             )
         if discard is not None:
             kwargs.update(
-                average=discard.average, minimum=discard.minimum, monitor=discard.monitor
+                average=discard.average,
+                minimum=discard.minimum,
+                monitor=discard.monitor,
+                leak=getattr(discard, "leak", DEFAULT_LEAK),
             )
         self.fp = self._module.FastPath(**kwargs)
 

@@ -64,7 +64,7 @@
 #define IPV6_RECVFRAGSIZE 77
 #endif
 
-#define FP_ABI 1
+#define FP_ABI 2
 #define BATCH 32
 #define MAX_DGRAM 8192
 #define MAX_THREADS 64
@@ -92,14 +92,14 @@ static const char *FLAG_NAMES[] = {
 enum {
     C_RECEIVED, C_SENT, C_VCUR, C_VOLD, C_V1, C_V1CLIENT,
     C_IGNORED, C_NOSERVE, C_BADVERSION, C_NOTRUST, C_RATELIMITED, C_KODSENT,
-    C_FP_REPLIES, C_FP_PUNTED, C_FP_PUNTDROPPED, C_FP_SENDERRORS, C_N
+    C_FP_REPLIES, C_FP_PUNTED, C_FP_PUNTDROPPED, C_FP_SENDERRORS, C_LEAKED, C_N
 };
 static const char *COUNTER_NAMES[C_N] = {
     "received", "sent", "version.current", "version.old", "version.1",
     "version.1.client", "access.ignored", "access.noserve",
     "access.badversion", "access.notrust", "access.ratelimited",
     "access.kodsent", "fastpath.replies", "fastpath.punted",
-    "fastpath.puntdropped", "fastpath.senderrors"};
+    "fastpath.puntdropped", "fastpath.senderrors", "ratelimit.leaked"};
 
 /* Outcomes of fp_process. */
 enum { R_REPLY = 0, R_KOD = 1, R_DROP = 2, R_PUNT = 3 };
@@ -142,7 +142,7 @@ typedef struct {
     int64_t leak;
     uint32_t flags;
     uint16_t port;
-    uint8_t mode, version, over, kissOK;
+    uint8_t mode, version, over, kissOK, leaked;
 } fp_entry;
 
 typedef struct {
@@ -158,6 +158,10 @@ typedef struct {
     int64_t monitor, head, limit, minimum;
     int hasRandom;
     uint64_t rng;
+    /* discard leak: the mask of the draw (0: nothing leaks) and the state of
+       its generator (ntpservice.core.mru.nextLeakState) */
+    uint32_t leakMask;
+    uint64_t leakState;
     /* statistics */
     uint64_t peak, newEntries, recycledOld, recycledFull, notRecorded, existing;
 } fp_shard;
@@ -171,6 +175,26 @@ shard_random(fp_shard *s)
     x ^= x << 17;
     s->rng = x;
     return (double)(x >> 11) / 9007199254740992.0;
+}
+
+/* ntpservice.core.mru.nextLeakState: xorshift64 (13, 7, 17). */
+static uint64_t
+leak_next(uint64_t x)
+{
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+}
+
+/* The discard leak draw for a packet over the limit (MRUList.observe). */
+static uint8_t
+shard_leak(fp_shard *s)
+{
+    if (!s->leakMask)
+        return 0;
+    s->leakState = leak_next(s->leakState);
+    return (uint8_t)((((uint32_t)(s->leakState >> 32)) & s->leakMask) == 0);
 }
 
 static int
@@ -274,6 +298,7 @@ entry_reset(fp_entry *e, const fp_key *k, int port, int mode, int version,
     e->leak = 0;
     e->over = 0;
     e->kissOK = 0;
+    e->leaked = 0;
     e->hasKiss = 0;
     e->lastKiss = 0.0;
     e->dropped = 0;
@@ -326,19 +351,25 @@ shard_observe(fp_shard *s, const fp_key *k, int port, int mode, int version,
         int64_t leak = e->leak - interval;
         if (leak < 0)
             leak = 0;
-        if (interval + 1 >= s->minimum && leak + s->head < s->limit) {
+        int guarded = interval + 1 >= s->minimum;
+        if (guarded && leak + s->head < s->limit) {
             e->leak = leak + s->head - 2;
             e->over = 0;
             e->kissOK = 0;
-        } else if (leak < s->limit) {
+            e->leaked = 0;
+            return e;
+        }
+        if (leak < s->limit) {
             e->leak = s->limit + s->head;
-            e->over = 1;
-            e->kissOK = 1;
+            /* With the leak on, only a packet that kept the guard time
+               and broke the average earns a kiss (MRUList.observe). */
+            e->kissOK = !s->leakMask || guarded;
         } else {
             e->leak = leak;
-            e->over = 1;
             e->kissOK = 0;
         }
+        e->over = 1;
+        e->leaked = shard_leak(s);
         return e;
     }
     int64_t count = s->n;
@@ -715,10 +746,12 @@ fp_process(FastPath *fp, const fp_request *r, uint64_t *counters, uint8_t *out)
     if (mruEnabled) {
         double now = (double)r->rxNs / 1e9;
         fp_shard *s = &fp->shards[shard_of(fp->nshards, &key)];
-        int verdict = 0; /* 0 answer, 1 drop, 2 kiss */
+        int verdict = 0; /* 0 answer, 1 drop, 2 kiss, 3 leaked (answer) */
         pthread_mutex_lock(&s->lock);
         fp_entry *e = shard_observe(s, &key, r->port, mode, version, now, flags);
-        if (e != NULL && e->over && (flags & F_LIMITED)) {
+        if (e != NULL && e->over && (flags & F_LIMITED) && e->leaked) {
+            verdict = 3;
+        } else if (e != NULL && e->over && (flags & F_LIMITED)) {
             e->dropped++;
             if ((flags & F_KOD) && e->kissOK) {
                 e->lastKiss = now;
@@ -729,6 +762,10 @@ fp_process(FastPath *fp, const fp_request *r, uint64_t *counters, uint8_t *out)
             }
         }
         pthread_mutex_unlock(&s->lock);
+        if (verdict == 3) {
+            counters[C_LEAKED]++; /* answered below: the discard leak */
+            verdict = 0;
+        }
         if (verdict) {
             counters[C_RATELIMITED]++;
             if (verdict == 1)
@@ -1067,14 +1104,31 @@ static int
 fp_init(FastPath *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"threads", "mindepth", "maxdepth", "maxage", "minage",
-                             "average", "minimum", "monitor", "random", "mru", NULL};
-    int threads = 1, average = 3, hasRandom = 1, mru = 1;
+                             "average", "minimum", "monitor", "random", "mru",
+                             "leak", "leakSeed", NULL};
+    int threads = 1, average = 3, hasRandom = 1, mru = 1, leakBits = 2;
     long long mindepth = 600, maxdepth = 1638, maxage = 64, minage = -1, minimum = 2,
               monitor = 3000;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|iLLLLiLLpp", kwlist, &threads, &mindepth,
+    PyObject *leakSeedObj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|iLLLLiLLppiO", kwlist, &threads, &mindepth,
                                      &maxdepth, &maxage, &minage, &average, &minimum,
-                                     &monitor, &hasRandom, &mru))
+                                     &monitor, &hasRandom, &mru, &leakBits, &leakSeedObj))
         return -1;
+    if (leakBits < 0 || leakBits > 4) {
+        PyErr_SetString(PyExc_ValueError, "leak must be 0-4");
+        return -1;
+    }
+    /* The leak's seed: given (tests compare both paths with one seed), or
+       from the system's random source. */
+    uint64_t leakSeed = 0;
+    if (leakSeedObj != Py_None) {
+        leakSeed = PyLong_AsUnsignedLongLongMask(leakSeedObj);
+        if (leakSeed == (uint64_t)-1 && PyErr_Occurred())
+            return -1;
+    } else if (getrandom(&leakSeed, sizeof(leakSeed), 0) != sizeof(leakSeed)) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
     if (threads < 1 || threads > MAX_THREADS) {
         PyErr_SetString(PyExc_ValueError, "threads must be 1-64");
         return -1;
@@ -1118,6 +1172,10 @@ fp_init(FastPath *self, PyObject *args, PyObject *kwds)
         s->limit = 8 * s->head;
         s->minimum = minimum;
         s->hasRandom = hasRandom;
+        s->leakMask = leakBits ? (1u << leakBits) - 1 : 0;
+        s->leakState = leakSeed ^ ((uint64_t)i * 0xD1B54A32D192ED03ull);
+        if (!s->leakState)
+            s->leakState = 0x9E3779B97F4A7C15ull;
         self->threads[i].fp = self;
         self->threads[i].index = i;
     }
@@ -1533,10 +1591,11 @@ static PyObject *
 entry_tuple(const fp_entry *e)
 {
     PyObject *kiss = e->hasKiss ? PyFloat_FromDouble(e->lastKiss) : Py_NewRef(Py_None);
-    return Py_BuildValue("(NiddKiikLiiNK)", key_text(&e->key), (int)e->port, e->first, e->last,
-                         (unsigned long long)e->count, (int)e->mode, (int)e->version,
-                         (unsigned long)e->flags, (long long)e->leak, (int)e->over,
-                         (int)e->kissOK, kiss, (unsigned long long)e->dropped);
+    return Py_BuildValue("(NiddKiikLiiNKi)", key_text(&e->key), (int)e->port, e->first,
+                         e->last, (unsigned long long)e->count, (int)e->mode,
+                         (int)e->version, (unsigned long)e->flags, (long long)e->leak,
+                         (int)e->over, (int)e->kissOK, kiss, (unsigned long long)e->dropped,
+                         (int)e->leaked);
 }
 
 static int

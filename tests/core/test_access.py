@@ -842,6 +842,61 @@ class FlagDecisionTests(SynchronousTestCase):
         assert entry is not None
         self.assertEqual(entry.lastKiss, T0 + 0.01)
 
+    def test_leakedAnswered(self) -> None:
+        """
+        C{limited kod} with the C{discard leak} (a seeded list): of a
+        flood of 400 packets 10 ms apart, the first is answered, none is
+        kissed (each breaks the guard time), and about one in four (60 to
+        140) of the rest is
+        answered with time (L{access.ANSWER_LEAKED}: the shell counts
+        C{ratelimit.leaked}); the others are dropped and counted in the
+        entry, the leaked ones are not. A leaked packet is never kissed.
+        """
+        table = tableFrom("restrict default limited kod\n")
+        mru = MRUList(leakSeed=2026)
+        decisions = []
+        for i in range(400):
+            decision = decide(table, "192.0.2.1", now=T0 + 0.01 * i, mru=mru)
+            entry = mru.get("192.0.2.1")
+            assert entry is not None
+            if entry.leaked:
+                self.assertEqual(decision, access.ANSWER_LEAKED)
+                self.assertTrue(decision.isAnswer)
+                self.assertEqual(decision.reason, "ratelimit.leaked")
+            decisions.append(decision)
+        self.assertEqual(decisions[0], ANSWER)
+        self.assertEqual(decisions.count(KOD_RATE), 0)  # the guard time alone
+        self.assertEqual(decisions[1:].count(ANSWER), 0)
+        answered = decisions[1:].count(access.ANSWER_LEAKED)
+        self.assertGreater(answered, 60)
+        self.assertLess(answered, 140)
+        entry = mru.get("192.0.2.1")
+        assert entry is not None
+        self.assertEqual(entry.dropped, 399 - answered)
+
+    def test_leakNoGuardKiss(self) -> None:
+        """
+        C{limited kod} with the leak on (a seeded list): requests that
+        break only the guard time (10 ms apart) are never kissed, so that a
+        spoofed request just before a client's poll cannot get the poll
+        kissed; a client every 0.6 s that fills the counter is kissed as
+        in ntpd.
+        """
+        table = tableFrom("restrict default limited kod\n")
+        mru = MRUList(leakSeed=7)
+        decisions = [
+            decide(table, "192.0.2.1", now=T0 + 0.01 * i, mru=mru) for i in range(100)
+        ]
+        self.assertNotIn(KOD_RATE, decisions)
+        mru = MRUList(leakSeed=7)
+        decisions = [
+            decide(table, "192.0.2.2", now=T0 + 0.6 * i, mru=mru) for i in range(40)
+        ]
+        first = next(i for i, d in enumerate(decisions) if d != ANSWER)
+        self.assertGreater(first, 8)
+        self.assertIn(decisions[first], (KOD_RATE, access.ANSWER_LEAKED))
+        self.assertIn(KOD_RATE, decisions)
+
     def test_kodRateLimit(self) -> None:
         """
         A client sending one packet a second gets one KoD every 9 s, not

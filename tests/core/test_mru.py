@@ -18,10 +18,13 @@ from ntpservice.core.mru import (
     DEFAULT_MAXDEPTH,
     DEFAULT_MINDEPTH,
     ENTRY_BYTES,
+    MRUEntry,
     MRUList,
     MRUSettings,
+    isLeaked,
     isRateLimited,
     mayKiss,
+    nextLeakState,
 )
 
 T0 = 1_000_000.0
@@ -402,6 +405,162 @@ class RateLimitTests(SynchronousTestCase):
         entry = mru.get("192.0.2.1")
         assert entry is not None
         self.assertEqual(entry.leak, 8 * 8 + 8)
+
+
+class LeakTests(SynchronousTestCase):
+    """
+    C{discard leak}: one packet over the limit in M{2**leak} is let
+    through, drawn from a seeded generator.
+    """
+
+    def flood(self, mru: MRUList, count: int = 4000) -> list[MRUEntry]:
+        """
+        Send C{count} packets 10 ms apart from one address.
+
+        @return: a copy of the verdict fields of each observation.
+        """
+        verdicts = []
+        for i in range(count):
+            entry = mru.observe("192.0.2.1", 123, 3, 4, T0 + 0.01 * i)
+            assert entry is not None
+            copy = MRUEntry(entry.address, entry.port, 3, 4, entry.last)
+            copy.overLimit = entry.overLimit
+            copy.kissAllowed = entry.kissAllowed
+            copy.leaked = entry.leaked
+            verdicts.append(copy)
+        return verdicts
+
+    def test_defaultOneInFour(self) -> None:
+        """
+        With a seed and the default C{leak 2}, about one packet in four
+        over the limit is leaked (of 3999 over the limit, between 850 and
+        1150); packets within limits never are.
+        """
+        verdicts = self.flood(MRUList(leakSeed=12345))
+        self.assertFalse(verdicts[0].overLimit)
+        self.assertFalse(verdicts[0].leaked)
+        leaked = sum(isLeaked(v) for v in verdicts)
+        self.assertTrue(all(v.overLimit for v in verdicts[1:]))
+        self.assertGreater(leaked, 850)
+        self.assertLess(leaked, 1150)
+
+    def test_leakSetting(self) -> None:
+        """
+        C{discard leak 4}: about one in sixteen (between 180 and 320 of
+        3999); C{discard leak 0}: none, as without a seed (ntpd).
+        """
+        rare = MRUList(discard=config.DiscardSettings(leak=4), leakSeed=99)
+        leaked = sum(isLeaked(v) for v in self.flood(rare))
+        self.assertGreater(leaked, 180)
+        self.assertLess(leaked, 320)
+        off = MRUList(discard=config.DiscardSettings(leak=0), leakSeed=99)
+        self.assertFalse(any(v.leaked for v in self.flood(off)))
+        self.assertFalse(any(v.leaked for v in self.flood(MRUList())))
+
+    def test_seeded(self) -> None:
+        """
+        The same seed gives the same draws; another seed other draws.
+        """
+        def pattern(seed: int) -> list[bool]:
+            return [v.leaked for v in self.flood(MRUList(leakSeed=seed), 400)]
+
+        self.assertEqual(pattern(7), pattern(7))
+        self.assertNotEqual(pattern(7), pattern(8))
+        # A seed of 0 still draws (xorshift would stay at 0).
+        self.assertTrue(any(pattern(0)))
+
+    def test_generator(self) -> None:
+        """
+        L{nextLeakState} is xorshift64 with shifts 13, 7, 17 on 64 bits
+        (the fast path's C{leak_next}): known first values, never 0.
+        """
+        state = 1
+        values = []
+        for _ in range(3):
+            state = nextLeakState(state)
+            values.append(state)
+        self.assertEqual(values[0], 1082269761)
+        self.assertTrue(all(0 < v < 2**64 for v in values))
+        state = 2**64 - 1
+        for _ in range(1000):
+            state = nextLeakState(state)
+            self.assertTrue(0 < state < 2**64)
+
+    def test_kissUnchanged(self) -> None:
+        """
+        The leak changes neither the counter nor when a packet is over
+        the limit; the one KoD a flood 10 ms apart gets from ntpd's rule
+        (for its second packet, which broke the guard time) is gone.
+        """
+        leaky = MRUList(leakSeed=5)
+        plain = MRUList()
+        a = self.flood(leaky, 1000)
+        b = self.flood(plain, 1000)
+        self.assertEqual([v.overLimit for v in a], [v.overLimit for v in b])
+        self.assertEqual(sum(v.kissAllowed for v in b), 1)
+        self.assertEqual(sum(v.kissAllowed for v in a), 0)
+        self.assertEqual(leaky.get("192.0.2.1").leak, plain.get("192.0.2.1").leak)  # type: ignore[union-attr]
+
+
+class LeakKissTests(SynchronousTestCase):
+    """
+    With the leak on (a seeded list), a packet that broke only the guard
+    time earns no KoD; one that broke the average does, as in ntpd.
+    """
+
+    def send(self, mru: MRUList, times: list[float]) -> list[tuple[bool, bool]]:
+        """(over the limit, KoD allowed) for packets from one address."""
+        verdicts = []
+        for t in times:
+            entry = mru.observe("192.0.2.1", 123, 3, 4, t)
+            verdicts.append((isRateLimited(entry), mayKiss(entry)))
+        return verdicts
+
+    def test_guardTimeNoKiss(self) -> None:
+        """
+        A packet 0.4 s after the previous one breaks the guard time: over
+        the limit, but no KoD (ntpd, and a list without the leak, kiss it).
+        """
+        leaky = MRUList(leakSeed=1)
+        self.assertEqual(self.send(leaky, [T0, T0 + 0.4]), [(False, False), (True, False)])
+        off = MRUList(discard=config.DiscardSettings(leak=0), leakSeed=1)
+        self.assertEqual(self.send(off, [T0, T0 + 0.4]), [(False, False), (True, True)])
+
+    def test_floodNoKiss(self) -> None:
+        """
+        A flood 10 ms apart (a spoofed one) gets no KoD at all.
+        """
+        verdicts = self.send(MRUList(leakSeed=2), [T0 + 0.01 * i for i in range(5000)])
+        self.assertEqual(sum(kiss for _, kiss in verdicts), 0)
+        self.assertEqual(sum(over for over, _ in verdicts), 4999)
+
+    def test_averageKissed(self) -> None:
+        """
+        A client sending every 0.6 s keeps the guard time but breaks the
+        average: its first packet over the limit may be kissed, and the
+        next only once the counter drained, as in ntpd.
+        """
+        times = [T0 + 0.6 * i for i in range(100)]
+        leaky = self.send(MRUList(leakSeed=3), times)
+        plain = self.send(MRUList(), times)
+        self.assertEqual(leaky, plain)
+        first = leaky.index((True, True))
+        self.assertGreater(first, 8)
+        self.assertFalse(any(over for over, _ in leaky[:first]))
+
+
+    def test_filledThenGuardBroken(self) -> None:
+        """
+        A counter filled by requests every 0.6 s, then one 0.1 s after the
+        last (a spoofed request just before a victim's poll, once the
+        attacker filled the counter): ntpd kisses it, the leaky list does
+        not.
+        """
+        times = [T0 + 0.6 * i for i in range(100)]
+        first = self.send(MRUList(), times).index((True, True))
+        primed = times[:first] + [times[first - 1] + 0.1]
+        self.assertEqual(self.send(MRUList(), primed)[-1], (True, True))
+        self.assertEqual(self.send(MRUList(leakSeed=4), primed)[-1], (True, False))
 
 
 class FloodTests(SynchronousTestCase):

@@ -32,8 +32,12 @@ server 127.127.1.0
 fudge 127.127.1.0 stratum 4
 restrict default limited kod
 restrict 127.0.0.1
+discard leak 0
 """
-"""Rate limiting with kisses for everyone but the harness's own probes."""
+"""
+Rate limiting with kisses for everyone but the harness's own probes; no
+C{discard leak}, so that the counts are exact (ntpd's rule).
+"""
 
 ADDRESSES = [f"127.0.0.{i}" for i in range(2, 10)]
 PORTS_PER_ADDRESS = 8

@@ -95,6 +95,21 @@ def request(
     return (body + rng.randbytes(max(0, length - 48)))[:length]
 
 
+LEAK_SEED = 0x5EED_1EA4_2026_1207
+"""The seed of the C{discard leak} draws, the same for both paths."""
+
+
+class _Discard:
+    """C{discard} settings: ntpd's defaults and a C{leak}."""
+
+    average = 3
+    minimum = 2
+    monitor = 3000
+
+    def __init__(self, leak: int = 2) -> None:
+        self.leak = leak
+
+
 class Paths:
     """
     The same server twice: the Python path (the multiplexer and the server
@@ -102,14 +117,19 @@ class Paths:
     with its own MRU list), fed the same requests.
     """
 
-    def __init__(self, system: SystemVariables, rules: list[RestrictRule] = RULES) -> None:
+    def __init__(
+        self,
+        system: SystemVariables,
+        rules: list[RestrictRule] = RULES,
+        leak: int = 2,
+    ) -> None:
         module = _module()
         self.sysvars = system
         self.counters = C.PacketCounters()
         self.table = RestrictTable.fromRules(rules)
         self.table.addInterface(LOCAL4)
         settings = MRUSettings(maxdepth=50, mindepth=20, maxage=64)
-        self.mru = MRUList(settings)
+        self.mru = MRUList(settings, _Discard(leak=leak), leakSeed=LEAK_SEED)
         self.clock = FakeClock(T0)
         self.clock.kernelTimescale = True  # type: ignore[misc]
         modes = ModeTable()
@@ -120,7 +140,8 @@ class Paths:
         self.transport = _Transport()
         self.protocol.makeConnection(self.transport)  # type: ignore[arg-type]
         self.fp = module.FastPath(
-            threads=1, mindepth=20, maxdepth=50, maxage=64, minage=-1, random=False
+            threads=1, mindepth=20, maxdepth=50, maxage=64, minage=-1, random=False,
+            leak=leak, leakSeed=LEAK_SEED,
         )
         self.restrictions = self.table
         glue = fastpath.FastPath(module)
@@ -209,10 +230,12 @@ class ByteIdenticalTests(SynchronousTestCase):
         """
         Every request of the corpus gets the same answer (the same bytes,
         or the same drop) and the same counters from both paths; kisses
-        and rate limiting included. The MRU lists end up the same.
+        and rate limiting included, the C{discard leak} draws too (one
+        seed for both; a leaked request is answered with time and counted
+        as C{ratelimit.leaked}). The MRU lists end up the same.
         """
         paths = _paths(SYSTEM)
-        handled = sent = 0
+        handled = sent = leaked = 0
         for data, source, destination, local, rxNs in self.corpus():
             compiled = paths.compiled(data, source, destination, local, rxNs)
             python = paths.python(data, source, destination, local, rxNs)
@@ -221,6 +244,15 @@ class ByteIdenticalTests(SynchronousTestCase):
             self.assertEqual(compiled, python, (source, data.hex()))
             handled += 1
             sent += compiled[0] == "sent"
+            entry = paths.mru.get(source[0])
+            if (entry is not None and entry.overLimit and entry.leaked
+                    and "limited" in entry.flags and compiled[0] != "punt"):
+                self.assertEqual(compiled[0], "sent")
+                assert compiled[1] is not None
+                self.assertNotEqual(compiled[1][12:16], b"RATE")
+                self.assertEqual(compiled[2].get("ratelimit.leaked"), 1)
+                leaked += 1
+        self.assertGreater(leaked, 5)
         self.assertGreater(sent, 50)
         self.assertLess(sent, handled)
         mine = [(e.address, e.port, e.count, e.leak, e.dropped, e.lastKiss, e.flags)
@@ -232,11 +264,11 @@ class ByteIdenticalTests(SynchronousTestCase):
 
     def test_kissAndDrop(self) -> None:
         """
-        A burst from one address gets one reply, one RATE kiss (leap 3,
-        stratum 0, the request's timestamps) and then nothing, from both
-        paths.
+        With C{discard leak 0} (ntpd's rule), a burst from one address gets
+        one reply, one RATE kiss (leap 3, stratum 0, the request's
+        timestamps) and then nothing, from both paths.
         """
-        paths = _paths(SYSTEM)
+        paths = Paths(SYSTEM, leak=0)
         outcomes = []
         for i in range(4):
             data = request(poll=1, rng=random.Random(i))
@@ -251,6 +283,35 @@ class ByteIdenticalTests(SynchronousTestCase):
         self.assertEqual(kiss[1], 0)
         self.assertEqual(kiss[2], 3)  # the poll raised to discard average
         self.assertEqual(kiss[12:16], b"RATE")
+
+    def test_leak(self) -> None:
+        """
+        With C{discard leak 2}, of 200 back-to-back requests from one
+        address (a spoofed flood), the first is answered, and of the 199
+        over the limit about one in four (between 30 and 70) is answered
+        with time rather than dropped, the same ones in both paths; no
+        RATE kiss is sent (they break only the guard time).
+        """
+        paths = _paths(SYSTEM)
+        outcomes = []
+        for i in range(200):
+            data = request(poll=6, rng=random.Random(i))
+            rxNs = T0 + i * 10_000_000
+            compiled = paths.compiled(data, ("198.51.100.7", 123), LOCAL4, LOCAL4, rxNs)
+            python = paths.python(data, ("198.51.100.7", 123), LOCAL4, LOCAL4, rxNs)
+            self.assertEqual(compiled, python)
+            outcomes.append(compiled)
+        self.assertEqual(outcomes[0][0], "sent")
+        kisses = [i for i, (what, reply, _) in enumerate(outcomes)
+                  if reply is not None and reply[12:16] == b"RATE"]
+        self.assertEqual(kisses, [])
+        times = [i for i, (what, reply, _) in enumerate(outcomes[1:], 1)
+                 if reply is not None and reply[12:16] != b"RATE"]
+        self.assertGreaterEqual(len(times), 30, times)
+        self.assertLessEqual(len(times), 70, times)
+        entry = paths.mru.get("198.51.100.7")
+        assert entry is not None
+        self.assertEqual(entry.dropped, 199 - len(times))
 
     def test_fuzzedReference(self) -> None:
         """
@@ -339,14 +400,16 @@ class SharedMRUListTests(SynchronousTestCase):
     def test_sameAsPure(self) -> None:
         """
         A random sequence of observations from 40 addresses into a list of
-        at most 25 gives the same verdicts, entries and statistics in both.
+        at most 25 gives the same verdicts (the C{discard leak} draws
+        included, one seed for both), entries and statistics in both.
         """
         module = _module()
         settings = MRUSettings(maxdepth=25, mindepth=10, maxage=30)
-        pure = MRUList(settings)
+        pure = MRUList(settings, leakSeed=LEAK_SEED)
         glue = fastpath.FastPath(module)
         glue.fp = module.FastPath(
-            threads=1, mindepth=10, maxdepth=25, maxage=30, minage=-1, random=False
+            threads=1, mindepth=10, maxdepth=25, maxage=30, minage=-1, random=False,
+            leakSeed=LEAK_SEED,
         )
         shared = fastpath.SharedMRUList(glue, settings, None)
         rng = random.Random(7)
@@ -366,8 +429,8 @@ class SharedMRUListTests(SynchronousTestCase):
                 continue
             assert b is not None
             self.assertEqual(
-                (a.overLimit, a.kissAllowed, a.leak, a.count),
-                (b.overLimit, b.kissAllowed, b.leak, b.count),
+                (a.overLimit, a.kissAllowed, a.leaked, a.leak, a.count),
+                (b.overLimit, b.kissAllowed, b.leaked, b.leak, b.count),
             )
             if a.overLimit:
                 a.dropped += 1

@@ -106,12 +106,15 @@ class DiscardDirective(Directive):
     @ivar average: minimum average packet spacing, log2 seconds, or C{None}.
     @ivar minimum: minimum packet spacing, seconds, or C{None}.
     @ivar monitor: MRU monitor parameter, or C{None}.
+    @ivar leak: log2 of the share of over-limit requests answered anyway,
+        or C{None} (ntpservice's, after chrony's C{ratelimit leak}).
     """
 
     directive: str = "discard"
     average: int | None = None
     minimum: int | None = None
     monitor: int | None = None
+    leak: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,11 +125,16 @@ class DiscardSettings:
     @ivar average: minimum average packet spacing, log2 seconds.
     @ivar minimum: minimum packet spacing, seconds.
     @ivar monitor: MRU monitor parameter (ntpd's C{mon_age}, seconds).
+    @ivar leak: one request over the limit in M{2**leak} is answered
+        anyway, so that spoofed requests cannot silence their victim
+        (default 2: one in four, as chrony's C{ratelimit leak}); 0: none
+        (ntpd's behaviour). See L{ntpservice.core.mru}.
     """
 
     average: int = 3
     minimum: int = 2
     monitor: int = 3000
+    leak: int = 2
 
 
 def _parseMask(mask: str, source: SourceLocation, family: int | None) -> None:
@@ -255,7 +263,12 @@ def _parseRestrict(line: ConfigLine, source: SourceLocation) -> RestrictDirectiv
 
 
 def _parseDiscard(line: ConfigLine, source: SourceLocation) -> DiscardDirective:
-    limits = {"average": (0, 255), "minimum": (0, None), "monitor": (0, None)}
+    limits = {
+        "average": (0, 255),
+        "minimum": (0, None),
+        "monitor": (0, None),
+        "leak": (0, 4),
+    }
     values = {
         name: parseInteger(token, name, source, *limits[name])
         for name, token in keywordPairs(line, source, limits)
