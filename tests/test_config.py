@@ -1531,8 +1531,8 @@ class MiscellaneousTests(ErrorTestsMixin, SynchronousTestCase):
             "discard leak 5\n", "test.conf:1: leak must be between 0 and 4, not 5"
         )
         self.assertConfigError(
-            "discard average 256\n",
-            "test.conf:1: average must be between 0 and 255, not 256",
+            "discard average 18\n",
+            "test.conf:1: average must be between 0 and 17, not 18",
         )
         self.assertConfigError(
             "discard maximum 1\n", "test.conf:1: unknown discard option 'maximum'"

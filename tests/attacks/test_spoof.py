@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 from twisted.trial.unittest import SynchronousTestCase

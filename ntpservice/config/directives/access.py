@@ -262,9 +262,17 @@ def _parseRestrict(line: ConfigLine, source: SourceLocation) -> RestrictDirectiv
     )
 
 
+MAX_DISCARD_AVERAGE = 17
+"""
+The largest C{discard average}, log2 seconds: ntpd's NTP_MAXPOLL (36 hours
+between packets). Larger ones would overflow the rate limiter's 64-bit
+counters (C{1 << average}) in the fast path.
+"""
+
+
 def _parseDiscard(line: ConfigLine, source: SourceLocation) -> DiscardDirective:
     limits = {
-        "average": (0, 255),
+        "average": (0, MAX_DISCARD_AVERAGE),
         "minimum": (0, None),
         "monitor": (0, None),
         "leak": (0, 4),
