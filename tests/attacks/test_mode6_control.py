@@ -208,8 +208,10 @@ class ControlAttackTests(SynchronousTestCase):
             "restrict 127.0.0.1\n"
             f"driftfile {self.workdir}/ntp.drift\n"
         )
+        # Synchronized (to LOCAL) before the tests read the variables that
+        # must not change: leap and stratum change once, at synchronization.
         self.daemon = peers.startNtpservice(self.workdir, config, port=123, netns=self.server,
-                                            host=self.server.address)
+                                            host=self.server.address, synchronised=True)
         self.addCleanup(self.daemon.stop)
 
     def client(self, host: peers.Host, *args: str) -> dict[str, Any]:
