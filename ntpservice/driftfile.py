@@ -7,7 +7,8 @@ The format is ntpd's: one line holding the frequency in PPM
 (C{-12.345}). It is written atomically (a temporary file in the same
 directory, fsync, rename, fsync of the directory), so a crash mid-write
 leaves the old content; a file that is torn, garbage or out of range is
-reported and ignored, never trusted.
+reported and ignored, never trusted. Only a regular file of at most 256
+bytes is read (a FIFO or C{/dev/zero} is refused without blocking).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+
+from ntpservice.config.files import MAX_DRIFT_BYTES, readBounded
 
 MAX_FREQUENCY_PPM = 500.0
 
@@ -34,8 +37,7 @@ def readDriftFile(path: str) -> float | None:
         or out of range.
     """
     try:
-        with open(path, "rb") as f:
-            raw = f.read(256)
+        raw = readBounded(path, MAX_DRIFT_BYTES)
     except FileNotFoundError:
         return None
     except OSError as e:
