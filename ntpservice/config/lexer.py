@@ -17,7 +17,7 @@ wrapped is an error here (its second half is read as a line of its own,
 whose first word is no directive; ntpd would log it and carry on, we refuse
 the whole file). A line is at most 4096 characters
 (L{MAX_LINE_CHARACTERS <ntpservice.config.files.MAX_LINE_CHARACTERS>}),
-comments included.
+comments included, and holds no NUL character.
 
 Every line is located by a L{SourceLocation}, whose C{str()} is
 C{FILE:LINE}; every refusal is a L{ConfigError}, whose C{str()} is
@@ -147,8 +147,9 @@ def tokenizeLines(
     @param filename: the name used in the locations.
     @return: C{(source, tokens)} for every line that is not blank or only
         a comment.
-    @raise ConfigError: on a bad quoted string, or a line longer than
-        L{MAX_LINE_CHARACTERS <ntpservice.config.files.MAX_LINE_CHARACTERS>}.
+    @raise ConfigError: on a bad quoted string, a line longer than
+        L{MAX_LINE_CHARACTERS <ntpservice.config.files.MAX_LINE_CHARACTERS>},
+        or a line holding a NUL character.
     """
     for number, rawLine in enumerate(text.split("\n"), start=1):
         source = SourceLocation(filename, number)
@@ -158,6 +159,10 @@ def tokenizeLines(
                 f"line too long ({len(rawLine)} characters; the limit is "
                 f"{MAX_LINE_CHARACTERS})",
             )
+        if "\0" in rawLine:
+            # No directive takes one, and a path holding one cannot be
+            # opened (found by fuzz/config.py: "includefile a\0b").
+            raise ConfigError(source, "a NUL character (byte 0) in the line")
         tokens = tokenize(rawLine, source)
         if tokens:
             yield source, tokens
