@@ -19,9 +19,7 @@ Run: C{python -m fuzz.config [libFuzzer options] [corpus directories]}.
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
 import tempfile
 
 import atheris
@@ -35,7 +33,9 @@ from fuzz._harness import main
 
 REGISTRY = registryFor(loadModePlugins())
 DIRECTORY = tempfile.mkdtemp(prefix="ntpservice-fuzz-config-")
-atexit.register(shutil.rmtree, DIRECTORY, ignore_errors=True)
+"""Where the files go: in C{$TMPDIR}, which L{fuzz.run} removes afterwards
+(libFuzzer exits without running C{atexit} handlers; run by hand, remove
+it yourself)."""
 MAIN = os.path.join(DIRECTORY, "ntp.conf")
 INCLUDE = os.path.join(DIRECTORY, "inc.conf")
 MAX_MESSAGE = 4096

@@ -112,6 +112,10 @@ def runTarget(
     ]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH", "")) if p)
+    # libFuzzer ends the process with exit(): Python's atexit handlers do
+    # not run, so what a target puts in TMPDIR is removed here.
+    temporary = tempfile.mkdtemp(prefix=f"ntpservice-fuzz-tmp-{target}-")
+    env["TMPDIR"] = temporary
     try:
         completed = subprocess.run(
             argv,
@@ -129,6 +133,7 @@ def runTarget(
         output = output if isinstance(output, str) else output.decode("utf-8", "replace")
         returncode = -9
     finally:
+        shutil.rmtree(temporary, ignore_errors=True)
         if keep is None:
             shutil.rmtree(scratch, ignore_errors=True)
     statuses = _STATUS.findall(output)
