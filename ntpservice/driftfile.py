@@ -8,14 +8,17 @@ The format is ntpd's: one line holding the frequency in PPM
 directory, fsync, rename, fsync of the directory), so a crash mid-write
 leaves the old content. The temporary file has one name per drift file
 (C{.NAME.tmp}, as ntpd's C{NAME.TEMP}), so crashes never leave more than
-one behind (the next write reuses it). A file that is torn, garbage or out of range is
-reported and ignored, never trusted.
+one behind (the next write reuses it). A file that is torn, garbage or out
+of range is reported and ignored, never trusted. Only a regular file of at
+most 256 bytes is read (a FIFO or C{/dev/zero} is refused without blocking).
 """
 
 from __future__ import annotations
 
 import math
 import os
+
+from ntpservice.config.files import MAX_DRIFT_BYTES, readBounded
 
 MAX_FREQUENCY_PPM = 500.0
 
@@ -35,8 +38,7 @@ def readDriftFile(path: str) -> float | None:
         or out of range.
     """
     try:
-        with open(path, "rb") as f:
-            raw = f.read(256)
+        raw = readBounded(path, MAX_DRIFT_BYTES)
     except FileNotFoundError:
         return None
     except OSError as e:

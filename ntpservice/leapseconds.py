@@ -33,6 +33,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from ntpservice.config.files import MAX_LEAP_BYTES, readBounded
+
 NTP_UNIX_OFFSET = 2_208_988_800
 """Seconds from 1900-01-01 (NTP's era 0) to 1970-01-01."""
 DAY = 86400.0
@@ -220,11 +222,12 @@ def loadLeapFile(path: str, checkHash: bool = True) -> LeapTable:
     """
     Read and check a leap seconds file.
 
-    @raise LeapFileError: when it cannot be read or used.
+    @raise LeapFileError: when it cannot be read or used (also when it is
+        not a regular file, or larger than
+        L{MAX_LEAP_BYTES <ntpservice.config.files.MAX_LEAP_BYTES>}, 1 MiB).
     """
     try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            text = f.read()
+        text = readBounded(path, MAX_LEAP_BYTES).decode("ascii", "replace")
         mtime = os.stat(path).st_mtime
     except OSError as e:
         raise LeapFileError(f"{path}: {e.strerror}")

@@ -190,6 +190,33 @@ class TokenizerTests(ErrorTestsMixin, SynchronousTestCase):
             'driftfile "/var/lib/ntp\n', "test.conf:1: unterminated quoted string"
         )
 
+    def test_nulCharacter(self) -> None:
+        """
+        A NUL character anywhere in a line, comments included, is an error
+        at that line (a path holding one cannot be opened: C{includefile
+        a<NUL>b} raised C{ValueError} from C{os.path.realpath}, found by
+        C{fuzz/config.py}; the input is C{fuzz/corpus/config/
+        regression-include-nul}).
+        """
+        self.assertConfigError(
+            "server 192.0.2.1\nincludefile inc.\0conf\n",
+            "test.conf:2: a NUL character (byte 0) in the line",
+        )
+        self.assertConfigError(
+            '# \0\n', "test.conf:1: a NUL character (byte 0) in the line"
+        )
+        directory = makeTemporaryDirectory(self)
+        main = os.path.join(directory, "ntp.conf")
+        with open(os.path.join(directory, "inc.conf"), "wb") as f:
+            f.write(b"includefile inc.\0conf\n")
+        with open(main, "w") as f:
+            f.write("includefile inc.conf\n")
+        error = self.assertRaises(ConfigError, parseFile, main)
+        self.assertEqual(
+            str(error),
+            f"{directory}/inc.conf:1: a NUL character (byte 0) in the line",
+        )
+
     def test_quoteInsideWord(self) -> None:
         """
         A quote in the middle of a word is an error.

@@ -50,6 +50,11 @@ message}:
     comma-separated list of IP addresses or networks (C{ADDRESS/BITS})
     from which the key is trusted.  See L{KeyRing.isTrusted}.
 
+The file is read only if it is a regular file of at most 1 MiB
+(L{MAX_KEYS_BYTES <ntpservice.config.files.MAX_KEYS_BYTES>}); C{/dev/zero},
+a FIFO or a larger file is refused without being read, and so is a line
+longer than 4096 characters.
+
 Things ntpd accepts without complaint but which are suspicious are
 accepted and recorded in L{KeyRing.warnings}: a key identifier defined
 twice (the last definition wins, as in ntpd), a key that starts with
@@ -88,6 +93,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union, overload
 
 from ntpservice.config import ConfigError, SourceLocation
+from ntpservice.config.files import MAX_KEYS_BYTES, MAX_LINE_CHARACTERS, readBounded
 
 __all__ = [
     "MAX_KEY_ID",
@@ -555,6 +561,12 @@ def parseKeysText(text: str | bytes, filename: str = "<string>") -> KeyRing:
     keys: dict[int, SymmetricKey] = {}
     warnings: list[str] = []
     for number, line in enumerate(text.split("\n"), 1):
+        if len(line) > MAX_LINE_CHARACTERS:
+            raise KeysError(
+                SourceLocation(filename, number),
+                f"line too long ({len(line)} characters; the limit is "
+                f"{MAX_LINE_CHARACTERS})",
+            )
         fields = [f for f in _FIELD_SEPARATOR.split(line.split("#", 1)[0]) if f]
         if not fields:
             continue
@@ -709,13 +721,14 @@ def parseKeysFile(path: str) -> KeyRing:
     @return: the keys, none of them trusted yet (see L{KeyRing.withTrusted});
         L{KeyRing.warnings} includes the L{checkPermissions} warning.
     @raise KeysError: when the file cannot be read (C{str()} is then
-        C{FILE: cannot read keys file: ...}) or on the first malformed
-        line, refusing the whole file.
+        C{FILE: cannot read keys file: ...}; also for a file that is not a
+        regular file or is larger than
+        L{MAX_KEYS_BYTES <ntpservice.config.files.MAX_KEYS_BYTES>}) or on
+        the first malformed line, refusing the whole file.
     """
     try:
-        with open(path, "rb") as f:
-            mode = os.fstat(f.fileno()).st_mode
-            data = f.read()
+        data = readBounded(path, MAX_KEYS_BYTES)
+        mode = os.stat(path).st_mode
     except OSError as e:
         raise KeysError(
             SourceLocation(path, 0), f"cannot read keys file: {e.strerror or e}"

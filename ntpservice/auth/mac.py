@@ -356,14 +356,36 @@ def signPacket(packetBytes: bytes, key: SymmetricKey, full: bool = False) -> byt
     @return: C{packetBytes}, the key identifier (4 bytes, network order)
         and the digest (L{computeMAC}).
     @raise ValueError: if C{packetBytes} is not a header followed by whole
-        extension fields (for example, if it already has a MAC).
+        extension fields (for example, if it already has a MAC), or is an
+        NTPv1-3 packet with extension fields that, signed, would decode as
+        a packet with a long NTPv3 digest instead.
     """
     if len(packetBytes) != HEADER_LEN:
         _checkUnsigned(packetBytes)
+        _checkNTPv3Trailer(packetBytes, 4 + len(computeMAC(key, b"", full)))
     STATISTICS.signed(key)
     return b"".join(
         (packetBytes, _KEY_ID.pack(key.keyID), computeMAC(key, packetBytes, full))
     )
+
+
+def _checkNTPv3Trailer(packetBytes: bytes, macLength: int) -> None:
+    """
+    Refuse to add a MAC of C{macLength} bytes to an NTPv1-3 packet with
+    extension fields when the decoder would read the whole trailer as an
+    NTPv3 MAC with a long digest (NTPv3 has no extension fields; found by
+    C{fuzz/packet.py}).
+
+    @raise ValueError: if it would.
+    """
+    version = (packetBytes[0] >> 3) & 7
+    trailer = len(packetBytes) - HEADER_LEN + macLength
+    if version <= 3 and trailer - 4 in LONG_DIGEST_LENGTHS:
+        raise ValueError(
+            f"an NTPv{version} trailer of {trailer} bytes (extension fields "
+            f"and a MAC) would be decoded as a MAC with a {trailer - 4}-byte "
+            f"digest"
+        )
 
 
 def cryptoNAK(packetBytes: bytes) -> bytes:
@@ -375,10 +397,13 @@ def cryptoNAK(packetBytes: bytes) -> bytes:
     @raise ValueError: if C{packetBytes} is not a header followed by whole
         extension fields, or if its last extension field is 16 or 20 bytes
         long: with the 4 bytes after it, the receiver would take it for a
-        MAC (RFC 7822 section 7.5).
+        MAC (RFC 7822 section 7.5); or if it is an NTPv1-3 packet whose
+        extension fields and crypto-NAK would decode as an NTPv3 MAC.
     @see: RFC 5905 section 7.4 ("crypto-NAK")
     """
     last = _checkUnsigned(packetBytes)
+    if last:
+        _checkNTPv3Trailer(packetBytes, CRYPTO_NAK_LENGTH)
     if last + CRYPTO_NAK_LENGTH in (4 + 16, 4 + 20):
         raise ValueError(
             f"a {last}-byte last extension field followed by a crypto-NAK "

@@ -11,6 +11,14 @@ L{MAX_INCLUDE_DEPTH} are errors at the C{includefile} line; so is a file
 that cannot be read. Text that is not UTF-8 is an error at the first line
 that is not.
 
+A file is read only if it is a regular file of at most
+L{MAX_CONFIG_BYTES <ntpservice.config.files.MAX_CONFIG_BYTES>} (1 MiB);
+C{/dev/zero}, a FIFO or a larger file is refused without being read
+(L{ntpservice.config.files.readBounded}), and the main file and its
+includes together hold at most
+L{MAX_TOTAL_CONFIG_BYTES <ntpservice.config.files.MAX_TOTAL_CONFIG_BYTES>}
+(8 MiB; the parser loop counts).
+
 The parser loop (L{ntpservice.config.parser}) handles C{includefile}
 itself, with L{readInclude}, while the name belongs to
 L{BUILTIN_OWNER <ntpservice.config.BUILTIN_OWNER>}; the built-in registry
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import os
 
+from ntpservice.config.files import MAX_CONFIG_BYTES, readBounded, shortQuote
 from ntpservice.config.lexer import ConfigError, ConfigLine, SourceLocation
 
 __all__ = [
@@ -57,14 +66,14 @@ def readInclude(
     if len(includeStack) > MAX_INCLUDE_DEPTH:
         raise ConfigError(
             source,
-            f"includefile {arguments[0]!r}: "
+            f"includefile {shortQuote(arguments[0])}: "
             f"includes nested deeper than {MAX_INCLUDE_DEPTH}",
         )
     realPath = os.path.realpath(path)
     if realPath in includeStack:
         chain = " -> ".join([*includeStack[includeStack.index(realPath) :], realPath])
         raise ConfigError(source, f"includefile loop: {chain}")
-    text = readFile(path, source, f"cannot read includefile {arguments[0]!r}")
+    text = readFile(path, source, f"cannot read includefile {shortQuote(arguments[0])}")
     return path, text, (*includeStack, realPath)
 
 
@@ -76,11 +85,11 @@ def readFile(path: str, source: SourceLocation, what: str) -> str:
     @param source: where to locate an error reading it.
     @param what: how to begin that error message.
     @raise ConfigError: C{SOURCE: WHAT: reason} when the file cannot be
-        read, C{PATH:LINE: not valid UTF-8 text} when it is not UTF-8.
+        read (also when it is not a regular file, or larger than
+        L{MAX_CONFIG_BYTES <ntpservice.config.files.MAX_CONFIG_BYTES>}), C{PATH:LINE: not valid UTF-8 text} when it is not UTF-8.
     """
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = readBounded(path, MAX_CONFIG_BYTES)
     except OSError as e:
         raise ConfigError(source, f"{what}: {e.strerror or e}") from e
     try:

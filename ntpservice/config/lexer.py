@@ -15,7 +15,9 @@ C{"} inside a word is an error.
 There is no line continuation: ntpd has none, and a line that a mail client
 wrapped is an error here (its second half is read as a line of its own,
 whose first word is no directive; ntpd would log it and carry on, we refuse
-the whole file).
+the whole file). A line is at most 4096 characters
+(L{MAX_LINE_CHARACTERS <ntpservice.config.files.MAX_LINE_CHARACTERS>}),
+comments included, and holds no NUL character.
 
 Every line is located by a L{SourceLocation}, whose C{str()} is
 C{FILE:LINE}; every refusal is a L{ConfigError}, whose C{str()} is
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterator
+
+from ntpservice.config.files import MAX_LINE_CHARACTERS, shortenMessage
 
 __all__ = [
     "ConfigError",
@@ -70,6 +74,7 @@ class ConfigError(Exception):
     """
 
     def __init__(self, source: SourceLocation, message: str) -> None:
+        message = shortenMessage(message)
         super().__init__(source, message)
         self.source = source
         self.message = message
@@ -142,10 +147,22 @@ def tokenizeLines(
     @param filename: the name used in the locations.
     @return: C{(source, tokens)} for every line that is not blank or only
         a comment.
-    @raise ConfigError: on a bad quoted string.
+    @raise ConfigError: on a bad quoted string, a line longer than
+        L{MAX_LINE_CHARACTERS <ntpservice.config.files.MAX_LINE_CHARACTERS>},
+        or a line holding a NUL character.
     """
     for number, rawLine in enumerate(text.split("\n"), start=1):
         source = SourceLocation(filename, number)
+        if len(rawLine) > MAX_LINE_CHARACTERS:
+            raise ConfigError(
+                source,
+                f"line too long ({len(rawLine)} characters; the limit is "
+                f"{MAX_LINE_CHARACTERS})",
+            )
+        if "\0" in rawLine:
+            # No directive takes one, and a path holding one cannot be
+            # opened (found by fuzz/config.py: "includefile a\0b").
+            raise ConfigError(source, "a NUL character (byte 0) in the line")
         tokens = tokenize(rawLine, source)
         if tokens:
             yield source, tokens

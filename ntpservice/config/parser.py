@@ -66,6 +66,11 @@ from ntpservice.config.directives.system import (
     TosDirective,
     TosSettings,
 )
+from ntpservice.config.files import (
+    MAX_TOTAL_CONFIG_BYTES,
+    shortenMessage,
+    shortQuote,
+)
 from ntpservice.config.includes import readFile, readInclude
 from ntpservice.config.lexer import (
     ConfigError,
@@ -171,6 +176,7 @@ class _Builder:
         self._seenAssociations: dict[tuple[str, str, int | None], SourceLocation] = {}
         self.warnings: list[str] = []
         self.files: list[str] = []
+        self.bytesRead = 0
 
     def add(self, directive: str, result: object, source: SourceLocation) -> None:
         """
@@ -269,7 +275,7 @@ class _Builder:
         }
         fields.update(self._singletons)
         self._checkTos(fields["tosDirectives"])  # type: ignore[arg-type]
-        fields["warnings"] = tuple(self.warnings)
+        fields["warnings"] = tuple(shortenMessage(w) for w in self.warnings)
         fields["files"] = tuple(self.files)
         return Configuration(**fields)  # type: ignore[arg-type]
 
@@ -319,12 +325,20 @@ def _parseLines(
             and registry.ownerOf("includefile") == BUILTIN_OWNER
         ):
             path, included, stack = readInclude(arguments, source, includeStack)
+            builder.bytesRead += len(included)
+            if builder.bytesRead > MAX_TOTAL_CONFIG_BYTES:
+                raise ConfigError(
+                    source,
+                    f"includefile {shortQuote(arguments[0])}: more than "
+                    f"{MAX_TOTAL_CONFIG_BYTES} characters of configuration "
+                    "in all (the main file and its includes)",
+                )
             builder.files.append(path)
             _parseLines(included, path, registry, builder, stack)
             continue
         parser = registry.lookup(directive)
         if parser is None:
-            raise ConfigError(source, f"unknown directive {directive!r}")
+            raise ConfigError(source, f"unknown directive {shortQuote(directive)}")
         line = ConfigLine(directive, arguments, source)
         try:
             result = parser(line, source)
@@ -354,6 +368,7 @@ def parseString(
         registry = _BUILTIN_REGISTRY
     builder = _Builder(registry)
     builder.files.append(filename)
+    builder.bytesRead = len(text)
     _parseLines(text, filename, registry, builder, (os.path.realpath(filename),))
     return builder.build()
 

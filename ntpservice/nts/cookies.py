@@ -26,6 +26,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ntpservice.config.files import MAX_NTS_KEYS_BYTES, readBounded
 from ntpservice.nts.aead import AEAD_ALGORITHMS, cipher, open_, seal
 
 __all__ = [
@@ -232,11 +233,13 @@ class MasterKeys:
 def readKeyFile(path: str) -> list[MasterKey]:
     """
     @return: the master keys saved in C{path}, oldest first.
-    @raise KeyFileError: if it is unreadable or malformed.
+    @raise KeyFileError: if it is unreadable or malformed (also if it is
+        not a regular file, or larger than
+        L{MAX_NTS_KEYS_BYTES <ntpservice.config.files.MAX_NTS_KEYS_BYTES>},
+        1 MiB).
     """
     try:
-        with open(path, encoding="ascii") as f:
-            text = f.read()
+        text = readBounded(path, MAX_NTS_KEYS_BYTES).decode("ascii")
     except (OSError, UnicodeDecodeError) as e:
         raise KeyFileError(f"cannot read NTS master keys {path}: {_reason(e)}")
     lines = text.splitlines()

@@ -29,6 +29,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ntpservice.config.files import readBounded
 from ntpservice.config.lexer import ConfigError, ConfigLine, SourceLocation
 from ntpservice.nts.aead import AEAD_BY_NAME, DEFAULT_AEAD
 from ntpservice.nts.cookies import DEFAULT_KEEP, DEFAULT_ROTATION, KeyFileError, readKeyFile
@@ -252,12 +253,16 @@ def checkNTS(configuration: Any) -> NTSSettings:
     return settings
 
 
+MAX_PEM_BYTES = 4 << 20
+"""The largest certificate or private key file read, in bytes (a CA bundle
+is a few hundred kilobytes); a FIFO or C{/dev/zero} is refused unread."""
+
+
 def _readable(path: str, source: SourceLocation, what: str) -> None:
     if os.path.isdir(path) and os.access(path, os.R_OK | os.X_OK):
         return
     try:
-        with open(path, "rb"):
-            pass
+        readBounded(path, MAX_PEM_BYTES)
     except OSError as e:
         raise ConfigError(source, f"{what} {path}: {e.strerror}")
 
@@ -276,8 +281,7 @@ def _certificates(path: str, source: SourceLocation, what: str) -> list[Any]:
     certificates = []
     for name in files:
         try:
-            with open(name, "rb") as f:
-                data = f.read()
+            data = readBounded(name, MAX_PEM_BYTES)
             if b"-----BEGIN CERTIFICATE" in data or not os.path.isdir(path):
                 certificates += x509.load_pem_x509_certificates(data)
         except (OSError, ValueError) as e:

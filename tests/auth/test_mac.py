@@ -203,6 +203,32 @@ class SignTests(SynchronousTestCase):
                 verifyPacket(signed, packet, keyring()).status, AuthStatus.OK
             )
 
+    def test_refusesAmbiguousNTPv3(self) -> None:
+        """
+        An NTPv1-3 packet with extension fields whose trailer, once signed
+        (or given a crypto-NAK), the decoder would read as one NTPv3 MAC
+        with a 28-, 32-, 48- or 64-byte digest is refused: it could not be
+        verified (found by C{fuzz/packet.py}; the input is in
+        C{fuzz/corpus/packet/}). NTPv4 packets, and other sizes, are signed.
+        """
+        md5 = keyring()[1]
+        field16 = ExtensionField.padded(0x0104, b"x" * 12)
+        for version in (1, 2, 3):
+            unsigned = bytes([(version << 3) | 3]) + requestBytes()[1:] + field16.encode()
+            self.assertRaises(ValueError, signPacket, unsigned, md5)
+            field28 = ExtensionField.padded(0x0104, b"x" * 24)
+            nak = bytes([(version << 3) | 3]) + requestBytes()[1:] + field28.encode()
+            self.assertRaises(ValueError, cryptoNAK, nak)
+        unsigned = requestBytes() + field16.encode()
+        packet = NTPPacket.decode(signPacket(unsigned, md5))
+        self.assertEqual(packet.extensions, (field16,))
+        sha1 = keyring()[2]
+        unsigned = bytes([(3 << 3) | 3]) + requestBytes()[1:] + field16.encode()
+        signed = signPacket(unsigned, sha1)
+        packet = NTPPacket.decode(signed)
+        self.assertEqual(packet.extensions, (field16,))
+        self.assertEqual(verifyPacket(signed, packet, keyring()).status, AuthStatus.OK)
+
     def test_refusesNonPackets(self) -> None:
         """
         Bytes shorter than a header, or with something after the header

@@ -463,6 +463,29 @@ class NonceTests(SynchronousTestCase):
         self.assertFalse(check("zz" * 12, [self.SECRET], "127.0.0.1", 40000, self.NOW))
         self.assertFalse(check(nonce[:-1], [self.SECRET], "127.0.0.1", 40000, self.NOW))
 
+    def test_notHex(self) -> None:
+        """
+        A nonce of 24 characters that C{int(..., 16)} reads but that is not
+        24 hex digits (a sign, spaces, underscores) is not valid and raises
+        nothing: "ee00cd19-c74e749266e5a8a" raised C{ValueError} from
+        L{NTPTimestamp} in the mode 6 server (found by
+        C{fuzz/control_handler.py}; the input is
+        C{fuzz/corpus/control_handler/regression-nonce-sign}).
+        """
+        nonce = K.makeNonce(self.SECRET, "127.0.0.1", 40000, self.NOW)
+        check = K.checkNonce
+        for bad in (
+            "ee00cd19-c74e749266e5a8a",
+            nonce[:8] + "-" + nonce[9:],
+            "+" + nonce[1:],
+            nonce[:16] + "-" + nonce[17:],
+            nonce[:8] + " " + nonce[9:],
+            nonce[:8] + "_" + nonce[9:],
+            nonce[:23] + "\u0661",
+        ):
+            self.assertFalse(check(bad, [self.SECRET], "127.0.0.1", 40000, self.NOW), bad)
+        self.assertTrue(check(nonce.upper(), [self.SECRET], "127.0.0.1", 40000, self.NOW))
+
 
 @dataclass
 class Entry:

@@ -107,6 +107,25 @@ class CheckTests(SynchronousTestCase):
         e = self.assertRaises(config.ConfigError, self.check, "/nonexistent", self.server.key)
         self.assertIn("ntp.conf:2: nts cert /nonexistent: No such file", str(e))
 
+    def test_unboundedFiles(self) -> None:
+        """
+        A certificate or key that is a FIFO or C{/dev/zero}, or a cookie-key
+        file that is a FIFO, is refused at once, without blocking or
+        reading without end (issue 17).
+        """
+        fifo = os.path.join(self.directory, "fifo")
+        os.mkfifo(fifo)
+        e = self.assertRaises(config.ConfigError, self.check, fifo, self.server.key)
+        self.assertEqual(str(e), f"ntp.conf:2: nts cert {fifo}: not a regular file (a FIFO)")
+        e = self.assertRaises(config.ConfigError, self.check, self.server.cert, "/dev/zero")
+        self.assertEqual(
+            str(e), "ntp.conf:3: nts key /dev/zero: not a regular file (a character device)"
+        )
+        os.mkfifo(os.path.join(self.directory, "nts-keys"))
+        e = self.assertRaises(config.ConfigError, self.check, self.server.cert, self.server.key)
+        self.assertIn("ntp.conf:4: ", str(e))
+        self.assertIn("not a regular file (a FIFO)", str(e))
+
     def test_keyMismatch(self) -> None:
         """
         A key that is not the certificate's is refused.
