@@ -76,3 +76,17 @@ def main(name: str, testOneInput: Callable[[bytes], None]) -> None:
 
     atheris.Setup(arguments(name, sys.argv), testOneInput)
     atheris.Fuzz()
+
+
+def countingBytes() -> Callable[[int], bytes]:
+    """
+    A deterministic stand-in for C{os.urandom}: each call returns a
+    different, repeatable string (a counter), so that a crash replays.
+    """
+    state = [0]
+
+    def randomBytes(n: int) -> bytes:
+        state[0] += 1
+        return (state[0].to_bytes(4, "big") * (n // 4 + 1))[:n]
+
+    return randomBytes

@@ -47,6 +47,7 @@ with atheris.instrument_imports(include=["ntpservice"]):
 
 from fuzz._harness import main
 from fuzz.capture_seeds import KEYS_TEXT
+from tests.control.test_mode6 import Sender
 from tests.helpers import FakeClock
 
 T0 = 1_790_000_000 * 10**9
@@ -65,19 +66,6 @@ RING = parseKeysText(KEYS_TEXT).withTrusted([1, 2, 3])
 CONTROL_KEY = RING[2]
 MAX_DATAGRAM = K.HEADER_LEN + K.MAX_DATA_LEN + 24
 REBUILD = 1000
-
-
-class Sender:
-    """Records what the handler sends."""
-
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def sendReply(self, datagram: Any, data: Any) -> None:
-        self.sent.append(data() if callable(data) else data)
-
-    def now(self) -> int:
-        return T0
 
 
 class _State:

@@ -45,6 +45,7 @@ with atheris.instrument_imports(include=["ntpservice"]):
     )
     from ntpservice.nts.server import checkRequest, protectReply
 
+from fuzz._harness import countingBytes as _counter
 from fuzz._harness import main
 
 OUTCOMES = {"ok", "nak", "malformed", "badauth"}
@@ -53,16 +54,6 @@ S2C = b"s" * 32
 KEYS = CookieKeys(15, C2S, S2C)
 HEADER = bytes.fromhex("230006ec" + "00" * 36 + "e9a1b2c3d4e5f607")
 REPLY_HEADER = bytes.fromhex("240306ec" + "00" * 36 + "e9a1b2c3d4e5f608")
-
-
-def _counter() -> object:
-    state = [0]
-
-    def randomBytes(n: int) -> bytes:
-        state[0] += 1
-        return (state[0].to_bytes(4, "big") * (n // 4 + 1))[:n]
-
-    return randomBytes
 
 
 MASTER = MasterKeys([MasterKey(7, b"m" * MASTER_KEY_LENGTH, 0.0)], randomBytes=_counter())

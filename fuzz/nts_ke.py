@@ -27,19 +27,10 @@ with atheris.instrument_imports(include=["ntpservice"]):
     from ntpservice.nts.cookies import MASTER_KEY_LENGTH, MasterKey, MasterKeys
     from ntpservice.nts.ke import NTSKEError, parseResponse, respond
 
+from fuzz._harness import countingBytes as _counter
 from fuzz._harness import main
 
 OUTCOMES = {"ok", "badrequest", "critical", "noprotocol", "noaead"}
-
-
-def _counter() -> object:
-    state = [0]
-
-    def randomBytes(n: int) -> bytes:
-        state[0] += 1
-        return (state[0].to_bytes(4, "big") * (n // 4 + 1))[:n]
-
-    return randomBytes
 
 
 MASTER = MasterKeys([MasterKey(7, b"m" * MASTER_KEY_LENGTH, 0.0)], randomBytes=_counter())

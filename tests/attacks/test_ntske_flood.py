@@ -48,8 +48,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import socket
 import ssl
 import subprocess
 import sys

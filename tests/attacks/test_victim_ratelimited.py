@@ -29,14 +29,12 @@ is a polite client that is never limited without the attack.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import secrets
 import select
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
@@ -44,7 +42,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.attacks import spoof, wire
 from tests.interop import peers
-from tests.interop.test_access import CLONE_NEWNET, _libc, namespaceSocket
+from tests.interop.test_access import namespaceSocket
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns]
 
@@ -96,31 +94,9 @@ def groupAddresses(prefix: str, group: tuple[str, float]) -> list[str]:
 def namespaceRawSocket(netns: peers.NetNamespace) -> socket.socket:
     """
     A raw IPv4 socket (C{IPPROTO_RAW}: L{spoof.send} sends forged packets
-    on it) created inside C{netns} by a short-lived thread that joins it,
-    as L{namespaceSocket} does for UDP.
+    on it) created inside C{netns} (L{namespaceSocket}).
     """
-    made: list[socket.socket | OSError] = []
-
-    def enter() -> None:
-        fd = os.open(f"/run/netns/{netns.name}", os.O_RDONLY)
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                code = ctypes.get_errno()
-                made.append(OSError(code, f"setns {netns.name}: {os.strerror(code)}"))
-                return
-            made.append(spoof.rawSocket())
-        finally:
-            os.close(fd)
-
-    thread = threading.Thread(target=enter, name=f"setns-{netns.name}")
-    thread.start()
-    thread.join(10)
-    if not made:
-        raise OSError(f"could not create a raw socket in {netns.name}")
-    result = made[0]
-    if isinstance(result, OSError):
-        raise result
-    return result
+    return namespaceSocket(netns, spoof.rawSocket)
 
 
 def buildRequest() -> tuple[bytes, bytes]:
@@ -391,9 +367,9 @@ class UpstreamVictimTests(SynchronousTestCase):
           - the spoofed requests are rate limited: at most 40% of them are
             answered with time (one in four expected, of 720);
           - every poll of chronyd in that time counts: at the end C{ntpq
-            -p} shows it selected (C{*}), and the last four bits of its
-            reach register (four polls, all during the flood) are set (they
-            were 0 when replies were rate limited too).
+            -p} shows it selected (C{*}), and its reach register has no
+            zero bit (three polls or more, all during the flood; they were
+            0 when replies were rate limited too).
         """
         with peers.Network(hosts=3) as network:
             upstreamHost, oursHost, attacker = network.hosts
@@ -440,4 +416,9 @@ class UpstreamVictimTests(SynchronousTestCase):
         [row] = [line for line in output.splitlines() if upstream in line]
         fields = row.split()
         self.assertEqual(fields[0], f"*{upstream}", report)
-        self.assertEqual(int(fields[6], 8) & 0o17, 0o17, report)
+        # Every poll since the start was answered: the reach register has
+        # no zero bit (at least three polls, ntpq may run just before the
+        # fourth falls due on a loaded machine).
+        reach = int(fields[6], 8)
+        self.assertGreaterEqual(reach, 0o7, report)
+        self.assertEqual(reach & (reach + 1), 0, report)

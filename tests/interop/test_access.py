@@ -215,15 +215,21 @@ def rssKiB(pid: int) -> int:
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def namespaceSocket(netns: peers.NetNamespace) -> socket.socket:
+def namespaceSocket(
+    netns: peers.NetNamespace,
+    factory: Callable[[], socket.socket] = lambda: socket.socket(
+        socket.AF_INET, socket.SOCK_DGRAM
+    ),
+) -> socket.socket:
     """
-    Create a UDP socket inside C{netns} without moving this process there:
+    Create a socket inside C{netns} without moving this process there:
     a short-lived thread joins the namespace (C{setns(2)} changes only the
     calling thread) and creates the socket, which stays in that namespace
     for its whole life wherever it is used from.
 
     @param netns: a namespace created by this process.
-    @return: an unbound IPv4 UDP socket of that namespace.
+    @param factory: makes the socket (an unbound IPv4 UDP socket by default).
+    @return: the socket, of that namespace.
     @raise OSError: when C{setns} fails.
     """
     made: list[socket.socket | OSError] = []
@@ -235,7 +241,7 @@ def namespaceSocket(netns: peers.NetNamespace) -> socket.socket:
                 code = ctypes.get_errno()
                 made.append(OSError(code, f"setns {netns.name}: {os.strerror(code)}"))
                 return
-            made.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            made.append(factory())
         finally:
             os.close(fd)
 
