@@ -85,6 +85,7 @@ class HarnessTests(SynchronousTestCase):
         self.assertEqual(given[-1], "some/dir")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("target", TARGETS)
 def test_fuzzTarget(target: str, tmp_path: object) -> None:
     """

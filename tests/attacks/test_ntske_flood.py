@@ -229,7 +229,7 @@ from tests.interop.test_nts import (  # noqa: E402
 )
 from tests.nts.certs import makeCA, makeServer  # noqa: E402
 
-pytestmark = [pytest.mark.interop, pytest.mark.netns]
+pytestmark = [pytest.mark.interop, pytest.mark.netns, pytest.mark.heavy]
 
 ATTACK_SECONDS = 25.0
 FLOOD_WORKERS = 32

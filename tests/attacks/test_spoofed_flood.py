@@ -55,7 +55,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from ntpservice.net.fastpath import loadExtension
 from tests.interop import peers
 
-pytestmark = [pytest.mark.interop, pytest.mark.netns]
+pytestmark = [pytest.mark.interop, pytest.mark.netns, pytest.mark.heavy]
 
 FLOOD_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flood.c")
 
