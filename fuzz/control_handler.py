@@ -32,25 +32,20 @@ import atheris
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 with atheris.instrument_imports(include=["ntpservice"]):
-    from twisted.internet.testing import MemoryReactorClock
-
+    # Everything the daemon runs is imported (and so instrumented) here,
+    # before tests.control.test_mode6 builds the daemon from it.
+    import ntpservice.daemon  # noqa: F401
+    import ntpservice.plugins  # noqa: F401
     from ntpservice.auth.keys import parseKeysText
     from ntpservice.auth.mac import signControl
-    from ntpservice.config import parseString
     from ntpservice.control.mode6.server import RateLimiter
     from ntpservice.core import control as K
-    from ntpservice.core.counters import PacketCounters
-    from ntpservice.daemon import NTPDaemon
-    from ntpservice.net.multiplexer import ModeTable
     from ntpservice.net.udp import ReceivedDatagram
-    from ntpservice.plugins import enabledPlugins, loadModePlugins
 
 from fuzz._harness import main
 from fuzz.capture_seeds import KEYS_TEXT
-from tests.control.test_mode6 import Sender
-from tests.helpers import FakeClock
+from tests.control.test_mode6 import Sender, makeDaemon as _startedDaemon
 
-T0 = 1_790_000_000 * 10**9
 CONFIG = """
 server 127.127.1.0
 fudge 127.127.1.0 stratum 3
@@ -75,23 +70,7 @@ class _State:
 
 def makeDaemon() -> Any:
     """A started daemon, its LOCAL clock selected."""
-    configuration = parseString(CONFIG)
-    reactor = MemoryReactorClock()
-    clock = FakeClock(T0)
-    daemon = NTPDaemon(
-        configuration,
-        clock,
-        reactor,
-        PacketCounters(),
-        ModeTable(),
-        enabledPlugins(loadModePlugins(), configuration),
-        keyring=RING,
-        fastPath=None,
-    )
-    daemon.start()
-    for _ in range(20):
-        clock.time += 500_000_000
-        reactor.advance(0.5)
+    daemon = _startedDaemon(CONFIG, RING, fastPath=None)
     daemon.control._limiter = RateLimiter(burst=1e12, rate=1e12, globalBurst=1e12,
                                           globalRate=1e12)
     return daemon

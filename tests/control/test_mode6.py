@@ -132,8 +132,12 @@ NOW = T0 + int(START_BURST * 1e9)
 """The time of a daemon's clock when L{makeDaemon} returns it."""
 
 
+_DEFAULT: Any = object()
+
+
 def makeDaemon(text: str = BASE, keyring: KeyRing = RING,
-               resolver: PendingResolver | None = None) -> NTPDaemon:
+               resolver: PendingResolver | None = None,
+               fastPath: Any = _DEFAULT) -> NTPDaemon:
     """
     A started daemon for C{text}, L{START_BURST} seconds after its start
     (a LOCAL clock is selected by then).
@@ -150,7 +154,7 @@ def makeDaemon(text: str = BASE, keyring: KeyRing = RING,
         ModeTable(),
         enabledPlugins(loadModePlugins(), configuration),
         keyring=keyring,
-        fastPath=fastPathForTests(),
+        fastPath=fastPathForTests() if fastPath is _DEFAULT else fastPath,
     )
     daemon.start()
     advance(daemon, START_BURST)
