@@ -239,3 +239,34 @@ def handshakeFails(serverContext: object, clientContext: object) -> bool:
         return client.get_protocol_version_name() != "TLSv1.3"
     except SSL.Error:
         return True
+
+
+class CAFileTests(SynchronousTestCase):
+    """
+    The client's CA file is read bounded, as every file the configuration
+    names.
+    """
+
+    def test_boundedRead(self) -> None:
+        """
+        A FIFO is refused unread (no blocking in C{open}) and a file larger
+        than L{MAX_PEM_BYTES} is refused whole, each with an L{OSError}; a
+        real CA file gives its certificate.
+        """
+        from ntpservice.nts.ke import _readCertificates
+        from ntpservice.nts.settings import MAX_PEM_BYTES
+
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        ca = makeCA(directory)
+        self.assertEqual(len(_readCertificates(ca[0].cert)), 1)
+        fifo = os.path.join(directory, "fifo")
+        os.mkfifo(fifo)
+        self.assertRaises(OSError, _readCertificates, fifo)
+        large = os.path.join(directory, "large.pem")
+        with open(ca[0].cert, "rb") as f:
+            pem = f.read()
+        with open(large, "wb") as f:
+            f.write(pem * (MAX_PEM_BYTES // len(pem) + 1))
+        error = self.assertRaises(OSError, _readCertificates, large)
+        self.assertIn("too large", str(error))
