@@ -111,6 +111,7 @@ class NTSMode:
         )
         if self.listen is None:
             self.listen = ke.listenKE
+        factory.servesLocal = self._servesLocal
         self._factory, self._context = factory, context
         sockets = getattr(self._daemon, "sockets", None)
         if sockets is not None and hasattr(sockets, "addInterfaceObserver"):
@@ -214,6 +215,14 @@ class NTSMode:
             error=failure,
         )
         return None
+
+    def _servesLocal(self, local: str) -> bool:
+        """
+        Whether an NTS-KE connection to C{local} is served: as an NTP
+        datagram to it would be (the socket owner's C{servesLocal}).
+        """
+        serves = getattr(getattr(self._daemon, "sockets", None), "servesLocal", None)
+        return serves is None or bool(serves(local))
 
     @staticmethod
     def _describe(where: _Where) -> str:

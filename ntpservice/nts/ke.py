@@ -263,6 +263,11 @@ class KEServerProtocol(Protocol):
     def connectionMade(self) -> None:
         factory = self.factory
         factory.open += 1
+        serves = factory.servesLocal
+        if serves is not None and not serves(localAddress(self.transport.getHost())):
+            factory.count("ke.ignored")
+            self.transport.abortConnection()
+            return
         if not factory.admit(self):
             factory.count("ke.refused")
             self.transport.abortConnection()
@@ -322,10 +327,16 @@ class KEServerFactory(Factory):
     @ivar open: connections open now (refused ones until they are gone).
     @ivar byAddress: the admitted connections of each address (an IPv6
         /64 is one), oldest first.
+    @ivar servesLocal: whether a connection to a local address is served
+        (the C{interface} rules and C{-L}, as for NTP datagrams: see
+        L{SocketOwner.servesLocal
+        <ntpservice.net.sockets.SocketOwner.servesLocal>}); one that is not
+        is aborted at once. C{None}: every one is.
     """
 
     protocol = KEServerProtocol
     noisy = False
+    servesLocal: Callable[[str], bool] | None = None
 
     def __init__(
         self,
@@ -387,6 +398,19 @@ class KEServerFactory(Factory):
         mine.remove(protocol)
         if not mine:
             del self.byAddress[key]
+
+
+def localAddress(host: Any) -> str:
+    """
+    The local address of a connection (C{getHost()}), an IPv4 one reached
+    through a dual-stack socket (C{::ffff:10.0.0.1}) as IPv4.
+    """
+    address = str(host.host).split("%", 1)[0]
+    try:
+        mapped = ipaddress.IPv6Address(address).ipv4_mapped
+    except ValueError:
+        return address
+    return str(mapped) if mapped is not None else address
 
 
 def addressKey(peer: Any) -> str:

@@ -763,6 +763,32 @@ class InterfaceRulesTests(SynchronousTestCase):
                 self.assertIn("Running as user", ours.output())
 
 
+    def test_wildcardFilter(self) -> None:
+        """
+        With the default wildcard sockets, C{interface ignore B}: NTS-KE
+        through A gives eight cookies; a connection to B is aborted
+        unanswered, as NTP datagrams to B are dropped.
+        """
+        peers.requireRoot()
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        with peers.Network(hosts=2) as network:
+            serverHost, clientHost = network.hosts
+            a, b = serverHost.address, serverHost.address.rsplit(".", 1)[0] + ".201"
+            serverHost.run(["ip", "addr", "add", f"{b}/24", "dev", serverHost.interface])
+            ca = makeCA(workdir)
+            server = makeServer(workdir, ca, ("nts.test",), (a, b))
+            config = ntsServerConfig(workdir, server.cert, server.key) + f"interface ignore {b}\n"
+            with peers.startNtpservice(
+                workdir, config, port=123, netns=serverHost, host=a, synchronised=True,
+            ) as ours:
+                ours.waitForOutput("NTS-KE server listening", timeout=20)
+                self.assertEqual(keFrom(clientHost, a, ca[0].cert), "cookies 8", ours.output())
+                answer = keFrom(clientHost, b, ca[0].cert)
+                self.assertFalse(answer.startswith("cookies"), answer)
+                self.assertNotEqual(answer, "refused")
+
+
 class BenchmarkSmokeTests(SynchronousTestCase):
     """
     C{benchmarks/nts.py} runs: a short run measures both servers.

@@ -85,6 +85,36 @@ class BoundsTests(SynchronousTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertIn("ke.ok", self.counted)
 
+    def test_localAddressNotServed(self) -> None:
+        """
+        A connection to a local address the C{interface} rules do not serve
+        (C{servesLocal} says no; an IPv4 address reached through a
+        dual-stack socket is asked as IPv4) is aborted at once, unanswered,
+        and counted as C{ke.ignored}; one to a served address is admitted.
+        """
+        asked: list[str] = []
+
+        def servesLocal(local: str) -> bool:
+            asked.append(local)
+            return local != "192.0.2.99"
+
+        self.factory.servesLocal = servesLocal
+        protocol = self.factory.buildProtocol(None)
+        transport = Transport(
+            hostAddress=IPv6Address("TCP", "::ffff:192.0.2.99", 4460),
+            peerAddress=IPv4Address("TCP", "192.0.2.1", 5000),
+        )
+        protocol.makeConnection(transport)
+        self.assertTrue(transport.aborted)
+        self.assertEqual(asked, ["192.0.2.99"])
+        self.assertIn("ke.ignored", self.counted)
+        self.assertEqual(self.factory.admitted, 0)
+        protocol.connectionLost(None)  # type: ignore[attr-defined]
+        self.assertEqual(self.factory.open, 0)
+        _, served = self.connect()
+        self.assertFalse(served.aborted)
+        self.assertEqual(self.factory.admitted, 1)
+
     def test_timeout(self) -> None:
         """
         A connection that has not finished its exchange in 10 s is aborted.

@@ -207,6 +207,18 @@ class ListenerTests(SynchronousTestCase):
         self.daemon.sockets.interfaceAdded(address("10.0.0.4"))
         self.assertEqual(self.listener.open(), [("10.0.0.4", False, None)])
 
+    def test_servesLocal(self) -> None:
+        """
+        The NTS-KE factory serves a connection to a local address only when
+        the socket owner's C{servesLocal} (the C{interface} rules, C{-L})
+        does; without it, every one.
+        """
+        mode = self.start("0.0.0.0")
+        self.assertTrue(mode._factory.servesLocal("10.0.0.1"))
+        self.daemon.sockets.servesLocal = lambda local: local != "10.0.0.1"
+        self.assertFalse(mode._factory.servesLocal("10.0.0.1"))
+        self.assertTrue(mode._factory.servesLocal("10.0.0.2"))
+
     def test_stop(self) -> None:
         """
         Stopping closes every listener and ends following the addresses.
