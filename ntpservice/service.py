@@ -480,6 +480,8 @@ class NTPService(MultiService):
         self._baseAccept = accept
         if noVirtual or perAddress:
             self._accept = self._acceptDatagram
+        if noVirtual or perAddress or self.rules:
+            self.daemon.sockets.servesLocal = self.servesLocalAddress
 
     @property
     def system(self) -> SystemVariables:
@@ -587,6 +589,26 @@ class NTPService(MultiService):
             elif rule.matches(parsed, lambda: address.name):
                 action = rule.action
         return action
+
+    def servesLocalAddress(self, local: str) -> bool:
+        """
+        Whether what arrives at the local address C{local} is served, by
+        the C{interface} rules and C{-L} (the address as the tracker knows
+        it; one it does not know by its address alone): for the listeners
+        that follow the sockets (NTS-KE, L{ntpservice.modes.nts}).
+        """
+        known = self.daemon.sockets.interfaces.get(local)
+        if known is not None:
+            return self.interfaceAction(known) == "listen"
+        try:
+            parsed = ipaddress.ip_address(local)
+        except ValueError:
+            return True
+        action = "listen"
+        for rule in self.rules:
+            if rule.kind != "name" and rule.matches(parsed, lambda: None):
+                action = rule.action
+        return action == "listen"
 
     def _wantsSocket(self, address: InterfaceAddress, action: str) -> bool:
         """

@@ -158,3 +158,36 @@ class WildcardTests(SynchronousTestCase):
         self.assertTrue(
             any("Listen normally on" in formatEvent(e) and "127.0.0.1:0" in formatEvent(e) for e in events)
         )
+
+    def test_servesLocalAddress(self) -> None:
+        """
+        The listeners that follow the sockets (NTS-KE) are told through the
+        socket owner which local addresses are served: not a virtual
+        interface's with C{-L}, not one an C{interface ignore} or C{drop}
+        line matches, whether the tracker knows it or not.
+        """
+        reactor = MemoryReactorClock()
+        service = makeNTPService(
+            parseString("interface drop 127.0.0.4\n"), port=0, clockAdjust=False,
+            reactor=reactor, noVirtual=True,
+        )
+        current = [LO, ALIAS]
+        service.tracker = InterfaceTracker(reactor, 10.0, scan=lambda: list(current), events=False)
+        service.privilegedStartService()
+        service.startService()
+        self.addCleanup(service.stopService)
+        serves = service.daemon.sockets.servesLocal
+        self.assertTrue(serves("127.0.0.1"))
+        self.assertFalse(serves("127.0.0.3"))
+        self.assertFalse(serves("127.0.0.4"))
+        self.assertTrue(serves("127.0.0.5"))
+
+    def test_servesEveryAddressWithoutRules(self) -> None:
+        """
+        Without C{interface} lines nor C{-L} every local address is served
+        (the socket owner has no predicate).
+        """
+        service = makeNTPService(
+            parseString(""), port=0, clockAdjust=False, reactor=MemoryReactorClock()
+        )
+        self.assertIsNone(service.daemon.sockets.servesLocal)

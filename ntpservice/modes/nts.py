@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.nts.test_settings,tests.interop.test_nts -*-
+# -*- test-case-name: tests.nts.test_listener,tests.nts.test_settings,tests.interop.test_nts -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 The NTS plugin (RFC 8915): owns the C{nts} directive; with C{nts enable}
@@ -6,23 +6,42 @@ it runs the NTS-KE server (TLS 1.3 on port 4460) and answers NTS-protected
 client requests (claimed from the plain server, L{ntpservice.nts.server}),
 rotating and saving the master keys of the cookies.
 
+The NTS-KE listener follows the NTP sockets (L{SocketOwner
+<ntpservice.net.sockets.SocketOwner>}): with the wildcard sockets it
+listens on the wildcard addresses (C{::}, which takes IPv4 too, when both
+families are served; C{::} IPv6 only with C{-6}; C{0.0.0.0} with C{-4}
+or without IPv6), with sockets bound per address (C{interface ignore
+wildcard}, C{-I}) on exactly those addresses (and devices), opening and
+closing its TCP listeners as the interface tracker opens and closes the
+UDP sockets (it is an L{IInterfaceObserver
+<ntpservice.interfaces.IInterfaceObserver>}).
+
 The client side (C{server NAME nts}) belongs to the client plugin, which
 gives such associations an L{ntpservice.nts.client} session.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Tuple
 
 from zope.interface import implementer
 
 from twisted.plugin import IPlugin
 
 from ntpservice._log import Logger
-from ntpservice.interfaces import IAssociationMode, IDaemon, IModeInstance, IPacketClaimant
+from ntpservice.interfaces import (
+    IAssociationMode,
+    IDaemon,
+    IInterfaceObserver,
+    IModeInstance,
+    IPacketClaimant,
+)
+
+_Where = Tuple[str, Optional[str]]
+"""Where a listener is bound: the local address and the device (or C{None})."""
 
 
-@implementer(IModeInstance, IPacketClaimant)
+@implementer(IModeInstance, IPacketClaimant, IInterfaceObserver)
 class NTSMode:
     """
     The NTS server of a daemon: the NTS-KE listener, the master keys and
@@ -32,6 +51,12 @@ class NTSMode:
     @ivar masterKeys: the L{ntpservice.nts.cookies.MasterKeys}, or C{None}
         before start (or without C{nts enable}).
     @ivar listening: the NTS-KE listening ports.
+    @ivar listeners: the same, by where they are bound: C{(address,
+        device)} as the NTP socket they follow is known to the socket owner
+        (a dual-stack C{::} listener is known as C{("::", device)}, as is
+        the C{0.0.0.0} one that replaces it where IPv6 cannot be bound).
+    @ivar listen: the function that binds a listener (L{ke.listenKE
+        <ntpservice.nts.ke.listenKE>}; tests replace it).
     """
 
     _log = Logger()
@@ -48,8 +73,14 @@ class NTSMode:
         )
         self.masterKeys: Any = None
         self.listening: list[Any] = []
+        self.listeners: dict[_Where, Any] = {}
+        self.listen: Any = None
         self._handler: Any = None
         self._rotation: Any = None
+        self._factory: Any = None
+        self._context: Any = None
+        self._observing = False
+        self._started = False
 
     def start(self) -> None:
         settings = self.settings
@@ -78,29 +109,139 @@ class NTSMode:
             ntpPort=self._ntpPort(),
             aeadPreference=preference,
         )
-        for interface in ("::", ""):
-            try:
-                self.listening.append(
-                    ke.listenKE(reactor, settings.port, factory, context, interface)
-                )
-                break
-            except Exception as e:  # CannotListenError, or no IPv6 at all
-                failure = e
-        else:
-            self._log.error(
-                "NTS-KE: cannot listen on TCP port {port}: {error}",
-                port=settings.port,
-                error=failure,
-            )
+        if self.listen is None:
+            self.listen = ke.listenKE
+        factory.servesLocal = self._servesLocal
+        self._factory, self._context = factory, context
+        sockets = getattr(self._daemon, "sockets", None)
+        if sockets is not None and hasattr(sockets, "addInterfaceObserver"):
+            sockets.addInterfaceObserver(self)
+            self._observing = True
+        self._follow()
+        if not self.listeners and not self._observing:
             return
         self._log.info(
-            "NTS-KE server listening on TCP port {port} (TLS 1.3, ALPN ntske/1); "
-            "{count} master keys in {path}",
+            "NTS-KE server listening on TCP port {port} ({where}; TLS 1.3, ALPN "
+            "ntske/1); {count} master keys in {path}",
             port=settings.port,
+            where=", ".join(self._describe(w) for w in self.listeners) or "no address yet",
             count=len(self.masterKeys.keys),
             path=settings.cookie,
         )
+        self._started = True
         self._scheduleRotation()
+
+    # -- following the NTP sockets ----------------------------------------
+
+    def _wanted(self) -> dict[_Where, tuple[str, bool, str | None]]:
+        """
+        Where NTS-KE is to listen: where the NTP sockets are bound.
+
+        @return: by where (as in L{listeners}), the address to bind, whether
+            it is IPv6 only, and the address to fall back to when it cannot
+            be bound (a dual-stack C{::} falls back to C{0.0.0.0}).
+        """
+        sockets = getattr(self._daemon, "sockets", None)
+        bound: list[_Where] = []
+        if sockets is None:
+            bound = [("0.0.0.0", None), ("::", None)]
+        else:
+            for address in sockets.addresses():
+                protocol = sockets.protocol(address)
+                transport = getattr(protocol, "transport", None)
+                if transport is not None:
+                    bound.append((address, getattr(transport, "device", None)))
+        wanted: dict[_Where, tuple[str, bool, str | None]] = {}
+        for address, device in bound:
+            if address == "0.0.0.0":
+                if ("::", device) not in bound:
+                    wanted[(address, device)] = ("0.0.0.0", False, None)
+            elif address == "::":
+                both = ("0.0.0.0", device) in bound
+                wanted[(address, device)] = ("::", not both, "0.0.0.0" if both else None)
+            else:
+                wanted[(address, device)] = (address, False, None)
+        return wanted
+
+    def _follow(self) -> None:
+        """
+        Open the listeners the NTP sockets call for and close the others.
+        """
+        if self._factory is None:
+            return
+        wanted = self._wanted()
+        for where in [w for w in self.listeners if w not in wanted]:
+            port = self.listeners.pop(where)
+            self.listening.remove(port)
+            port.stopListening()
+            self._log.info("NTS-KE: no longer listening on {where}", where=self._describe(where))
+        for where, (address, v6only, fallback) in wanted.items():
+            if where in self.listeners:
+                continue
+            port = self._bind(where, address, v6only, fallback)
+            if port is not None:
+                self.listeners[where] = port
+                self.listening.append(port)
+                if self._started:
+                    self._log.info("NTS-KE: listening on {where}", where=self._describe(where))
+
+    def _bind(self, where: _Where, address: str, v6only: bool, fallback: str | None) -> Any:
+        """
+        Bind one listener (then its fallback); a failure is logged.
+
+        @return: the listening port, or C{None}.
+        """
+        device = where[1]
+        port = self.settings.port
+        for candidate in (address, fallback):
+            if candidate is None:
+                continue
+            try:
+                return self.listen(
+                    self._daemon.reactor,
+                    port,
+                    self._factory,
+                    self._context,
+                    candidate,
+                    v6only=v6only,
+                    device=device,
+                )
+            except Exception as e:  # CannotListenError, or no IPv6 at all
+                failure = e
+        self._log.error(
+            "NTS-KE: cannot listen on TCP port {port} on {where}: {error}",
+            port=port,
+            where=self._describe(where),
+            error=failure,
+        )
+        return None
+
+    def _servesLocal(self, local: str) -> bool:
+        """
+        Whether an NTS-KE connection to C{local} is served: as an NTP
+        datagram to it would be (the socket owner's C{servesLocal}).
+        """
+        serves = getattr(getattr(self._daemon, "sockets", None), "servesLocal", None)
+        return serves is None or bool(serves(local))
+
+    @staticmethod
+    def _describe(where: _Where) -> str:
+        address, device = where
+        shown = f"[{address}]" if ":" in address else address
+        return shown + (f" (interface {device})" if device else "")
+
+    def interfaceAdded(self, address: Any) -> None:
+        """
+        A local address appeared: listen on it if it got an NTP socket.
+        """
+        self._follow()
+
+    def interfaceRemoved(self, address: Any) -> None:
+        """
+        A local address went away: stop listening on it if its NTP socket
+        was closed.
+        """
+        self._follow()
 
     def _now(self) -> float:
         return float(self._daemon.clock.now()) / 1e9
@@ -131,9 +272,13 @@ class NTSMode:
         self._scheduleRotation()
 
     def stop(self) -> None:
+        if self._observing:
+            self._daemon.sockets.removeInterfaceObserver(self)
+            self._observing = False
         for port in self.listening:
             port.stopListening()
         self.listening = []
+        self.listeners = {}
         if self._rotation is not None and self._rotation.active():
             self._rotation.cancel()
         self._rotation = None

@@ -77,6 +77,11 @@ class SocketOwner:
     The bound sockets of one daemon, by local address.
 
     @ivar counters: where unsendable packets are counted (C{send.nosocket}).
+    @ivar interfaces: the local addresses the tracker knows, by address
+        (L{ntpservice.net.interfaces.InterfaceAddress}).
+    @ivar servesLocal: whether what arrives at a local address is served
+        (the service's C{interface} rules and C{-L}), for listeners that
+        follow the sockets (NTS-KE on TCP); C{None}: every address is.
     """
 
     _log = Logger()
@@ -96,6 +101,7 @@ class SocketOwner:
         self._routes: dict[str, str | None] = {}
         self._interfaceObservers: list[Any] = []
         self.interfaces: dict[str, Any] = {}
+        self.servesLocal: Callable[[str], bool] | None = None
 
     # -- interfaces ----------------------------------------------------
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.nts.test_protocol,tests.interop.test_nts -*-
+# -*- test-case-name: tests.nts.test_protocol,tests.nts.test_listener,tests.interop.test_nts -*-
 # Copyright (c) ntpservice developers. See LICENSE for details.
 """
 NTS Key Establishment (RFC 8915 section 4) over TLS 1.3, server and
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -38,7 +39,7 @@ from zope.interface import implementer
 from OpenSSL import SSL
 from service_identity import VerificationError
 
-from twisted.internet import defer, ssl
+from twisted.internet import defer, ssl, tcp
 from twisted.internet.interfaces import IHandshakeListener, IOpenSSLServerConnectionCreator
 from twisted.internet.protocol import ClientFactory, Factory, Protocol
 from twisted.python.failure import Failure
@@ -262,6 +263,11 @@ class KEServerProtocol(Protocol):
     def connectionMade(self) -> None:
         factory = self.factory
         factory.open += 1
+        serves = factory.servesLocal
+        if serves is not None and not serves(localAddress(self.transport.getHost())):
+            factory.count("ke.ignored")
+            self.transport.abortConnection()
+            return
         if not factory.admit(self):
             factory.count("ke.refused")
             self.transport.abortConnection()
@@ -321,10 +327,16 @@ class KEServerFactory(Factory):
     @ivar open: connections open now (refused ones until they are gone).
     @ivar byAddress: the admitted connections of each address (an IPv6
         /64 is one), oldest first.
+    @ivar servesLocal: whether a connection to a local address is served
+        (the C{interface} rules and C{-L}, as for NTP datagrams: see
+        L{SocketOwner.servesLocal
+        <ntpservice.net.sockets.SocketOwner.servesLocal>}); one that is not
+        is aborted at once. C{None}: every one is.
     """
 
     protocol = KEServerProtocol
     noisy = False
+    servesLocal: Callable[[str], bool] | None = None
 
     def __init__(
         self,
@@ -388,6 +400,19 @@ class KEServerFactory(Factory):
             del self.byAddress[key]
 
 
+def localAddress(host: Any) -> str:
+    """
+    The local address of a connection (C{getHost()}), an IPv4 one reached
+    through a dual-stack socket (C{::ffff:10.0.0.1}) as IPv4.
+    """
+    address = str(host.host).split("%", 1)[0]
+    try:
+        mapped = ipaddress.IPv6Address(address).ipv4_mapped
+    except ValueError:
+        return address
+    return str(mapped) if mapped is not None else address
+
+
 def addressKey(peer: Any) -> str:
     """
     The address a connection's limits count it under: an IPv4 address, an
@@ -408,15 +433,59 @@ def addressKey(peer: Any) -> str:
     return str(address)
 
 
+SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+"""Linux: bind a socket to one interface (the value where Python lacks it)."""
+
+
+class _KEPort(tcp.Port):
+    """
+    A TCP listening port that can be IPv6 only (C{IPV6_V6ONLY}) or bound to
+    one interface (C{SO_BINDTODEVICE}), as the NTP sockets it follows are.
+    """
+
+    v6only = False
+    device: str | None = None
+
+    def createInternetSocket(self) -> socket.socket:
+        skt: socket.socket = super().createInternetSocket()
+        if self.v6only and self.addressFamily == socket.AF_INET6:
+            skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if self.device:
+            skt.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, self.device.encode() + b"\0")
+        return skt
+
+
 def listenKE(
-    reactor: Any, port: int, factory: KEServerFactory, context: Any, interface: str = ""
+    reactor: Any,
+    port: int,
+    factory: KEServerFactory,
+    context: Any,
+    interface: str = "",
+    v6only: bool = False,
+    device: str | None = None,
 ) -> Any:
     """
     Listen for NTS-KE on C{port} (TCP, TLS).
 
+    @param interface: the local address to bind (C{""}: IPv4's wildcard;
+        C{"::"}: IPv6's, which takes IPv4 too unless C{v6only}).
+    @param v6only: an IPv6 socket takes IPv6 connections only.
+    @param device: bind to this interface (C{SO_BINDTODEVICE}), or C{None}.
     @return: the listening port.
+    @raise CannotListenError: if it cannot be bound.
     """
-    return reactor.listenSSL(port, factory, _ServerConnectionCreator(context), interface=interface)
+    creator = _ServerConnectionCreator(context)
+    if not v6only and not device:
+        return reactor.listenSSL(port, factory, creator, interface=interface)
+    from twisted.protocols.tls import TLSMemoryBIOFactory
+
+    listening = _KEPort(
+        port, TLSMemoryBIOFactory(creator, False, factory), interface=interface, reactor=reactor
+    )
+    listening.v6only = v6only
+    listening.device = device
+    listening.startListening()
+    return listening
 
 
 # -- client -----------------------------------------------------------------
@@ -621,18 +690,26 @@ def clientOptions(name: str, caFile: str | None, verify: bool = True) -> Any:
 def _readCertificates(path: str) -> list[Any]:
     """
     The certificates of a PEM file, or of every PEM file in a directory
-    (as OpenSSL's hashed directories hold them).
+    (as OpenSSL's hashed directories hold them), each read bounded
+    (L{readBounded <ntpservice.config.files.readBounded>}, at most
+    L{MAX_PEM_BYTES <ntpservice.nts.settings.MAX_PEM_BYTES>}).
+
+    @raise OSError: if a file cannot be read, is no regular file or is
+        too large.
+    @raise ValueError: if there is no certificate.
     """
     if os.path.isdir(path):
         files = [os.path.join(path, name) for name in sorted(os.listdir(path))]
         files = [f for f in files if os.path.isfile(f)]
     else:
         files = [path]
+    from ntpservice.config.files import readBounded
+    from ntpservice.nts.settings import MAX_PEM_BYTES
+
     marker = b"-----END CERTIFICATE-----"
     certificates = []
     for name in files:
-        with open(name, "rb") as f:
-            pem = f.read()
+        pem = readBounded(name, MAX_PEM_BYTES)
         blocks = [
             block + marker
             for block in pem.split(marker)

@@ -3,8 +3,9 @@
 """
 Network Time Security (RFC 8915) judged by real peers, with a throw-away CA
 made by the test (L{tests.nts.certs}): chronyd and NTPsec's ntpd as NTS
-clients of our server (NTS-KE and NTP), and tshark decoding our NTS
-extension fields.
+clients of our server (NTS-KE and NTP), tshark decoding our NTS
+extension fields, and our NTS-KE listener following the C{interface}
+rules in namespaces.
 """
 
 from __future__ import annotations
@@ -679,6 +680,113 @@ class OurClientTests(SynchronousTestCase):
             output = ours.output()
         self.assertNotIn("Mobilized association", output)
         self.assertIsNone(SELECTED.search(output), output)
+
+
+def keFrom(host: peers.NetNamespace, address: str, ca: str, port: int = P.DEFAULT_KE_PORT) -> str:
+    """
+    Run one NTS-KE exchange from inside C{host} with the server at
+    C{address} (L{tests.nts.kehelper.keExchange}), or just connect.
+
+    @return: C{"cookies N"}, C{"refused"}, or the error.
+    """
+    import sys
+
+    code = (
+        f"import sys; sys.path.insert(0, {peers.REPOSITORY_ROOT!r})\n"
+        "from tests.nts.kehelper import keExchange\n"
+        f"try:\n    result = keExchange({port}, {ca!r}, {address!r})\n"
+        "except ConnectionRefusedError:\n    print('refused')\n"
+        "except Exception as e:\n    print(repr(e))\n"
+        "else:\n    print('cookies', len(result.cookies))\n"
+    )
+    result = host.run([sys.executable, "-c", code], timeout=60, check=False)
+    return (result.stdout.strip() or result.stderr.strip())
+
+
+@pytest.mark.netns
+class InterfaceRulesTests(SynchronousTestCase):
+    """
+    The NTS-KE listener follows the C{interface} rules of the NTP sockets.
+    """
+
+    def test_listensOnlyWhereNTPDoes(self) -> None:
+        """
+        With C{interface ignore wildcard} and C{interface listen A}, running
+        C{-u} as an unprivileged user: an NTS-KE client gets eight cookies
+        through A, a connection to B (an address of the same host that no
+        rule serves) is refused on port 4460, and C, named by an
+        C{interface listen} line but added to the interface only at run
+        time, gets its NTS-KE listener (and serves NTS-KE) once the
+        daemon's tracker has bound its NTP socket.
+        """
+        peers.requireRoot()
+        peers.requireBinary("useradd")
+        from tests.interop import test_interfaces
+
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        path = workdir
+        while path.startswith(os.getcwd() + os.sep):
+            os.chmod(path, 0o755)
+            path = os.path.dirname(path)
+        user = test_interfaces.createUser()
+        self.addCleanup(test_interfaces.removeUser, user)
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        with peers.Network(hosts=2) as network:
+            serverHost, clientHost = network.hosts
+            prefix = serverHost.address.rsplit(".", 1)[0]
+            a, b, c = serverHost.address, f"{prefix}.201", f"{prefix}.202"
+            serverHost.run(["ip", "addr", "add", f"{b}/24", "dev", serverHost.interface])
+            ca = makeCA(workdir)
+            server = makeServer(workdir, ca, ("nts.test",), (a, b, c))
+            state = os.path.join(workdir, "state")
+            os.makedirs(state)
+            for name in (state, server.cert, server.key):
+                os.chown(name, entry.pw_uid, entry.pw_gid)
+            config = ntsServerConfig(state, server.cert, server.key) + (
+                "interface ignore wildcard\ninterface ignore all\n"
+                f"interface listen {a}\ninterface listen {c}\n"
+            )
+            with peers.startNtpservice(
+                workdir, config, port=123, netns=serverHost, host=a, synchronised=True,
+                extraArgs=("-u", user),
+            ) as ours:
+                ours.waitForOutput("NTS-KE server listening", timeout=20)
+                self.assertEqual(keFrom(clientHost, a, ca[0].cert), "cookies 8", ours.output())
+                self.assertEqual(keFrom(clientHost, b, ca[0].cert), "refused", ours.output())
+                serverHost.run(["ip", "addr", "add", f"{c}/24", "dev", serverHost.interface])
+                ours.waitForOutput(f"NTS-KE: listening on {c}", timeout=30)
+                self.assertEqual(keFrom(clientHost, c, ca[0].cert), "cookies 8", ours.output())
+                self.assertEqual(keFrom(clientHost, b, ca[0].cert), "refused", ours.output())
+                self.assertIn("Running as user", ours.output())
+
+
+    def test_wildcardFilter(self) -> None:
+        """
+        With the default wildcard sockets, C{interface ignore B}: NTS-KE
+        through A gives eight cookies; a connection to B is aborted
+        unanswered, as NTP datagrams to B are dropped.
+        """
+        peers.requireRoot()
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        with peers.Network(hosts=2) as network:
+            serverHost, clientHost = network.hosts
+            a, b = serverHost.address, serverHost.address.rsplit(".", 1)[0] + ".201"
+            serverHost.run(["ip", "addr", "add", f"{b}/24", "dev", serverHost.interface])
+            ca = makeCA(workdir)
+            server = makeServer(workdir, ca, ("nts.test",), (a, b))
+            config = ntsServerConfig(workdir, server.cert, server.key) + f"interface ignore {b}\n"
+            with peers.startNtpservice(
+                workdir, config, port=123, netns=serverHost, host=a, synchronised=True,
+            ) as ours:
+                ours.waitForOutput("NTS-KE server listening", timeout=20)
+                self.assertEqual(keFrom(clientHost, a, ca[0].cert), "cookies 8", ours.output())
+                answer = keFrom(clientHost, b, ca[0].cert)
+                self.assertFalse(answer.startswith("cookies"), answer)
+                self.assertNotEqual(answer, "refused")
 
 
 class BenchmarkSmokeTests(SynchronousTestCase):

@@ -85,6 +85,36 @@ class BoundsTests(SynchronousTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertIn("ke.ok", self.counted)
 
+    def test_localAddressNotServed(self) -> None:
+        """
+        A connection to a local address the C{interface} rules do not serve
+        (C{servesLocal} says no; an IPv4 address reached through a
+        dual-stack socket is asked as IPv4) is aborted at once, unanswered,
+        and counted as C{ke.ignored}; one to a served address is admitted.
+        """
+        asked: list[str] = []
+
+        def servesLocal(local: str) -> bool:
+            asked.append(local)
+            return local != "192.0.2.99"
+
+        self.factory.servesLocal = servesLocal
+        protocol = self.factory.buildProtocol(None)
+        transport = Transport(
+            hostAddress=IPv6Address("TCP", "::ffff:192.0.2.99", 4460),
+            peerAddress=IPv4Address("TCP", "192.0.2.1", 5000),
+        )
+        protocol.makeConnection(transport)
+        self.assertTrue(transport.aborted)
+        self.assertEqual(asked, ["192.0.2.99"])
+        self.assertIn("ke.ignored", self.counted)
+        self.assertEqual(self.factory.admitted, 0)
+        protocol.connectionLost(None)  # type: ignore[attr-defined]
+        self.assertEqual(self.factory.open, 0)
+        _, served = self.connect()
+        self.assertFalse(served.aborted)
+        self.assertEqual(self.factory.admitted, 1)
+
     def test_timeout(self) -> None:
         """
         A connection that has not finished its exchange in 10 s is aborted.
@@ -239,3 +269,34 @@ def handshakeFails(serverContext: object, clientContext: object) -> bool:
         return client.get_protocol_version_name() != "TLSv1.3"
     except SSL.Error:
         return True
+
+
+class CAFileTests(SynchronousTestCase):
+    """
+    The client's CA file is read bounded, as every file the configuration
+    names.
+    """
+
+    def test_boundedRead(self) -> None:
+        """
+        A FIFO is refused unread (no blocking in C{open}) and a file larger
+        than L{MAX_PEM_BYTES} is refused whole, each with an L{OSError}; a
+        real CA file gives its certificate.
+        """
+        from ntpservice.nts.ke import _readCertificates
+        from ntpservice.nts.settings import MAX_PEM_BYTES
+
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        ca = makeCA(directory)
+        self.assertEqual(len(_readCertificates(ca[0].cert)), 1)
+        fifo = os.path.join(directory, "fifo")
+        os.mkfifo(fifo)
+        self.assertRaises(OSError, _readCertificates, fifo)
+        large = os.path.join(directory, "large.pem")
+        with open(ca[0].cert, "rb") as f:
+            pem = f.read()
+        with open(large, "wb") as f:
+            f.write(pem * (MAX_PEM_BYTES // len(pem) + 1))
+        error = self.assertRaises(OSError, _readCertificates, large)
+        self.assertIn("too large", str(error))
