@@ -170,21 +170,12 @@ class GroupMembership:
                 continue
             try:
                 ok = self._sockets.joinGroup(group, interface)
-            except OSError as e:
-                if e.errno == errno.EADDRINUSE:
+            except (OSError, ValueError) as e:
+                if isinstance(e, OSError) and e.errno == errno.EADDRINUSE:
                     # Joined there already (through the default
                     # interface at start): a member, not a second join.
                     self.joined.append((group, interface))
                     continue
-                self._log.warn(
-                    "Cannot join multicast group {group} on interface {interface}: "
-                    "{error}",
-                    group=group,
-                    interface=interface,
-                    error=str(e),
-                )
-                continue
-            except ValueError as e:
                 self._log.warn(
                     "Cannot join multicast group {group} on interface {interface}: "
                     "{error}",
