@@ -312,22 +312,17 @@ def serverDecision(
         entry = mru.observe(address, port, packet.mode, version, now, restriction.flags)
         if entry is not None and entry.overLimit and restriction.limited:
             leaked = entry.leaked
-        if (
-            entry is not None
-            and entry.overLimit
-            and restriction.limited
-            and not leaked
-        ):
-            entry.dropped += 1
-            if (
-                restriction.kod
-                and entry.kissAllowed
-                and mode != MODE_SERVER
-                and mode != MODE_BROADCAST
-            ):
-                entry.lastKiss = now
-                return KOD_RATE
-            return _DROP_RATE_LIMITED
+            if not leaked:
+                entry.dropped += 1
+                if (
+                    restriction.kod
+                    and entry.kissAllowed
+                    and mode != MODE_SERVER
+                    and mode != MODE_BROADCAST
+                ):
+                    entry.lastKiss = now
+                    return KOD_RATE
+                return _DROP_RATE_LIMITED
     if mode != MODE_CLIENT:
         return ANSWER
     if authentication is None:
