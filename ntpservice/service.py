@@ -580,13 +580,22 @@ class NTPService(MultiService):
         """
         if self.noVirtual and address.virtual:
             return "ignore"
-        parsed = ipaddress.ip_address(address.address)
+        return self._ruleAction(
+            ipaddress.ip_address(address.address), (address.name, address.label)
+        )
+
+    def _ruleAction(self, parsed: Any, names: tuple[str, ...]) -> str:
+        """
+        The last C{interface} rule's action that matches the address
+        C{parsed} on an interface known by C{names} (its name first, then
+        its label; none: name rules do not match); C{listen} if none does.
+        """
         action = "listen"
         for rule in self.rules:
             if rule.kind == "name":
-                if rule.match in (address.name, address.label):
+                if rule.match in names:
                     action = rule.action
-            elif rule.matches(parsed, lambda: address.name):
+            elif rule.matches(parsed, lambda: names[0] if names else None):
                 action = rule.action
         return action
 
@@ -604,11 +613,7 @@ class NTPService(MultiService):
             parsed = ipaddress.ip_address(local)
         except ValueError:
             return True
-        action = "listen"
-        for rule in self.rules:
-            if rule.kind != "name" and rule.matches(parsed, lambda: None):
-                action = rule.action
-        return action == "listen"
+        return self._ruleAction(parsed, ()) == "listen"
 
     def _wantsSocket(self, address: InterfaceAddress, action: str) -> bool:
         """
