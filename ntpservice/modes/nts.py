@@ -50,10 +50,9 @@ class NTSMode:
 
     @ivar masterKeys: the L{ntpservice.nts.cookies.MasterKeys}, or C{None}
         before start (or without C{nts enable}).
-    @ivar listening: the NTS-KE listening ports.
-    @ivar listeners: the same, by where they are bound: C{(address,
-        device)} as the NTP socket they follow is known to the socket owner
-        (a dual-stack C{::} listener is known as C{("::", device)}, as is
+    @ivar listeners: the NTS-KE listening ports, by where they are bound:
+        C{(address, device)} as the NTP socket they follow is known to the
+        socket owner (a dual-stack C{::} listener is known as C{("::", device)}, as is
         the C{0.0.0.0} one that replaces it where IPv6 cannot be bound).
     @ivar listen: the function that binds a listener (L{ke.listenKE
         <ntpservice.nts.ke.listenKE>}; tests replace it).
@@ -72,7 +71,6 @@ class NTSMode:
             ((3, "unicast"),) if self.settings.enabled else ()
         )
         self.masterKeys: Any = None
-        self.listening: list[Any] = []
         self.listeners: dict[_Where, Any] = {}
         self.listen: Any = None
         self._handler: Any = None
@@ -81,6 +79,11 @@ class NTSMode:
         self._context: Any = None
         self._observing = False
         self._started = False
+
+    @property
+    def listening(self) -> list[Any]:
+        """The NTS-KE listening ports."""
+        return list(self.listeners.values())
 
     def start(self) -> None:
         settings = self.settings
@@ -172,7 +175,6 @@ class NTSMode:
         wanted = self._wanted()
         for where in [w for w in self.listeners if w not in wanted]:
             port = self.listeners.pop(where)
-            self.listening.remove(port)
             port.stopListening()
             self._log.info("NTS-KE: no longer listening on {where}", where=self._describe(where))
         for where, (address, v6only, fallback) in wanted.items():
@@ -181,7 +183,6 @@ class NTSMode:
             port = self._bind(where, address, v6only, fallback)
             if port is not None:
                 self.listeners[where] = port
-                self.listening.append(port)
                 if self._started:
                     self._log.info("NTS-KE: listening on {where}", where=self._describe(where))
 
@@ -275,9 +276,8 @@ class NTSMode:
         if self._observing:
             self._daemon.sockets.removeInterfaceObserver(self)
             self._observing = False
-        for port in self.listening:
+        for port in self.listeners.values():
             port.stopListening()
-        self.listening = []
         self.listeners = {}
         if self._rotation is not None and self._rotation.active():
             self._rotation.cancel()
