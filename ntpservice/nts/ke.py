@@ -402,8 +402,9 @@ class KEServerFactory(Factory):
 
 def localAddress(host: Any) -> str:
     """
-    The local address of a connection (C{getHost()}), an IPv4 one reached
-    through a dual-stack socket (C{::ffff:10.0.0.1}) as IPv4.
+    The address of one end of a connection (C{getHost()}, C{getPeer()})
+    without its zone, an IPv4 one reached through a dual-stack socket
+    (C{::ffff:10.0.0.1}) as IPv4.
     """
     address = str(host.host).split("%", 1)[0]
     try:
@@ -421,14 +422,12 @@ def addressKey(peer: Any) -> str:
     host = getattr(peer, "host", None)
     if not isinstance(host, str):
         return str(peer)
+    text = localAddress(peer)
     try:
-        address = ipaddress.ip_address(host.split("%")[0])
+        address = ipaddress.ip_address(text)
     except ValueError:
         return host
     if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped
-        if mapped is not None:
-            return str(mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
 
