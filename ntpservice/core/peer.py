@@ -605,8 +605,8 @@ def systemPacket(
     version: int,
     poll: int,
     xmt: NTPTimestamp,
-    org: NTPTimestamp | None = None,
-    rec: NTPTimestamp | None = None,
+    org: NTPTimestamp = ZERO,
+    rec: NTPTimestamp = ZERO,
     rootDispersion: float | None = None,
 ) -> NTPPacket:
     """
@@ -629,8 +629,8 @@ def systemPacket(
         ),
         refid=system.refid,
         reftime=system.reftime,
-        org=ZERO if org is None else org,
-        rec=ZERO if rec is None else rec,
+        org=org,
+        rec=rec,
         xmt=xmt,
     )
 
