@@ -16,9 +16,8 @@ most 256 bytes is read (a FIFO or C{/dev/zero} is refused without blocking).
 from __future__ import annotations
 
 import math
-import os
 
-from ntpservice.config.files import MAX_DRIFT_BYTES, readBounded
+from ntpservice.config.files import MAX_DRIFT_BYTES, readBounded, writeAtomically
 
 MAX_FREQUENCY_PPM = 500.0
 
@@ -67,29 +66,4 @@ def writeDriftFile(path: str, freqPPM: float) -> None:
 
     @raise OSError: when the file cannot be written (the old one stays).
     """
-    directory, name = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{name}.tmp")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        with os.fdopen(fd, "w") as f:
-            os.fchmod(fd, 0o644)
-            f.write(f"{freqPPM:.3f}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    try:
-        dirfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dirfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dirfd)
+    writeAtomically(path, f"{freqPPM:.3f}\n".encode("ascii"), 0o644)

@@ -11,7 +11,7 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from ntpservice import driftfile
+from ntpservice.config import files
 from ntpservice.driftfile import DriftFileError, readDriftFile, writeDriftFile
 
 
@@ -73,7 +73,7 @@ class DriftFileTests(SynchronousTestCase):
         def failingReplace(src: str, dst: str) -> None:
             raise OSError(28, "No space left on device")
 
-        self.patch(driftfile.os, "replace", failingReplace)
+        self.patch(files.os, "replace", failingReplace)
         self.assertRaises(OSError, writeDriftFile, self.path, 9.9)
         self.assertEqual(readDriftFile(self.path), 1.5)
         self.assertEqual(os.listdir(self.directory), ["ntp.drift"])

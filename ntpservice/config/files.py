@@ -16,6 +16,10 @@ The refusals are L{OSError}s (L{BoundedReadError}) with a C{strerror}, so
 that the callers' existing C{except OSError} report them like any other
 file that cannot be read.
 
+The files the daemon owns (the drift file, the NTS cookie keys) are written
+with L{writeAtomically}: a crash mid-write leaves the old content or the
+new, never a torn file.
+
 An error message quotes what it found; L{shortQuote} and L{shortenMessage}
 keep a quoted token short (its first L{QUOTE_LIMIT} characters, an
 ellipsis and its length), so that a line holding a 16 MiB word makes a
@@ -41,6 +45,7 @@ __all__ = [
     "QUOTE_LIMIT",
     "readBounded",
     "shortQuote",
+    "writeAtomically",
     "shortenMessage",
 ]
 
@@ -186,3 +191,45 @@ def shortenMessage(message: str) -> str:
     if len(message) > _MESSAGE_LIMIT:
         message = f"{message[:_MESSAGE_LIMIT]}\u2026 ({len(message)} characters)"
     return message
+
+
+def writeAtomically(path: str, data: bytes, mode: int) -> None:
+    """
+    Replace C{path} with C{data}: written to a temporary file in the same
+    directory with C{mode}, synced, renamed over C{path}, then the
+    directory synced (where the file system allows it), so that a crash
+    leaves the old file or the new one. The temporary file has one name per
+    file (C{.NAME.tmp}): crashes never leave more than one behind.
+
+    @raise OSError: when the file cannot be written (the old one stays,
+        and the temporary file is removed).
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{name}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    try:
+        dirfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dirfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dirfd)

@@ -26,7 +26,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ntpservice.config.files import MAX_NTS_KEYS_BYTES, readBounded
+from ntpservice.config.files import MAX_NTS_KEYS_BYTES, readBounded, writeAtomically
 from ntpservice.nts.aead import AEAD_ALGORITHMS, cipher, open_, seal
 
 __all__ = [
@@ -193,7 +193,7 @@ class MasterKeys:
         lines = [FILE_MAGIC] + [
             f"{k.keyID:08x} {k.key.hex()} {k.created:.0f}" for k in self.keys
         ]
-        writeAtomically(self.path, ("\n".join(lines) + "\n").encode("ascii"))
+        writeKeyFile(self.path, ("\n".join(lines) + "\n").encode("ascii"))
 
     def seal(self, keys: CookieKeys) -> bytes:
         """
@@ -260,39 +260,16 @@ def readKeyFile(path: str) -> list[MasterKey]:
     return sorted(keys, key=lambda k: k.created)
 
 
-def writeAtomically(path: str, data: bytes, mode: int = 0o600) -> None:
+def writeKeyFile(path: str, data: bytes) -> None:
     """
-    Replace C{path} with C{data}: written to a temporary file in the same
-    directory with C{mode}, synced, renamed over C{path}, and the
-    directory synced, so that a crash leaves the old file or the new one.
-    The temporary file has one name per file (C{.NAME.tmp}): crashes never
-    leave more than one behind.
+    Replace the key file C{path} with C{data}, mode 0600, atomically
+    (L{ntpservice.config.files.writeAtomically}).
 
     @raise KeyFileError: if it cannot be written.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.tmp")
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-        dirfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dirfd)
-        finally:
-            os.close(dirfd)
+        writeAtomically(path, data, 0o600)
     except OSError as e:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
         raise KeyFileError(f"cannot write NTS master keys {path}: {_reason(e)}")
 
 
