@@ -746,26 +746,24 @@ fp_process(FastPath *fp, const fp_request *r, uint64_t *counters, uint8_t *out)
     if (mruEnabled) {
         double now = (double)r->rxNs / 1e9;
         fp_shard *s = &fp->shards[shard_of(fp->nshards, &key)];
-        int verdict = 0; /* 0 answer, 1 drop, 2 kiss, 3 leaked (answer) */
+        int verdict = 0; /* 0 answer, 1 drop, 2 kiss */
         pthread_mutex_lock(&s->lock);
         fp_entry *e = shard_observe(s, &key, r->port, mode, version, now, flags);
-        if (e != NULL && e->over && (flags & F_LIMITED) && e->leaked) {
-            verdict = 3;
-        } else if (e != NULL && e->over && (flags & F_LIMITED)) {
-            e->dropped++;
-            if ((flags & F_KOD) && e->kissOK) {
-                e->lastKiss = now;
-                e->hasKiss = 1;
-                verdict = 2;
+        if (e != NULL && e->over && (flags & F_LIMITED)) {
+            if (e->leaked) {
+                counters[C_LEAKED]++; /* answered below: the discard leak */
             } else {
-                verdict = 1;
+                e->dropped++;
+                if ((flags & F_KOD) && e->kissOK) {
+                    e->lastKiss = now;
+                    e->hasKiss = 1;
+                    verdict = 2;
+                } else {
+                    verdict = 1;
+                }
             }
         }
         pthread_mutex_unlock(&s->lock);
-        if (verdict == 3) {
-            counters[C_LEAKED]++; /* answered below: the discard leak */
-            verdict = 0;
-        }
         if (verdict) {
             counters[C_RATELIMITED]++;
             if (verdict == 1)
