@@ -86,7 +86,8 @@ def readFile(path: str, source: SourceLocation, what: str) -> str:
     @param what: how to begin that error message.
     @raise ConfigError: C{SOURCE: WHAT: reason} when the file cannot be
         read (also when it is not a regular file, or larger than
-        L{MAX_CONFIG_BYTES <ntpservice.config.files.MAX_CONFIG_BYTES>}), C{PATH:LINE: not valid UTF-8 text} when it is not UTF-8.
+        L{MAX_CONFIG_BYTES <ntpservice.config.files.MAX_CONFIG_BYTES>}),
+        C{PATH:LINE: not valid UTF-8 text} when it is not UTF-8.
     """
     try:
         data = readBounded(path, MAX_CONFIG_BYTES)
