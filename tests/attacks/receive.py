@@ -14,7 +14,24 @@ import json
 import socket
 import sys
 import time
-from typing import Sequence
+from typing import Any, Iterator, Sequence
+
+
+def receiving(sock: socket.socket, timeout: float) -> Iterator[tuple[bytes, Any]]:
+    """
+    What C{sock} receives (C{recvfrom}'s data and address) until C{timeout}
+    seconds have passed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        sock.settimeout(left)
+        try:
+            yield sock.recvfrom(65535)
+        except socket.timeout:
+            return
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,19 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("0.0.0.0", args.port))
     print(json.dumps({"ready": True}), flush=True)
-    deadline = time.monotonic() + args.timeout
     received = 0
-    while received < args.count:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        sock.settimeout(left)
-        try:
-            data, (host, port) = sock.recvfrom(65535)
-        except socket.timeout:
-            break
+    for data, (host, port) in receiving(sock, args.timeout):
         received += 1
         print(json.dumps({"source": host, "port": port, "payload": data.hex()}), flush=True)
+        if received >= args.count:
+            break
     sock.close()
     return 0
 

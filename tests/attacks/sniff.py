@@ -17,6 +17,8 @@ import sys
 import time
 from typing import Sequence
 
+from tests.attacks.receive import receiving
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.attacks.sniff")
@@ -28,17 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
     print(json.dumps({"ready": True}), flush=True)
-    deadline = time.monotonic() + args.timeout
     seen = 0
-    while seen < args.count:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        sock.settimeout(left)
-        try:
-            packet = sock.recv(65535)
-        except socket.timeout:
-            break
+    for packet, _ in receiving(sock, args.timeout):
         headerLength = (packet[0] & 0x0F) * 4
         source = socket.inet_ntoa(packet[12:16])
         udp = packet[headerLength:]
@@ -51,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seen += 1
         print(json.dumps({"source": source, "port": sport, "dport": dport,
                           "payload": payload.hex(), "time": time.time()}), flush=True)
+        if seen >= args.count:
+            break
     sock.close()
     return 0
 
