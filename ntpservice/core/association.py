@@ -546,6 +546,18 @@ class Association:
         # started together do not stay in step.
         self.nextPoll = now + interval + self.rng.random() * interval / 32
 
+    def pollSoon(self, now: float) -> None:
+        """
+        Bring the next poll forward to C{minpoll} from now, if it is later
+        (not during a burst): the discipline wants to see soon whether an
+        outlier was a fluke or the start of a change.
+        """
+        if self.burst > 0:
+            return
+        soon = now + 2.0**self.settings.minPollLog2
+        if soon < self.nextPoll:
+            self.nextPoll = soon
+
     def backOff(self, now: float) -> None:
         """
         The server asked us to slow down (a RATE kiss): double the poll

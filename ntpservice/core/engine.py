@@ -839,8 +839,10 @@ class Engine:
             return out
         if update.ignored and not update.stepped:
             # A spike, or a stepout interval: the system variables stay as
-            # they are until the discipline accepts an offset.
-            pass
+            # they are until the discipline accepts an offset. An outlier
+            # is to be confirmed or refuted soon.
+            if update.outlier:
+                peer.pollSoon(now)
         elif update.stepped:
             # Every association starts over after a step (RFC 5905
             # A.5.5.6: all peers are cleared), and the system is

@@ -417,6 +417,32 @@ class PollTests(SynchronousTestCase):
         pair.poll()
         self.assertEqual(pair.association.hpoll, 8)
 
+    def test_pollSoon(self) -> None:
+        """
+        L{Association.pollSoon} brings the next poll forward to minpoll from
+        now when it is later, and never puts it off, nor cuts a burst
+        short.
+        """
+        pair = AssociationPair(
+            AssociationSettings("192.0.2.1", minPollLog2=6, maxPollLog2=10)
+        )
+        pair.exchange()
+        for _ in range(8):
+            pair.exchange()
+        association = pair.association
+        association.nextPoll = pair.now + 1024
+        association.pollSoon(pair.now + 10)
+        self.assertEqual(association.nextPoll, pair.now + 10 + 64)
+        association.nextPoll = pair.now + 30
+        association.pollSoon(pair.now + 10)
+        self.assertEqual(association.nextPoll, pair.now + 30)
+        burst = AssociationPair(AssociationSettings("192.0.2.1", iburst=True))
+        burst.poll()
+        self.assertTrue(burst.association.inBurst)
+        before = burst.association.nextPoll
+        burst.association.pollSoon(burst.now)
+        self.assertEqual(burst.association.nextPoll, before)
+
     def test_reachRegister(self) -> None:
         """
         The reach register shifts at each poll and records each reply.

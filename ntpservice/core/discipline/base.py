@@ -271,6 +271,10 @@ class UpdateResult:
     @ivar done: with C{quitAfterSet}: the clock has been set (stepped, or
         the whole offset slewed), the daemon may exit. Always C{False}
         otherwise.
+    @ivar outlier: the update was ignored as an outlier that the loop
+        wants confirmed or refuted soon (a second one in a row says that
+        the offset or the frequency really moved): the system process
+        brings the source's next poll forward.
     """
 
     actions: tuple[Action, ...]
@@ -282,6 +286,7 @@ class UpdateResult:
     offset: float
     done: bool = False
     ignored: bool = False
+    outlier: bool = False
 
 
 class Gate(enum.Enum):
@@ -857,6 +862,7 @@ class Discipline:
         stepped: bool = False,
         panic: bool = False,
         ignored: bool = False,
+        outlier: bool = False,
     ) -> UpdateResult:
         """
         @return: an L{UpdateResult} with the current state.
@@ -871,6 +877,7 @@ class Discipline:
             offset=self.residual,
             done=self._done,
             ignored=ignored,
+            outlier=outlier,
         )
 
     # The clock-adjust process

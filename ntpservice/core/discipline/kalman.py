@@ -12,7 +12,7 @@ is a measurement of C{u}, with a variance that its round-trip delay bounds
 deviations are dropped. The frequency correction is the estimated C{y},
 handed over at once; the phase correction, the estimated C{u} less the
 corrections made, is handed over each second. The assumed wander adapts to
-the innovations (L{NIS_AVERAGE}) and the poll interval grows while the
+the samples (L{WANDER_MODELS}) and the poll interval grows while the
 wander and the frequency uncertainty over it stay small against a sample's
 noise (L{POLL_UP}, L{POLL_FREQ}), towards C{maxpoll}. Big
 offsets go through the step gate of
@@ -136,41 +136,32 @@ Samples over which the Kalman loop averages the combine algorithm's
 correction to the system peer (see L{Discipline.update}'s C{combine}).
 """
 
-NIS_AVERAGE = 16
+WANDER_MODELS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """
-Samples over which the Kalman loop averages the normalized innovation
-squared (the squared difference between each sample and the prediction,
-divided by its predicted variance: 1 on average when the model is right),
-and samples it waits between changes of the assumed wander.
-"""
-
-NIS_HIGH = 1.5
-"""
-The average normalized innovation squared above which the Kalman loop
-doubles the wander variance it assumes (the oscillator wanders more than
-assumed: the predictions are too confident).
+The oscillator wanders the Kalman loop weighs against each other, in units
+of the configured one (L{DisciplineSettings.wanderPPB}; from the default
+of 3 ppb/sqrt(s): 0.75 to 96 ppb/sqrt(s)). A filter for each runs on every
+sample; the loop follows their estimates weighed by how well each
+predicted the recent samples (L{WANDER_MEMORY}, L{WANDER_PRIOR}).
 """
 
-NIS_LOW = 0.8
+WANDER_MEMORY = 64.0
 """
-The average normalized innovation squared below which the Kalman loop
-halves the wander variance it assumes, down to L{WANDER_FLOOR} times the
-configured one.
-"""
-
-WANDER_RANGE = 1024.0
-"""
-The most the Kalman loop multiplies the configured wander variance by (32
-times the wander: 100 ppb/sqrt(s) from the default).
+Samples over which the Kalman loop weighs how well each of its wander
+models (L{WANDER_MODELS}) predicted the samples: the log-likelihood of
+each sample under each model's prediction, summed with a forgetting
+factor of C{1 - 1 / WANDER_MEMORY}.
 """
 
-WANDER_FLOOR = 1.0 / 9.0
+WANDER_FORGET = 1.0 - 1.0 / WANDER_MEMORY
+
+WANDER_PRIOR = 1.0
 """
-The least the Kalman loop multiplies the configured wander variance by (a
-third of the wander: 1 ppb/sqrt(s) from the default), when the innovations
-say the oscillator wanders less than configured. Lower, the noisy
-innovations of long poll intervals let the assumed wander sink below the
-truth, and the loop coasts for too long on a frequency that moved.
+Nats of log-likelihood that a wander model must make up for each doubling
+of the wander above the configured one (in L{WANDER_MODELS}): where the
+samples cannot tell the models apart (a sample's noise hides the wander),
+the loop keeps to the least wander they allow, the configured one or
+less.
 """
 
 INFORMATION_AVERAGE = 16.0
@@ -230,6 +221,54 @@ the change again soon rather than coasting on a stale frequency.
 """
 
 
+class _Estimate:
+    """
+    One wander model's estimate of the free-running offset C{u} (seconds)
+    and its rate C{y} (seconds per second), with their covariance, and how
+    well the model has predicted the samples.
+
+    @ivar q2: the model's wander: the frequency's variance per second,
+        (s/s)^2/s.
+    @ivar score: the log-likelihood of the recent samples under the
+        model's predictions, the older ones discounted (L{WANDER_MEMORY}).
+    """
+
+    __slots__ = ("q2", "u", "y", "p00", "p01", "p11", "score")
+
+    def __init__(self, q2: float, y: float, p11: float) -> None:
+        self.q2 = q2
+        self.u = 0.0
+        self.y = y
+        self.p00 = 0.0
+        self.p01 = 0.0
+        self.p11 = p11
+        self.score = 0.0
+
+    def anchor(self, z: float, r: float, aged: float) -> None:
+        """
+        Take the phase from a sample (the start, or after a step), ageing
+        the frequency estimate by C{aged} seconds meanwhile.
+        """
+        self.p11 += self.q2 * aged
+        self.u = z
+        self.p00 = r
+        self.p01 = 0.0
+
+    def predict(self, dt: float) -> tuple[float, float, float, float]:
+        """
+        @return: the predicted C{u}, and the covariance C{(p00, p01, p11)},
+            C{dt} seconds on.
+        """
+        q2 = self.q2
+        p01, p11 = self.p01, self.p11
+        return (
+            self.u + self.y * dt,
+            self.p00 + dt * (2.0 * p01 + dt * p11) + q2 * dt**3 / 3.0,
+            p01 + dt * p11 + q2 * dt * dt / 2.0,
+            p11 + q2 * dt,
+        )
+
+
 class KalmanDiscipline(Discipline):
     """
     The Kalman-filter clock discipline (C{algorithm="kalman"}, the
@@ -246,22 +285,26 @@ class KalmanDiscipline(Discipline):
 
     def _setUp(self) -> None:
         settings = self._settings
-        # The random walk of the frequency: its variance per second, (s/s)^2/s.
-        self._q2 = (settings.wanderPPB * 1e-9) ** 2
-        # The estimate of the free-running offset u (seconds) and its rate
-        # y (seconds per second) at _kfTime (local clock seconds; None while
-        # the phase is unknown), with their covariance.
-        self._kfTime: float | None = None
-        self._u = 0.0
-        self._y = self._freqPPM * 1e-6
-        self._p00 = 0.0
-        self._p01 = 0.0
+        # One estimate per wander model (L{WANDER_MODELS}), and the one
+        # followed; the estimates are as of _kfTime (local clock seconds;
+        # None while the phase is unknown).
+        base = (settings.wanderPPB * 1e-9) ** 2
         uncertaintyPPM = (
             DRIFT_UNCERTAINTY_PPM
             if self._state == FSET
             else min(FREQUENCY_PRIOR_PPM, settings.freqTolerancePPM)
         )
-        self._p11 = (uncertaintyPPM * 1e-6) ** 2
+        self._estimates = [
+            _Estimate(
+                base * factor * factor,
+                self._freqPPM * 1e-6,
+                (uncertaintyPPM * 1e-6) ** 2,
+            )
+            for factor in WANDER_MODELS
+        ]
+        self._estimate = self._estimates[0]
+        self._blend()
+        self._kfTime: float | None = None
         # When the frequency estimate was last brought up to date.
         self._freqTime: float | None = None
         # The corrections handed to the driver: phase (slews and steps),
@@ -276,8 +319,6 @@ class KalmanDiscipline(Discipline):
         self._rejected = 0
         # The combine algorithm's correction to the source, averaged, s.
         self._combine = 0.0
-        self._nis = 1.0
-        self._nisCount = 0
         # The average information (inverse variance) of a sample, 1/s^2.
         self._information = 0.0
         # The normalized innovation squared of the last accepted sample.
@@ -301,16 +342,16 @@ class KalmanDiscipline(Discipline):
         """
         if self._kfTime is None:
             return None
-        return math.sqrt(max(0.0, self._p00))
+        return math.sqrt(max(0.0, self._estimate.p00))
 
     @property
     def modelWanderPPB(self) -> float:
         """
         The oscillator wander the loop assumes now, parts per billion per
-        square-root second: the configured L{DisciplineSettings.wanderPPB},
-        raised while the innovations say the oscillator wanders more.
+        square-root second: that of the wander model (L{WANDER_MODELS})
+        whose predictions the samples bore out best of late.
         """
-        return math.sqrt(self._q2) * 1e9
+        return math.sqrt(self._estimate.q2) * 1e9
 
     @property
     def freqErrorPPM(self) -> float:
@@ -318,7 +359,7 @@ class KalmanDiscipline(Discipline):
         The estimated standard deviation of the frequency estimate, parts
         per million.
         """
-        return math.sqrt(max(0.0, self._p11)) * 1e6
+        return math.sqrt(max(0.0, self._estimate.p11)) * 1e6
 
     # Corrections
 
@@ -434,82 +475,98 @@ class KalmanDiscipline(Discipline):
             self._information += (1.0 / r - self._information) / INFORMATION_AVERAGE
         else:
             self._information = 1.0 / r
-        q2 = self._q2
+        estimates = self._estimates
         if self._kfTime is None:
             # The phase is unknown (start, or after a step): anchor it on
             # this sample; the frequency estimate ages meanwhile.
-            if self._freqTime is not None:
-                self._p11 += q2 * max(0.0, when - self._freqTime)
-            self._u = z
-            self._p00 = r
-            self._p01 = 0.0
+            aged = (
+                max(0.0, when - self._freqTime) if self._freqTime is not None else 0.0
+            )
+            for estimate in estimates:
+                estimate.anchor(z, r, aged)
+            self._blend()
             self._kfTime = self._freqTime = when
             self._source = source
             self._rejected = 0
             return True
         dt = max(0.0, when - self._kfTime)
-        p00, p01, p11 = self._p00, self._p01, self._p11
-        # Predict.
-        u = self._u + self._y * dt
-        p00 += dt * (2.0 * p01 + dt * p11) + q2 * dt**3 / 3.0
-        p01 += dt * p11 + q2 * dt * dt / 2.0
-        p11 += q2 * dt
-        innovation = z - u
-        s = p00 + r
+        predictions = [estimate.predict(dt) for estimate in estimates]
+        followed = self._estimate.predict(dt)
+        innovation = z - followed[0]
+        s = followed[1] + r
         # The surprise of the sample against the prediction as it stood
         # (capped: one sample says little more beyond the gate).
         surprise = min(innovation * innovation / s, GATE * GATE)
+        # Whether the covariance is opened up to the innovation: the
+        # sample is then no test of the wander models.
+        opened = False
         if source != self._source:
             # Another server: its path may be asymmetric otherwise; follow
             # its phase, keep the frequency.
-            p00 += innovation * innovation
-            s = p00 + r
+            opened = True
         elif innovation * innovation > GATE * GATE * s:
             self._rejected += 1
             if self._rejected < REJECT_LIMIT:
                 return False
             # The offset did move, by a jump or because the frequency
             # changed: open up both estimates to what the innovation says.
-            p00 += innovation * innovation
-            if dt > 0:
-                p11 += (innovation / dt) ** 2
-            s = p00 + r
+            opened = True
         self._rejected = 0
         self._averageJitter(innovation)
         self._surprise = surprise
-        self._adaptWander(surprise)
-        k0 = p00 / s
-        k1 = p01 / s
-        self._u = u + k0 * innovation
-        self._y = self._clampFrequency((self._y + k1 * innovation) * 1e6) * 1e-6
-        self._p11 = max(0.0, p11 - k1 * p01)
-        self._p01 = p01 * (1.0 - k0)
-        self._p00 = p00 * (1.0 - k0)
+        for estimate, (u, p00, p01, p11) in zip(estimates, predictions):
+            ownInnovation = z - u
+            if opened:
+                p00 += ownInnovation * ownInnovation
+                if source == self._source and dt > 0:
+                    p11 += (ownInnovation / dt) ** 2
+            else:
+                ownS = p00 + r
+                estimate.score = estimate.score * WANDER_FORGET - 0.5 * (
+                    math.log(ownS) + ownInnovation * ownInnovation / ownS
+                )
+            ownS = p00 + r
+            k0 = p00 / ownS
+            k1 = p01 / ownS
+            estimate.u = u + k0 * ownInnovation
+            estimate.y = (
+                self._clampFrequency((estimate.y + k1 * ownInnovation) * 1e6) * 1e-6
+            )
+            estimate.p11 = max(0.0, p11 - k1 * p01)
+            estimate.p01 = p01 * (1.0 - k0)
+            estimate.p00 = p00 * (1.0 - k0)
+        self._blend()
         self._kfTime = self._freqTime = when
         self._source = source
         return True
 
-    def _adaptWander(self, nis: float) -> None:
+    def _blend(self) -> None:
         """
-        Raise the assumed wander when the innovations are larger than the
-        model says (the oscillator wanders more than assumed), and bring it
-        back towards the configured value when they are not.
-
-        @param nis: the normalized innovation squared of an accepted
-            sample (its square divided by its predicted variance; 1 on
-            average when the model is right).
+        Weigh the wander models' estimates by how well each predicted the
+        recent samples (their likelihood) into the estimate followed.
         """
-        self._nis += (nis - self._nis) / NIS_AVERAGE
-        self._nisCount += 1
-        if self._nisCount < NIS_AVERAGE:
-            return
-        base = (self._settings.wanderPPB * 1e-9) ** 2
-        if self._nis > NIS_HIGH and self._q2 < base * WANDER_RANGE:
-            self._q2 *= 2.0
-            self._nisCount = 0
-        elif self._nis < NIS_LOW and self._q2 > base * WANDER_FLOOR:
-            self._q2 = max(base * WANDER_FLOOR, self._q2 / 2.0)
-            self._nisCount = 0
+        estimates = self._estimates
+        logs = [
+            estimate.score - WANDER_PRIOR * max(0.0, math.log2(factor))
+            for estimate, factor in zip(estimates, WANDER_MODELS)
+        ]
+        top = max(logs)
+        weights = [math.exp(log - top) for log in logs]
+        total = math.fsum(weights)
+        weights = [weight / total for weight in weights]
+        blend = _Estimate(0.0, 0.0, 0.0)
+        for weight, estimate in zip(weights, estimates):
+            blend.u += weight * estimate.u
+            blend.y += weight * estimate.y
+            blend.q2 += weight * math.log(estimate.q2)
+        blend.q2 = math.exp(blend.q2)
+        for weight, estimate in zip(weights, estimates):
+            du = estimate.u - blend.u
+            dy = estimate.y - blend.y
+            blend.p00 += weight * (estimate.p00 + du * du)
+            blend.p01 += weight * (estimate.p01 + du * dy)
+            blend.p11 += weight * (estimate.p11 + dy * dy)
+        self._estimate = blend
 
     # The loop
 
@@ -538,7 +595,11 @@ class KalmanDiscipline(Discipline):
             # The step is a correction like a slew, but the phase estimate
             # was wrong: it is anchored afresh on the next sample.
             if self._kfTime is not None:
-                self._p11 += self._q2 * max(0.0, currentTime - self._kfTime)
+                for estimate in self._estimates:
+                    estimate.p11 += estimate.q2 * max(
+                        0.0, currentTime - self._kfTime
+                    )
+                self._blend()
                 self._freqTime = currentTime
             self._kfTime = None
             self._handed += offset
@@ -551,7 +612,7 @@ class KalmanDiscipline(Discipline):
         else:
             switched = source != self._source or self._kfTime is None
             if not self._measure(offset, delay, jitter, now, source):
-                return self._result((), ignored=True)
+                return self._result((), ignored=True, outlier=True)
             if switched:
                 self._combine = combine
             else:
@@ -560,7 +621,7 @@ class KalmanDiscipline(Discipline):
             self._state = SYNC
             self._epoch = now
             self._lastOffset = offset
-            self._freqPPM = self._clampFrequency(self._y * 1e6)
+            self._freqPPM = self._clampFrequency(self._estimate.y * 1e6)
             self._pending = self._target(currentTime) - self._correction(
                 currentTime, executed=False
             )
@@ -579,7 +640,8 @@ class KalmanDiscipline(Discipline):
             correction the clock should have received by then.
         """
         assert self._kfTime is not None
-        return self._u + self._y * (when - self._kfTime) + self._combine
+        estimate = self._estimate
+        return estimate.u + estimate.y * (when - self._kfTime) + self._combine
 
     def _adjustPoll(self) -> None:
         """
@@ -590,8 +652,8 @@ class KalmanDiscipline(Discipline):
         settings = self._settings
         poll = self._pollLog2
         interval = 2.0**poll
-        q2 = self._q2
-        p11 = self._p11
+        q2 = self._estimate.q2
+        p11 = self._estimate.p11
         noise = 1.0 / self._information if self._information else math.inf
 
         def wander(seconds: float) -> float:
