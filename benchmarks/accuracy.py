@@ -138,6 +138,12 @@ class Condition:
 
 _NAN = math.nan
 
+CHRONYD_SIM = "chronyd-sim"
+"""
+The name of the real chronyd measured in the same run, under clknetsim
+(C{--chronyd}; L{benchmarks.clknetsim}), as an algorithm of the table.
+"""
+
 CHRONY_DEFAULT = "chronyd"
 CHRONY_MAXPOLL6 = "chronyd maxpoll 6"
 NTPSEC = "ntpsec"
@@ -233,6 +239,8 @@ class RunSpec:
     @ivar asymmetry: seconds, client-to-server minus server-to-client.
     @ivar routeStep: seconds added to the base delay at C{routeHours}.
     @ivar routeHours: simulated hours.
+    @ivar tools: with C{algorithm} L{CHRONYD_SIM}, the
+        L{benchmarks.clknetsim.Tools} to run chronyd with.
     """
 
     seed: int
@@ -250,6 +258,7 @@ class RunSpec:
     asymmetry: float = 0.0
     routeStep: float = 0.0
     routeHours: float = 3.0
+    tools: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +302,17 @@ def runOnce(spec: RunSpec) -> RunResult:
     @param spec: what to run.
     @return: what it measured.
     """
+    if spec.algorithm == CHRONYD_SIM:
+        from benchmarks.clknetsim import runChronyd
+
+        measured = runChronyd(spec, spec.tools)
+        return RunResult(
+            spec=spec,
+            rmsMicroseconds=measured.rmsMicroseconds,
+            maxMicroseconds=measured.maxMicroseconds,
+            meanPollLog2=math.nan,
+            packets=measured.packets,
+        )
     sim = Simulation(spec.seed)
     draw = random.Random(f"accuracy:{spec.seed}")
     sim.addReferenceServer(SERVER)
@@ -414,6 +434,19 @@ def formatTable(
         for jitter in sorted(table):
             row = table[jitter][name]
             verdicts = []
+            measured = table[jitter].get(CHRONYD_SIM)
+            if measured is not None and name != CHRONYD_SIM:
+                verdict = (
+                    "beats"
+                    if row["meanMicroseconds"] < measured["meanMicroseconds"]
+                    else "loses to"
+                )
+                verdicts.append(
+                    f"{verdict} {CHRONYD_SIM} "
+                    f"({measured['meanMicroseconds'] / row['meanMicroseconds']:.2f}x"
+                    f" at {measured['packetsPerHour']:.3g}/h, "
+                    f"{measured['runaways']} runaways)"
+                )
             for peer, figures in reference.items():
                 if jitter not in figures:
                     continue
@@ -428,8 +461,13 @@ def formatTable(
             lines.append(
                 f"{name:>8} at {_formatJitter(jitter):>6}: "
                 f"{row['meanMicroseconds']:.3g} us at "
-                f"{row['packetsPerHour']:.3g} packets/h (poll "
-                f"{row['meanPollLog2']:.1f}), worst {row['worstMicroseconds']:.0f} us"
+                f"{row['packetsPerHour']:.3g} packets/h"
+                + (
+                    ""
+                    if math.isnan(row["meanPollLog2"])
+                    else f" (poll {row['meanPollLog2']:.1f})"
+                )
+                + f", worst {row['worstMicroseconds']:.0f} us"
                 f" ({row['runaways']} runaways)"
                 + (f"; {'; '.join(verdicts)}" if verdicts else "")
             )
@@ -499,10 +537,29 @@ def parseArguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="processes"
     )
+    parser.add_argument(
+        "--chronyd",
+        action="store_true",
+        help="also run the real chronyd, with the same server options, in "
+        "chrony's simulator clknetsim (see benchmarks/clknetsim.py)",
+    )
+    parser.add_argument(
+        "--clknetsim",
+        metavar="DIR",
+        help="a built clknetsim (default: $CLKNETSIM_PATH)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     arguments = parser.parse_args(argv)
     if arguments.runs < 1 or arguments.hours <= arguments.warmup:
         parser.error("need at least one run, longer than the warm-up")
+    arguments.tools = None
+    if arguments.chronyd:
+        from benchmarks.clknetsim import locate
+
+        tools = locate(arguments.clknetsim)
+        if isinstance(tools, str):
+            parser.error(f"--chronyd: {tools}")
+        arguments.tools = tools
     return arguments
 
 
@@ -543,6 +600,8 @@ def runCondition(
         if arguments.algorithm == "both"
         else (arguments.algorithm,)
     )
+    if arguments.tools is not None:
+        algorithms += (CHRONYD_SIM,)
     specs = [
         RunSpec(
             seed=arguments.seed + run,
@@ -560,6 +619,7 @@ def runCondition(
             asymmetry=condition.asymmetry,
             routeStep=condition.routeStep,
             routeHours=condition.routeHours,
+            tools=arguments.tools if algorithm == CHRONYD_SIM else None,
         )
         for jitter in jitters
         for algorithm in algorithms

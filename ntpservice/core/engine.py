@@ -837,12 +837,14 @@ class Engine:
         if update.panic:
             out.append(Panic(result.offset))
             return out
+        if update.recheck:
+            # An outlier to confirm or refute, or a change just accepted:
+            # the discipline wants the next sample soon.
+            peer.pollSoon(now)
         if update.ignored and not update.stepped:
             # A spike, or a stepout interval: the system variables stay as
-            # they are until the discipline accepts an offset. An outlier
-            # is to be confirmed or refuted soon.
-            if update.outlier:
-                peer.pollSoon(now)
+            # they are until the discipline accepts an offset.
+            pass
         elif update.stepped:
             # Every association starts over after a step (RFC 5905
             # A.5.5.6: all peers are cleared), and the system is

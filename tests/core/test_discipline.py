@@ -1284,9 +1284,10 @@ class KalmanStateMachineTests(SynchronousTestCase):
         """
         In SYNC an offset far outside the prediction (beyond L{GATE}
         standard deviations) is ignored once, as an outlier to be checked
-        soon (C{UpdateResult.outlier}: the system process brings the next
+        soon (C{UpdateResult.recheck}: the system process brings the next
         poll forward); a second one in a row is taken as a real change of
-        the offset.
+        the offset, and the next sample is wanted soon again, to measure
+        the frequency.
         """
         discipline = Discipline(kalmanSettings(), initialFreqPPM=0.0)
         for n in range(20):
@@ -1295,14 +1296,14 @@ class KalmanStateMachineTests(SynchronousTestCase):
         t = T0 + 64 * 20
         outlier = discipline.update(0.01, 1e-5, t, 6)
         self.assertEqual(
-            (outlier.state, outlier.ignored, outlier.outlier), (SYNC, True, True)
+            (outlier.state, outlier.ignored, outlier.recheck), (SYNC, True, True)
         )
         self.assertEqual(discipline.offset, 0.0)
         normal = discipline.update(0.0, 1e-5, t + 64, 6)
-        self.assertFalse(normal.ignored or normal.outlier)
+        self.assertFalse(normal.ignored or normal.recheck)
         self.assertTrue(discipline.update(0.01, 1e-5, t + 128, 6).ignored)
         moved = discipline.update(0.01, 1e-5, t + 192, 6)
-        self.assertFalse(moved.ignored)
+        self.assertEqual((moved.ignored, moved.recheck), (False, True))
         assertClose(self, discipline.residual, 0.01, 1e-3)
 
     def test_panicAndQuit(self) -> None:
@@ -1350,10 +1351,15 @@ class KalmanStateMachineTests(SynchronousTestCase):
 
     def test_routeChange(self) -> None:
         """
-        When the path's base delay rises (a route change) the source's old
-        minimum delay is forgotten once three samples in a row queued far
-        beyond it: a sample at the new base then moves the estimate as a
-        low-delay sample did before, not as a sample that queued long.
+        When the path's base delay rises (a route change), once three
+        samples in a row queued far beyond the old minimum delay, the older
+        delays move up by the rise (the least of the three, less what the
+        least of three samples queues on average): a sample at the new base
+        then moves the estimate about as a low-delay sample did before, not
+        as a sample that queued long (measured: 0.23 times as much, where
+        without the rise it would move it 0.0008 times as much; these
+        delays, unlike a network's, do not queue, so the new base comes
+        out low).
         """
         moves = []
         for rise in (0.0, 5e-3):
@@ -1376,7 +1382,7 @@ class KalmanStateMachineTests(SynchronousTestCase):
                 50e-6, 1e-4, T0 + 64 * 20, 6, delay=rise + 200e-6, source=1
             )
             moves.append(discipline.residual)
-        self.assertGreater(moves[1], 0.5 * moves[0])
+        self.assertGreater(moves[1], 0.15 * moves[0])
 
 
 class KalmanClosedLoopTests(SynchronousTestCase):
@@ -1391,7 +1397,7 @@ class KalmanClosedLoopTests(SynchronousTestCase):
         uncertainty over the doubled interval adds at most one typical
         measurement variance (C{POLL_FREQ_START}) to the prediction, not
         C{POLL_FREQ} (8): with 2 ms of noise and no drift file the poll
-        first rises at the seventh sample instead of the fifth.
+        first rises at the seventh sample instead of the fourth.
         """
 
         def firstRise() -> int:
@@ -1409,7 +1415,7 @@ class KalmanClosedLoopTests(SynchronousTestCase):
 
         self.assertEqual(firstRise(), 7)
         self.patch(kalman, "POLL_FREQ_START", kalman.POLL_FREQ)
-        self.assertEqual(firstRise(), 5)
+        self.assertEqual(firstRise(), 4)
 
     def test_converges(self) -> None:
         """

@@ -14,7 +14,11 @@ import contextlib
 import importlib.util
 import io
 import json
+import math
+import os
+import random
 import sys
+from unittest import SkipTest
 from pathlib import Path
 from types import ModuleType
 
@@ -158,3 +162,109 @@ class AccuracyBenchmarkTests(SynchronousTestCase):
         )
         self.assertIn("route step 1000 us at 3 h", output)
         self.assertNotIn("chronyd", output)
+
+
+def loadClknetsim() -> ModuleType:
+    """
+    @return: C{benchmarks/clknetsim.py}, as C{accuracy.py} imports it.
+    """
+    loadBenchmark()
+    return importlib.import_module("benchmarks.clknetsim")
+
+
+class ClknetsimTests(SynchronousTestCase):
+    """
+    C{accuracy.py --chronyd} runs the real chronyd in chrony's simulator
+    clknetsim (C{benchmarks/clknetsim.py}) under the same conditions.
+    """
+
+    def spec(self, **changes: object) -> object:
+        return loadBenchmark().RunSpec(
+            seed=3, algorithm="chronyd-sim", jitter=1e-3, **changes
+        )
+
+    def test_configuration(self) -> None:
+        """
+        The client's clock starts with the offset and frequency our client
+        gets from the same seed, wanders as configured, and each way the
+        delay is the base (plus or minus half the asymmetry) plus the
+        jitter, with the route step from its hour on.
+        """
+        clknetsim = loadClknetsim()
+        draw = random.Random("accuracy:3")
+        offset = draw.uniform(-0.01, 0.01)
+        freq = draw.uniform(-10.0, 10.0) * 1e-6
+        text = clknetsim.configuration(
+            self.spec(asymmetry=20e-6, routeStep=1e-3, wanderPPB=10.0)
+        )
+        lines = dict(line.split(" = ") for line in text.splitlines())
+        self.assertAlmostEqual(float(lines["node2_offset"]), offset, places=12)
+        self.assertEqual(
+            lines["node2_freq"], f"(+ {freq:.12g} (sum (* 1e-08 (normal))))"
+        )
+        step = "(* 0.001 (min 1.0 (max 0.0 (* 1e6 (+ time -10800)))))"
+        self.assertEqual(
+            lines["node2_delay1"], f"(+ 0.00011 (* 0.001 (exponential)) {step})"
+        )
+        self.assertEqual(
+            lines["node1_delay2"], f"(+ 9e-05 (* 0.001 (exponential)) {step})"
+        )
+        two = clknetsim.configuration(self.spec(distribution="two-exponentials"))
+        self.assertIn(
+            "node2_delay1 = (+ 0.0001 (* 0.0005 (exponential)) "
+            "(* 0.0005 (exponential)))",
+            two,
+        )
+
+    def test_measure(self) -> None:
+        """
+        A run's figures come from clknetsim's logs: the RMS and largest
+        offset of node 2 after the warm-up, and node 2's requests to node
+        1's port 123 after it.
+        """
+        clknetsim = loadClknetsim()
+        directory = self.mktemp()
+        os.makedirs(directory)
+        offsets = os.path.join(directory, "offsets")
+        packets = os.path.join(directory, "packets")
+        with open(offsets, "w") as f:
+            f.write("0 1.0\n0 -1.0\n0 3e-6\n0 -4e-6\n")
+        with open(packets, "w") as f:
+            f.write(
+                "1.5 2 1 0 123 123 48\n"
+                "2.5 2 1 0 123 123 48\n"
+                "2.6 1 2 0 123 123 48\n"
+                "3.5 2 1 0 123 4000 48\n"
+            )
+        measured = clknetsim._measure(offsets, packets, 2)
+        self.assertAlmostEqual(measured.rmsMicroseconds, math.sqrt(12.5))
+        self.assertAlmostEqual(measured.maxMicroseconds, 4.0)
+        self.assertEqual(measured.packets, 1)
+
+    def test_chronydNeedsClknetsim(self) -> None:
+        """
+        Without a built clknetsim C{accuracy.py} refuses C{--chronyd} and
+        says why.
+        """
+        directory = self.mktemp()
+        os.makedirs(directory)
+        with contextlib.redirect_stderr(io.StringIO()) as error:
+            self.assertRaises(
+                SystemExit, runBenchmark, "--chronyd", "--clknetsim", directory
+            )
+        self.assertIn(f"--chronyd: {directory}: no clknetsim", error.getvalue())
+
+    def test_chronyd(self) -> None:
+        """
+        With a built clknetsim (C{$CLKNETSIM_PATH}) and chronyd, C{--chronyd}
+        adds the measured chronyd to the table and to the verdicts.
+        """
+        tools = loadClknetsim().locate(None)
+        if isinstance(tools, str):
+            raise SkipTest(tools)
+        output = runBenchmark(
+            "--runs", "1", "--hours", "3", "--jitter", "1e-4", "--jobs", "1",
+            "--chronyd",
+        )
+        self.assertRegex(output, r"chronyd-sim at 100 us: .* packets/h")
+        self.assertRegex(output, r"kalman at 100 us: .*(beats|loses to) chronyd-sim")

@@ -24,7 +24,9 @@ issue 16's poll control: within 29.1 ms (210 s after the leap second,
 where the ramp ends), and within 53 us of UTC from half an hour after.
 With the wander estimated from the samples the poll stays at 256 s
 through the ramp (a steady frequency is no wander); an outlier brings the
-next poll forward to minpoll: within 36.1 ms.
+next poll forward to minpoll, and so does the second one, which the loop
+takes as a change, so that the new frequency is measured a minpoll later:
+within 48.6 ms (the ramp's start seen 350 s late, at a 256 s poll).
 """
 
 from __future__ import annotations
@@ -110,8 +112,10 @@ class LeapSmearTests(SynchronousTestCase):
     def test_clientSeesNoStep(self) -> None:
         """
         The client never steps its clock, never sees a leap indicator or
-        arms its clock, follows the served time within 40 ms, and is
-        within 1 ms of UTC from an hour after the leap second.
+        arms its clock, follows the served time within 80 ms (the 139 ppm
+        ramp's start or end seen one poll of up to 512 s late, confirmed a
+        minpoll later), and is within 1 ms of UTC from an hour after the
+        leap second.
         """
         result = run()
         self.assertEqual(result["steps"], [])
@@ -119,6 +123,6 @@ class LeapSmearTests(SynchronousTestCase):
         samples = result["samples"]
         for when, _, clientError, followError, leap in samples[100:]:  # type: ignore[index]
             self.assertEqual(leap, 0, when)
-            self.assertLess(abs(followError), 40e-3, (when, followError))
+            self.assertLess(abs(followError), 80e-3, (when, followError))
             if when >= 3600:
                 self.assertLess(abs(clientError), 1e-3, (when, clientError))

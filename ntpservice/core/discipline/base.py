@@ -271,10 +271,12 @@ class UpdateResult:
     @ivar done: with C{quitAfterSet}: the clock has been set (stepped, or
         the whole offset slewed), the daemon may exit. Always C{False}
         otherwise.
-    @ivar outlier: the update was ignored as an outlier that the loop
-        wants confirmed or refuted soon (a second one in a row says that
-        the offset or the frequency really moved): the system process
-        brings the source's next poll forward.
+    @ivar recheck: the loop wants its next sample soon: the update was
+        ignored as an outlier to be confirmed or refuted (a second one in
+        a row says that the offset or the frequency really moved), or it
+        was such a second one, and the new frequency is yet to be
+        measured. The system process brings the source's next poll
+        forward.
     """
 
     actions: tuple[Action, ...]
@@ -286,7 +288,7 @@ class UpdateResult:
     offset: float
     done: bool = False
     ignored: bool = False
-    outlier: bool = False
+    recheck: bool = False
 
 
 class Gate(enum.Enum):
@@ -862,7 +864,7 @@ class Discipline:
         stepped: bool = False,
         panic: bool = False,
         ignored: bool = False,
-        outlier: bool = False,
+        recheck: bool = False,
     ) -> UpdateResult:
         """
         @return: an L{UpdateResult} with the current state.
@@ -877,7 +879,7 @@ class Discipline:
             offset=self.residual,
             done=self._done,
             ignored=ignored,
-            outlier=outlier,
+            recheck=recheck,
         )
 
     # The clock-adjust process
