@@ -85,8 +85,8 @@ class AccuracyBenchmarkTests(SynchronousTestCase):
         near chronyd's default (112 us at 5.1 packets/h at 100 us of jitter,
         1864 us at 3.8 packets/h at 10 ms), with margin left for the chance
         of six short runs: within 1.5 times its error at no more than 1.25
-        times its packets (measured on these seeds: 44 us at 4.8/h, 1.55 ms
-        at 3.9/h; over ten 8 h runs, 50.5 us at 5.0/h and 1.41 ms at
+        times its packets (measured on these seeds: 52 us at 3.6/h, 1.92 ms
+        at 3.7/h; over fifty 8 h runs, 58 us at 3.6/h and 1.52 ms at
         3.6/h); and no run runs away. (Three runs were too few at 10 ms:
         one seed's error depends on where its first hours led the poll
         interval, and 3 ms over seeds 1-3 was as likely as 2 ms.)
