@@ -11,10 +11,13 @@ is a measurement of C{u}, with a variance that its round-trip delay bounds
 (L{DELAY_WINDOW}, L{MIN_EXCESS_FACTOR}); outliers beyond L{GATE} standard
 deviations are dropped. The frequency correction is the estimated C{y},
 handed over at once; the phase correction, the estimated C{u} less the
-corrections made, is handed over each second. The assumed wander adapts to
-the samples (L{WANDER_MODELS}) and the poll interval grows while the
-wander and the frequency uncertainty over it stay small against a sample's
-noise (L{POLL_UP}, L{POLL_FREQ}), towards C{maxpoll}. Big
+corrections made, is handed over each second. A bank of such filters, one
+per wander and noise model (L{WANDER_MODELS}, L{NOISE_MODELS}), runs on
+every sample; the loop follows their estimates weighed by how well each
+predicted the recent samples. The poll interval grows while the wander
+and the frequency uncertainty over it stay small against a sample's
+noise (L{POLL_UP}, L{POLL_FREQ}), towards C{maxpoll}; an outlier or a
+change asks for the next sample soon (C{UpdateResult.recheck}). Big
 offsets go through the step gate of
 L{ntpservice.core.discipline.base.Discipline}, shared with the RFC 5905
 loop.
