@@ -383,6 +383,7 @@ class NTPService(MultiService):
         rules: list["InterfaceRule"] | None = None,
         identity: Any = None,
         tracker: InterfaceTracker | None = None,
+        ipVersion: int | None = None,
     ) -> None:
         """
         The daemon itself is built by L{assembleDaemon}, as in the
@@ -397,6 +398,9 @@ class NTPService(MultiService):
             C{interface} rules leave served, instead of wildcard sockets
             (C{interface ignore wildcard}), as addresses come and go.
         @param rules: the C{interface} lines (L{interfaceRules}).
+        @param ipVersion: C{-4}/C{-6}: 4 or 6 to serve local addresses of
+            that family only (the tracked ones too: with C{perAddress} the
+            other family's addresses get no socket), C{None} for both.
         @param identity: C{-u}: the L{ntpservice.privileges.Identity} to
             become once the sockets are bound, or C{None}.
         @param tracker: the interface tracker to use (tests).
@@ -466,6 +470,7 @@ class NTPService(MultiService):
         self._previousStopHandlers: dict[int, Any] = {}
         self.updateInterval = updateInterval
         self.noVirtual = noVirtual
+        self.ipVersion = ipVersion
         self.perAddress = perAddress
         self.rules = list(rules or ())
         self.identity = identity
@@ -574,15 +579,17 @@ class NTPService(MultiService):
 
     def interfaceAction(self, address: InterfaceAddress) -> str:
         """
-        What the C{interface} lines and C{-L} say of a local address:
-        C{listen}, C{drop} or C{ignore} (the last matching rule wins; no
-        rule: C{listen}; a virtual interface with C{-L}: C{ignore}).
+        What the C{interface} lines, C{-L} and C{-4}/C{-6} say of a local
+        address: C{listen}, C{drop} or C{ignore} (the last matching rule
+        wins; no rule: C{listen}; a virtual interface with C{-L}, or an
+        address of the family C{-4}/C{-6} leaves out: C{ignore}).
         """
         if self.noVirtual and address.virtual:
             return "ignore"
-        return self._ruleAction(
-            ipaddress.ip_address(address.address), (address.name, address.label)
-        )
+        parsed = ipaddress.ip_address(address.address)
+        if self.ipVersion is not None and parsed.version != self.ipVersion:
+            return "ignore"
+        return self._ruleAction(parsed, (address.name, address.label))
 
     def _ruleAction(self, parsed: Any, names: tuple[str, ...]) -> str:
         """
@@ -613,6 +620,8 @@ class NTPService(MultiService):
             parsed = ipaddress.ip_address(local)
         except ValueError:
             return True
+        if self.ipVersion is not None and parsed.version != self.ipVersion:
+            return False
         return self._ruleAction(parsed, ()) == "listen"
 
     def _wantsSocket(self, address: InterfaceAddress, action: str) -> bool:
@@ -1470,6 +1479,7 @@ def makeNTPService(
         perAddress=perAddress,
         rules=rules,
         identity=identity,
+        ipVersion=ipVersion,
     )
 
 

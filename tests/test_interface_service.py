@@ -126,6 +126,24 @@ class PerAddressTests(SynchronousTestCase):
         self.assertFalse(service._accept(datagram))
 
 
+    def test_addressFamily(self) -> None:
+        """
+        C{-4}/C{-6} apply to the tracked addresses too: with C{-4} an IPv6
+        address gets no socket of its own and is not served, with C{-6} an
+        IPv4 address (as ntpd's C{-4}/C{-6} never bind the other family).
+        """
+        v6 = InterfaceAddress("::1", 128, 1, "lo")
+        service = self.start("", [LO, v6], ipVersion=4)
+        self.assertEqual(self.bound(service), ["127.0.0.1"])
+        self.assertFalse(service.servesLocalAddress("::1"))
+        self.assertTrue(service.servesLocalAddress("127.0.0.1"))
+        self.assertFalse(any("::1" in line and "Listen" in line for line in self.lines()))
+        service = self.start("", [LO, v6], ipVersion=6)
+        self.assertEqual(self.bound(service), ["::1"])
+        self.assertFalse(service.servesLocalAddress("127.0.0.1"))
+        self.assertFalse(service.servesLocalAddress("127.0.0.9"))
+
+
 class WildcardTests(SynchronousTestCase):
     """
     With wildcard sockets (the default) addresses are tracked, logged and
