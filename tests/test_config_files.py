@@ -28,6 +28,7 @@ from ntpservice.config.files import (
     QUOTE_LIMIT,
     BoundedReadError,
     readBounded,
+    readBoundedStat,
     shortenMessage,
     shortQuote,
 )
@@ -91,6 +92,21 @@ class ReadBoundedTests(SynchronousTestCase):
         """
         path = writeFile(self.directory, "f", b"x" * 100)
         self.assertEqual(readBounded(path, 100), b"x" * 100)
+
+    def test_status(self) -> None:
+        """
+        L{readBoundedStat} also gives the status of the very file it read:
+        replacing the file afterwards (a rename into place) does not change
+        the mode it reports, which the keys file's permission check uses.
+        """
+        path = writeFile(self.directory, "f", b"key")
+        os.chmod(path, 0o600)
+        data, status = readBoundedStat(path, 100)
+        other = writeFile(self.directory, "g", b"other")
+        os.chmod(other, 0o644)
+        os.rename(other, path)
+        self.assertEqual((data, status.st_mode & 0o777), (b"key", 0o600))
+        self.assertEqual(readBoundedStat(os.devnull, 10)[0], b"")
 
     def test_tooLarge(self) -> None:
         """

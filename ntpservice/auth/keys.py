@@ -93,7 +93,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union, overload
 
 from ntpservice.config import ConfigError, SourceLocation
-from ntpservice.config.files import MAX_KEYS_BYTES, MAX_LINE_CHARACTERS, readBounded
+from ntpservice.config.files import MAX_KEYS_BYTES, MAX_LINE_CHARACTERS, readBoundedStat
 
 __all__ = [
     "MAX_KEY_ID",
@@ -727,8 +727,8 @@ def parseKeysFile(path: str) -> KeyRing:
         the first malformed line, refusing the whole file.
     """
     try:
-        data = readBounded(path, MAX_KEYS_BYTES)
-        mode = os.stat(path).st_mode
+        data, status = readBoundedStat(path, MAX_KEYS_BYTES)
+        mode = status.st_mode
     except OSError as e:
         raise KeysError(
             SourceLocation(path, 0), f"cannot read keys file: {e.strerror or e}"

@@ -117,7 +117,17 @@ def _isDevNull(st: os.stat_result) -> bool:
 
 def readBounded(path: str, limit: int) -> bytes:
     """
-    The contents of a regular file of at most C{limit} bytes.
+    The contents of a regular file of at most C{limit} bytes (see
+    L{readBoundedStat}).
+    """
+    return readBoundedStat(path, limit)[0]
+
+
+def readBoundedStat(path: str, limit: int) -> tuple[bytes, os.stat_result]:
+    """
+    The contents of a regular file of at most C{limit} bytes, with the
+    status of the very file read (its mode, for a permission check that
+    cannot be about another file renamed into place meanwhile).
 
     The file is opened without blocking (a FIFO with no writer does not
     hang the daemon), checked with C{fstat}, and read up to C{limit + 1}
@@ -126,7 +136,7 @@ def readBounded(path: str, limit: int) -> bytes:
 
     @param path: the file.
     @param limit: the most bytes accepted.
-    @return: its bytes; C{b""} for C{/dev/null}.
+    @return: its bytes (C{b""} for C{/dev/null}) and its C{fstat}.
     @raise BoundedReadError: for a file that is not a regular file (a
         directory is reported as C{EISDIR}, "Is a directory"), or that
         holds more than C{limit} bytes.
@@ -139,7 +149,7 @@ def readBounded(path: str, limit: int) -> bytes:
             raise BoundedReadError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         if not stat.S_ISREG(st.st_mode):
             if _isDevNull(st):
-                return b""
+                return b"", st
             raise BoundedReadError(
                 errno.EINVAL, f"not a regular file ({_kind(st.st_mode)})", path
             )
@@ -158,7 +168,7 @@ def readBounded(path: str, limit: int) -> bytes:
             remaining -= len(chunk)
         if remaining <= 0:
             raise tooLarge
-        return b"".join(chunks)
+        return b"".join(chunks), st
     finally:
         os.close(fd)
 
