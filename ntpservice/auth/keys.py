@@ -93,7 +93,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union, overload
 
 from ntpservice.config import ConfigError, SourceLocation
-from ntpservice.config.files import MAX_KEYS_BYTES, MAX_LINE_CHARACTERS, readBoundedStat
+from ntpservice.config.files import MAX_KEYS_BYTES, lineTooLong, readBoundedStat
 
 __all__ = [
     "MAX_KEY_ID",
@@ -561,12 +561,9 @@ def parseKeysText(text: str | bytes, filename: str = "<string>") -> KeyRing:
     keys: dict[int, SymmetricKey] = {}
     warnings: list[str] = []
     for number, line in enumerate(text.split("\n"), 1):
-        if len(line) > MAX_LINE_CHARACTERS:
-            raise KeysError(
-                SourceLocation(filename, number),
-                f"line too long ({len(line)} characters; the limit is "
-                f"{MAX_LINE_CHARACTERS})",
-            )
+        tooLong = lineTooLong(line)
+        if tooLong is not None:
+            raise KeysError(SourceLocation(filename, number), tooLong)
         fields = [f for f in _FIELD_SEPARATOR.split(line.split("#", 1)[0]) if f]
         if not fields:
             continue

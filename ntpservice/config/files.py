@@ -43,7 +43,9 @@ __all__ = [
     "MAX_NTS_KEYS_BYTES",
     "MAX_TOTAL_CONFIG_BYTES",
     "QUOTE_LIMIT",
+    "lineTooLong",
     "readBounded",
+    "readBoundedStat",
     "shortQuote",
     "writeAtomically",
     "shortenMessage",
@@ -187,6 +189,20 @@ def shortQuote(token: str, limit: int = QUOTE_LIMIT) -> str:
 def _shortWord(match: re.Match[str]) -> str:
     word = match.group(0)
     return f"{word[:QUOTE_LIMIT]}\u2026 ({len(word)} characters)"
+
+
+def lineTooLong(line: str) -> str | None:
+    """
+    @return: why C{line} is refused when it is longer than
+        L{MAX_LINE_CHARACTERS} (the message of the C{FILE:LINE} error of
+        every file we parse line by line), else C{None}.
+    """
+    if len(line) <= MAX_LINE_CHARACTERS:
+        return None
+    return (
+        f"line too long ({len(line)} characters; the limit is "
+        f"{MAX_LINE_CHARACTERS})"
+    )
 
 
 def shortenMessage(message: str) -> str:

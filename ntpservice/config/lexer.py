@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from ntpservice.config.files import MAX_LINE_CHARACTERS, shortenMessage
+from ntpservice.config.files import lineTooLong, shortenMessage
 
 __all__ = [
     "ConfigError",
@@ -153,12 +153,9 @@ def tokenizeLines(
     """
     for number, rawLine in enumerate(text.split("\n"), start=1):
         source = SourceLocation(filename, number)
-        if len(rawLine) > MAX_LINE_CHARACTERS:
-            raise ConfigError(
-                source,
-                f"line too long ({len(rawLine)} characters; the limit is "
-                f"{MAX_LINE_CHARACTERS})",
-            )
+        tooLong = lineTooLong(rawLine)
+        if tooLong is not None:
+            raise ConfigError(source, tooLong)
         if "\0" in rawLine:
             # No directive takes one, and a path holding one cannot be
             # opened (found by fuzz/config.py: "includefile a\0b").
