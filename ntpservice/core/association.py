@@ -534,8 +534,11 @@ class Association:
             # The rest of a burst waits for a reply (see receive), at most
             # BURST_NOREPLY_INTERVAL, or BURST_SILENCE_INTERVAL once the
             # server has answered this burst.
-            self.nextPoll = now + (
-                BURST_SILENCE_INTERVAL if self._burstAnswered else BURST_NOREPLY_INTERVAL
+            # Never longer than maxpoll: with maxpoll 3 the user asked for a
+            # poll every 8 s, also while the server is not answering.
+            self.nextPoll = now + min(
+                BURST_SILENCE_INTERVAL if self._burstAnswered else BURST_NOREPLY_INTERVAL,
+                2.0**settings.maxPollLog2,
             )
             return
         exponent = self.hpoll

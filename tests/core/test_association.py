@@ -329,6 +329,22 @@ class PollTests(SynchronousTestCase):
         pair.poll()
         self.assertEqual(pair.association.nextPoll - pair.now, 16.0)
 
+    def test_burstWaitsNoLongerThanMaxpoll(self) -> None:
+        """
+        With C{maxpoll 3} a burst's unanswered packet is followed 8 s later,
+        not 16 s: no poll comes later than maxpoll asks, also while the
+        server is silent; with C{maxpoll 4} and more, 16 s.
+        """
+        for maxPoll, wait in ((3, 8.0), (4, 16.0)):
+            pair = AssociationPair(
+                AssociationSettings(
+                    "192.0.2.1", iburst=True, minPollLog2=3, maxPollLog2=maxPoll
+                )
+            )
+            for _ in range(3):
+                pair.poll()
+                self.assertEqual(pair.association.nextPoll - pair.now, wait)
+
     def test_burstEndsWhenServerFallsSilent(self) -> None:
         """
         A server that answered earlier packets of a burst but not the last
