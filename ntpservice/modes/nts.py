@@ -26,6 +26,7 @@ from typing import Any, Optional, Tuple
 
 from zope.interface import implementer
 
+from twisted.internet.defer import maybeDeferred
 from twisted.plugin import IPlugin
 
 from ntpservice._log import Logger
@@ -79,6 +80,8 @@ class NTSMode:
         self._context: Any = None
         self._observing = False
         self._started = False
+        # Listeners stopped by _follow whose sockets have not closed yet.
+        self._closing: dict[_Where, Any] = {}
 
     @property
     def listening(self) -> list[Any]:
@@ -175,16 +178,30 @@ class NTSMode:
         wanted = self._wanted()
         for where in [w for w in self.listeners if w not in wanted]:
             port = self.listeners.pop(where)
-            port.stopListening()
+            # The socket closes on the reactor's next turn: an address that
+            # comes back before is bound again once it has (binding at once
+            # would find the port in use).
+            closing = maybeDeferred(port.stopListening)
+            self._closing[where] = closing
+            closing.addBoth(self._closed, where)
             self._log.info("NTS-KE: no longer listening on {where}", where=self._describe(where))
         for where, (address, v6only, fallback) in wanted.items():
-            if where in self.listeners:
+            if where in self.listeners or where in self._closing:
                 continue
             port = self._bind(where, address, v6only, fallback)
             if port is not None:
                 self.listeners[where] = port
                 if self._started:
                     self._log.info("NTS-KE: listening on {where}", where=self._describe(where))
+
+    def _closed(self, result: object, where: _Where) -> None:
+        """
+        A listener stopped by L{_follow} has closed: bind it again if its
+        address came back meanwhile (not after L{stop}).
+        """
+        self._closing.pop(where, None)
+        if self._observing:
+            self._follow()
 
     def _bind(self, where: _Where, address: str, v6only: bool, fallback: str | None) -> Any:
         """

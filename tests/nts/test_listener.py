@@ -14,6 +14,7 @@ import socket
 from typing import Any
 
 from twisted.internet import reactor as globalReactor
+from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -60,8 +61,13 @@ class FakePort:
         self.device = device
         self.listening = True
 
-    def stopListening(self) -> None:
+    def stopListening(self) -> Any:
         self.listening = False
+        return self.closing
+
+    closing: Any = None
+    """What L{stopListening} returns: a Deferred that fires when the
+    socket has closed, or C{None} (closed at once)."""
 
 
 class Listener:
@@ -73,6 +79,8 @@ class Listener:
     def __init__(self) -> None:
         self.refused: set[str] = set()
         self.ports: list[FakePort] = []
+        # The Deferred the ports made from now on return from stopListening.
+        self.closing: Any = None
 
     def __call__(
         self, reactor: Any, port: int, factory: Any, context: Any, interface: str,
@@ -81,6 +89,7 @@ class Listener:
         if interface in self.refused:
             raise CannotListenError(interface, port, OSError(97, "no IPv6"))
         made = FakePort(interface, v6only, device)
+        made.closing = self.closing
         self.ports.append(made)
         return made
 
@@ -186,6 +195,35 @@ class ListenerTests(SynchronousTestCase):
         sockets.interfaceRemoved(address("10.0.0.1"))
         self.assertEqual(self.listener.open(), [("10.0.0.2", False, None)])
         self.assertEqual(list(mode.listeners), [("10.0.0.2", None)])
+
+    def test_addressBackBeforeClosed(self) -> None:
+        """
+        An address that goes away and comes back before its listener's
+        socket has closed (Twisted closes it on the reactor's next turn) is
+        bound again once it has, not at once (which found the port in use),
+        and not after the mode stopped.
+        """
+        closing = Deferred()
+        self.listener.closing = closing
+        mode = self.start("10.0.0.1")
+        sockets = self.daemon.sockets
+        sockets.remove("10.0.0.1")
+        sockets.interfaceRemoved(address("10.0.0.1"))
+        sockets.add(FakeProtocol(), "10.0.0.1")
+        sockets.interfaceAdded(address("10.0.0.1"))
+        self.assertEqual(len(self.listener.ports), 1)
+        self.assertEqual(mode.listeners, {})
+        closing.callback(None)
+        self.assertEqual(self.listener.open(), [("10.0.0.1", False, None)])
+        self.assertEqual(len(self.listener.ports), 2)
+        later = Deferred()
+        self.listener.closing = later
+        sockets.remove("10.0.0.1")
+        sockets.interfaceRemoved(address("10.0.0.1"))
+        sockets.add(FakeProtocol(), "10.0.0.1")
+        mode.stop()
+        later.callback(None)
+        self.assertEqual(self.listener.open(), [])
 
     def test_ignoredAddress(self) -> None:
         """
