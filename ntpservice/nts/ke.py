@@ -55,6 +55,7 @@ __all__ = [
     "KEServerFactory",
     "MAX_CONNECTIONS",
     "MAX_CONNECTIONS_PER_ADDRESS",
+    "LISTEN_BACKLOG",
     "MAX_REQUEST",
     "NTSKEError",
     "exchange",
@@ -72,6 +73,16 @@ MAX_REQUEST = 1024
 
 MAX_CONNECTIONS = 256
 """NTS-KE connections open at once; more make room or are closed at once."""
+
+LISTEN_BACKLOG = 1024
+"""
+Connections the kernel may hold completed but not yet accepted (C{listen}'s
+backlog; Twisted's default is 50). Under a flood of connections a short
+queue overflows, and Linux then drops the client's completing ACK: the
+client believes it is connected while the server never sees it, so that
+the limits and the timeout above cannot apply, and a new NTS client hangs
+until its own timeout. The kernel caps it at C{net.core.somaxconn}.
+"""
 
 MAX_CONNECTIONS_PER_ADDRESS = 16
 """NTS-KE connections open at once from one address (IPv4) or /64 (IPv6);
@@ -475,11 +486,17 @@ def listenKE(
     """
     creator = _ServerConnectionCreator(context)
     if not v6only and not device:
-        return reactor.listenSSL(port, factory, creator, interface=interface)
+        return reactor.listenSSL(
+            port, factory, creator, backlog=LISTEN_BACKLOG, interface=interface
+        )
     from twisted.protocols.tls import TLSMemoryBIOFactory
 
     listening = _KEPort(
-        port, TLSMemoryBIOFactory(creator, False, factory), interface=interface, reactor=reactor
+        port,
+        TLSMemoryBIOFactory(creator, False, factory),
+        backlog=LISTEN_BACKLOG,
+        interface=interface,
+        reactor=reactor,
     )
     listening.v6only = v6only
     listening.device = device
