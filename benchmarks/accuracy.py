@@ -260,6 +260,18 @@ class RunSpec:
     routeHours: float = 3.0
     tools: Any = None
 
+    def initialConditions(self) -> tuple[float, float]:
+        """
+        @return: the client clock's initial offset (seconds) and frequency
+            error (ppm), drawn from the run's seed: the same for every
+            algorithm, ours or chronyd (L{benchmarks.clknetsim}).
+        """
+        draw = random.Random(f"accuracy:{self.seed}")
+        return (
+            draw.uniform(-self.offset, self.offset),
+            draw.uniform(-self.freqPPM, self.freqPPM),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
@@ -314,12 +326,12 @@ def runOnce(spec: RunSpec) -> RunResult:
             packets=measured.packets,
         )
     sim = Simulation(spec.seed)
-    draw = random.Random(f"accuracy:{spec.seed}")
+    offset, freqPPM = spec.initialConditions()
     sim.addReferenceServer(SERVER)
     client = sim.addHost(
         CLIENT,
-        offset=draw.uniform(-spec.offset, spec.offset),
-        freqPPM=draw.uniform(-spec.freqPPM, spec.freqPPM),
+        offset=offset,
+        freqPPM=freqPPM,
         wanderPPBPerSecond=spec.wanderPPB,
     )
     link = LinkSpec(

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -110,9 +109,7 @@ def configuration(spec: Any) -> str:
     @param spec: an L{accuracy.RunSpec}.
     @return: the text of the file.
     """
-    draw = random.Random(f"accuracy:{spec.seed}")
-    offset = draw.uniform(-spec.offset, spec.offset)
-    freqPPM = draw.uniform(-spec.freqPPM, spec.freqPPM)
+    offset, freqPPM = spec.initialConditions()
     step = ""
     if spec.routeStep:
         # 0 before the route's hour, 1 from a microsecond after it.

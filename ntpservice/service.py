@@ -586,17 +586,19 @@ class NTPService(MultiService):
         """
         if self.noVirtual and address.virtual:
             return "ignore"
-        parsed = ipaddress.ip_address(address.address)
-        if self.ipVersion is not None and parsed.version != self.ipVersion:
-            return "ignore"
-        return self._ruleAction(parsed, (address.name, address.label))
+        return self._ruleAction(
+            ipaddress.ip_address(address.address), (address.name, address.label)
+        )
 
     def _ruleAction(self, parsed: Any, names: tuple[str, ...]) -> str:
         """
         The last C{interface} rule's action that matches the address
         C{parsed} on an interface known by C{names} (its name first, then
-        its label; none: name rules do not match); C{listen} if none does.
+        its label; none: name rules do not match); C{listen} if none does;
+        C{ignore} for an address of the family C{-4}/C{-6} leaves out.
         """
+        if self.ipVersion is not None and parsed.version != self.ipVersion:
+            return "ignore"
         action = "listen"
         for rule in self.rules:
             if rule.kind == "name":
@@ -620,8 +622,6 @@ class NTPService(MultiService):
             parsed = ipaddress.ip_address(local)
         except ValueError:
             return True
-        if self.ipVersion is not None and parsed.version != self.ipVersion:
-            return False
         return self._ruleAction(parsed, ()) == "listen"
 
     def _wantsSocket(self, address: InterfaceAddress, action: str) -> bool:

@@ -342,7 +342,6 @@ class KalmanDiscipline(Discipline):
             for factor in WANDER_MODELS
             for noise in NOISE_MODELS
         ]
-        self._estimate = self._estimates[0]
         self._blend()
         self._kfTime: float | None = None
         # When the frequency estimate was last brought up to date.
@@ -548,9 +547,9 @@ class KalmanDiscipline(Discipline):
         # The surprise of the sample against the prediction as it stood
         # (capped: one sample says little more beyond the gate).
         surprise = min(innovation * innovation / s, GATE * GATE)
-        # Whether the covariance is opened up to the innovation: the
-        # sample is then no test of the wander models.
-        opened = False
+        # Whether the phase (and the frequency) covariance is opened up to
+        # the innovation: the sample is then no test of the wander models.
+        opened = moved = False
         if source != self._source:
             # Another server: its path may be asymmetric otherwise; follow
             # its phase, keep the frequency.
@@ -562,7 +561,7 @@ class KalmanDiscipline(Discipline):
             # The offset did move, by a jump or because the frequency
             # changed: open up both estimates to what the innovation says,
             # and measure the frequency again soon.
-            opened = True
+            opened = moved = True
             self._recheck = True
         self._rejected = 0
         self._averageJitter(innovation)
@@ -571,15 +570,13 @@ class KalmanDiscipline(Discipline):
             ownInnovation = z - u
             if opened:
                 p00 += ownInnovation * ownInnovation
-                if source == self._source and dt > 0:
+                if moved and dt > 0:
                     p11 += (ownInnovation / dt) ** 2
-            ownR = r * estimate.noise
+            ownS = p00 + r * estimate.noise
             if not opened:
-                ownS = p00 + ownR
                 estimate.score = estimate.score * WANDER_FORGET - 0.5 * (
                     math.log(ownS) + ownInnovation * ownInnovation / ownS
                 )
-            ownS = p00 + ownR
             k0 = p00 / ownS
             k1 = p01 / ownS
             estimate.u = u + k0 * ownInnovation
@@ -655,10 +652,9 @@ class KalmanDiscipline(Discipline):
             # The step is a correction like a slew, but the phase estimate
             # was wrong: it is anchored afresh on the next sample.
             if self._kfTime is not None:
+                elapsed = max(0.0, currentTime - self._kfTime)
                 for estimate in self._estimates:
-                    estimate.p11 += estimate.q2 * max(
-                        0.0, currentTime - self._kfTime
-                    )
+                    estimate.p11 += estimate.q2 * elapsed
                 self._blend()
                 self._freqTime = currentTime
             self._kfTime = None
